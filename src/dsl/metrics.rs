@@ -1,0 +1,221 @@
+//! The metric catalogue: which metrics each workload kind and probe produces, their units,
+//! the aggregations they accept, and their definitions (rendered into the docs).
+
+use super::model::{ProbeKind, WorkloadKind};
+
+/// What a metric's values are measured in; decides how an expectation's bound is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Duration,
+    /// Events per second.
+    Rate,
+    /// A share between 0 and 1, written as a percentage or a fraction.
+    Ratio,
+    Bytes,
+    /// Bytes, or a percentage of the total (memory).
+    BytesOrShare,
+    Count,
+    /// A plain number in the named unit (W, J, GB/s, ...).
+    Number(&'static str),
+}
+
+impl Unit {
+    pub fn example(self) -> &'static str {
+        match self {
+            Unit::Duration => "\"5ms\"",
+            Unit::Rate => "30 or \"30/s\"",
+            Unit::Ratio => "\"95%\" or 0.95",
+            Unit::Bytes => "\"8GiB\"",
+            Unit::BytesOrShare => "\"90%\" or \"20GiB\"",
+            Unit::Count => "1000",
+            Unit::Number(_) => "300",
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Duration => "a duration",
+            Unit::Rate => "a rate",
+            Unit::Ratio => "a percentage",
+            Unit::Bytes => "a size",
+            Unit::BytesOrShare => "a size or a percentage",
+            Unit::Count => "a count",
+            Unit::Number(_) => "a number",
+        }
+    }
+}
+
+/// Aggregations of a distribution (values recorded in an HdrHistogram).
+pub const DIST_AGGS: &[&str] = &[
+    "p50", "p90", "p95", "p99", "p999", "mean", "min", "max", "stddev", "count", "spike_rate", "robust_spike_rate",
+];
+/// Aggregations of a probe series sampled over time.
+pub const SERIES_AGGS: &[&str] = &["mean", "min", "max", "peak", "p50", "p95", "p99", "last"];
+/// Aggregations of a counter.
+pub const COUNTER_AGGS: &[&str] = &["count", "rate"];
+/// Aggregations of recall@k over queries.
+pub const RECALL_AGGS: &[&str] = &["mean", "min", "p50", "p95"];
+
+#[derive(Clone, Copy, Debug)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub unit: Unit,
+    /// Accepted aggregations; empty for a single value per phase.
+    pub aggs: &'static [&'static str],
+    /// Used when the selector names none (only for metrics with one obvious reading).
+    pub default_agg: Option<&'static str>,
+    pub definition: &'static str,
+}
+
+const fn dist(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
+    MetricDef { name, unit, aggs: DIST_AGGS, default_agg: None, definition }
+}
+const fn scalar(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
+    MetricDef { name, unit, aggs: &[], default_agg: None, definition }
+}
+const fn counter(name: &'static str, definition: &'static str) -> MetricDef {
+    MetricDef { name, unit: Unit::Count, aggs: COUNTER_AGGS, default_agg: Some("count"), definition }
+}
+const fn series(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
+    MetricDef { name, unit, aggs: SERIES_AGGS, default_agg: None, definition }
+}
+
+/// Metrics every workload reports.
+pub const COMMON: &[MetricDef] = &[
+    dist("latency", Unit::Duration, "completion time - intended start (open loop: the scheduled send time; closed loop: when the worker issued the request)"),
+    counter("requests", "requests completed (successfully or not) in the phase; `.rate` divides by the phase's wall time"),
+    counter("errors", "requests that failed"),
+    scalar("error_rate", Unit::Ratio, "errors / requests"),
+    scalar("throughput", Unit::Rate, "successful requests / phase wall time"),
+    dist("send_lateness", Unit::Duration, "actual send time - intended send time (open loop only): how far the load generator fell behind"),
+    counter("dropped", "intended starts skipped because max-in-flight was reached"),
+];
+
+/// Token-stream metrics (inference, and synthetic workloads with `tokens`).
+pub const TOKENS: &[MetricDef] = &[
+    dist("ttft", Unit::Duration, "first output token available on the host (after device sync) - intended start"),
+    dist("itl", Unit::Duration, "gap between consecutive output tokens of one request (TTFT excluded)"),
+    dist("tpot", Unit::Duration, "(E2E - TTFT) / (output tokens - 1), per request"),
+    dist("e2e", Unit::Duration, "last output token - intended start, per request"),
+    scalar("tok_s", Unit::Rate, "system output tokens / phase wall time"),
+    dist("request_tok_s", Unit::Rate, "output tokens / E2E, per request"),
+    counter("output_tokens", "output tokens generated (counted from token ids)"),
+];
+
+pub const INFERENCE: &[MetricDef] = &[
+    scalar("prefill_tok_s", Unit::Rate, "prompt (input) tokens / total prefill time"),
+    counter("input_tokens", "prompt tokens processed"),
+    scalar("goodput", Unit::Rate, "requests meeting every SLO of the workload / phase wall time"),
+    scalar("load_time", Unit::Duration, "time to load the model and move it to the device"),
+    scalar("memory.weights", Unit::Bytes, "bytes of model weights on the device"),
+    scalar("memory.kv_cache", Unit::Bytes, "peak bytes of KV cache across concurrent requests"),
+    scalar("energy_per_token", Unit::Number("J"), "energy over the phase / output tokens (GPU from NVML, CPU from RAPL)"),
+];
+
+pub const RETRIEVAL: &[MetricDef] = &[
+    MetricDef { name: "recall", unit: Unit::Ratio, aggs: RECALL_AGGS, default_agg: Some("mean"), definition: "recall@k = |returned top-k ∩ exact top-k| / k, per query; exact top-k from brute-force search" },
+    scalar("qps", Unit::Rate, "queries answered / phase wall time"),
+    scalar("build_time", Unit::Duration, "time to build (or load from cache) the index"),
+    scalar("memory.index", Unit::Bytes, "resident memory added by the index"),
+    scalar("index_size", Unit::Bytes, "bytes of the index on disk"),
+    scalar("energy_per_query", Unit::Number("J"), "energy over the phase / queries"),
+];
+
+pub const KERNEL: &[MetricDef] = &[
+    dist("kernel_time", Unit::Duration, "device time of one launch, from CUDA events (averaged over launches-per-timing)"),
+    scalar("gb_s", Unit::Number("GB/s"), "declared bytes per launch / mean kernel time"),
+    scalar("tflops", Unit::Number("TFLOP/s"), "declared flops per launch / mean kernel time"),
+    scalar("bandwidth_share", Unit::Ratio, "gb_s / peak bandwidth measured on this device"),
+    scalar("compute_share", Unit::Ratio, "tflops / peak matmul throughput measured on this device"),
+    counter("launches", "kernel launches timed"),
+];
+
+pub const SYSTEM: &[MetricDef] = &[
+    series("cpu", Unit::Ratio, "CPU busy share over all cores, per sample"),
+    series("memory", Unit::BytesOrShare, "used physical memory, per sample (bytes, or share of total RAM)"),
+    series("swap", Unit::Bytes, "used swap, per sample"),
+];
+pub const PROCESS: &[MetricDef] = &[
+    series("rss", Unit::BytesOrShare, "resident set size of the benchctl process"),
+    series("cpu", Unit::Ratio, "CPU share used by the benchctl process (1 = one full core)"),
+];
+pub const GPU: &[MetricDef] = &[
+    series("utilization", Unit::Ratio, "share of time a kernel ran, per sample (NVML)"),
+    series("memory", Unit::BytesOrShare, "device memory used, per sample"),
+    series("temperature", Unit::Number("°C"), "GPU temperature"),
+    series("power", Unit::Number("W"), "board power draw"),
+    series("sm_clock", Unit::Number("MHz"), "SM clock"),
+    series("throttled", Unit::Ratio, "share of samples with any throttle reason active"),
+];
+pub const ENERGY: &[MetricDef] = &[
+    MetricDef { name: "total", unit: Unit::Number("J"), aggs: &[], default_agg: None, definition: "energy over the phase: NVML's total-energy counter, else integrated power; RAPL on the CPU" },
+    series("power", Unit::Number("W"), "average power per sample interval"),
+];
+
+/// Metrics of a workload kind, `tokens` telling whether a synthetic workload streams tokens.
+pub fn workload_metrics(kind: WorkloadKind, tokens: bool) -> Vec<&'static MetricDef> {
+    let extra: &[&[MetricDef]] = match kind {
+        WorkloadKind::Inference => &[TOKENS, INFERENCE],
+        WorkloadKind::Retrieval => &[RETRIEVAL],
+        WorkloadKind::Kernel => &[KERNEL],
+        WorkloadKind::Synthetic if tokens => &[TOKENS],
+        WorkloadKind::Synthetic => &[],
+    };
+    COMMON.iter().chain(extra.iter().flat_map(|s| s.iter())).collect()
+}
+
+pub fn probe_metrics(kind: ProbeKind) -> &'static [MetricDef] {
+    match kind {
+        ProbeKind::System => SYSTEM,
+        ProbeKind::Process => PROCESS,
+        ProbeKind::Gpu => GPU,
+        ProbeKind::Energy => ENERGY,
+    }
+}
+
+/// The unit of `metric.agg`: counts and rates of anything are counts and rates, spike rates
+/// are shares.
+pub fn aggregated_unit(def: &MetricDef, agg: Option<&str>) -> Unit {
+    match agg {
+        Some("count") => Unit::Count,
+        Some("rate") => Unit::Rate,
+        Some("spike_rate" | "robust_spike_rate") => Unit::Ratio,
+        _ => def.unit,
+    }
+}
+
+/// Percentile of a `pNN` aggregation as a fraction (p999 -> 0.999), if it is one.
+pub fn percentile(agg: &str) -> Option<f64> {
+    let digits = agg.strip_prefix('p')?;
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let n: f64 = digits.parse().ok()?;
+    let p = n / 10f64.powi(digits.len() as i32);
+    // p50 -> 0.50, p999 -> 0.999, p9999 -> 0.9999
+    (p > 0.0 && p < 1.0).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        assert_eq!(percentile("p50"), Some(0.5));
+        assert_eq!(percentile("p99"), Some(0.99));
+        assert_eq!(percentile("p999"), Some(0.999));
+        assert_eq!(percentile("mean"), None);
+    }
+
+    #[test]
+    fn every_metric_is_unique_per_kind() {
+        for kind in [WorkloadKind::Inference, WorkloadKind::Retrieval, WorkloadKind::Kernel, WorkloadKind::Synthetic] {
+            let m = workload_metrics(kind, true);
+            let mut names: Vec<_> = m.iter().map(|d| d.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), m.len(), "{kind:?}");
+        }
+    }
+}

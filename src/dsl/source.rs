@@ -1,0 +1,138 @@
+//! Stage 1, source: reading scenario files into memory and keeping them for diagnostics.
+//!
+//! Every file a scenario touches (the root, each import, the `--set` overrides) gets a
+//! [`FileId`]; spans elsewhere refer to files only through it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::diag::{Code, Diagnostic};
+use super::span::{FileId, Span};
+
+/// Scenario files larger than this are refused before parsing: a scenario is a few KB, and
+/// parsing very large text costs seconds for no benefit.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// How a file came into the scenario, so diagnostics can say which `use` brought it in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Origin {
+    /// Named on the command line.
+    Root,
+    /// Brought in by the `use` node at this span.
+    Import { by: Span },
+    /// Synthesised from `--set` options.
+    CommandLine,
+}
+
+/// One loaded file. `text` is shared with the diagnostics that render it.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// The name shown to users: the path as given, or `<stdlib>/...`, or `--set`.
+    pub name: String,
+    /// The canonical path on disk, when there is one (used for cycle detection).
+    pub path: Option<PathBuf>,
+    pub text: Arc<str>,
+    pub origin: Origin,
+}
+
+/// All files of one scenario, indexed by [`FileId`].
+#[derive(Clone, Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, file: SourceFile) -> FileId {
+        self.files.push(file);
+        FileId((self.files.len() - 1) as u32)
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
+        line_col(&self.get(file).text, offset)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut cut = offset;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let before = &text[..cut];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// Why a file could not become text. The caller turns it into a diagnostic with the right
+/// span (the `use` node for imports, none for the root file).
+pub fn read_text(path: &Path) -> Result<String, (Code, String, String)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let help = match e.kind() {
+            std::io::ErrorKind::NotFound => "check the path; relative paths start at the current directory".to_string(),
+            std::io::ErrorKind::PermissionDenied => "make the file readable for this user".to_string(),
+            _ => "check that the path names a readable file".to_string(),
+        };
+        (Code::Io, format!("cannot read `{}`: {e}", path.display()), help)
+    })?;
+    text_from_bytes(bytes, &path.display().to_string())
+}
+
+/// Checks size, binary content and UTF-8, in that order, and returns the text.
+pub fn text_from_bytes(bytes: Vec<u8>, name: &str) -> Result<String, (Code, String, String)> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err((
+            Code::FileTooLarge,
+            format!(
+                "`{name}` is {} bytes; scenario files are limited to {} bytes",
+                bytes.len(),
+                MAX_FILE_BYTES
+            ),
+            "split the scenario into modules with `use`, or generate fewer nodes".into(),
+        ));
+    }
+    let probe = &bytes[..bytes.len().min(8192)];
+    if probe.contains(&0) {
+        return Err((
+            Code::BinaryFile,
+            format!("`{name}` looks like a binary file (it contains NUL bytes), not a KDL scenario"),
+            "pass the path of a .kdl text file".into(),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        let (line, col) = line_col(&valid, at);
+        (
+            Code::InvalidUtf8,
+            format!("`{name}` is not valid UTF-8: invalid byte at offset {at} (line {line}, column {col})"),
+            "KDL files must be UTF-8; re-save the file with UTF-8 encoding".into(),
+        )
+    })
+}
+
+/// Builds the diagnostic for a file that could not be read, labelled at `at` when an import
+/// caused the read.
+pub fn read_error(err: (Code, String, String), at: Option<Span>) -> Diagnostic {
+    let (code, message, help) = err;
+    let mut d = Diagnostic::error(code, message).with_help(help);
+    if let Some(span) = at {
+        d = d.with_label(span, "imported here");
+    }
+    d
+}

@@ -1,0 +1,9 @@
+//! benchctl: declare performance scenarios for AI systems in KDL, check them, plan them.
+//!
+//! The crate is organised as a pipeline, one type per stage (see docs/architecture.md):
+//! source text -> `kdl::KdlDocument` -> spanned [`dsl::model::Scenario`] ->
+//! [`dsl::ValidScenario`] -> [`plan::Plan`]. The DSL modules depend on nothing heavy.
+
+pub mod dsl;
+pub mod exit;
+pub mod plan;

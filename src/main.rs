@@ -1,0 +1,237 @@
+//! The `benchctl` command line: parses arguments, runs one subcommand, maps the outcome to a
+//! documented exit code (see `benchctl --help` and docs/exit-codes.md).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use benchctl::dsl::{self, diag, format, LoadOptions};
+use benchctl::exit;
+use benchctl::plan;
+
+#[derive(Parser)]
+#[command(name = "benchctl", version, about = "Declare, check and plan performance scenarios for AI systems", after_help = exit::HELP_TABLE)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate scenarios: every error and lint, pointing into the KDL source.
+    #[command(after_help = exit::HELP_TABLE)]
+    Check {
+        /// Scenario files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Output format of the diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Treat warnings as errors (exit 2 when there are any).
+        #[arg(long)]
+        deny_warnings: bool,
+        #[command(flatten)]
+        color: ColorArgs,
+    },
+    /// Show the resolved plan: timeline, load per workload, probes, expectations.
+    #[command(after_help = exit::HELP_TABLE)]
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// `text` for people, `json` for tools.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        color: ColorArgs,
+    },
+    /// Rewrite scenarios in canonical form (comments kept).
+    #[command(after_help = exit::HELP_TABLE)]
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 if a file is not in canonical form (for CI).
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Override a parameter: --set name=value (repeatable; typed like the file's value).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    sets: Vec<String>,
+    /// Extra stdlib folder, searched after the scenario's own folder (repeatable).
+    #[arg(long = "stdlib", value_name = "DIR")]
+    stdlib: Vec<PathBuf>,
+}
+
+impl LoadArgs {
+    fn options(&self) -> LoadOptions {
+        LoadOptions { stdlib_dirs: self.stdlib.clone(), sets: self.sets.clone() }
+    }
+}
+
+#[derive(Args)]
+struct ColorArgs {
+    /// When to colour diagnostics (NO_COLOR is honoured in `auto`).
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Format {
+    #[value(alias = "text")]
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArgs {
+    fn enabled(&self) -> bool {
+        match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { files, load, format, deny_warnings, color } => check(&files, &load.options(), format, deny_warnings, color.enabled()),
+        Command::Plan { file, load, format, color } => plan_cmd(&file, &load.options(), format, color.enabled()),
+        Command::Fmt { files, check } => fmt(&files, check),
+    };
+    ExitCode::from(code)
+}
+
+fn check(files: &[PathBuf], opts: &LoadOptions, format: Format, deny_warnings: bool, color: bool) -> u8 {
+    let mut json = vec![];
+    let (mut errors, mut warnings) = (0, 0);
+    for file in files {
+        let checked = dsl::check_file(file, opts);
+        let e = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+        errors += e;
+        warnings += checked.diagnostics.len() - e;
+        match format {
+            Format::Json => json.extend(checked.diagnostics.iter().map(|d| diag::to_json(d, &checked.sources))),
+            Format::Human => {
+                eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, width()));
+                let status = if e > 0 { "invalid" } else { "ok" };
+                println!("{status}: {} ({e} error{}, {} warning{})", file.display(), plural(e), checked.diagnostics.len() - e, plural(checked.diagnostics.len() - e));
+            }
+        }
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&json).expect("diagnostics serialise"));
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        exit::INVALID_INPUT
+    } else {
+        exit::SUCCESS
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn plan_cmd(file: &PathBuf, opts: &LoadOptions, format: Format, color: bool) -> u8 {
+    let checked = dsl::check_file(file, opts);
+    if !checked.diagnostics.is_empty() {
+        eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, width()));
+    }
+    let Some(valid) = &checked.scenario else {
+        eprintln!("error: `{}` is not a valid scenario; nothing to plan", file.display());
+        return exit::INVALID_INPUT;
+    };
+    let params = effective_params(valid, opts);
+    let p = plan::build(valid, &checked.sources, &params);
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&p).expect("plan serialises") + "\n",
+        Format::Human => plan::render_text(&p),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    exit::SUCCESS
+}
+
+/// Each parameter with its effective value as text and where that value was written.
+fn effective_params(valid: &dsl::ValidScenario, opts: &LoadOptions) -> Vec<(String, String, dsl::span::Span)> {
+    valid
+        .scenario
+        .params
+        .iter()
+        .map(|p| {
+            let set = opts.sets.iter().rev().find_map(|s| s.split_once('=').filter(|(n, _)| n.trim() == p.name.value).map(|(_, v)| v.to_string()));
+            let value = set.unwrap_or_else(|| match p.default.as_ref().map(|d| &d.value) {
+                Some(kdl::KdlValue::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            });
+            (p.name.value.clone(), value, p.name.span)
+        })
+        .collect()
+}
+
+fn fmt(files: &[PathBuf], check: bool) -> u8 {
+    let mut status = exit::SUCCESS;
+    for file in files {
+        let text = match dsl::source::read_text(file) {
+            Ok(t) => t,
+            Err((_, msg, help)) => {
+                eprintln!("error: {msg}\n  help: {help}");
+                return exit::INVALID_INPUT;
+            }
+        };
+        let formatted = match format::format_source(&text) {
+            Ok(f) => f,
+            Err(format::FormatError::Syntax(_)) => {
+                eprintln!("error: `{}` is not valid KDL; run `benchctl check {}` for details", file.display(), file.display());
+                return exit::INVALID_INPUT;
+            }
+            Err(format::FormatError::Unsafe) => {
+                eprintln!("error: cannot format `{}` without changing its meaning; it was left as it is (please report this)", file.display());
+                return exit::INVALID_INPUT;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        if check {
+            println!("would reformat: {}", file.display());
+            status = exit::FAILED;
+        } else if let Err(e) = write_atomic(file, &formatted) {
+            eprintln!("error: cannot write `{}`: {e}", file.display());
+            return exit::RUNTIME_ERROR;
+        } else {
+            println!("formatted: {}", file.display());
+        }
+    }
+    status
+}
+
+/// Writes through a temporary file in the same folder and renames it into place, so an
+/// interrupted write never leaves a half-written scenario.
+fn write_atomic(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.benchctl-fmt.{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,328 @@
+//! Timeline arithmetic for the plan: phase offsets, expected request counts, seeds, and
+//! one-line descriptions of workloads and load shapes.
+
+use crate::dsl::model::*;
+use crate::dsl::source::SourceMap;
+use crate::dsl::units::{trim_float, Duration};
+
+use super::{Origin, PlannedDrive, PlannedPhase, PlannedSearch};
+
+/// Default length of one breaking-point search step, and the default step limit.
+pub const SEARCH_STEP: Duration = Duration(10_000_000_000);
+pub const SEARCH_MAX_STEPS: u32 = 20;
+
+/// splitmix64: derives independent, reproducible seeds for each drive from the scenario seed.
+pub fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn arrivals(a: &Arrivals) -> String {
+    match a {
+        Arrivals::Constant => "constant".into(),
+        Arrivals::Poisson => "poisson".into(),
+        Arrivals::Gamma { burstiness } => format!("gamma (burstiness {})", trim_float(*burstiness)),
+    }
+}
+
+pub fn shape_summary(s: &LoadShape) -> String {
+    match s {
+        LoadShape::Closed { concurrency } => format!("closed loop, {concurrency} worker{}", if *concurrency == 1 { "" } else { "s" }),
+        LoadShape::Open { rate, arrivals: a } => format!("open loop {rate} {}", arrivals(a)),
+        LoadShape::RampRate { from, to, arrivals: a } => format!("ramp {from} -> {to} {}", arrivals(a)),
+        LoadShape::RampConcurrency { from, to } => format!("ramp {from} -> {to} workers"),
+        LoadShape::Spike { base, peak, every, hold, .. } => format!("spike {base} base, {peak} for {hold} every {every}"),
+        LoadShape::Stages { stages, .. } => {
+            let parts: Vec<String> = stages
+                .iter()
+                .map(|s| match s.target {
+                    Target::Rate(r) => format!("{} at {r}", s.duration),
+                    Target::Concurrency(c) => format!("{} x{c}", s.duration),
+                })
+                .collect();
+            format!("stages: {}", parts.join(", "))
+        }
+    }
+}
+
+/// Mean service time of a synthetic request, when it is known in advance.
+fn synthetic_mean(s: &Synthetic) -> Option<f64> {
+    let lat = match s.latency.as_ref()?.value {
+        LatencyDist::Fixed { value } => value.as_secs_f64(),
+        LatencyDist::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
+        LatencyDist::Normal { mean, .. } => mean.as_secs_f64(),
+        LatencyDist::Lognormal { median, sigma } => median.as_secs_f64() * (sigma * sigma / 2.0).exp(),
+        LatencyDist::Pareto { scale, shape } if shape > 1.0 => scale.as_secs_f64() * shape / (shape - 1.0),
+        LatencyDist::Pareto { .. } => return None,
+    };
+    let cpu = s.cpu_work.as_ref().map(|c| c.value.as_secs_f64()).unwrap_or(0.0);
+    let stream = s.tokens.as_ref().map(|(n, gap)| n.value.saturating_sub(1) as f64 * gap.value.as_secs_f64()).unwrap_or(0.0);
+    Some(lat + cpu + stream).filter(|t| *t > 0.0)
+}
+
+/// Seconds spent at the peak rate in `dur` of a spike shape: each period runs at the base
+/// rate for `every - hold`, then at the peak for `hold`.
+pub fn spike_seconds(dur: f64, every: f64, hold: f64) -> f64 {
+    let periods = (dur / every).floor();
+    let rem = dur - periods * every;
+    periods * hold + (rem - (every - hold)).max(0.0)
+}
+
+/// Expected requests of a drive over `dur` seconds, with a note on how it was estimated.
+fn expected(shape: &LoadShape, dur: Option<f64>, service: Option<f64>) -> (Option<f64>, String) {
+    let closed = |workers: f64, d: f64| match service {
+        Some(t) => (Some(workers * d / t), format!("closed loop at a mean service time of {}", Duration::from_secs_f64(t))),
+        None => (None, "closed loop: depends on the service time".into()),
+    };
+    let stages_len = |stages: &[Stage]| stages.iter().map(|s| s.duration.as_secs_f64()).sum::<f64>();
+    let Some(d) = dur.or(match shape {
+        LoadShape::Stages { stages, .. } => Some(stages_len(stages)),
+        _ => None,
+    }) else {
+        return (None, "the phase ends on a condition".into());
+    };
+    match shape {
+        LoadShape::Open { rate, .. } => (Some(rate.0 * d), "rate x duration".into()),
+        LoadShape::RampRate { from, to, .. } => (Some((from.0 + to.0) / 2.0 * d), "mean rate of the ramp x duration".into()),
+        LoadShape::Spike { base, peak, every, hold, .. } => {
+            let at_peak = spike_seconds(d, every.as_secs_f64(), hold.as_secs_f64());
+            (Some(base.0 * (d - at_peak) + peak.0 * at_peak), "base and peak rates x their time".into())
+        }
+        LoadShape::Closed { concurrency } => closed(*concurrency as f64, d),
+        LoadShape::RampConcurrency { from, to } => closed((*from + *to) as f64 / 2.0, d),
+        LoadShape::Stages { stages, .. } => {
+            let mut left = d;
+            let mut total = 0.0;
+            for s in stages {
+                let t = s.duration.as_secs_f64().min(left);
+                left -= t;
+                match s.target {
+                    Target::Rate(r) => total += r.0 * t,
+                    Target::Concurrency(c) => match service {
+                        Some(st) => total += c as f64 * t / st,
+                        None => return (None, "closed-loop stages depend on the service time".into()),
+                    },
+                }
+            }
+            (Some(total), "sum over stages".into())
+        }
+    }
+}
+
+/// Shortest and longest length of a phase (`None`: unbounded).
+fn phase_length(p: &Phase) -> (Duration, Option<Duration>) {
+    let staged = p.drives.iter().filter_map(|d| match &d.shape.value {
+        LoadShape::Stages { stages, .. } => Some(Duration(stages.iter().map(|s| s.duration.0).sum())),
+        _ => None,
+    });
+    let fixed = p.duration.as_ref().map(|d| d.value).or_else(|| staged.max());
+    if let Some(s) = &p.search {
+        let step = s.step_duration.as_ref().map(|d| d.value).unwrap_or(SEARCH_STEP);
+        let steps = s.max_steps.as_ref().map(|m| m.value).unwrap_or(SEARCH_MAX_STEPS) as u64;
+        let bound = s.max_time.as_ref().map(|t| t.value).unwrap_or(Duration(step.0 * steps));
+        let max = fixed.map(|f| f.min(bound)).unwrap_or(bound);
+        return (step.min(max), Some(max));
+    }
+    match (fixed, p.until.is_empty()) {
+        (Some(d), true) => (d, Some(d)),
+        (Some(d), false) => (Duration(0), Some(d)),
+        (None, _) => (Duration(0), None),
+    }
+}
+
+pub fn phases(sc: &Scenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase> {
+    let mut start = Duration(0);
+    let mut latest = Some(Duration(0));
+    let mut out = vec![];
+    for (pi, p) in sc.phases.iter().enumerate() {
+        let (min, max) = phase_length(p);
+        let dur = max.filter(|m| *m == min).or(p.duration.as_ref().map(|d| d.value)).map(|d| d.as_secs_f64());
+        let drives = p
+            .drives
+            .iter()
+            .enumerate()
+            .map(|(di, d)| {
+                let service = sc.workloads.iter().find(|w| w.name.value == d.workload.value).and_then(|w| match &w.spec {
+                    WorkloadSpec::Synthetic(s) => synthetic_mean(s),
+                    _ => None,
+                });
+                let exact = if p.until.is_empty() { dur } else { None };
+                let (mut n, mut note) = expected(&d.shape.value, exact, service);
+                if let Some(cap) = &d.requests {
+                    if n.is_none_or(|x| x > cap.value as f64) {
+                        n = Some(cap.value as f64);
+                        note = "capped by requests=".into();
+                    }
+                }
+                PlannedDrive {
+                    workload: d.workload.value.clone(),
+                    shape: d.shape.value.clone(),
+                    summary: shape_summary(&d.shape.value),
+                    expected_requests: n.map(|x| x.round() as u64),
+                    estimate: note,
+                    max_in_flight: d.max_in_flight.as_ref().map(|m| m.value),
+                    requests: d.requests.as_ref().map(|r| r.value),
+                    seed: derive_seed(seed, pi as u64 + 1, di as u64 + 1),
+                    origin: Origin::of(sources, d.workload.span),
+                }
+            })
+            .collect();
+        out.push(PlannedPhase {
+            name: p.name.value.clone(),
+            role: p.role,
+            start,
+            latest_start: latest,
+            min_duration: min,
+            max_duration: max,
+            until: p.until.iter().map(|c| c.metric.text.value.clone() + " " + c.op.value.as_str() + " " + &value_text(&c.value.value)).collect(),
+            drives,
+            pressure: p.pressure.as_ref().map(pressure_summary),
+            search: p.search.as_ref().map(|s| search_summary(s, sources)),
+            origin: Origin::of(sources, p.name.span),
+        });
+        start = Duration(start.0 + min.0);
+        latest = latest.zip(max).map(|(a, b)| Duration(a.0 + b.0));
+    }
+    out
+}
+
+fn value_text(v: &kdl::KdlValue) -> String {
+    match v {
+        kdl::KdlValue::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn pressure_summary(p: &Pressure) -> String {
+    let mut parts = vec![];
+    if let Some(m) = &p.memory {
+        parts.push(format!("memory ballast {}", m.value));
+    }
+    if let Some(c) = &p.cpu_threads {
+        parts.push(format!("{} CPU burner thread{}", c.value, if c.value == 1 { "" } else { "s" }));
+    }
+    if let Some(g) = &p.gpu_memory {
+        parts.push(format!("GPU memory {}", g.value));
+    }
+    let cap = p.cap.as_ref().map(|c| c.value.to_string()).unwrap_or_else(|| "85%".into());
+    format!("{} (memory cap {cap})", parts.join(", "))
+}
+
+fn search_summary(s: &Search, sources: &SourceMap) -> PlannedSearch {
+    let step = s.step.as_ref().map(|x| x.value).unwrap_or(StepPolicy::Geometric);
+    let factor = s.factor.as_ref().map(|f| f.value).unwrap_or(2.0);
+    let step_len = s.step_duration.as_ref().map(|d| d.value).unwrap_or(SEARCH_STEP);
+    let steps = s.max_steps.as_ref().map(|m| m.value).unwrap_or(SEARCH_MAX_STEPS);
+    let policy = match step {
+        StepPolicy::Geometric => format!("x{} steps then bisection", trim_float(factor)),
+        StepPolicy::Linear => "linear steps then bisection".into(),
+    };
+    PlannedSearch {
+        workload: s.workload.value.clone(),
+        summary: format!("search {} over {} ({policy}, {step_len} per step, at most {steps} steps)", s.workload.value, s.rate.value),
+        until: s.until.iter().map(|c| c.metric.text.value.clone() + " " + c.op.value.as_str() + " " + &value_text(&c.value.value)).collect(),
+        origin: Origin::of(sources, s.workload.span),
+    }
+}
+
+pub fn workload_summary(w: &Workload) -> String {
+    match &w.spec {
+        WorkloadSpec::Inference(i) => inference_summary(i),
+        WorkloadSpec::Retrieval(r) => retrieval_summary(r),
+        WorkloadSpec::Kernel(k) => {
+            let entry = k.entry.as_ref().map(|e| e.value.as_str()).unwrap_or("?");
+            let dims = |v: &[crate::dsl::span::Spanned<u32>]| v.iter().map(|d| d.value.to_string()).collect::<Vec<_>>().join("x");
+            let src = match &k.source {
+                Some(KernelSource::File(f)) => f.value.clone(),
+                Some(KernelSource::Inline(_)) => "inline source".into(),
+                None => "no source".into(),
+            };
+            format!("CUDA kernel `{entry}` ({src}), grid {} block {}, {} buffers", dims(&k.grid), dims(&k.block), k.buffers.len())
+        }
+        WorkloadSpec::Synthetic(s) => {
+            let mut out = match s.latency.as_ref().map(|l| l.value) {
+                Some(LatencyDist::Fixed { value }) => format!("latency fixed {value}"),
+                Some(LatencyDist::Uniform { min, max }) => format!("latency uniform {min}..{max}"),
+                Some(LatencyDist::Normal { mean, stddev }) => format!("latency normal {mean} ± {stddev}"),
+                Some(LatencyDist::Lognormal { median, sigma }) => format!("latency lognormal median {median}, sigma {}", trim_float(sigma)),
+                Some(LatencyDist::Pareto { scale, shape }) => format!("latency pareto scale {scale}, shape {}", trim_float(shape)),
+                None => "no latency".into(),
+            };
+            if let Some(c) = &s.cpu_work {
+                out += &format!("; cpu work {}", c.value);
+            }
+            if let Some(e) = &s.error_probability {
+                out += &format!("; errors {}", e.value);
+            }
+            if let Some((n, gap)) = &s.tokens {
+                out += &format!("; {} tokens every {}", n.value, gap.value);
+            }
+            out
+        }
+    }
+}
+
+fn inference_summary(i: &Inference) -> String {
+    let model = match i.model.as_ref().map(|m| &m.source.value) {
+        Some(ModelSource::Gguf { path }) => format!("gguf {path}"),
+        Some(ModelSource::Safetensors { path }) => format!("safetensors {path}"),
+        Some(ModelSource::Hf { repo, .. }) => format!("hf {repo}"),
+        Some(ModelSource::Synthetic { arch }) => format!("synthetic {arch}"),
+        None => "no model".into(),
+    };
+    let dtype = i.model.as_ref().and_then(|m| m.dtype.as_ref()).map(|d| format!(" ({})", d.value)).unwrap_or_default();
+    let prompt = match &i.prompt {
+        Some(Prompt::Synthetic(t)) => match t.value {
+            TokenDist::Fixed { tokens } => format!("prompt {tokens} tokens"),
+            TokenDist::Uniform { min, max } => format!("prompt {min}..{max} tokens"),
+            TokenDist::Normal { mean, stddev } => format!("prompt {mean} ± {stddev} tokens"),
+        },
+        Some(Prompt::File { path, .. }) => format!("prompts from {}", path.value),
+        None => "prompt 128 tokens (default)".into(),
+    };
+    let out = i.output_tokens.as_ref().map(|o| o.value).unwrap_or(128);
+    let eos = if i.ignore_eos { "ignore EOS" } else { "up to EOS" };
+    let mut s = format!("{model}{dtype}; {prompt}; output {out} tokens, {eos}");
+    if !i.batch.is_empty() {
+        s += &format!("; batch {}", i.batch.iter().map(|b| b.value.to_string()).collect::<Vec<_>>().join(" "));
+    }
+    s
+}
+
+fn retrieval_summary(r: &Retrieval) -> String {
+    let Some(ix) = &r.index else { return "no index".into() };
+    let backend = ix.backend.as_ref().map(|b| b.value.as_str()).unwrap_or("hnsw_rs");
+    let metric = ix.metric.as_ref().map(|m| m.value.as_str()).unwrap_or("l2");
+    let mut s = format!("{} ({backend}) {} x {} {metric}", ix.kind.value, ix.entries.value, ix.dim.value);
+    if let Some(q) = &r.query {
+        let k = q.top_k.as_ref().map(|k| k.value).unwrap_or(10);
+        s += &format!("; top-{k}");
+        if !q.ef.is_empty() {
+            s += &format!(", ef {}", q.ef.iter().map(|e| e.value.to_string()).collect::<Vec<_>>().join(" "));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spike_time() {
+        // 60 s at every=15 s, hold=2 s: four full periods, 2 s at the peak in each.
+        assert_eq!(spike_seconds(60.0, 15.0, 2.0), 8.0);
+        // 14 s: one partial period, the last 1 s of the burst.
+        assert_eq!(spike_seconds(14.0, 15.0, 2.0), 1.0);
+        assert_eq!(spike_seconds(10.0, 15.0, 2.0), 0.0);
+    }
+
+    #[test]
+    fn seeds_differ_per_drive_and_repeat() {
+        assert_eq!(derive_seed(42, 1, 1), derive_seed(42, 1, 1));
+        assert_ne!(derive_seed(42, 1, 1), derive_seed(42, 1, 2));
+        assert_ne!(derive_seed(42, 1, 1), derive_seed(43, 1, 1));
+    }
+}

@@ -1,0 +1,228 @@
+//! Stage 5, plan: the resolved timeline of a validated scenario. No KDL types remain; each
+//! element keeps an [`Origin`] (file, line, column) so later messages can point at the source.
+
+mod estimate;
+mod render;
+
+pub use render::render_text;
+
+use serde::Serialize;
+
+use crate::dsl::model::*;
+use crate::dsl::source::SourceMap;
+use crate::dsl::span::Span;
+use crate::dsl::units::Duration;
+use crate::dsl::validate::{Bound, ValidScenario};
+
+/// Version of the plan's JSON form; bumped on incompatible changes.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// Where an element was written: for messages after the KDL is gone.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Origin {
+    fn of(sources: &SourceMap, span: Span) -> Origin {
+        let (line, column) = sources.line_col(span.file, span.start);
+        Origin { file: sources.get(span.file).name.clone(), line, column }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub scenario: String,
+    pub description: Option<String>,
+    pub seed: u64,
+    pub device: String,
+    pub tags: Vec<String>,
+    pub params: Vec<PlannedParam>,
+    pub workloads: Vec<PlannedWorkload>,
+    pub phases: Vec<PlannedPhase>,
+    pub probes: Vec<PlannedProbe>,
+    pub expectations: Vec<PlannedExpectation>,
+    /// Shortest possible run (sum of known phase lengths).
+    pub min_duration: Duration,
+    /// Longest possible run; `None` when a phase ends only on a condition.
+    pub max_duration: Option<Duration>,
+    pub run_limit: Option<Duration>,
+    pub baseline: Option<PlannedBaseline>,
+    pub outputs: PlannedOutputs,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedParam {
+    pub name: String,
+    pub value: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedWorkload {
+    pub name: String,
+    pub kind: WorkloadKind,
+    pub device: String,
+    /// One-line description of what the workload does.
+    pub summary: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedDrive {
+    pub workload: String,
+    pub shape: LoadShape,
+    pub summary: String,
+    /// Expected number of requests, when it can be known before running.
+    pub expected_requests: Option<u64>,
+    /// How the estimate was made, or why there is none.
+    pub estimate: String,
+    pub max_in_flight: Option<u64>,
+    pub requests: Option<u64>,
+    /// Seed of this drive's arrival process (derived from the scenario seed).
+    pub seed: u64,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedSearch {
+    pub workload: String,
+    pub summary: String,
+    pub until: Vec<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedPhase {
+    pub name: String,
+    pub role: PhaseRole,
+    pub start: Duration,
+    /// The latest start, when an earlier phase has a variable length; `None` if unbounded.
+    pub latest_start: Option<Duration>,
+    pub min_duration: Duration,
+    pub max_duration: Option<Duration>,
+    pub until: Vec<String>,
+    pub drives: Vec<PlannedDrive>,
+    pub pressure: Option<String>,
+    pub search: Option<PlannedSearch>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedProbe {
+    pub kind: ProbeKind,
+    pub every: Duration,
+    /// Added because an expectation names it.
+    pub implied: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedExpectation {
+    pub name: String,
+    pub selector: String,
+    pub bound: Bound,
+    pub text: String,
+    pub phase: Option<String>,
+    pub severity: ExpectSeverity,
+    pub weight: f64,
+    pub window: Option<Duration>,
+    pub windows_share: Option<f64>,
+    pub abort_on_fail: bool,
+    pub on_missing: OnMissing,
+    pub spike_k: Option<f64>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedBaseline {
+    pub path: String,
+    pub tolerance: f64,
+    pub overrides: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct PlannedOutputs {
+    pub json: Option<String>,
+    pub html: Option<String>,
+    pub junit: Option<String>,
+    pub markdown: Option<String>,
+}
+
+/// Default baseline tolerance when the scenario gives none.
+pub const DEFAULT_TOLERANCE: f64 = 0.05;
+
+/// Builds the plan. `sources` maps spans to origins.
+pub fn build(v: &ValidScenario, sources: &SourceMap, params: &[(String, String, Span)]) -> Plan {
+    let sc = &v.scenario;
+    let seed = sc.seed.as_ref().map(|s| s.value).unwrap_or(0);
+    let device = sc.device.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| "cpu".into());
+    let workloads = sc
+        .workloads
+        .iter()
+        .map(|w| PlannedWorkload {
+            name: w.name.value.clone(),
+            kind: w.kind.value,
+            device: w.device.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| device.clone()),
+            summary: estimate::workload_summary(w),
+            origin: Origin::of(sources, w.name.span),
+        })
+        .collect();
+    let phases = estimate::phases(sc, seed, sources);
+    let min_duration = Duration(phases.iter().map(|p| p.min_duration.0).sum());
+    let max_duration = phases.iter().try_fold(0u64, |acc, p| p.max_duration.map(|d| acc + d.0)).map(Duration);
+    Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        scenario: sc.name.value.clone(),
+        description: sc.description.as_ref().map(|d| d.value.clone()),
+        seed,
+        device,
+        tags: sc.tags.iter().map(|t| t.value.clone()).collect(),
+        params: params.iter().map(|(n, v, s)| PlannedParam { name: n.clone(), value: v.clone(), origin: Origin::of(sources, *s) }).collect(),
+        workloads,
+        phases,
+        probes: v.probes.iter().map(|(kind, every, implied)| PlannedProbe { kind: *kind, every: *every, implied: *implied }).collect(),
+        expectations: expectations(v, sources),
+        min_duration,
+        max_duration,
+        run_limit: sc.run_limit.as_ref().map(|l| l.value),
+        baseline: sc.baseline.as_ref().map(|b| PlannedBaseline {
+            path: b.path.value.clone(),
+            tolerance: b.tolerance.as_ref().map(|t| t.value.0).unwrap_or(DEFAULT_TOLERANCE),
+            overrides: b.overrides.iter().map(|(m, t)| (m.text.value.clone(), t.value.0)).collect(),
+        }),
+        outputs: sc.report.as_ref().map(|r| PlannedOutputs {
+            json: r.json.as_ref().map(|s| s.value.clone()),
+            html: r.html.as_ref().map(|s| s.value.clone()),
+            junit: r.junit.as_ref().map(|s| s.value.clone()),
+            markdown: r.markdown.as_ref().map(|s| s.value.clone()),
+        }).unwrap_or_default(),
+    }
+}
+
+fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectation> {
+    v.expectations
+        .iter()
+        .map(|e| {
+            let x = &v.scenario.expectations[e.index];
+            let text = format!("{} {}", e.metric.selector, e.bound);
+            PlannedExpectation {
+                name: x.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| text.clone()),
+                selector: e.metric.selector.clone(),
+                bound: e.bound.clone(),
+                text,
+                phase: e.phase.map(|i| v.scenario.phases[i].name.value.clone()),
+                severity: x.severity,
+                weight: x.weight.as_ref().map(|w| w.value).unwrap_or(1.0),
+                window: x.window.as_ref().map(|w| w.value),
+                windows_share: x.windows_share.as_ref().map(|w| w.value.0),
+                abort_on_fail: x.abort_on_fail,
+                on_missing: x.on_missing,
+                spike_k: (e.metric.aggregation.as_deref().is_some_and(|a| a.ends_with("spike_rate"))).then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
+                origin: Origin::of(sources, x.metric.text.span),
+            }
+        })
+        .collect()
+}
