@@ -272,17 +272,46 @@ fn to_rendered(d: &Diagnostic, sources: &SourceMap) -> Rendered {
         }
     }
     let has_text = primary.map(|f| !sources.get(f).text.is_empty()).unwrap_or(false);
+    // A label on a very long line (minified or generated text) would print the whole line:
+    // give the position in the message instead of a snippet.
+    let long_line = d.labels.iter().any(|l| line_len(&sources.get(l.span.file).text, l.span.start) > MAX_SNIPPET_LINE);
+    if long_line {
+        let l = &d.labels[0];
+        let (line, col) = sources.line_col(l.span.file, l.span.start);
+        let mut message = format!("{} (at {}:{line}:{col}: {})", d.message, sources.get(l.span.file).name, l.text);
+        if message.len() > 400 {
+            message.truncate(message.floor_char_boundary(400));
+        }
+        return Rendered { message, code: Some(d.code.to_string()), severity: severity(d.severity), help: d.help.clone(), source: None, labels: vec![], related: vec![] };
+    }
     Rendered {
         message: d.message.clone(),
         code: Some(d.code.to_string()),
-        severity: match d.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        },
+        severity: severity(d.severity),
         help: d.help.clone(),
         source: primary.filter(|_| has_text && !d.labels.is_empty()).map(|f| named_source(sources, f)),
         labels,
         related,
+    }
+}
+
+/// Lines longer than this are not quoted in diagnostics.
+const MAX_SNIPPET_LINE: usize = 300;
+
+fn line_len(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let end = text[offset..].find('\n').map(|i| offset + i).unwrap_or(text.len());
+    end - start
+}
+
+fn severity(s: Severity) -> miette::Severity {
+    match s {
+        Severity::Error => miette::Severity::Error,
+        Severity::Warning => miette::Severity::Warning,
     }
 }
 

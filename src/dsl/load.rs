@@ -119,12 +119,21 @@ impl Workspace {
     /// Parses a file; returns false (with diagnostics) if it has no usable document.
     fn parse(&mut self, id: FileId, is_root: bool) -> bool {
         let text = self.sources.get(id).text.clone();
+        if let Some(at) = source::too_deep(&text, source::MAX_NESTING) {
+            self.diags.push(
+                Diagnostic::error(Code::Syntax, format!("child blocks are nested more than {} levels deep", source::MAX_NESTING))
+                    .with_label(Span::new(id, at, 1), "too deep")
+                    .with_help("a scenario needs a few levels; flatten the structure"),
+            );
+            return false;
+        }
         match text.parse::<KdlDocument>() {
             Ok(doc) => {
                 if doc.nodes().is_empty() {
-                    let msg = if is_root { "the file is empty" } else { "the imported module is empty" };
+                    let name = &self.sources.get(id).name;
+                    let msg = if is_root { format!("`{name}` is empty") } else { format!("the imported module `{name}` is empty") };
                     let help = if is_root {
-                        "a scenario starts with `scenario \"name\" { ... }`; `benchctl init` writes a commented starter"
+                        "a scenario starts with `scenario \"name\" { ... }`; see docs/scenario-language.md"
                     } else {
                         "add workloads, phases or expectations to the module, or remove the `use`"
                     };

@@ -136,3 +136,80 @@ pub fn read_error(err: (Code, String, String), at: Option<Span>) -> Diagnostic {
     }
     d
 }
+
+/// Deepest child-block nesting accepted. Scenarios nest four or five levels; the limit keeps
+/// a hostile file from exhausting the parser's stack (it recurses per level).
+pub const MAX_NESTING: usize = 64;
+
+/// Byte offset of the first `{` nested deeper than `limit`, skipping strings and comments.
+/// A light scan, not a parser: it only needs to be right about braces.
+pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut level = 0usize;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        level += 1;
+                        i += 1;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        level -= 1;
+                        i += 1;
+                        if level == 0 {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'#' if matches!(b.get(i + 1), Some(b'#' | b'"')) => {
+                // Raw string: #"..."# with any number of hashes; no escapes inside.
+                let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+                let start = i + hashes;
+                if b.get(start) == Some(&b'"') {
+                    let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                    i = b[start + 1..].windows(close.len()).position(|w| w == close.as_slice()).map(|p| start + 1 + p + close.len() - 1).unwrap_or(b.len());
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting() {
+        assert_eq!(too_deep("a { b { c { } } }", 3), None);
+        assert_eq!(too_deep("a { b { c { d { } } } }", 3), Some(12));
+        assert_eq!(too_deep("a \"{{{{\" { // {{{{\n /* { */ #\"{{\"# }", 1), None);
+        assert_eq!(line_col("ab\ncé\nd", 6), (2, 3));
+    }
+}
