@@ -255,7 +255,7 @@ fn to_rendered(d: &Diagnostic, sources: &SourceMap) -> Rendered {
             labels.push(ls);
         } else {
             let name = &sources.get(l.span.file).name;
-            related.push(advice(sources, l.span.file, format!("see `{name}`"), vec![ls]));
+            related.push(advice(sources, l.span.file, format!("see also `{name}`"), vec![ls]));
         }
     }
     // Walk the import chain so an error inside a module says which `use` brought it in.

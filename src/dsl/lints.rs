@@ -18,9 +18,14 @@ pub fn cantelli_max(k: f64) -> f64 {
 pub fn lint(v: &ValidScenario, root: FileId, params: &[ParamDecl], used: &dyn Fn(&str) -> bool, diags: &mut Vec<Diagnostic>) {
     impossible_bounds(v, diags);
     percentile_order(v, diags);
-    idle_parts(&v.scenario, diags);
     probe_intervals(&v.scenario, diags);
     run_limit(&v.scenario, diags);
+    // Unused or idle parts are often the echo of an error (a misspelt reference): only
+    // report them once the scenario is otherwise valid.
+    if diags.iter().any(|d| d.is_error()) {
+        return;
+    }
+    idle_parts(&v.scenario, diags);
     for p in params.iter().filter(|p| p.name.span.file == root && !used(&p.name.value)) {
         diags.push(
             Diagnostic::warning(Code::UnusedParameter, format!("parameter `{}` is never used", p.name.value))

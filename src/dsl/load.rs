@@ -36,8 +36,8 @@ impl LoadOptions {
             dirs.extend(std::env::split_paths(&env));
         }
         if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
-            dirs.push(exe_dir.join("stdlib"));
-            dirs.push(exe_dir.join("../share/benchctl/stdlib"));
+            // Only folders that exist: an install without them uses the built-in stdlib.
+            dirs.extend([exe_dir.join("stdlib"), exe_dir.join("../share/benchctl/stdlib")].into_iter().filter(|d| d.is_dir()));
         }
         dirs
     }

@@ -79,6 +79,8 @@ keyword_enum!(WorkloadKind, "workload kind" {
 
 #[derive(Debug)]
 pub struct Workload {
+    /// Decoding this workload reported errors: later stages skip follow-on checks.
+    pub poisoned: bool,
     pub name: Spanned<String>,
     pub kind: Spanned<WorkloadKind>,
     pub device: Option<Spanned<Device>>,
@@ -359,6 +361,8 @@ pub struct Search {
 
 #[derive(Debug)]
 pub struct Phase {
+    /// Decoding this phase reported errors: later stages skip follow-on checks.
+    pub poisoned: bool,
     pub name: Spanned<String>,
     pub role: PhaseRole,
     pub duration: Option<Spanned<Duration>>,

@@ -61,6 +61,11 @@ impl<'p> Ctx<'p> {
         Span::from_kdl(self.file, s)
     }
 
+    /// Errors reported so far: decoders compare counts to tell whether a node had problems.
+    pub fn error_count(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+
     pub fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
@@ -98,7 +103,7 @@ impl<'p> Ctx<'p> {
                     None => {
                         let names: Vec<&str> = self.params.bindings.keys().map(String::as_str).collect();
                         let help = match suggest::closest(name, names.iter().copied()) {
-                            Some(c) => format!("did you mean `${c}`? declare parameters with `param \"{name}\" default=...`"),
+                            Some(c) => format!("did you mean `${c}`?"),
                             None => format!("declare it with `param \"{name}\" default=...`, or write `$$` for a literal dollar sign"),
                         };
                         self.error(Code::UnknownParameter, span, format!("unknown parameter `{name}`"), "not declared", help);
@@ -125,7 +130,7 @@ impl<'p> Ctx<'p> {
                     Some((name, at)) => {
                         d = d.with_label(raw.span, format!("parameter `{name}` has an invalid value here")).with_label(*at, "value given here");
                     }
-                    None => d = d.with_label(raw.span, err.message),
+                    None => d = d.with_label(raw.span, format!("expected {}", T::EXPECTED)),
                 }
                 self.push(d.with_help(err.help));
                 None
@@ -255,6 +260,12 @@ impl<'a> NodeReader<'a> {
             return None;
         }
         self.prop(cx, name)
+    }
+
+    /// Marks every entry consumed: used when the node's variant is unknown, so its
+    /// properties are not reported again as unknown.
+    pub fn consume_all(&mut self) {
+        self.used.iter_mut().for_each(|u| *u = true);
     }
 
     /// Reports every entry that no accessor consumed. Call after reading all properties.

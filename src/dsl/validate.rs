@@ -139,7 +139,9 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
                     .with_help("metric selectors start with a workload or probe name; rename the workload"),
             );
         }
-        check_workload(w, diags);
+        if !w.poisoned {
+            check_workload(w, diags);
+        }
     }
     if sc.phases.is_empty() && !sc.name.value.is_empty() {
         diags.push(
@@ -208,7 +210,7 @@ fn lookup(map: &HashMap<&str, usize>, name: &Spanned<String>, what: &str, code: 
 fn missing(diags: &mut Vec<Diagnostic>, w: &Workload, what: &str, example: &str) {
     diags.push(
         Diagnostic::error(Code::MissingOption, format!("{} workload `{}` needs {what}", w.kind.value, w.name.value))
-            .with_label(w.name.span, format!("no {what}"))
+            .with_label(w.name.span, "missing")
             .with_help(format!("add, for example: {example}")),
     );
 }
@@ -259,7 +261,7 @@ fn check_phase(sc: &Scenario, p: &Phase, names: &Names, diags: &mut Vec<Diagnost
     }
     let staged = p.drives.iter().any(|d| matches!(d.shape.value, LoadShape::Stages { .. }));
     let counted = !p.drives.is_empty() && p.drives.iter().all(|d| d.requests.is_some());
-    let ends = p.duration.is_some() || !p.until.is_empty() || p.search.is_some() || staged || counted;
+    let ends = p.poisoned || p.duration.is_some() || !p.until.is_empty() || p.search.is_some() || staged || counted;
     if !ends {
         diags.push(
             Diagnostic::error(Code::PhaseWithoutEnd, format!("phase `{}` never ends", p.name.value))

@@ -81,14 +81,24 @@ fn decode_item(cx: &mut Ctx, sc: &mut Scenario, node: &KdlNode) {
             once(cx, &mut sc.run_limit, v, "run-limit");
         }
         "workload" => {
-            if let Some(w) = workload::decode(cx, &mut r) {
+            let before = cx.error_count();
+            let w = workload::decode(cx, &mut r);
+            r.finish(cx);
+            if let Some(mut w) = w {
+                w.poisoned = cx.error_count() > before;
                 sc.workloads.push(w);
             }
+            return;
         }
         "phase" | "warmup" | "cooldown" => {
-            if let Some(p) = phase::decode(cx, &mut r) {
+            let before = cx.error_count();
+            let p = phase::decode(cx, &mut r);
+            r.finish(cx);
+            if let Some(mut p) = p {
+                p.poisoned = cx.error_count() > before;
                 sc.phases.push(p);
             }
+            return;
         }
         "probe" => {
             let kind = r.req_arg(cx, 0, "a probe kind", "probe \"system\" every=\"100ms\"");

@@ -29,7 +29,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
         Some(text) => conditions(cx, &text, None),
         None => vec![],
     };
-    let mut phase = Phase { name, role, duration, until, drives: vec![], pressure: None, search: None };
+    let mut phase = Phase { poisoned: false, name, role, duration, until, drives: vec![], pressure: None, search: None };
     for node in children(r.node) {
         let mut c = NodeReader::new(node);
         match c.name() {
@@ -42,7 +42,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
                     gpu_memory: c.prop(cx, "gpu-memory"),
                     cap: c.prop(cx, "cap"),
                 };
-                if p.memory.is_none() && p.cpu_threads.is_none() && p.gpu_memory.is_none() {
+                if !["memory", "cpu-threads", "gpu-memory"].iter().any(|k| c.has_prop(k)) {
                     cx.error(Code::MissingOption, p.span, "`pressure` applies no pressure", "empty", "add memory=\"60%\", cpu-threads=2 or gpu-memory=\"8GiB\"");
                 }
                 phase.pressure = Some(p);
@@ -108,6 +108,7 @@ fn drive(cx: &mut Ctx, r: &mut NodeReader) -> Option<Drive> {
         }
         "stages" => stages(cx, r, arrivals),
         other => {
+            r.consume_all();
             let help = super::super::suggest::help_for(other, SHAPES, "load shapes");
             cx.error(Code::UnknownValue, span, format!("`{other}` is not a load shape"), "unknown shape", help);
             None
@@ -139,6 +140,7 @@ fn steady(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
             None
         }
         (None, Some(rt)) => Some(LoadShape::Open { rate: rt.value, arrivals }),
+        (None, None) if r.has_prop("concurrency") || r.has_prop("rate") => None,
         (None, None) => {
             let span = r.name_span(cx);
             cx.error(Code::MissingOption, span, "`drive` needs a load: concurrency= or rate=", "no load", "for example: drive \"chat\" concurrency=4, or drive \"chat\" rate=\"20/s\"");
@@ -162,6 +164,7 @@ fn ramp(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadShap
         }
         (Some(c), None) => Some(LoadShape::RampConcurrency { from: c.value.lo.max(1), to: c.value.hi.max(1) }),
         (None, Some(rt)) => Some(LoadShape::RampRate { from: rt.value.lo, to: rt.value.hi, arrivals }),
+        (None, None) if r.has_prop("concurrency") || r.has_prop("rate") => None,
         (None, None) => {
             let span = r.name_span(cx);
             cx.error(Code::MissingOption, span, "a ramp needs rate=\"from..to\" or concurrency=\"from..to\"", "no range", "for example: drive \"chat\" ramp rate=\"1/s..50/s\"");

@@ -28,7 +28,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Workload> {
         WorkloadKind::Kernel => WorkloadSpec::Kernel(kernel(cx, nodes, &mut device)),
         WorkloadKind::Synthetic => WorkloadSpec::Synthetic(synthetic(cx, nodes)),
     };
-    Some(Workload { name: name?, kind, device, spec })
+    Some(Workload { poisoned: false, name: name?, kind, device, spec })
 }
 
 /// Runs `f` on a child node's reader and reports leftover entries afterwards.
@@ -114,6 +114,9 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
     if sources.len() > 1 {
         conflict(cx, sources[1].span, sources[0].span, "a model has exactly one source", "keep one of gguf=, safetensors=, hf= or synthetic=");
     }
+    if sources.is_empty() && MODEL_SOURCES.iter().any(|k| r.has_prop(k)) {
+        return None;
+    }
     if sources.is_empty() {
         let span = r.name_span(cx);
         cx.error(
@@ -161,6 +164,7 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
             Some(Prompt::File { path, format, tokens: range })
         }
         (None, Some(t)) => Some(Prompt::Synthetic(t)),
+        (None, None) if r.has_prop("tokens") || r.has_prop("file") => None,
         (None, None) => {
             let span = r.name_span(cx);
             cx.error(Code::MissingOption, span, "`prompt` needs `tokens` or `file`", "no prompt source", "for example: prompt tokens=\"32..512\"");
@@ -320,6 +324,7 @@ fn kernel_source(cx: &mut Ctx, r: &mut NodeReader) -> Option<KernelSource> {
         }
         (Some(i), None) => Some(KernelSource::Inline(i)),
         (None, Some(f)) => Some(KernelSource::File(f)),
+        (None, None) if r.has_prop("file") || r.arg_count() > 0 => None,
         (None, None) => {
             let span = r.name_span(cx);
             cx.error(Code::MissingOption, span, "`source` needs CUDA code or a file", "empty", "write source file=\"kernels/saxpy.cu\" or an inline raw string");

@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use benchctl::dsl::{self, diag, Checked, LoadOptions};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture path relative to the package root (the tests' working directory), so that
+/// rendered paths are the same on every machine.
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from("tests/fixtures").join(rel)
+}
+
+/// Checks scenario text as if it were the file `scenario.kdl` in the tests folder.
+pub fn check_text(text: &str, sets: &[&str]) -> Checked {
+    let opts = LoadOptions { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    dsl::check_source("scenario.kdl", Some(&root().join("tests/scenario.kdl")), text, &opts)
+}
+
+pub fn check_path(path: &Path, opts: &LoadOptions) -> Checked {
+    dsl::check_file(path, opts)
+}
+
+/// The diagnostics as users see them: no colour, 80 columns, absolute paths made relative.
+pub fn rendered(c: &Checked) -> String {
+    let text = diag::render(&c.diagnostics, &c.sources, false, 80);
+    let exe_dir = std::env::current_exe().unwrap().parent().unwrap().display().to_string();
+    text.replace(&format!("{}/", root().display()), "").replace(&exe_dir, "<exe-dir>")
+}
+
+pub fn codes(c: &Checked) -> Vec<&'static str> {
+    c.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+/// A minimal valid scenario body around `inner` (a synthetic workload `svc` driven for 1s).
+pub fn wrap(inner: &str) -> String {
+    format!(
+        "scenario \"t\" {{\n    workload \"svc\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"2ms\"\n        tokens count=8 gap=\"1ms\"\n    }}\n    phase \"steady\" duration=\"1s\" {{\n        drive \"svc\" concurrency=1\n    }}\n{inner}\n}}\n"
+    )
+}
