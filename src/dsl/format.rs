@@ -21,8 +21,9 @@ pub enum FormatError {
 pub fn format_source(text: &str) -> Result<String, FormatError> {
     let doc: KdlDocument = text.parse().map_err(FormatError::Syntax)?;
     let mut out = String::new();
+    let cx = Source(text);
     leading(doc.format().map(|f| f.leading.as_str()).unwrap_or(""), 0, &mut out, true, false);
-    document(&doc, 0, &mut out);
+    document(&cx, &doc, 0, &mut out);
     if let Some(f) = doc.format() {
         trailing_lines(&f.trailing, 0, &mut out);
     }
@@ -33,19 +34,34 @@ pub fn format_source(text: &str) -> Result<String, FormatError> {
         out.push('\n');
     }
     let again: KdlDocument = out.parse().map_err(|_| FormatError::Unsafe)?;
-    if !same_doc(&doc, &again) {
+    // The kdl crate drops some comments from its format data (e.g. `} // note`): never let
+    // formatting lose one.
+    if !same_doc(&doc, &again) || super::source::comments(text) != super::source::comments(&out) {
         return Err(FormatError::Unsafe);
     }
     Ok(out)
 }
 
-fn document(doc: &KdlDocument, depth: usize, out: &mut String) {
+/// The original text, for what the kdl crate's format data does not keep.
+struct Source<'t>(&'t str);
+
+impl Source<'_> {
+    /// A comment on the same line right after byte `end` (after a closing brace).
+    fn same_line_comment(&self, end: usize) -> Option<&str> {
+        let rest = self.0.get(end..)?;
+        let line = &rest[..rest.find('\n').unwrap_or(rest.len())];
+        let t = line.trim_start_matches([' ', '\t']);
+        (t.starts_with("//") || t.starts_with("/*")).then(|| t.trim_end())
+    }
+}
+
+fn document(cx: &Source, doc: &KdlDocument, depth: usize, out: &mut String) {
     let mut after_newline = false;
     for (i, n) in doc.nodes().iter().enumerate() {
         let fmt = n.format();
         let lead = fmt.map(|f| f.leading.as_str()).unwrap_or("");
         leading(lead, depth, out, i == 0, after_newline);
-        node(n, depth, out);
+        node(cx, n, depth, out);
         after_newline = fmt.is_some_and(|f| f.terminator.ends_with('\n'));
     }
 }
@@ -76,7 +92,7 @@ fn trailing_lines(text: &str, depth: usize, out: &mut String) {
     }
 }
 
-fn node(n: &KdlNode, depth: usize, out: &mut String) {
+fn node(cx: &Source, n: &KdlNode, depth: usize, out: &mut String) {
     out.push_str(&INDENT.repeat(depth));
     if let Some(ty) = n.ty() {
         out.push_str(&format!("({})", ident(ty.value())));
@@ -104,7 +120,7 @@ fn node(n: &KdlNode, depth: usize, out: &mut String) {
             if let Some(f) = children.format() {
                 leading(&f.leading, depth + 1, out, true, false);
             }
-            document(children, depth + 1, out);
+            document(cx, children, depth + 1, out);
             if let Some(f) = children.format() {
                 trailing_lines(&f.trailing, depth + 1, out);
             }
@@ -113,7 +129,10 @@ fn node(n: &KdlNode, depth: usize, out: &mut String) {
         }
     }
     let term = fmt.map(|f| f.terminator.trim()).unwrap_or("");
-    let comment = term.trim_start_matches(';').trim();
+    let mut comment = term.trim_start_matches(';').trim();
+    if comment.is_empty() && n.children().is_some() {
+        comment = cx.same_line_comment(n.span().offset() + n.span().len()).unwrap_or("");
+    }
     if !comment.is_empty() {
         out.push(' ');
         out.push_str(comment);

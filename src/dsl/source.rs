@@ -142,25 +142,48 @@ pub fn read_error(err: (Code, String, String), at: Option<Span>) -> Diagnostic {
 pub const MAX_NESTING: usize = 64;
 
 /// Byte offset of the first `{` nested deeper than `limit`, skipping strings and comments.
-/// A light scan, not a parser: it only needs to be right about braces.
 pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut found = None;
+    scan(text, |at, open| {
+        if open {
+            depth += 1;
+            if depth > limit && found.is_none() {
+                found = Some(at);
+            }
+        } else {
+            depth = depth.saturating_sub(1);
+        }
+    }, |_| {});
+    found
+}
+
+/// The comments of a KDL text (`//` to end of line, and nested `/* */`), in order.
+pub fn comments(text: &str) -> Vec<&str> {
+    let mut out = vec![];
+    scan(text, |_, _| {}, |c| out.push(c));
+    out
+}
+
+/// A light scan of KDL text, not a parser: reports braces (offset, is-open) and comments,
+/// skipping quoted, raw and multi-line strings.
+fn scan<'t>(text: &'t str, mut brace: impl FnMut(usize, bool), mut comment: impl FnMut(&'t str)) {
     let b = text.as_bytes();
-    let (mut i, mut depth) = (0, 0usize);
+    let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return Some(i);
-                }
-            }
-            b'}' => depth = depth.saturating_sub(1),
+            b'{' => brace(i, true),
+            b'}' => brace(i, false),
             b'/' if b.get(i + 1) == Some(&b'/') => {
+                let start = i;
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
+                comment(text[start..i].trim_end());
+                continue;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
+                let start = i;
                 let mut level = 0usize;
                 while i < b.len() {
                     if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
@@ -175,6 +198,7 @@ pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
                     }
                     i += 1;
                 }
+                comment(&text[start..(i + 1).min(b.len())]);
             }
             b'#' if matches!(b.get(i + 1), Some(b'#' | b'"')) => {
                 // Raw string: #"..."# with any number of hashes; no escapes inside.
@@ -198,7 +222,6 @@ pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
         }
         i += 1;
     }
-    None
 }
 
 #[cfg(test)]
@@ -208,8 +231,9 @@ mod tests {
     #[test]
     fn nesting() {
         assert_eq!(too_deep("a { b { c { } } }", 3), None);
-        assert_eq!(too_deep("a { b { c { d { } } } }", 3), Some(12));
+        assert_eq!(too_deep("a { b { c { d { } } } }", 3), Some(14));
         assert_eq!(too_deep("a \"{{{{\" { // {{{{\n /* { */ #\"{{\"# }", 1), None);
         assert_eq!(line_col("ab\ncé\nd", 6), (2, 3));
+        assert_eq!(comments("a 1 // one\nb \"//no\" /* two /* nested */ */ c\n"), ["// one", "/* two /* nested */ */"]);
     }
 }

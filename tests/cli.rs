@@ -1,0 +1,206 @@
+//! The `benchctl` binary as users run it: exit codes, output formats, bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn benchctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_benchctl")).args(args).env("NO_COLOR", "1").env_remove("BENCHCTL_STDLIB").output().expect("benchctl runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Exit code 2 with a diagnostic carrying `code`, and never a panic.
+fn assert_invalid(o: &Output, code: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stdout: {}\nstderr: {err}", stdout(o));
+    assert!(err.contains(&format!("benchctl::{code}")), "missing {code} in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn temp_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn every_shipped_scenario_and_module_checks_clean() {
+    let mut files = vec![];
+    for dir in ["scenarios", "stdlib"] {
+        let mut stack = vec![common::root().join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "kdl") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let scenarios: Vec<String> = files.iter().filter(|p| p.starts_with(common::root().join("scenarios"))).map(|p| p.display().to_string()).collect();
+    assert!(!scenarios.is_empty());
+    let mut args = vec!["check", "--deny-warnings"];
+    args.extend(scenarios.iter().map(String::as_str));
+    let o = benchctl(&args);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Modules are checked through a scenario that imports each one.
+    for m in files.iter().filter(|p| p.starts_with(common::root().join("stdlib"))) {
+        let text = std::fs::read_to_string(m).unwrap();
+        let c = benchctl::dsl::check_source(&m.display().to_string(), Some(m), &format!("scenario \"module\" {{\n{text}\n}}\n"), &Default::default());
+        let syntax_or_decode: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error() && !matches!(d.code.as_str(), "unknown-workload" | "no-phases" | "unknown-phase")).collect();
+        assert!(syntax_or_decode.is_empty(), "{}:\n{}", m.display(), common::rendered(&c));
+    }
+}
+
+#[test]
+fn check_exit_codes() {
+    let ok = benchctl(&["check", "tests/fixtures/imports/main.kdl"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("ok: tests/fixtures/imports/main.kdl"));
+    let bad = benchctl(&["check", "tests/fixtures/imports/bad_module_main.kdl"]);
+    assert_invalid(&bad, "invalid-duration");
+    assert!(stdout(&bad).contains("invalid:"));
+}
+
+#[test]
+fn check_json_format() {
+    let o = benchctl(&["check", "--format", "json", "tests/fixtures/imports/bad_module_main.kdl"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let d = &v.as_array().unwrap()[0];
+    assert_eq!(d["file"], "tests/fixtures/imports/lib/bad.kdl");
+    assert_eq!(d["line"], 2);
+    assert_eq!(d["column"], 27);
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "benchctl::invalid-duration");
+    assert_eq!(d["span"]["length"], 11);
+    assert!(d["help"].as_str().unwrap().contains("250ms"));
+    assert!(d["message"].as_str().unwrap().contains("parsecs"));
+}
+
+#[test]
+fn bad_inputs_get_diagnostics_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_invalid(&benchctl(&["check", &temp_file(d, "empty.kdl", b"")]), "empty-file");
+    let mut binary = b"KDL\0\x01\x02".to_vec();
+    binary.extend(std::iter::repeat_n(0xffu8, 100));
+    assert_invalid(&benchctl(&["check", &temp_file(d, "binary.kdl", &binary)]), "binary-file");
+    assert_invalid(&benchctl(&["check", &temp_file(d, "latin1.kdl", b"scenario \"caf\xe9\" {}\n")]), "invalid-utf8");
+    let big = "// padding\n".repeat(10 * 1024 * 1024 / 11 + 1);
+    assert_invalid(&benchctl(&["check", &temp_file(d, "big.kdl", big.as_bytes())]), "file-too-large");
+    assert_invalid(&benchctl(&["check", &d.join("missing.kdl").display().to_string()]), "io-error");
+    let deep = format!("scenario \"x\" {}{}", "a { ".repeat(5000), "}".repeat(5000));
+    assert_invalid(&benchctl(&["check", &temp_file(d, "deep.kdl", deep.as_bytes())]), "kdl-syntax");
+    let missing_import = "scenario \"x\" {\n    use \"nowhere.kdl\"\n}\n";
+    assert_invalid(&benchctl(&["check", &temp_file(d, "imp.kdl", missing_import.as_bytes())]), "import-not-found");
+    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/cycle_a.kdl"]), "import-cycle");
+    let dup = common::wrap("    phase \"steady\" duration=\"1s\" { drive \"svc\" concurrency=1; }");
+    assert_invalid(&benchctl(&["check", &temp_file(d, "dup.kdl", dup.as_bytes())]), "duplicate-name");
+    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "nope=1"]), "unknown-parameter");
+    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "steady"]), "invalid-set");
+}
+
+#[test]
+fn set_overrides_are_typed_and_applied() {
+    let o = benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["phases"][0]["min_duration"], "30s");
+    assert_eq!(plan["params"][0]["value"], "30s");
+    assert_invalid(&benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30"]), "invalid-set");
+}
+
+#[test]
+fn plan_text_and_json() {
+    let o = benchctl(&["plan", "scenarios/quick.kdl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    for want in ["scenario quick", "timeline", "steady", "open loop 100/s poisson", "~1500", "expectations", "svc.ttft.p95 < 20ms"] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    let o = benchctl(&["plan", "--format", "json", "scenarios/quick.kdl"]);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["schema_version"], 1);
+    assert_eq!(plan["scenario"], "quick");
+    assert_eq!(plan["phases"][1]["drives"][0]["expected_requests"], 1500);
+    assert_eq!(plan["phases"][1]["start"], "3s");
+    assert_eq!(plan["expectations"][0]["origin"]["line"], 34);
+    let invalid = benchctl(&["plan", "tests/fixtures/imports/cycle_a.kdl"]);
+    assert_invalid(&invalid, "import-cycle");
+}
+
+#[test]
+fn fmt_check_and_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "scenario   \"x\"{\n  // keep me\n  seed 1\n  workload \"w\" kind=\"synthetic\" {latency \"fixed\" value=\"1ms\";}\n}";
+    let path = temp_file(dir.path(), "messy.kdl", messy.as_bytes());
+    let o = benchctl(&["fmt", "--check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("would reformat"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), messy, "--check must not write");
+    let o = benchctl(&["fmt", &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let formatted = std::fs::read_to_string(&path).unwrap();
+    assert!(formatted.contains("    // keep me\n    seed 1\n"), "{formatted}");
+    assert_eq!(benchctl(&["fmt", "--check", &path]).status.code(), Some(0));
+    let bad = temp_file(dir.path(), "bad.kdl", b"scenario {");
+    assert_eq!(benchctl(&["fmt", &bad]).status.code(), Some(2));
+}
+
+#[test]
+fn shipped_files_are_formatted() {
+    let mut args = vec!["fmt".to_string(), "--check".into()];
+    for dir in ["scenarios", "stdlib/targets", "stdlib/models", "stdlib/phases"] {
+        for e in std::fs::read_dir(common::root().join(dir)).unwrap() {
+            args.push(e.unwrap().path().display().to_string());
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = benchctl(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    for args in [vec!["--help"], vec!["check", "--help"]] {
+        let o = benchctl(&args);
+        assert_eq!(o.status.code(), Some(0));
+        let text = stdout(&o);
+        for code in ["0  success", "1  expectations failed", "2  invalid input", "3  regression", "4  invalid run", "5  runtime error"] {
+            assert!(text.contains(code), "{args:?} help lacks {code:?}");
+        }
+    }
+    assert_eq!(benchctl(&["check"]).status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn stdlib_search_order() {
+    // Built in: found without any folder.
+    let o = benchctl(&["plan", "--format", "json", "tests/fixtures/imports/stdlib_user.kdl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["expectations"].as_array().unwrap().len(), 4);
+    // --stdlib DIR comes first.
+    let o = benchctl(&["plan", "--format", "json", "--stdlib", "tests/fixtures/stdlib-override", "tests/fixtures/imports/stdlib_user.kdl"]);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["expectations"][0]["name"], "override");
+    // BENCHCTL_STDLIB is searched too.
+    let o = Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["plan", "--format", "json", "tests/fixtures/imports/stdlib_user.kdl"])
+        .env("BENCHCTL_STDLIB", "tests/fixtures/stdlib-override")
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(plan["expectations"][0]["name"], "override");
+}
