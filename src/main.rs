@@ -72,7 +72,10 @@ struct LoadArgs {
 
 impl LoadArgs {
     fn options(&self) -> LoadOptions {
-        LoadOptions { stdlib_dirs: self.stdlib.clone(), sets: self.sets.clone() }
+        LoadOptions {
+            stdlib_dirs: self.stdlib.clone(),
+            sets: self.sets.clone(),
+        }
     }
 }
 
@@ -108,14 +111,28 @@ impl ColorArgs {
 }
 
 fn width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check { files, load, format, deny_warnings, color } => check(&files, &load.options(), format, deny_warnings, color.enabled()),
-        Command::Plan { file, load, format, color } => plan_cmd(&file, &load.options(), format, color.enabled()),
+        Command::Check {
+            files,
+            load,
+            format,
+            deny_warnings,
+            color,
+        } => check(&files, &load.options(), format, deny_warnings, color.enabled()),
+        Command::Plan {
+            file,
+            load,
+            format,
+            color,
+        } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
     };
     ExitCode::from(code)
@@ -132,14 +149,26 @@ fn check(files: &[PathBuf], opts: &LoadOptions, format: Format, deny_warnings: b
         match format {
             Format::Json => json.extend(checked.diagnostics.iter().map(|d| diag::to_json(d, &checked.sources))),
             Format::Human => {
-                eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, width()));
+                eprint!(
+                    "{}",
+                    diag::render(&checked.diagnostics, &checked.sources, color, width())
+                );
                 let status = if e > 0 { "invalid" } else { "ok" };
-                println!("{status}: {} ({e} error{}, {} warning{})", file.display(), plural(e), checked.diagnostics.len() - e, plural(checked.diagnostics.len() - e));
+                println!(
+                    "{status}: {} ({e} error{}, {} warning{})",
+                    file.display(),
+                    plural(e),
+                    checked.diagnostics.len() - e,
+                    plural(checked.diagnostics.len() - e)
+                );
             }
         }
     }
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&json).expect("diagnostics serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("diagnostics serialise")
+        );
     }
     if errors > 0 || (deny_warnings && warnings > 0) {
         exit::INVALID_INPUT
@@ -149,44 +178,32 @@ fn check(files: &[PathBuf], opts: &LoadOptions, format: Format, deny_warnings: b
 }
 
 fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
-fn plan_cmd(file: &PathBuf, opts: &LoadOptions, format: Format, color: bool) -> u8 {
+fn plan_cmd(file: &std::path::Path, opts: &LoadOptions, format: Format, color: bool) -> u8 {
     let checked = dsl::check_file(file, opts);
     if !checked.diagnostics.is_empty() {
-        eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, width()));
+        eprint!(
+            "{}",
+            diag::render(&checked.diagnostics, &checked.sources, color, width())
+        );
     }
     let Some(valid) = &checked.scenario else {
         eprintln!("error: `{}` is not a valid scenario; nothing to plan", file.display());
         return exit::INVALID_INPUT;
     };
-    let params = effective_params(valid, opts);
-    let p = plan::build(valid, &checked.sources, &params);
+    let p = plan::build(valid, &checked.sources);
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&p).expect("plan serialises") + "\n",
         Format::Human => plan::render_text(&p),
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     exit::SUCCESS
-}
-
-/// Each parameter with its effective value as text and where that value was written.
-fn effective_params(valid: &dsl::ValidScenario, opts: &LoadOptions) -> Vec<(String, String, dsl::span::Span)> {
-    valid
-        .scenario
-        .params
-        .iter()
-        .map(|p| {
-            let set = opts.sets.iter().rev().find_map(|s| s.split_once('=').filter(|(n, _)| n.trim() == p.name.value).map(|(_, v)| v.to_string()));
-            let value = set.unwrap_or_else(|| match p.default.as_ref().map(|d| &d.value) {
-                Some(kdl::KdlValue::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-                None => String::new(),
-            });
-            (p.name.value.clone(), value, p.name.span)
-        })
-        .collect()
 }
 
 fn fmt(files: &[PathBuf], check: bool) -> u8 {
@@ -202,11 +219,18 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
         let formatted = match format::format_source(&text) {
             Ok(f) => f,
             Err(format::FormatError::Syntax(_)) => {
-                eprintln!("error: `{}` is not valid KDL; run `benchctl check {}` for details", file.display(), file.display());
+                eprintln!(
+                    "error: `{}` is not valid KDL; run `benchctl check {}` for details",
+                    file.display(),
+                    file.display()
+                );
                 return exit::INVALID_INPUT;
             }
             Err(format::FormatError::Unsafe) => {
-                eprintln!("error: cannot format `{}` without changing its meaning; it was left as it is (please report this)", file.display());
+                eprintln!(
+                    "error: cannot format `{}` without changing its meaning; it was left as it is (please report this)",
+                    file.display()
+                );
                 return exit::INVALID_INPUT;
             }
         };
@@ -229,8 +253,14 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
 /// Writes through a temporary file in the same folder and renames it into place, so an
 /// interrupted write never leaves a half-written scenario.
 fn write_atomic(path: &PathBuf, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.benchctl-fmt.{}", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)

@@ -6,7 +6,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn benchctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_benchctl")).args(args).env("NO_COLOR", "1").env_remove("BENCHCTL_STDLIB").output().expect("benchctl runs")
+    Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("BENCHCTL_STDLIB")
+        .output()
+        .expect("benchctl runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -47,7 +52,11 @@ fn every_shipped_scenario_and_module_checks_clean() {
             }
         }
     }
-    let scenarios: Vec<String> = files.iter().filter(|p| p.starts_with(common::root().join("scenarios"))).map(|p| p.display().to_string()).collect();
+    let scenarios: Vec<String> = files
+        .iter()
+        .filter(|p| p.starts_with(common::root().join("scenarios")))
+        .map(|p| p.display().to_string())
+        .collect();
     assert!(!scenarios.is_empty());
     let mut args = vec!["check", "--deny-warnings"];
     args.extend(scenarios.iter().map(String::as_str));
@@ -56,9 +65,23 @@ fn every_shipped_scenario_and_module_checks_clean() {
     // Modules are checked through a scenario that imports each one.
     for m in files.iter().filter(|p| p.starts_with(common::root().join("stdlib"))) {
         let text = std::fs::read_to_string(m).unwrap();
-        let c = benchctl::dsl::check_source(&m.display().to_string(), Some(m), &format!("scenario \"module\" {{\n{text}\n}}\n"), &Default::default());
-        let syntax_or_decode: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error() && !matches!(d.code.as_str(), "unknown-workload" | "no-phases" | "unknown-phase")).collect();
-        assert!(syntax_or_decode.is_empty(), "{}:\n{}", m.display(), common::rendered(&c));
+        let c = benchctl::dsl::check_source(
+            &m.display().to_string(),
+            Some(m),
+            &format!("scenario \"module\" {{\n{text}\n}}\n"),
+            &Default::default(),
+        );
+        let syntax_or_decode: Vec<_> = c
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() && !matches!(d.code.as_str(), "unknown-workload" | "no-phases" | "unknown-phase"))
+            .collect();
+        assert!(
+            syntax_or_decode.is_empty(),
+            "{}:\n{}",
+            m.display(),
+            common::rendered(&c)
+        );
     }
 }
 
@@ -74,7 +97,12 @@ fn check_exit_codes() {
 
 #[test]
 fn check_json_format() {
-    let o = benchctl(&["check", "--format", "json", "tests/fixtures/imports/bad_module_main.kdl"]);
+    let o = benchctl(&[
+        "check",
+        "--format",
+        "json",
+        "tests/fixtures/imports/bad_module_main.kdl",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
     let d = &v.as_array().unwrap()[0];
@@ -95,30 +123,70 @@ fn bad_inputs_get_diagnostics_not_panics() {
     assert_invalid(&benchctl(&["check", &temp_file(d, "empty.kdl", b"")]), "empty-file");
     let mut binary = b"KDL\0\x01\x02".to_vec();
     binary.extend(std::iter::repeat_n(0xffu8, 100));
-    assert_invalid(&benchctl(&["check", &temp_file(d, "binary.kdl", &binary)]), "binary-file");
-    assert_invalid(&benchctl(&["check", &temp_file(d, "latin1.kdl", b"scenario \"caf\xe9\" {}\n")]), "invalid-utf8");
+    assert_invalid(
+        &benchctl(&["check", &temp_file(d, "binary.kdl", &binary)]),
+        "binary-file",
+    );
+    assert_invalid(
+        &benchctl(&["check", &temp_file(d, "latin1.kdl", b"scenario \"caf\xe9\" {}\n")]),
+        "invalid-utf8",
+    );
     let big = "// padding\n".repeat(10 * 1024 * 1024 / 11 + 1);
-    assert_invalid(&benchctl(&["check", &temp_file(d, "big.kdl", big.as_bytes())]), "file-too-large");
-    assert_invalid(&benchctl(&["check", &d.join("missing.kdl").display().to_string()]), "io-error");
+    assert_invalid(
+        &benchctl(&["check", &temp_file(d, "big.kdl", big.as_bytes())]),
+        "file-too-large",
+    );
+    assert_invalid(
+        &benchctl(&["check", &d.join("missing.kdl").display().to_string()]),
+        "io-error",
+    );
     let deep = format!("scenario \"x\" {}{}", "a { ".repeat(5000), "}".repeat(5000));
-    assert_invalid(&benchctl(&["check", &temp_file(d, "deep.kdl", deep.as_bytes())]), "kdl-syntax");
+    assert_invalid(
+        &benchctl(&["check", &temp_file(d, "deep.kdl", deep.as_bytes())]),
+        "kdl-syntax",
+    );
     let missing_import = "scenario \"x\" {\n    use \"nowhere.kdl\"\n}\n";
-    assert_invalid(&benchctl(&["check", &temp_file(d, "imp.kdl", missing_import.as_bytes())]), "import-not-found");
-    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/cycle_a.kdl"]), "import-cycle");
+    assert_invalid(
+        &benchctl(&["check", &temp_file(d, "imp.kdl", missing_import.as_bytes())]),
+        "import-not-found",
+    );
+    assert_invalid(
+        &benchctl(&["check", "tests/fixtures/imports/cycle_a.kdl"]),
+        "import-cycle",
+    );
     let dup = common::wrap("    phase \"steady\" duration=\"1s\" { drive \"svc\" concurrency=1; }");
-    assert_invalid(&benchctl(&["check", &temp_file(d, "dup.kdl", dup.as_bytes())]), "duplicate-name");
-    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "nope=1"]), "unknown-parameter");
-    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "steady"]), "invalid-set");
+    assert_invalid(
+        &benchctl(&["check", &temp_file(d, "dup.kdl", dup.as_bytes())]),
+        "duplicate-name",
+    );
+    assert_invalid(
+        &benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "nope=1"]),
+        "unknown-parameter",
+    );
+    assert_invalid(
+        &benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "steady"]),
+        "invalid-set",
+    );
 }
 
 #[test]
 fn set_overrides_are_typed_and_applied() {
-    let o = benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30s", "--format", "json"]);
+    let o = benchctl(&[
+        "plan",
+        "tests/fixtures/imports/main.kdl",
+        "--set",
+        "steady=30s",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["phases"][0]["min_duration"], "30s");
     assert_eq!(plan["params"][0]["value"], "30s");
-    assert_invalid(&benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30"]), "invalid-set");
+    assert_invalid(
+        &benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30"]),
+        "invalid-set",
+    );
 }
 
 #[test]
@@ -126,7 +194,15 @@ fn plan_text_and_json() {
     let o = benchctl(&["plan", "scenarios/quick.kdl"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
-    for want in ["scenario quick", "timeline", "steady", "open loop 100/s poisson", "~1500", "expectations", "svc.ttft.p95 < 20ms"] {
+    for want in [
+        "scenario quick",
+        "timeline",
+        "steady",
+        "open loop 100/s poisson",
+        "~1500",
+        "expectations",
+        "svc.ttft.p95 < 20ms",
+    ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
     let o = benchctl(&["plan", "--format", "json", "scenarios/quick.kdl"]);
@@ -177,7 +253,14 @@ fn help_documents_exit_codes() {
         let o = benchctl(&args);
         assert_eq!(o.status.code(), Some(0));
         let text = stdout(&o);
-        for code in ["0  success", "1  expectations failed", "2  invalid input", "3  regression", "4  invalid run", "5  runtime error"] {
+        for code in [
+            "0  success",
+            "1  expectations failed",
+            "2  invalid input",
+            "3  regression",
+            "4  invalid run",
+            "5  runtime error",
+        ] {
             assert!(text.contains(code), "{args:?} help lacks {code:?}");
         }
     }
@@ -192,7 +275,14 @@ fn stdlib_search_order() {
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["expectations"].as_array().unwrap().len(), 4);
     // --stdlib DIR comes first.
-    let o = benchctl(&["plan", "--format", "json", "--stdlib", "tests/fixtures/stdlib-override", "tests/fixtures/imports/stdlib_user.kdl"]);
+    let o = benchctl(&[
+        "plan",
+        "--format",
+        "json",
+        "--stdlib",
+        "tests/fixtures/stdlib-override",
+        "tests/fixtures/imports/stdlib_user.kdl",
+    ]);
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["expectations"][0]["name"], "override");
     // BENCHCTL_STDLIB is searched too.

@@ -8,7 +8,12 @@ use common::*;
 /// Checks `text`, asserts that `code` is among the diagnostics, snapshots the rendering.
 fn case(name: &str, text: &str, sets: &[&str], code: &str) {
     let c = check_text(text, sets);
-    assert!(codes(&c).contains(&code), "{name}: expected {code}, got {:?}\n{}", codes(&c), rendered(&c));
+    assert!(
+        codes(&c).contains(&code),
+        "{name}: expected {code}, got {:?}\n{}",
+        codes(&c),
+        rendered(&c)
+    );
     insta::assert_snapshot!(name, rendered(&c));
 }
 
@@ -24,7 +29,12 @@ fn empty_file() {
 
 #[test]
 fn missing_scenario() {
-    case("missing_scenario", "workload \"a\" kind=\"synthetic\"\n", &[], "missing-scenario");
+    case(
+        "missing_scenario",
+        "workload \"a\" kind=\"synthetic\"\n",
+        &[],
+        "missing-scenario",
+    );
 }
 
 #[test]
@@ -35,17 +45,32 @@ fn duplicate_scenario() {
 
 #[test]
 fn unknown_node() {
-    case("unknown_node", &wrap("    workloadd \"x\" kind=\"synthetic\""), &[], "unknown-node");
+    case(
+        "unknown_node",
+        &wrap("    workloadd \"x\" kind=\"synthetic\""),
+        &[],
+        "unknown-node",
+    );
 }
 
 #[test]
 fn unknown_property() {
-    case("unknown_property", &wrap("    phase \"p2\" duraton=\"5s\" { drive \"svc\" concurrency=1; }"), &[], "unknown-property");
+    case(
+        "unknown_property",
+        &wrap("    phase \"p2\" duraton=\"5s\" { drive \"svc\" concurrency=1; }"),
+        &[],
+        "unknown-property",
+    );
 }
 
 #[test]
 fn duplicate_property() {
-    case("duplicate_property", &wrap("    phase \"p2\" duration=\"5s\" duration=\"6s\" { drive \"svc\" concurrency=1; }"), &[], "duplicate-property");
+    case(
+        "duplicate_property",
+        &wrap("    phase \"p2\" duration=\"5s\" duration=\"6s\" { drive \"svc\" concurrency=1; }"),
+        &[],
+        "duplicate-property",
+    );
 }
 
 #[test]
@@ -55,12 +80,22 @@ fn unexpected_argument() {
 
 #[test]
 fn missing_argument() {
-    case("missing_argument", &wrap("    workload kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; }"), &[], "missing-argument");
+    case(
+        "missing_argument",
+        &wrap("    workload kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; }"),
+        &[],
+        "missing-argument",
+    );
 }
 
 #[test]
 fn missing_property() {
-    case("missing_property", &wrap("    workload \"w\" { latency \"fixed\" value=\"1ms\"; }"), &[], "missing-property");
+    case(
+        "missing_property",
+        &wrap("    workload \"w\" { latency \"fixed\" value=\"1ms\"; }"),
+        &[],
+        "missing-property",
+    );
 }
 
 #[test]
@@ -70,27 +105,52 @@ fn wrong_type() {
 
 #[test]
 fn invalid_duration() {
-    case("invalid_duration", &wrap("    phase \"p2\" duration=\"10 parsecs\" { drive \"svc\" concurrency=1; }"), &[], "invalid-duration");
+    case(
+        "invalid_duration",
+        &wrap("    phase \"p2\" duration=\"10 parsecs\" { drive \"svc\" concurrency=1; }"),
+        &[],
+        "invalid-duration",
+    );
 }
 
 #[test]
 fn duration_without_unit() {
-    case("duration_without_unit", &wrap("    phase \"p2\" duration=10 { drive \"svc\" concurrency=1; }"), &[], "invalid-duration");
+    case(
+        "duration_without_unit",
+        &wrap("    phase \"p2\" duration=10 { drive \"svc\" concurrency=1; }"),
+        &[],
+        "invalid-duration",
+    );
 }
 
 #[test]
 fn invalid_rate() {
-    case("invalid_rate", &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rate=\"20\"; }"), &[], "invalid-rate");
+    case(
+        "invalid_rate",
+        &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rate=\"20\"; }"),
+        &[],
+        "invalid-rate",
+    );
 }
 
 #[test]
 fn invalid_size() {
-    case("invalid_size", &wrap("    phase \"p2\" duration=\"5s\" { pressure memory=\"8 gigs\"; drive \"svc\" concurrency=1; }"), &[], "invalid-size");
+    case(
+        "invalid_size",
+        &wrap("    phase \"p2\" duration=\"5s\" { pressure memory=\"8 gigs\"; drive \"svc\" concurrency=1; }"),
+        &[],
+        "invalid-size",
+    );
 }
 
 #[test]
 fn invalid_percent() {
-    case("invalid_percent", &wrap("    workload \"w\" kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; errors probability=50; }"), &[], "invalid-percent");
+    case(
+        "invalid_percent",
+        &wrap("    workload \"w\" kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; errors probability=50; }"),
+        &[],
+        "invalid-percent",
+    );
 }
 
 #[test]
@@ -101,52 +161,102 @@ fn invalid_range() {
 
 #[test]
 fn out_of_range() {
-    case("out_of_range", &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" concurrency=0; }"), &[], "out-of-range");
+    case(
+        "out_of_range",
+        &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" concurrency=0; }"),
+        &[],
+        "out-of-range",
+    );
 }
 
 #[test]
 fn unknown_value() {
-    case("unknown_value", &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rate=\"5/s\" arrivals=\"poison\"; }"), &[], "unknown-value");
+    case(
+        "unknown_value",
+        &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rate=\"5/s\" arrivals=\"poison\"; }"),
+        &[],
+        "unknown-value",
+    );
 }
 
 #[test]
 fn unknown_load_shape() {
-    case("unknown_load_shape", &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rmap rate=\"1/s..5/s\"; }"), &[], "unknown-value");
+    case(
+        "unknown_load_shape",
+        &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rmap rate=\"1/s..5/s\"; }"),
+        &[],
+        "unknown-value",
+    );
 }
 
 #[test]
 fn unexpected_type_annotation() {
-    case("unexpected_type", &wrap("    seed (ms)5"), &[], "unexpected-type-annotation");
+    case(
+        "unexpected_type",
+        &wrap("    seed (ms)5"),
+        &[],
+        "unexpected-type-annotation",
+    );
 }
 
 #[test]
 fn duplicate_name() {
-    case("duplicate_name", &wrap("    workload \"svc\" kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; }"), &[], "duplicate-name");
+    case(
+        "duplicate_name",
+        &wrap("    workload \"svc\" kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; }"),
+        &[],
+        "duplicate-name",
+    );
 }
 
 #[test]
 fn unknown_workload() {
-    case("unknown_workload", &wrap("    phase \"p2\" duration=\"5s\" { drive \"scv\" concurrency=1; }"), &[], "unknown-workload");
+    case(
+        "unknown_workload",
+        &wrap("    phase \"p2\" duration=\"5s\" { drive \"scv\" concurrency=1; }"),
+        &[],
+        "unknown-workload",
+    );
 }
 
 #[test]
 fn unknown_metric() {
-    case("unknown_metric", &wrap("    expect \"svc.ttf.p95\" \"<\" \"5ms\""), &[], "unknown-metric");
+    case(
+        "unknown_metric",
+        &wrap("    expect \"svc.ttf.p95\" \"<\" \"5ms\""),
+        &[],
+        "unknown-metric",
+    );
 }
 
 #[test]
 fn aggregation_on_scalar() {
-    case("aggregation_on_scalar", &wrap("    expect \"svc.tok_s.p95\" \">=\" 30"), &[], "unknown-aggregation");
+    case(
+        "aggregation_on_scalar",
+        &wrap("    expect \"svc.tok_s.p95\" \">=\" 30"),
+        &[],
+        "unknown-aggregation",
+    );
 }
 
 #[test]
 fn missing_aggregation() {
-    case("missing_aggregation", &wrap("    expect \"svc.ttft\" \"<\" \"5ms\""), &[], "unknown-aggregation");
+    case(
+        "missing_aggregation",
+        &wrap("    expect \"svc.ttft\" \"<\" \"5ms\""),
+        &[],
+        "unknown-aggregation",
+    );
 }
 
 #[test]
 fn unknown_phase() {
-    case("unknown_phase", &wrap("    expect \"svc.ttft.p95\" \"<\" \"5ms\" phase=\"stedy\""), &[], "unknown-phase");
+    case(
+        "unknown_phase",
+        &wrap("    expect \"svc.ttft.p95\" \"<\" \"5ms\" phase=\"stedy\""),
+        &[],
+        "unknown-phase",
+    );
 }
 
 #[test]
@@ -174,12 +284,22 @@ fn parameter_used_with_wrong_type() {
 
 #[test]
 fn import_not_found() {
-    case("import_not_found", &wrap("    use \"std/targets/rtx4909.kdl\""), &[], "import-not-found");
+    case(
+        "import_not_found",
+        &wrap("    use \"std/targets/rtx4909.kdl\""),
+        &[],
+        "import-not-found",
+    );
 }
 
 #[test]
 fn conflicting_options() {
-    case("conflicting_options", &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" concurrency=2 rate=\"5/s\"; }"), &[], "conflicting-options");
+    case(
+        "conflicting_options",
+        &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" concurrency=2 rate=\"5/s\"; }"),
+        &[],
+        "conflicting-options",
+    );
 }
 
 #[test]
@@ -190,22 +310,42 @@ fn missing_option() {
 
 #[test]
 fn invalid_condition() {
-    case("invalid_condition", &wrap("    phase \"limit\" { search \"svc\" rate=\"1/s..100/s\" until=\"ttft.p95 50ms\"; }"), &[], "invalid-condition");
+    case(
+        "invalid_condition",
+        &wrap("    phase \"limit\" { search \"svc\" rate=\"1/s..100/s\" until=\"ttft.p95 50ms\"; }"),
+        &[],
+        "invalid-condition",
+    );
 }
 
 #[test]
 fn invalid_comparison() {
-    case("invalid_comparison", &wrap("    expect \"svc.latency.p95\" \"=<\" \"5ms\""), &[], "invalid-comparison");
+    case(
+        "invalid_comparison",
+        &wrap("    expect \"svc.latency.p95\" \"=<\" \"5ms\""),
+        &[],
+        "invalid-comparison",
+    );
 }
 
 #[test]
 fn unit_mismatch() {
-    case("unit_mismatch", &wrap("    expect \"svc.ttft.p95\" \"<\" #true"), &[], "unit-mismatch");
+    case(
+        "unit_mismatch",
+        &wrap("    expect \"svc.ttft.p95\" \"<\" #true"),
+        &[],
+        "unit-mismatch",
+    );
 }
 
 #[test]
 fn phase_without_end() {
-    case("phase_without_end", &wrap("    phase \"forever\" { drive \"svc\" concurrency=1; }"), &[], "phase-without-end");
+    case(
+        "phase_without_end",
+        &wrap("    phase \"forever\" { drive \"svc\" concurrency=1; }"),
+        &[],
+        "phase-without-end",
+    );
 }
 
 #[test]
@@ -235,47 +375,92 @@ fn import_cycle() {
 
 #[test]
 fn spike_rate_range_half_unreachable() {
-    case("lint_spike_rate_range", &wrap("    expect \"svc.itl.spike_rate\" within=\"5%..15%\""), &[], "spike-rate-unreachable");
+    case(
+        "lint_spike_rate_range",
+        &wrap("    expect \"svc.itl.spike_rate\" within=\"5%..15%\""),
+        &[],
+        "spike-rate-unreachable",
+    );
 }
 
 #[test]
 fn never_passes() {
-    case("lint_never_passes", &wrap("    expect \"svc.itl.spike_rate\" \">\" \"12%\""), &[], "never-passes");
+    case(
+        "lint_never_passes",
+        &wrap("    expect \"svc.itl.spike_rate\" \">\" \"12%\""),
+        &[],
+        "never-passes",
+    );
 }
 
 #[test]
 fn never_fails() {
-    case("lint_never_fails", &wrap("    expect \"svc.error_rate\" \"<\" \"120%\""), &[], "never-fails");
+    case(
+        "lint_never_fails",
+        &wrap("    expect \"svc.error_rate\" \"<\" \"120%\""),
+        &[],
+        "never-fails",
+    );
 }
 
 #[test]
 fn inconsistent_percentiles() {
-    case("lint_percentiles", &wrap("    expect \"svc.latency.p50\" \"<\" \"20ms\"\n    expect \"svc.latency.p99\" \"<\" \"10ms\""), &[], "inconsistent-percentiles");
+    case(
+        "lint_percentiles",
+        &wrap("    expect \"svc.latency.p50\" \"<\" \"20ms\"\n    expect \"svc.latency.p99\" \"<\" \"10ms\""),
+        &[],
+        "inconsistent-percentiles",
+    );
 }
 
 #[test]
 fn unused_workload() {
-    case("lint_unused_workload", &wrap("    workload \"idle\" kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; }"), &[], "unused-workload");
+    case(
+        "lint_unused_workload",
+        &wrap("    workload \"idle\" kind=\"synthetic\" { latency \"fixed\" value=\"1ms\"; }"),
+        &[],
+        "unused-workload",
+    );
 }
 
 #[test]
 fn idle_phase() {
-    case("lint_idle_phase", &wrap("    phase \"rest\" duration=\"5s\""), &[], "idle-phase");
+    case(
+        "lint_idle_phase",
+        &wrap("    phase \"rest\" duration=\"5s\""),
+        &[],
+        "idle-phase",
+    );
 }
 
 #[test]
 fn probe_interval() {
-    case("lint_probe_interval", &wrap("    probe \"system\" every=\"1ms\""), &[], "probe-interval-too-short");
+    case(
+        "lint_probe_interval",
+        &wrap("    probe \"system\" every=\"1ms\""),
+        &[],
+        "probe-interval-too-short",
+    );
 }
 
 #[test]
 fn run_limit() {
-    case("lint_run_limit", &wrap("    run-limit \"500ms\""), &[], "run-limit-exceeded");
+    case(
+        "lint_run_limit",
+        &wrap("    run-limit \"500ms\""),
+        &[],
+        "run-limit-exceeded",
+    );
 }
 
 #[test]
 fn unused_parameter() {
-    case("lint_unused_parameter", &wrap("    param \"spare\" type=\"int\" default=3"), &[], "unused-parameter");
+    case(
+        "lint_unused_parameter",
+        &wrap("    param \"spare\" type=\"int\" default=3"),
+        &[],
+        "unused-parameter",
+    );
 }
 
 /// Many errors in one file are all reported, in source order.
@@ -292,14 +477,29 @@ fn all_errors_reported_at_once() {
     // Follow-on errors are suppressed: the phase with a misspelt `duration` is not also
     // reported as never ending.
     assert!(!codes.contains(&"phase-without-end"), "{codes:?}");
-    let starts: Vec<usize> = c.diagnostics.iter().filter_map(|d| d.labels.first()).map(|l| l.span.start).collect();
-    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "not in source order: {starts:?}");
+    let starts: Vec<usize> = c
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.labels.first())
+        .map(|l| l.span.start)
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "not in source order: {starts:?}"
+    );
 }
 
 /// The snapshots above cover at least 25 distinct error kinds.
 #[test]
 fn error_kinds_covered() {
-    let texts = std::fs::read_dir(root().join("tests/snapshots")).unwrap().filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok()).collect::<Vec<_>>().join("\n");
-    let kinds = benchctl::dsl::diag::Code::ALL.iter().filter(|c| texts.contains(&format!("benchctl::{}\n", c.as_str()))).count();
+    let texts = std::fs::read_dir(root().join("tests/snapshots"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let kinds = benchctl::dsl::diag::Code::ALL
+        .iter()
+        .filter(|c| texts.contains(&format!("benchctl::{}\n", c.as_str())))
+        .count();
     assert!(kinds >= 25, "only {kinds} distinct diagnostic kinds have snapshots");
 }

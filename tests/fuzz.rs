@@ -8,9 +8,45 @@ use proptest::prelude::*;
 use benchctl::dsl::{self, diag, format};
 
 const TOKENS: &[&str] = &[
-    "{", "}", "\"", "=", ";", "#true", "#null", "(ms)", "(u32)", "..", "$duration", "$$", "//", "/*", "*/", "\n", "é", "日本", "0x1F", "-",
-    "1_000", "%", "/s", "\\", "#\"", "\"#", "\"\"\"", "1e309", "-0", "drive", "phase", "use \"std/targets/rtx4090.kdl\"", "use \"fuzz.kdl\"",
-    "expect \"svc.ttft.p95\" \"<\" \"5ms\"", "within=\"5%..15%\"", "concurrency=", "rate=\"1/s..5/s\"", " ", "/-",
+    "{",
+    "}",
+    "\"",
+    "=",
+    ";",
+    "#true",
+    "#null",
+    "(ms)",
+    "(u32)",
+    "..",
+    "$duration",
+    "$$",
+    "//",
+    "/*",
+    "*/",
+    "\n",
+    "é",
+    "日本",
+    "0x1F",
+    "-",
+    "1_000",
+    "%",
+    "/s",
+    "\\",
+    "#\"",
+    "\"#",
+    "\"\"\"",
+    "1e309",
+    "-0",
+    "drive",
+    "phase",
+    "use \"std/targets/rtx4090.kdl\"",
+    "use \"fuzz.kdl\"",
+    "expect \"svc.ttft.p95\" \"<\" \"5ms\"",
+    "within=\"5%..15%\"",
+    "concurrency=",
+    "rate=\"1/s..5/s\"",
+    " ",
+    "/-",
 ];
 
 #[derive(Debug, Clone)]
@@ -64,7 +100,10 @@ fn apply(text: &mut String, m: &Mutation) {
         Mutation::SwapLines { a, b } => {
             let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
             if lines.len() > 1 {
-                let (i, j) = (((lines.len() as f64) * a) as usize % lines.len(), ((lines.len() as f64) * b) as usize % lines.len());
+                let (i, j) = (
+                    ((lines.len() as f64) * a) as usize % lines.len(),
+                    ((lines.len() as f64) * b) as usize % lines.len(),
+                );
                 lines.swap(i, j);
                 *text = lines.join("\n");
             }
@@ -73,7 +112,10 @@ fn apply(text: &mut String, m: &Mutation) {
 }
 
 fn bases() -> Vec<String> {
-    let mut v: Vec<String> = ["scenarios/quick.kdl", "scenarios/rtx4090.kdl"].iter().map(|p| std::fs::read_to_string(common::root().join(p)).unwrap()).collect();
+    let mut v: Vec<String> = ["scenarios/quick.kdl", "scenarios/rtx4090.kdl"]
+        .iter()
+        .map(|p| std::fs::read_to_string(common::root().join(p)).unwrap())
+        .collect();
     v.push(common::wrap(
         "    param \"duration\" type=\"duration\" default=\"5s\"
     workload \"chat\" kind=\"inference\" { model synthetic=\"gpt2-medium\" dtype=\"f16\"; prompt tokens=\"32..512\"; output tokens=16; batch 1 4; }
@@ -91,8 +133,19 @@ fn check_spans(c: &dsl::Checked) -> Result<(), TestCaseError> {
     for d in &c.diagnostics {
         for l in &d.labels {
             let text = &c.sources.get(l.span.file).text;
-            prop_assert!(l.span.end() <= text.len(), "{:?} {} beyond {} bytes of {}", d.code, l.span.end(), text.len(), c.sources.get(l.span.file).name);
-            prop_assert!(text.is_char_boundary(l.span.start) && text.is_char_boundary(l.span.end()), "{:?} span off a char boundary", d.code);
+            prop_assert!(
+                l.span.end() <= text.len(),
+                "{:?} {} beyond {} bytes of {}",
+                d.code,
+                l.span.end(),
+                text.len(),
+                c.sources.get(l.span.file).name
+            );
+            prop_assert!(
+                text.is_char_boundary(l.span.start) && text.is_char_boundary(l.span.end()),
+                "{:?} span off a char boundary",
+                d.code
+            );
         }
         let _ = diag::to_json(d, &c.sources);
     }

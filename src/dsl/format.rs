@@ -22,7 +22,13 @@ pub fn format_source(text: &str) -> Result<String, FormatError> {
     let doc: KdlDocument = text.parse().map_err(FormatError::Syntax)?;
     let mut out = String::new();
     let cx = Source(text);
-    leading(doc.format().map(|f| f.leading.as_str()).unwrap_or(""), 0, &mut out, true, false);
+    leading(
+        doc.format().map(|f| f.leading.as_str()).unwrap_or(""),
+        0,
+        &mut out,
+        true,
+        false,
+    );
     document(&cx, &doc, 0, &mut out);
     if let Some(f) = doc.format() {
         trailing_lines(&f.trailing, 0, &mut out);
@@ -113,7 +119,11 @@ fn node(cx: &Source, n: &KdlNode, depth: usize, out: &mut String) {
             out.push(' ');
             out.push_str(before);
         }
-        if children.nodes().is_empty() && children.format().is_none_or(|f| f.trailing.trim().is_empty() && f.leading.trim().is_empty()) {
+        if children.nodes().is_empty()
+            && children
+                .format()
+                .is_none_or(|f| f.trailing.trim().is_empty() && f.leading.trim().is_empty())
+        {
             out.push_str(" {}");
         } else {
             out.push_str(" {\n");
@@ -169,7 +179,10 @@ fn value(v: &KdlValue, repr: Option<&str>) -> String {
         // A string written bare (`ramp`, `synthetic`) stays bare when KDL allows it.
         KdlValue::String(s) if repr.is_some_and(|r| r == s) && ident(s) == *s => s.clone(),
         KdlValue::String(s) => quote(s),
-        KdlValue::Integer(_) | KdlValue::Float(_) => repr.filter(|r| !r.is_empty()).map(str::to_string).unwrap_or_else(|| v.to_string()),
+        KdlValue::Integer(_) | KdlValue::Float(_) => repr
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()),
         KdlValue::Bool(b) => format!("#{b}"),
         KdlValue::Null => "#null".into(),
     }
@@ -198,7 +211,8 @@ pub fn quote(s: &str) -> String {
 pub fn ident(s: &str) -> String {
     let bad_char = |c: char| c.is_whitespace() || "()[]{}/\\\"#;=".contains(c) || c.is_control();
     let starts_numeric = s.starts_with(|c: char| c.is_ascii_digit())
-        || ((s.starts_with('-') || s.starts_with('+') || s.starts_with('.')) && s[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.'));
+        || ((s.starts_with('-') || s.starts_with('+') || s.starts_with('.'))
+            && s[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.'));
     if s.is_empty() || s.chars().any(bad_char) || starts_numeric || RESERVED.contains(&s) {
         quote(s)
     } else {
@@ -213,14 +227,19 @@ fn same_doc(a: &KdlDocument, b: &KdlDocument) -> bool {
 fn same_node(a: &KdlNode, b: &KdlNode) -> bool {
     let entries = a.entries().len() == b.entries().len()
         && a.entries().iter().zip(b.entries()).all(|(x, y)| {
-            x.name().map(|n| n.value()) == y.name().map(|n| n.value()) && x.value() == y.value() && x.ty().map(|t| t.value()) == y.ty().map(|t| t.value())
+            x.name().map(|n| n.value()) == y.name().map(|n| n.value())
+                && x.value() == y.value()
+                && x.ty().map(|t| t.value()) == y.ty().map(|t| t.value())
         });
     let children = match (a.children(), b.children()) {
         (Some(x), Some(y)) => same_doc(x, y),
         (None, None) => true,
         _ => false,
     };
-    a.name().value() == b.name().value() && a.ty().map(|t| t.value()) == b.ty().map(|t| t.value()) && entries && children
+    a.name().value() == b.name().value()
+        && a.ty().map(|t| t.value()) == b.ty().map(|t| t.value())
+        && entries
+        && children
 }
 
 #[cfg(test)]
@@ -242,6 +261,9 @@ mod tests {
     fn keeps_numbers_annotations_and_odd_names() {
         let src = "n (ms)250 1_000_000 0x10 1.5e3 #true #null \"we ird\"=1 \"true\"=2\n";
         let out = format_source(src).unwrap();
-        assert_eq!(out, "n (ms)250 1_000_000 0x10 1.5e3 #true #null \"we ird\"=1 \"true\"=2\n");
+        assert_eq!(
+            out,
+            "n (ms)250 1_000_000 0x10 1.5e3 #true #null \"we ird\"=1 \"true\"=2\n"
+        );
     }
 }

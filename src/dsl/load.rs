@@ -35,9 +35,16 @@ impl LoadOptions {
         if let Some(env) = std::env::var_os("BENCHCTL_STDLIB") {
             dirs.extend(std::env::split_paths(&env));
         }
-        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        {
             // Only folders that exist: an install without them uses the built-in stdlib.
-            dirs.extend([exe_dir.join("stdlib"), exe_dir.join("../share/benchctl/stdlib")].into_iter().filter(|d| d.is_dir()));
+            dirs.extend(
+                [exe_dir.join("stdlib"), exe_dir.join("../share/benchctl/stdlib")]
+                    .into_iter()
+                    .filter(|d| d.is_dir()),
+            );
         }
         dirs
     }
@@ -74,7 +81,12 @@ impl Workspace {
             }
             Err(e) => {
                 let mut ws = Self::empty(opts);
-                let id = ws.sources.add(SourceFile { name, path: Some(path.into()), text: Arc::from(""), origin: Origin::Root });
+                let id = ws.sources.add(SourceFile {
+                    name,
+                    path: Some(path.into()),
+                    text: Arc::from(""),
+                    origin: Origin::Root,
+                });
                 ws.root = id;
                 ws.diags.push(source::read_error(e, None).in_file(id));
                 ws
@@ -101,9 +113,20 @@ impl Workspace {
         }
     }
 
-    fn from_text(name: String, path: Option<PathBuf>, text: String, key: Option<ModuleKey>, opts: &LoadOptions) -> Workspace {
+    fn from_text(
+        name: String,
+        path: Option<PathBuf>,
+        text: String,
+        key: Option<ModuleKey>,
+        opts: &LoadOptions,
+    ) -> Workspace {
         let mut ws = Self::empty(opts);
-        let id = ws.sources.add(SourceFile { name, path, text: Arc::from(text), origin: Origin::Root });
+        let id = ws.sources.add(SourceFile {
+            name,
+            path,
+            text: Arc::from(text),
+            origin: Origin::Root,
+        });
         ws.root = id;
         if let Some(k) = key {
             ws.keys.insert(k.clone(), id);
@@ -121,9 +144,12 @@ impl Workspace {
         let text = self.sources.get(id).text.clone();
         if let Some(at) = source::too_deep(&text, source::MAX_NESTING) {
             self.diags.push(
-                Diagnostic::error(Code::Syntax, format!("child blocks are nested more than {} levels deep", source::MAX_NESTING))
-                    .with_label(Span::new(id, at, 1), "too deep")
-                    .with_help("a scenario needs a few levels; flatten the structure"),
+                Diagnostic::error(
+                    Code::Syntax,
+                    format!("child blocks are nested more than {} levels deep", source::MAX_NESTING),
+                )
+                .with_label(Span::new(id, at, 1), "too deep")
+                .with_help("a scenario needs a few levels; flatten the structure"),
             );
             return false;
         }
@@ -131,13 +157,21 @@ impl Workspace {
             Ok(doc) => {
                 if doc.nodes().is_empty() {
                     let name = &self.sources.get(id).name;
-                    let msg = if is_root { format!("`{name}` is empty") } else { format!("the imported module `{name}` is empty") };
+                    let msg = if is_root {
+                        format!("`{name}` is empty")
+                    } else {
+                        format!("the imported module `{name}` is empty")
+                    };
                     let help = if is_root {
                         "a scenario starts with `scenario \"name\" { ... }`; see docs/scenario-language.md"
                     } else {
                         "add workloads, phases or expectations to the module, or remove the `use`"
                     };
-                    let d = if is_root { Diagnostic::error(Code::EmptyFile, msg) } else { Diagnostic::warning(Code::EmptyFile, msg) };
+                    let d = if is_root {
+                        Diagnostic::error(Code::EmptyFile, msg)
+                    } else {
+                        Diagnostic::warning(Code::EmptyFile, msg)
+                    };
                     self.diags.push(d.with_help(help).in_file(id));
                 }
                 self.docs.insert(id, doc);
@@ -156,7 +190,8 @@ impl Workspace {
                     self.diags.push(d);
                 }
                 if err.diagnostics.is_empty() {
-                    self.diags.push(Diagnostic::error(Code::Syntax, "the file is not valid KDL").in_file(id));
+                    self.diags
+                        .push(Diagnostic::error(Code::Syntax, "the file is not valid KDL").in_file(id));
                 }
                 false
             }
@@ -178,7 +213,9 @@ impl Workspace {
     }
 
     fn resolve_uses(&mut self, id: FileId, stack: &mut Vec<FileId>) {
-        let uses: Vec<(Span, Option<(String, Span)>, usize)> = self
+        // (name span, the path argument and its span, count of extra entries)
+        type UseNode = (Span, Option<(String, Span)>, usize);
+        let uses: Vec<UseNode> = self
             .use_nodes(id)
             .into_iter()
             .map(|n| {
@@ -224,11 +261,24 @@ impl Workspace {
             match self.file_keys.get(&from) {
                 Some(ModuleKey::Builtin(p)) => {
                     let dir = p.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                    let joined = if dir.is_empty() { rel.to_string() } else { format!("{dir}/{rel}") };
-                    out.push((ModuleKey::Builtin(normalise(&joined)), format!("<stdlib>/{}", normalise(&joined))));
+                    let joined = if dir.is_empty() {
+                        rel.to_string()
+                    } else {
+                        format!("{dir}/{rel}")
+                    };
+                    out.push((
+                        ModuleKey::Builtin(normalise(&joined)),
+                        format!("<stdlib>/{}", normalise(&joined)),
+                    ));
                 }
                 _ => {
-                    let base = self.sources.get(from).path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+                    let base = self
+                        .sources
+                        .get(from)
+                        .path
+                        .as_ref()
+                        .and_then(|p| p.parent().map(Path::to_path_buf))
+                        .unwrap_or_default();
                     let p = base.join(rel);
                     out.push((ModuleKey::Disk(p.clone()), p.display().to_string()));
                 }
@@ -238,21 +288,32 @@ impl Workspace {
             let p = dir.join(rel);
             out.push((ModuleKey::Disk(p.clone()), p.display().to_string()));
         }
-        out.push((ModuleKey::Builtin(normalise(rel)), format!("<stdlib>/{}", normalise(rel))));
+        out.push((
+            ModuleKey::Builtin(normalise(rel)),
+            format!("<stdlib>/{}", normalise(rel)),
+        ));
         out
     }
 
     fn import(&mut self, from: FileId, path: &str, at: Span, stack: &mut Vec<FileId>) -> Option<FileId> {
         let candidates = self.candidates(from, path);
         let found = candidates.iter().find_map(|(key, name)| match key {
-            ModuleKey::Disk(p) if p.is_file() => Some((ModuleKey::Disk(std::fs::canonicalize(p).unwrap_or(p.clone())), name.clone(), Some(p.clone()))),
-            ModuleKey::Builtin(rel) if BUILTIN_STDLIB.iter().any(|(n, _)| n == rel) => Some((key.clone(), name.clone(), None)),
+            ModuleKey::Disk(p) if p.is_file() => Some((
+                ModuleKey::Disk(std::fs::canonicalize(p).unwrap_or(p.clone())),
+                name.clone(),
+                Some(p.clone()),
+            )),
+            ModuleKey::Builtin(rel) if BUILTIN_STDLIB.iter().any(|(n, _)| n == rel) => {
+                Some((key.clone(), name.clone(), None))
+            }
             _ => None,
         });
         let Some((key, name, disk)) = found else {
             let searched: Vec<String> = candidates.iter().map(|(_, n)| n.clone()).collect();
             let names: Vec<&str> = BUILTIN_STDLIB.iter().map(|(n, _)| *n).collect();
-            let hint = suggest::closest(path.trim_start_matches("std/"), names.iter().copied()).map(|c| format!("did you mean `std/{c}`? ")).unwrap_or_default();
+            let hint = suggest::closest(path.trim_start_matches("std/"), names.iter().copied())
+                .map(|c| format!("did you mean `std/{c}`? "))
+                .unwrap_or_default();
             self.diags.push(
                 Diagnostic::error(Code::ImportNotFound, format!("cannot find module `{path}`"))
                     .with_label(at, "not found")
@@ -262,7 +323,11 @@ impl Workspace {
         };
         if let Some(&existing) = self.keys.get(&key) {
             if let Some(pos) = stack.iter().position(|f| *f == existing) {
-                let chain: Vec<String> = stack[pos..].iter().chain([&existing]).map(|f| format!("`{}`", self.sources.get(*f).name)).collect();
+                let chain: Vec<String> = stack[pos..]
+                    .iter()
+                    .chain([&existing])
+                    .map(|f| format!("`{}`", self.sources.get(*f).name))
+                    .collect();
                 self.diags.push(
                     Diagnostic::error(Code::ImportCycle, format!("import cycle: {}", chain.join(" -> ")))
                         .with_label(at, "this import closes the cycle")
@@ -281,11 +346,20 @@ impl Workspace {
                 }
             },
             None => match &key {
-                ModuleKey::Builtin(rel) => BUILTIN_STDLIB.iter().find(|(n, _)| n == rel).map(|(_, t)| t.to_string()).unwrap_or_default(),
+                ModuleKey::Builtin(rel) => BUILTIN_STDLIB
+                    .iter()
+                    .find(|(n, _)| n == rel)
+                    .map(|(_, t)| t.to_string())
+                    .unwrap_or_default(),
                 ModuleKey::Disk(_) => unreachable!("disk modules have a path"),
             },
         };
-        let id = self.sources.add(SourceFile { name, path: disk, text: Arc::from(text), origin: Origin::Import { by: at } });
+        let id = self.sources.add(SourceFile {
+            name,
+            path: disk,
+            text: Arc::from(text),
+            origin: Origin::Import { by: at },
+        });
         self.keys.insert(key.clone(), id);
         self.file_keys.insert(id, key);
         if self.parse(id, false) {
@@ -296,8 +370,9 @@ impl Workspace {
         Some(id)
     }
 
-    /// The scenario node of the root file, reporting a missing or repeated one.
-    pub fn scenario_node(&mut self) -> Option<&KdlNode> {
+    /// The position of the scenario node among the root file's nodes, reporting a missing
+    /// or repeated one.
+    pub fn scenario_index(&mut self) -> Option<usize> {
         let root = self.root;
         let doc = self.docs.get(&root)?;
         let scenarios: Vec<&KdlNode> = doc.nodes().iter().filter(|n| n.name().value() == "scenario").collect();
@@ -335,8 +410,16 @@ impl Workspace {
             );
         }
         self.diags.extend(diags);
-        let doc = self.docs.get(&root)?;
-        doc.nodes().iter().find(|n| n.name().value() == "scenario")
+        self.docs
+            .get(&root)?
+            .nodes()
+            .iter()
+            .position(|n| n.name().value() == "scenario")
+    }
+
+    /// The root file's node at `index` (see [`Workspace::scenario_index`]).
+    pub fn root_node(&self, index: usize) -> &KdlNode {
+        &self.docs[&self.root].nodes()[index]
     }
 
     /// The body items in order, each `use` replaced by the module's nodes (once per module).
@@ -391,7 +474,12 @@ fn normalise(path: &str) -> String {
 }
 
 /// Collects `param` declarations from all items, applies `--set` and builds the bindings.
-pub fn bind_params(sources: &mut SourceMap, items: &[Item], sets: &[String], diags: &mut Vec<Diagnostic>) -> (Params, Vec<ParamDecl>) {
+pub fn bind_params(
+    sources: &mut SourceMap,
+    items: &[Item],
+    sets: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> (Params, Vec<ParamDecl>) {
     let empty = Params::default();
     let mut decls: Vec<ParamDecl> = vec![];
     for item in items.iter().filter(|i| i.node.name().value() == "param") {
@@ -399,10 +487,13 @@ pub fn bind_params(sources: &mut SourceMap, items: &[Item], sets: &[String], dia
         if let Some(d) = decode::decode_param(&mut cx, item.node) {
             if let Some(prev) = decls.iter().find(|p| p.name.value == d.name.value) {
                 cx.push(
-                    Diagnostic::error(Code::DuplicateName, format!("parameter `{}` is declared twice", d.name.value))
-                        .with_label(d.name.span, "declared again here")
-                        .with_label(prev.name.span, "first declared here")
-                        .with_help("rename one of them"),
+                    Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("parameter `{}` is declared twice", d.name.value),
+                    )
+                    .with_label(d.name.span, "declared again here")
+                    .with_label(prev.name.span, "first declared here")
+                    .with_help("rename one of them"),
                 );
             } else {
                 decls.push(d);
@@ -413,7 +504,14 @@ pub fn bind_params(sources: &mut SourceMap, items: &[Item], sets: &[String], dia
     let mut params = Params::default();
     for d in &decls {
         if let Some(v) = &d.default {
-            params.bindings.insert(d.name.value.clone(), ParamBinding { value: v.value.clone(), value_span: v.span, decl_span: d.name.span });
+            params.bindings.insert(
+                d.name.value.clone(),
+                ParamBinding {
+                    value: v.value.clone(),
+                    value_span: v.span,
+                    decl_span: d.name.span,
+                },
+            );
         }
     }
     if !sets.is_empty() {
@@ -422,9 +520,15 @@ pub fn bind_params(sources: &mut SourceMap, items: &[Item], sets: &[String], dia
     for d in &decls {
         if !params.bindings.contains_key(&d.name.value) {
             diags.push(
-                Diagnostic::error(Code::MissingOption, format!("parameter `{}` has no value", d.name.value))
-                    .with_label(d.name.span, "no default")
-                    .with_help(format!("give it a default (default=...) or pass --set {}=VALUE", d.name.value)),
+                Diagnostic::error(
+                    Code::MissingOption,
+                    format!("parameter `{}` has no value", d.name.value),
+                )
+                .with_label(d.name.span, "no default")
+                .with_help(format!(
+                    "give it a default (default=...) or pass --set {}=VALUE",
+                    d.name.value
+                )),
             );
         }
     }
@@ -443,7 +547,10 @@ fn set_value(text: &str) -> KdlValue {
         return KdlValue::Integer(i);
     }
     if let Ok(f) = t.parse::<f64>() {
-        if f.is_finite() && t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E' | '_')) {
+        if f.is_finite()
+            && t.chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E' | '_'))
+        {
             return KdlValue::Float(f);
         }
     }
@@ -451,9 +558,20 @@ fn set_value(text: &str) -> KdlValue {
     KdlValue::String(unquoted.to_string())
 }
 
-fn apply_sets(sources: &mut SourceMap, sets: &[String], decls: &[ParamDecl], params: &mut Params, diags: &mut Vec<Diagnostic>) {
+fn apply_sets(
+    sources: &mut SourceMap,
+    sets: &[String],
+    decls: &[ParamDecl],
+    params: &mut Params,
+    diags: &mut Vec<Diagnostic>,
+) {
     let text = sets.join("\n");
-    let file = sources.add(SourceFile { name: "--set".into(), path: None, text: Arc::from(text.as_str()), origin: Origin::CommandLine });
+    let file = sources.add(SourceFile {
+        name: "--set".into(),
+        path: None,
+        text: Arc::from(text.as_str()),
+        origin: Origin::CommandLine,
+    });
     let names: Vec<&str> = decls.iter().map(|d| d.name.value.as_str()).collect();
     let mut offset = 0;
     for set in sets {
@@ -473,13 +591,18 @@ fn apply_sets(sources: &mut SourceMap, sets: &[String], decls: &[ParamDecl], par
         let Some(decl) = decls.iter().find(|d| d.name.value == name) else {
             let help = match suggest::closest(name, names.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`?"),
-                None if names.is_empty() => "this scenario declares no parameters; add `param \"name\" type=... default=...`".into(),
+                None if names.is_empty() => {
+                    "this scenario declares no parameters; add `param \"name\" type=... default=...`".into()
+                }
                 None => suggest::list_help(&names, "parameters"),
             };
             diags.push(
-                Diagnostic::error(Code::UnknownParameter, format!("`--set` names an unknown parameter `{name}`"))
-                    .with_label(name_span, "not a parameter of this scenario")
-                    .with_help(help),
+                Diagnostic::error(
+                    Code::UnknownParameter,
+                    format!("`--set` names an unknown parameter `{name}`"),
+                )
+                .with_label(name_span, "not a parameter of this scenario")
+                .with_help(help),
             );
             continue;
         };
@@ -493,7 +616,14 @@ fn apply_sets(sources: &mut SourceMap, sets: &[String], decls: &[ParamDecl], par
             );
             continue;
         }
-        params.bindings.insert(name.to_string(), ParamBinding { value: v, value_span, decl_span: decl.name.span });
+        params.bindings.insert(
+            name.to_string(),
+            ParamBinding {
+                value: v,
+                value_span,
+                decl_span: decl.name.span,
+            },
+        );
     }
 }
 

@@ -53,19 +53,29 @@ fn finish(mut ws: Workspace, opts: &LoadOptions) -> Checked {
     let mut diagnostics = std::mem::take(&mut ws.diags);
     let root = ws.root;
     let mut sources = ws.sources.clone();
-    let Some(scenario_node) = ws.scenario_node() else {
-        diagnostics.append(&mut ws.diags);
+    let index = ws.scenario_index();
+    diagnostics.append(&mut ws.diags);
+    let Some(index) = index else {
         return done(sources, diagnostics, None);
     };
-    let scenario_node = scenario_node.clone();
-    diagnostics.append(&mut ws.diags);
-    let items = ws.items(&scenario_node);
+    let scenario_node = ws.root_node(index);
+    let items = ws.items(scenario_node);
     let (params, decls) = load::bind_params(&mut sources, &items, &opts.sets, &mut diagnostics);
     let mut cx = reader::Ctx::new(root, &params);
-    let mut scenario = decode::decode_scenario(&mut cx, root, &scenario_node, &items);
+    let mut scenario = decode::decode_scenario(&mut cx, root, scenario_node, &items);
     diagnostics.append(&mut cx.diags);
     scenario.params = decls.clone();
-    let valid = validate::validate(scenario, &mut diagnostics);
+    let mut valid = validate::validate(scenario, &mut diagnostics);
+    valid.params = decls
+        .iter()
+        .filter_map(|d| {
+            params.bindings.get(&d.name.value).map(|b| validate::EffectiveParam {
+                name: d.name.value.clone(),
+                value: b.value.clone(),
+                span: b.value_span,
+            })
+        })
+        .collect();
     lints::lint(&valid, root, &decls, &|n| params.is_used(n), &mut diagnostics);
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
     done(sources, diagnostics, ok.then_some(valid))
@@ -73,7 +83,17 @@ fn finish(mut ws: Workspace, opts: &LoadOptions) -> Checked {
 
 fn done(sources: SourceMap, mut diagnostics: Vec<Diagnostic>, scenario: Option<ValidScenario>) -> Checked {
     // Report in source order per file (errors before warnings at the same place).
-    diagnostics.sort_by_key(|d| (d.primary_file(), d.labels.first().map(|l| l.span.start), d.severity != Severity::Error));
+    diagnostics.sort_by_key(|d| {
+        (
+            d.primary_file(),
+            d.labels.first().map(|l| l.span.start),
+            d.severity != Severity::Error,
+        )
+    });
     diagnostics.dedup();
-    Checked { sources, diagnostics, scenario }
+    Checked {
+        sources,
+        diagnostics,
+        scenario,
+    }
 }

@@ -110,10 +110,20 @@ keyword_enum!(DType, "dtype" { F32 = "f32", F16 = "f16", Bf16 = "bf16" });
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum ModelSource {
-    Gguf { path: String },
-    Safetensors { path: String },
-    Hf { repo: String, revision: Option<String>, file: Option<String> },
-    Synthetic { arch: SyntheticArch },
+    Gguf {
+        path: String,
+    },
+    Safetensors {
+        path: String,
+    },
+    Hf {
+        repo: String,
+        revision: Option<String>,
+        file: Option<String>,
+    },
+    Synthetic {
+        arch: SyntheticArch,
+    },
 }
 
 #[derive(Debug)]
@@ -137,7 +147,11 @@ keyword_enum!(PromptFormat, "prompt file format" { Prompt = "prompt", ShareGpt =
 #[derive(Debug)]
 pub enum Prompt {
     Synthetic(Spanned<TokenDist>),
-    File { path: Spanned<String>, format: Option<Spanned<PromptFormat>>, tokens: Option<Spanned<Range<u64>>> },
+    File {
+        path: Spanned<String>,
+        format: Option<Spanned<PromptFormat>>,
+        tokens: Option<Spanned<Range<u64>>>,
+    },
 }
 
 #[derive(Debug)]
@@ -184,9 +198,17 @@ pub struct Index {
 
 #[derive(Debug)]
 pub enum DataSource {
-    Synthetic { clusters: Option<Spanned<u32>>, spread: Option<Spanned<f64>> },
-    File { path: Spanned<String> },
-    Text { corpus: Spanned<String>, model: Option<Spanned<String>> },
+    Synthetic {
+        clusters: Option<Spanned<u32>>,
+        spread: Option<Spanned<f64>>,
+    },
+    File {
+        path: Spanned<String>,
+    },
+    Text {
+        corpus: Spanned<String>,
+        model: Option<Spanned<String>>,
+    },
 }
 
 #[derive(Debug)]
@@ -297,7 +319,9 @@ pub enum Arrivals {
     Constant,
     Poisson,
     /// Gamma-distributed gaps; burstiness is the squared coefficient of variation (1 = Poisson).
-    Gamma { burstiness: f64 },
+    Gamma {
+        burstiness: f64,
+    },
 }
 
 /// What a stage (or a steady drive) targets: an open-loop rate or a closed-loop concurrency.
@@ -317,12 +341,33 @@ pub struct Stage {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "shape", rename_all = "kebab-case")]
 pub enum LoadShape {
-    Closed { concurrency: u64 },
-    Open { rate: Rate, arrivals: Arrivals },
-    RampRate { from: Rate, to: Rate, arrivals: Arrivals },
-    RampConcurrency { from: u64, to: u64 },
-    Spike { base: Rate, peak: Rate, every: Duration, hold: Duration, arrivals: Arrivals },
-    Stages { stages: Vec<Stage>, arrivals: Arrivals },
+    Closed {
+        concurrency: u64,
+    },
+    Open {
+        rate: Rate,
+        arrivals: Arrivals,
+    },
+    RampRate {
+        from: Rate,
+        to: Rate,
+        arrivals: Arrivals,
+    },
+    RampConcurrency {
+        from: u64,
+        to: u64,
+    },
+    Spike {
+        base: Rate,
+        peak: Rate,
+        every: Duration,
+        hold: Duration,
+        arrivals: Arrivals,
+    },
+    Stages {
+        stages: Vec<Stage>,
+        arrivals: Arrivals,
+    },
 }
 
 #[derive(Debug)]
@@ -406,8 +451,13 @@ pub struct Condition {
 
 #[derive(Debug, Clone)]
 pub enum Check {
-    Compare { op: Spanned<Comparison>, value: Spanned<KdlValue> },
-    Within { range: Spanned<String> },
+    Compare {
+        op: Spanned<Comparison>,
+        value: Spanned<KdlValue>,
+    },
+    Within {
+        range: Spanned<String>,
+    },
 }
 
 #[derive(Debug)]

@@ -54,7 +54,11 @@ pub struct Raw<'a> {
 
 impl<'p> Ctx<'p> {
     pub fn new(file: FileId, params: &'p Params) -> Self {
-        Ctx { file, diags: vec![], params }
+        Ctx {
+            file,
+            diags: vec![],
+            params,
+        }
     }
 
     pub fn span(&self, s: miette::SourceSpan) -> Span {
@@ -70,8 +74,16 @@ impl<'p> Ctx<'p> {
         self.diags.push(d);
     }
 
-    pub fn error(&mut self, code: Code, span: Span, message: impl Into<String>, label: impl Into<String>, help: impl Into<String>) {
-        self.diags.push(Diagnostic::error(code, message).with_label(span, label).with_help(help));
+    pub fn error(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(code, message).with_label(span, label).with_help(help));
     }
 
     /// The span of an entry's value alone (without `key=` or a type annotation).
@@ -91,14 +103,24 @@ impl<'p> Ctx<'p> {
         let ty = e.ty().map(|t| t.value());
         if let KdlValue::String(s) = e.value() {
             if let Some(rest) = s.strip_prefix("$$") {
-                return Some(Raw { value: Cow::Owned(KdlValue::String(format!("${rest}"))), ty, span, via: None });
+                return Some(Raw {
+                    value: Cow::Owned(KdlValue::String(format!("${rest}"))),
+                    ty,
+                    span,
+                    via: None,
+                });
             }
             if let Some(name) = s.strip_prefix('$') {
                 let name = name.trim_start_matches('{').trim_end_matches('}');
                 return match self.params.bindings.get(name) {
                     Some(b) => {
                         self.params.used.borrow_mut().insert(name.to_string());
-                        Some(Raw { value: Cow::Owned(b.value.clone()), ty, span, via: Some((name.to_string(), b.value_span)) })
+                        Some(Raw {
+                            value: Cow::Owned(b.value.clone()),
+                            ty,
+                            span,
+                            via: Some((name.to_string(), b.value_span)),
+                        })
                     }
                     None => {
                         let names: Vec<&str> = self.params.bindings.keys().map(String::as_str).collect();
@@ -106,13 +128,24 @@ impl<'p> Ctx<'p> {
                             Some(c) => format!("did you mean `${c}`?"),
                             None => format!("declare it with `param \"{name}\" default=...`, or write `$$` for a literal dollar sign"),
                         };
-                        self.error(Code::UnknownParameter, span, format!("unknown parameter `{name}`"), "not declared", help);
+                        self.error(
+                            Code::UnknownParameter,
+                            span,
+                            format!("unknown parameter `{name}`"),
+                            "not declared",
+                            help,
+                        );
                         None
                     }
                 };
             }
         }
-        Some(Raw { value: Cow::Borrowed(e.value()), ty, span, via: None })
+        Some(Raw {
+            value: Cow::Borrowed(e.value()),
+            ty,
+            span,
+            via: None,
+        })
     }
 
     /// Decodes an entry's value as `T`, reporting a labelled error on failure.
@@ -128,7 +161,9 @@ impl<'p> Ctx<'p> {
                 let mut d = Diagnostic::error(err.code, err.message.clone());
                 match &raw.via {
                     Some((name, at)) => {
-                        d = d.with_label(raw.span, format!("parameter `{name}` has an invalid value here")).with_label(*at, "value given here");
+                        d = d
+                            .with_label(raw.span, format!("parameter `{name}` has an invalid value here"))
+                            .with_label(*at, "value given here");
                     }
                     None => d = d.with_label(raw.span, format!("expected {}", T::EXPECTED)),
                 }
@@ -162,7 +197,11 @@ pub struct NodeReader<'a> {
 
 impl<'a> NodeReader<'a> {
     pub fn new(node: &'a KdlNode) -> Self {
-        NodeReader { node, used: vec![false; node.entries().len()], known: vec![] }
+        NodeReader {
+            node,
+            used: vec![false; node.entries().len()],
+            known: vec![],
+        }
     }
 
     pub fn name(&self) -> &'a str {
@@ -175,7 +214,11 @@ impl<'a> NodeReader<'a> {
     }
 
     fn positional(&self) -> impl Iterator<Item = (usize, &'a KdlEntry)> {
-        self.node.entries().iter().enumerate().filter(|(_, e)| e.name().is_none())
+        self.node
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.name().is_none())
     }
 
     pub fn arg_count(&self) -> usize {
@@ -238,7 +281,10 @@ impl<'a> NodeReader<'a> {
     }
 
     pub fn has_prop(&self, name: &str) -> bool {
-        self.node.entries().iter().any(|e| e.name().map(|n| n.value()) == Some(name))
+        self.node
+            .entries()
+            .iter()
+            .any(|e| e.name().map(|n| n.value()) == Some(name))
     }
 
     pub fn prop<T: FromKdl>(&mut self, cx: &mut Ctx, name: &'static str) -> Option<Spanned<T>> {

@@ -145,16 +145,20 @@ pub const MAX_NESTING: usize = 64;
 pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut found = None;
-    scan(text, |at, open| {
-        if open {
-            depth += 1;
-            if depth > limit && found.is_none() {
-                found = Some(at);
+    scan(
+        text,
+        |at, open| {
+            if open {
+                depth += 1;
+                if depth > limit && found.is_none() {
+                    found = Some(at);
+                }
+            } else {
+                depth = depth.saturating_sub(1);
             }
-        } else {
-            depth = depth.saturating_sub(1);
-        }
-    }, |_| {});
+        },
+        |_| {},
+    );
     found
 }
 
@@ -206,7 +210,11 @@ fn scan<'t>(text: &'t str, mut brace: impl FnMut(usize, bool), mut comment: impl
                 let start = i + hashes;
                 if b.get(start) == Some(&b'"') {
                     let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
-                    i = b[start + 1..].windows(close.len()).position(|w| w == close.as_slice()).map(|p| start + 1 + p + close.len() - 1).unwrap_or(b.len());
+                    i = b[start + 1..]
+                        .windows(close.len())
+                        .position(|w| w == close.as_slice())
+                        .map(|p| start + 1 + p + close.len() - 1)
+                        .unwrap_or(b.len());
                 }
             }
             b'"' => {
@@ -234,6 +242,9 @@ mod tests {
         assert_eq!(too_deep("a { b { c { d { } } } }", 3), Some(14));
         assert_eq!(too_deep("a \"{{{{\" { // {{{{\n /* { */ #\"{{\"# }", 1), None);
         assert_eq!(line_col("ab\ncé\nd", 6), (2, 3));
-        assert_eq!(comments("a 1 // one\nb \"//no\" /* two /* nested */ */ c\n"), ["// one", "/* two /* nested */ */"]);
+        assert_eq!(
+            comments("a 1 // one\nb \"//no\" /* two /* nested */ */ c\n"),
+            ["// one", "/* two /* nested */ */"]
+        );
     }
 }

@@ -119,6 +119,15 @@ pub struct ValidScenario {
     pub search_until: Vec<Vec<ValidCondition>>,
     /// Probes to run: declared ones, then those implied by expectations.
     pub probes: Vec<(ProbeKind, Duration, bool)>,
+    /// Each parameter's effective value (after `--set`) and where that value was written.
+    pub params: Vec<EffectiveParam>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EffectiveParam {
+    pub name: String,
+    pub value: KdlValue,
+    pub span: Span,
 }
 
 /// Default probe sampling interval.
@@ -130,13 +139,19 @@ struct Names<'a> {
 }
 
 pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
-    let names = Names { workloads: unique(sc.workloads.iter().map(|w| &w.name), "workload", diags), phases: unique(sc.phases.iter().map(|p| &p.name), "phase", diags) };
+    let names = Names {
+        workloads: unique(sc.workloads.iter().map(|w| &w.name), "workload", diags),
+        phases: unique(sc.phases.iter().map(|p| &p.name), "phase", diags),
+    };
     for w in &sc.workloads {
         if ProbeKind::from_name(&w.name.value).is_some() {
             diags.push(
-                Diagnostic::error(Code::DuplicateName, format!("`{}` is the name of a probe", w.name.value))
-                    .with_label(w.name.span, "reserved name")
-                    .with_help("metric selectors start with a workload or probe name; rename the workload"),
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("`{}` is the name of a probe", w.name.value),
+                )
+                .with_label(w.name.span, "reserved name")
+                .with_help("metric selectors start with a workload or probe name; rename the workload"),
             );
         }
         if !w.poisoned {
@@ -155,14 +170,30 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
     for p in &sc.phases {
         check_phase(&sc, p, &names, diags);
         phase_until.push(p.until.iter().filter_map(|c| condition(&sc, c, diags)).collect());
-        search_until.push(p.search.iter().flat_map(|s| s.until.iter()).filter_map(|c| condition(&sc, c, diags)).collect());
+        search_until.push(
+            p.search
+                .iter()
+                .flat_map(|s| s.until.iter())
+                .filter_map(|c| condition(&sc, c, diags))
+                .collect(),
+        );
     }
     let mut expectations = vec![];
     for (index, e) in sc.expectations.iter().enumerate() {
-        let Some(metric) = resolve(&sc, &e.metric, diags) else { continue };
-        let phase = e.phase.as_ref().and_then(|p| lookup(&names.phases, p, "phase", Code::UnknownPhase, diags));
+        let Some(metric) = resolve(&sc, &e.metric, diags) else {
+            continue;
+        };
+        let phase = e
+            .phase
+            .as_ref()
+            .and_then(|p| lookup(&names.phases, p, "phase", Code::UnknownPhase, diags));
         if let Some(bound) = bound(&metric, &e.check, diags) {
-            expectations.push(ValidExpectation { index, metric, bound, phase });
+            expectations.push(ValidExpectation {
+                index,
+                metric,
+                bound,
+                phase,
+            });
         }
     }
     if let Some(b) = &sc.baseline {
@@ -171,11 +202,22 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
         }
     }
     let probes = probes(&sc, &expectations);
-    ValidScenario { scenario: sc, expectations, phase_until, search_until, probes }
+    ValidScenario {
+        scenario: sc,
+        expectations,
+        phase_until,
+        search_until,
+        probes,
+        params: vec![],
+    }
 }
 
 /// Maps names to indices, reporting duplicates with both spans.
-fn unique<'a>(items: impl Iterator<Item = &'a Spanned<String>>, what: &str, diags: &mut Vec<Diagnostic>) -> HashMap<&'a str, usize> {
+fn unique<'a>(
+    items: impl Iterator<Item = &'a Spanned<String>>,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> HashMap<&'a str, usize> {
     let mut map: HashMap<&str, (usize, Span)> = HashMap::new();
     for (i, name) in items.enumerate() {
         if let Some((_, first)) = map.get(name.value.as_str()) {
@@ -192,7 +234,13 @@ fn unique<'a>(items: impl Iterator<Item = &'a Spanned<String>>, what: &str, diag
     map.into_iter().map(|(k, (i, _))| (k, i)).collect()
 }
 
-fn lookup(map: &HashMap<&str, usize>, name: &Spanned<String>, what: &str, code: Code, diags: &mut Vec<Diagnostic>) -> Option<usize> {
+fn lookup(
+    map: &HashMap<&str, usize>,
+    name: &Spanned<String>,
+    what: &str,
+    code: Code,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<usize> {
     if let Some(&i) = map.get(name.value.as_str()) {
         return Some(i);
     }
@@ -203,23 +251,36 @@ fn lookup(map: &HashMap<&str, usize>, name: &Spanned<String>, what: &str, code: 
         None if names.is_empty() => format!("this scenario defines no {what}s"),
         None => suggest::list_help(&names, &format!("{what}s")),
     };
-    diags.push(Diagnostic::error(code, format!("no {what} is named `{}`", name.value)).with_label(name.span, format!("unknown {what}")).with_help(help));
+    diags.push(
+        Diagnostic::error(code, format!("no {what} is named `{}`", name.value))
+            .with_label(name.span, format!("unknown {what}"))
+            .with_help(help),
+    );
     None
 }
 
 fn missing(diags: &mut Vec<Diagnostic>, w: &Workload, what: &str, example: &str) {
     diags.push(
-        Diagnostic::error(Code::MissingOption, format!("{} workload `{}` needs {what}", w.kind.value, w.name.value))
-            .with_label(w.name.span, "missing")
-            .with_help(format!("add, for example: {example}")),
+        Diagnostic::error(
+            Code::MissingOption,
+            format!("{} workload `{}` needs {what}", w.kind.value, w.name.value),
+        )
+        .with_label(w.name.span, "missing")
+        .with_help(format!("add, for example: {example}")),
     );
 }
 
 fn check_workload(w: &Workload, diags: &mut Vec<Diagnostic>) {
     match &w.spec {
-        WorkloadSpec::Inference(i) if i.model.is_none() => missing(diags, w, "a model", "model synthetic=\"gpt2-medium\""),
-        WorkloadSpec::Retrieval(r) if r.index.is_none() => missing(diags, w, "an index", "index \"hnsw\" entries=1_000_000 dim=384"),
-        WorkloadSpec::Synthetic(s) if s.latency.is_none() => missing(diags, w, "a latency", "latency \"fixed\" value=\"10ms\""),
+        WorkloadSpec::Inference(i) if i.model.is_none() => {
+            missing(diags, w, "a model", "model synthetic=\"gpt2-medium\"")
+        }
+        WorkloadSpec::Retrieval(r) if r.index.is_none() => {
+            missing(diags, w, "an index", "index \"hnsw\" entries=1_000_000 dim=384")
+        }
+        WorkloadSpec::Synthetic(s) if s.latency.is_none() => {
+            missing(diags, w, "a latency", "latency \"fixed\" value=\"10ms\"")
+        }
         WorkloadSpec::Kernel(k) => check_kernel(w, k, diags),
         _ => {}
     }
@@ -237,9 +298,14 @@ fn check_kernel(w: &Workload, k: &Kernel, diags: &mut Vec<Diagnostic>) {
     }
     if let Some(d) = w.device.as_ref().filter(|d| d.value.kind == DeviceKind::Cpu) {
         diags.push(
-            Diagnostic::error(Code::ConflictingOptions, "a kernel workload runs CUDA code and needs a GPU")
-                .with_label(d.span, "CPU device")
-                .with_help("use device \"cuda:0\" (add fallback=\"cpu\" on the scenario to skip it on machines without a GPU)"),
+            Diagnostic::error(
+                Code::ConflictingOptions,
+                "a kernel workload runs CUDA code and needs a GPU",
+            )
+            .with_label(d.span, "CPU device")
+            .with_help(
+                "use device \"cuda:0\" (add fallback=\"cpu\" on the scenario to skip it on machines without a GPU)",
+            ),
         );
     }
     let buffers = unique(k.buffers.iter().map(|b| &b.name), "buffer", diags);
@@ -259,7 +325,10 @@ fn check_phase(sc: &Scenario, p: &Phase, names: &Names, diags: &mut Vec<Diagnost
     if let Some(s) = &p.search {
         lookup(&names.workloads, &s.workload, "workload", Code::UnknownWorkload, diags);
     }
-    let staged = p.drives.iter().any(|d| matches!(d.shape.value, LoadShape::Stages { .. }));
+    let staged = p
+        .drives
+        .iter()
+        .any(|d| matches!(d.shape.value, LoadShape::Stages { .. }));
     let counted = !p.drives.is_empty() && p.drives.iter().all(|d| d.requests.is_some());
     let ends = p.poisoned || p.duration.is_some() || !p.until.is_empty() || p.search.is_some() || staged || counted;
     if !ends {
@@ -274,23 +343,27 @@ fn check_phase(sc: &Scenario, p: &Phase, names: &Names, diags: &mut Vec<Diagnost
 
 /// Resolves `subject.metric[.agg]` against the workloads and probes of the scenario.
 pub fn resolve(sc: &Scenario, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Option<ResolvedMetric> {
-    let (subject, defs): (Subject, Vec<&'static MetricDef>) = if let Some(i) = sc.workloads.iter().position(|w| w.name.value == m.subject.value) {
-        let w = &sc.workloads[i];
-        let tokens = matches!(&w.spec, WorkloadSpec::Synthetic(s) if s.tokens.is_some());
-        (Subject::Workload(i), metrics::workload_metrics(w.kind.value, tokens))
-    } else if let Some(kind) = ProbeKind::from_name(&m.subject.value) {
-        (Subject::Probe(kind), metrics::probe_metrics(kind).iter().collect())
-    } else {
-        let mut names: Vec<&str> = sc.workloads.iter().map(|w| w.name.value.as_str()).collect();
-        names.extend(ProbeKind::NAMES);
-        let help = suggest::help_for(&m.subject.value, &names, "workloads and probes");
-        diags.push(
-            Diagnostic::error(Code::UnknownWorkload, format!("`{}` is neither a workload nor a probe", m.subject.value))
+    let (subject, defs): (Subject, Vec<&'static MetricDef>) =
+        if let Some(i) = sc.workloads.iter().position(|w| w.name.value == m.subject.value) {
+            let w = &sc.workloads[i];
+            let tokens = matches!(&w.spec, WorkloadSpec::Synthetic(s) if s.tokens.is_some());
+            (Subject::Workload(i), metrics::workload_metrics(w.kind.value, tokens))
+        } else if let Some(kind) = ProbeKind::from_name(&m.subject.value) {
+            (Subject::Probe(kind), metrics::probe_metrics(kind).iter().collect())
+        } else {
+            let mut names: Vec<&str> = sc.workloads.iter().map(|w| w.name.value.as_str()).collect();
+            names.extend(ProbeKind::NAMES);
+            let help = suggest::help_for(&m.subject.value, &names, "workloads and probes");
+            diags.push(
+                Diagnostic::error(
+                    Code::UnknownWorkload,
+                    format!("`{}` is neither a workload nor a probe", m.subject.value),
+                )
                 .with_label(m.subject.span, "unknown name")
                 .with_help(help),
-        );
-        return None;
-    };
+            );
+            return None;
+        };
     let Some(def) = defs.iter().copied().find(|d| d.name == m.metric.value) else {
         let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
         let what = match subject {
@@ -299,14 +372,20 @@ pub fn resolve(sc: &Scenario, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Opt
         };
         // "chat.p95" forgets the metric: say so rather than suggesting a random name.
         let help = if super::decode::is_aggregation_name(&m.metric.value) {
-            format!("name the metric before the aggregation, e.g. `{}.latency.{}`", m.subject.value, m.metric.value)
+            format!(
+                "name the metric before the aggregation, e.g. `{}.latency.{}`",
+                m.subject.value, m.metric.value
+            )
         } else {
             suggest::help_for(&m.metric.value, &names, "metrics")
         };
         diags.push(
-            Diagnostic::error(Code::UnknownMetric, format!("{what} has no metric `{}`", m.metric.value))
-                .with_label(m.metric.span, "unknown metric")
-                .with_help(help),
+            Diagnostic::error(
+                Code::UnknownMetric,
+                format!("{what} has no metric `{}`", m.metric.value),
+            )
+            .with_label(m.metric.span, "unknown metric")
+            .with_help(help),
         );
         return None;
     };
@@ -316,13 +395,24 @@ pub fn resolve(sc: &Scenario, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Opt
         Some(a) => format!("{}.{}.{a}", m.subject.value, def.name),
         None => format!("{}.{}", m.subject.value, def.name),
     };
-    Some(ResolvedMetric { subject, def, aggregation: agg, unit, selector })
+    Some(ResolvedMetric {
+        subject,
+        def,
+        aggregation: agg,
+        unit,
+        selector,
+    })
 }
 
 /// Checks the aggregation against the metric; `Some(None)` for a single-valued metric.
 fn aggregation(def: &MetricDef, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Option<Option<String>> {
     match &m.aggregation {
-        Some(a) if def.aggs.contains(&a.value.as_str()) || (metrics::percentile(&a.value).is_some() && def.aggs.contains(&"p50")) => Some(Some(a.value.clone())),
+        Some(a)
+            if def.aggs.contains(&a.value.as_str())
+                || (metrics::percentile(&a.value).is_some() && def.aggs.contains(&"p50")) =>
+        {
+            Some(Some(a.value.clone()))
+        }
         Some(a) => {
             let help = if def.aggs.is_empty() {
                 format!("`{}` is one value per phase; remove `.{}`", def.name, a.value)
@@ -330,9 +420,12 @@ fn aggregation(def: &MetricDef, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> O
                 suggest::help_for(&a.value, def.aggs, "aggregations of this metric")
             };
             diags.push(
-                Diagnostic::error(Code::UnknownAggregation, format!("`{}` cannot be aggregated as `{}`", def.name, a.value))
-                    .with_label(a.span, "not an aggregation of this metric")
-                    .with_help(help),
+                Diagnostic::error(
+                    Code::UnknownAggregation,
+                    format!("`{}` cannot be aggregated as `{}`", def.name, a.value),
+                )
+                .with_label(a.span, "not an aggregation of this metric")
+                .with_help(help),
             );
             None
         }
@@ -342,7 +435,12 @@ fn aggregation(def: &MetricDef, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> O
             diags.push(
                 Diagnostic::error(Code::UnknownAggregation, format!("`{}` needs an aggregation", def.name))
                     .with_label(m.metric.span, "which statistic?")
-                    .with_help(format!("add one, e.g. `{}.{}.p95`; accepted: {}", m.subject.value, def.name, def.aggs.join(", "))),
+                    .with_help(format!(
+                        "add one, e.g. `{}.{}.p95`; accepted: {}",
+                        m.subject.value,
+                        def.name,
+                        def.aggs.join(", ")
+                    )),
             );
             None
         }
@@ -354,7 +452,9 @@ pub fn quantity(unit: Unit, v: &KdlValue) -> Result<Quantity, ValueError> {
     Ok(match unit {
         Unit::Duration => Quantity::Duration(Duration::from_kdl(v, None)?),
         Unit::Rate => Quantity::Rate(match v {
-            KdlValue::String(s) => Rate::parse(s, true).map_err(|e| ValueError::new(Code::InvalidRate, e.message, e.help))?,
+            KdlValue::String(s) => {
+                Rate::parse(s, true).map_err(|e| ValueError::new(Code::InvalidRate, e.message, e.help))?
+            }
             _ => Rate(f64::from_kdl(v, None)?),
         }),
         Unit::Ratio => Quantity::Ratio(Percent::from_kdl(v, None)?),
@@ -375,11 +475,23 @@ pub fn quantity(unit: Unit, v: &KdlValue) -> Result<Quantity, ValueError> {
 }
 
 fn unit_error(metric: &ResolvedMetric, span: Span, e: ValueError, diags: &mut Vec<Diagnostic>) {
-    let code = if e.code == Code::WrongType { Code::UnitMismatch } else { e.code };
+    let code = if e.code == Code::WrongType {
+        Code::UnitMismatch
+    } else {
+        e.code
+    };
     diags.push(
-        Diagnostic::error(code, format!("`{}` is measured as {}: {}", metric.selector, metric.unit.name(), e.message))
-            .with_label(span, format!("expected {}", metric.unit.name()))
-            .with_help(format!("write the bound like {}", metric.unit.example())),
+        Diagnostic::error(
+            code,
+            format!(
+                "`{}` is measured as {}: {}",
+                metric.selector,
+                metric.unit.name(),
+                e.message
+            ),
+        )
+        .with_label(span, format!("expected {}", metric.unit.name()))
+        .with_help(format!("write the bound like {}", metric.unit.example())),
     );
 }
 
@@ -406,9 +518,12 @@ fn bound(metric: &ResolvedMetric, check: &Check, diags: &mut Vec<Diagnostic>) ->
                 (Ok(lo), Ok(hi)) if lo.base() <= hi.base() => Some(Bound::Within { lo, hi }),
                 (Ok(_), Ok(_)) => {
                     diags.push(
-                        Diagnostic::error(Code::InvalidRange, "the range is empty: its low end is above its high end")
-                            .with_label(range.span, "empty range")
-                            .with_help("write the smaller value first"),
+                        Diagnostic::error(
+                            Code::InvalidRange,
+                            "the range is empty: its low end is above its high end",
+                        )
+                        .with_label(range.span, "empty range")
+                        .with_help("write the smaller value first"),
                     );
                     None
                 }
@@ -432,7 +547,12 @@ fn range_example(unit: Unit) -> &'static str {
 fn condition(sc: &Scenario, c: &Condition, diags: &mut Vec<Diagnostic>) -> Option<ValidCondition> {
     let metric = resolve(sc, &c.metric, diags)?;
     match quantity(metric.unit, &c.value.value) {
-        Ok(value) => Some(ValidCondition { metric, op: c.op.value, value, span: c.metric.text.span }),
+        Ok(value) => Some(ValidCondition {
+            metric,
+            op: c.op.value,
+            value,
+            span: c.metric.text.span,
+        }),
         Err(e) => {
             unit_error(&metric, c.value.span, e, diags);
             None
@@ -443,7 +563,17 @@ fn condition(sc: &Scenario, c: &Condition, diags: &mut Vec<Diagnostic>) -> Optio
 /// Declared probes, plus a probe at the default interval for every probe kind that an
 /// expectation names but the scenario does not declare.
 fn probes(sc: &Scenario, expectations: &[ValidExpectation]) -> Vec<(ProbeKind, Duration, bool)> {
-    let mut out: Vec<(ProbeKind, Duration, bool)> = sc.probes.iter().map(|p| (p.kind.value, p.every.as_ref().map(|e| e.value).unwrap_or(DEFAULT_PROBE_INTERVAL), false)).collect();
+    let mut out: Vec<(ProbeKind, Duration, bool)> = sc
+        .probes
+        .iter()
+        .map(|p| {
+            (
+                p.kind.value,
+                p.every.as_ref().map(|e| e.value).unwrap_or(DEFAULT_PROBE_INTERVAL),
+                false,
+            )
+        })
+        .collect();
     for e in expectations {
         if let Subject::Probe(kind) = e.metric.subject {
             if !out.iter().any(|(k, _, _)| *k == kind) {

@@ -16,7 +16,11 @@ pub struct ValueError {
 
 impl ValueError {
     pub fn new(code: Code, message: impl Into<String>, help: impl Into<String>) -> Self {
-        ValueError { code, message: message.into(), help: help.into() }
+        ValueError {
+            code,
+            message: message.into(),
+            help: help.into(),
+        }
     }
 }
 
@@ -39,7 +43,11 @@ pub fn kind_of(v: &KdlValue) -> &'static str {
 }
 
 fn wrong_type<T: FromKdl>(v: &KdlValue, help: &str) -> ValueError {
-    ValueError::new(Code::WrongType, format!("expected {}, found {}", T::EXPECTED, kind_of(v)), help)
+    ValueError::new(
+        Code::WrongType,
+        format!("expected {}, found {}", T::EXPECTED, kind_of(v)),
+        help,
+    )
 }
 
 fn no_annotation<T: FromKdl>(ty: Option<&str>) -> Result<(), ValueError> {
@@ -89,9 +97,17 @@ fn integer(v: &KdlValue, what: &str) -> Result<i128, ValueError> {
         KdlValue::Integer(i) => Ok(*i),
         KdlValue::Float(f) if f.fract() == 0.0 && f.abs() < 1e30 => Ok(*f as i128),
         KdlValue::String(s) => s.replace('_', "").trim().parse::<i128>().map_err(|_| {
-            ValueError::new(Code::WrongType, format!("expected {what}, found the string \"{s}\""), "write the number without quotes, e.g. 16")
+            ValueError::new(
+                Code::WrongType,
+                format!("expected {what}, found the string \"{s}\""),
+                "write the number without quotes, e.g. 16",
+            )
         }),
-        _ => Err(ValueError::new(Code::WrongType, format!("expected {what}, found {}", kind_of(v)), "write a whole number, e.g. 16")),
+        _ => Err(ValueError::new(
+            Code::WrongType,
+            format!("expected {what}, found {}", kind_of(v)),
+            "write a whole number, e.g. 16",
+        )),
     }
 }
 
@@ -120,10 +136,24 @@ impl FromKdl for f64 {
         match v {
             KdlValue::Integer(i) => Ok(*i as f64),
             KdlValue::Float(f) if f.is_finite() => Ok(*f),
-            KdlValue::Float(_) => Err(ValueError::new(Code::InvalidNumber, "the number must be finite", "use a finite number")),
-            KdlValue::String(s) => s.replace('_', "").trim().parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| {
-                ValueError::new(Code::WrongType, format!("expected a number, found the string \"{s}\""), "write the number without quotes, e.g. 0.5")
-            }),
+            KdlValue::Float(_) => Err(ValueError::new(
+                Code::InvalidNumber,
+                "the number must be finite",
+                "use a finite number",
+            )),
+            KdlValue::String(s) => s
+                .replace('_', "")
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| {
+                    ValueError::new(
+                        Code::WrongType,
+                        format!("expected a number, found the string \"{s}\""),
+                        "write the number without quotes, e.g. 0.5",
+                    )
+                }),
             _ => Err(wrong_type::<Self>(v, "write a number, e.g. 0.5")),
         }
     }
@@ -143,7 +173,8 @@ impl FromKdl for Duration {
     const EXPECTED: &'static str = "a duration";
     fn from_kdl(v: &KdlValue, ty: Option<&str>) -> Result<Self, ValueError> {
         if let Some(n) = annotated(v, ty) {
-            return units::duration_from(n, ty.unwrap_or(""), &format!("({}){n}", ty.unwrap_or(""))).map_err(|e| unit_err(Code::InvalidDuration, e));
+            return units::duration_from(n, ty.unwrap_or(""), &format!("({}){n}", ty.unwrap_or("")))
+                .map_err(|e| unit_err(Code::InvalidDuration, e));
         }
         no_annotation::<Self>(ty)?;
         match v {
@@ -180,9 +211,19 @@ impl FromKdl for Bytes {
     fn from_kdl(v: &KdlValue, ty: Option<&str>) -> Result<Self, ValueError> {
         if let Some(n) = annotated(v, ty) {
             let unit = ty.unwrap_or("");
-            let scale = units::size_unit(unit).ok_or_else(|| ValueError::new(Code::InvalidSize, format!("`{unit}` is not a unit of size"), units::SIZE_HELP))?;
+            let scale = units::size_unit(unit).ok_or_else(|| {
+                ValueError::new(
+                    Code::InvalidSize,
+                    format!("`{unit}` is not a unit of size"),
+                    units::SIZE_HELP,
+                )
+            })?;
             if n < 0.0 {
-                return Err(ValueError::new(Code::InvalidSize, "sizes must be >= 0", units::SIZE_HELP));
+                return Err(ValueError::new(
+                    Code::InvalidSize,
+                    "sizes must be >= 0",
+                    units::SIZE_HELP,
+                ));
             }
             return Ok(Bytes((n * scale as f64).round() as u64));
         }
@@ -190,7 +231,11 @@ impl FromKdl for Bytes {
         match v {
             KdlValue::String(s) => Bytes::parse(s).map_err(|e| unit_err(Code::InvalidSize, e)),
             KdlValue::Integer(i) if *i >= 0 && *i <= u64::MAX as i128 => Ok(Bytes(*i as u64)),
-            KdlValue::Integer(_) => Err(ValueError::new(Code::InvalidSize, "sizes must be >= 0", units::SIZE_HELP)),
+            KdlValue::Integer(_) => Err(ValueError::new(
+                Code::InvalidSize,
+                "sizes must be >= 0",
+                units::SIZE_HELP,
+            )),
             _ => Err(wrong_type::<Self>(v, units::SIZE_HELP)),
         }
     }
@@ -219,9 +264,9 @@ impl FromKdl for Amount {
     const EXPECTED: &'static str = "a size or a percentage";
     fn from_kdl(v: &KdlValue, ty: Option<&str>) -> Result<Self, ValueError> {
         match v {
-            KdlValue::String(s) if s.trim_end().ends_with('%') && ty.is_none() => {
-                Percent::parse(s, false).map(Amount::Percent).map_err(|e| unit_err(Code::InvalidPercent, e))
-            }
+            KdlValue::String(s) if s.trim_end().ends_with('%') && ty.is_none() => Percent::parse(s, false)
+                .map(Amount::Percent)
+                .map_err(|e| unit_err(Code::InvalidPercent, e)),
             _ => Bytes::from_kdl(v, ty).map(Amount::Bytes),
         }
     }
@@ -238,7 +283,10 @@ impl RangeEnd for u64 {
     const EXPECTED: &'static str = "a range of whole numbers";
     const CODE: Code = Code::InvalidRange;
     fn parse_end(text: &str) -> Result<Self, UnitError> {
-        text.replace('_', "").parse::<u64>().map_err(|_| UnitError { message: format!("`{text}` is not a whole number"), help: units::RANGE_HELP })
+        text.replace('_', "").parse::<u64>().map_err(|_| UnitError {
+            message: format!("`{text}` is not a whole number"),
+            help: units::RANGE_HELP,
+        })
     }
 }
 impl RangeEnd for Duration {
@@ -266,12 +314,20 @@ impl RangeEnd for Percent {
 /// Parses `lo..hi` text with both ends of type `T`.
 pub fn parse_range<T: RangeEnd>(text: &str) -> Result<Range<T>, ValueError> {
     let (a, b) = units::split_range(text).ok_or_else(|| {
-        ValueError::new(Code::InvalidRange, format!("`{text}` is not a range"), format!("{}; write `low..high`", units::RANGE_HELP))
+        ValueError::new(
+            Code::InvalidRange,
+            format!("`{text}` is not a range"),
+            format!("{}; write `low..high`", units::RANGE_HELP),
+        )
     })?;
     let lo = T::parse_end(a).map_err(|e| ValueError::new(T::CODE, e.message, e.help))?;
     let hi = T::parse_end(b).map_err(|e| ValueError::new(T::CODE, e.message, e.help))?;
     if lo > hi {
-        return Err(ValueError::new(Code::InvalidRange, format!("the range `{text}` is empty: its low end is above its high end"), "write the smaller value first"));
+        return Err(ValueError::new(
+            Code::InvalidRange,
+            format!("the range `{text}` is empty: its low end is above its high end"),
+            "write the smaller value first",
+        ));
     }
     Ok(Range { lo, hi })
 }
@@ -282,7 +338,11 @@ impl<T: RangeEnd> FromKdl for Range<T> {
         no_annotation::<Self>(ty)?;
         match v {
             KdlValue::String(s) => parse_range(s),
-            _ => Err(ValueError::new(Code::WrongType, format!("expected {}, found {}", T::EXPECTED, kind_of(v)), format!("{} in double quotes", units::RANGE_HELP))),
+            _ => Err(ValueError::new(
+                Code::WrongType,
+                format!("expected {}, found {}", T::EXPECTED, kind_of(v)),
+                format!("{} in double quotes", units::RANGE_HELP),
+            )),
         }
     }
 }
@@ -318,14 +378,28 @@ macro_rules! keyword_enum {
 /// Shared body of keyword decoding: the string must be one of `names`.
 pub fn keyword<'n>(v: &KdlValue, ty: Option<&str>, what: &str, names: &'n [&'n str]) -> Result<&'n str, ValueError> {
     if let Some(t) = ty {
-        return Err(ValueError::new(Code::UnexpectedType, format!("type annotation `({t})` does not apply to {what}"), "remove the annotation"));
+        return Err(ValueError::new(
+            Code::UnexpectedType,
+            format!("type annotation `({t})` does not apply to {what}"),
+            "remove the annotation",
+        ));
     }
     let s = match v {
         KdlValue::String(s) => s,
-        _ => return Err(ValueError::new(Code::WrongType, format!("expected {what}, found {}", kind_of(v)), suggest::list_help(names, "values"))),
+        _ => {
+            return Err(ValueError::new(
+                Code::WrongType,
+                format!("expected {what}, found {}", kind_of(v)),
+                suggest::list_help(names, "values"),
+            ))
+        }
     };
     names.iter().copied().find(|n| *n == s).ok_or_else(|| {
-        ValueError::new(Code::UnknownValue, format!("`{s}` is not a known {what}"), suggest::help_for(s, names, "values"))
+        ValueError::new(
+            Code::UnknownValue,
+            format!("`{s}` is not a known {what}"),
+            suggest::help_for(s, names, "values"),
+        )
     })
 }
 
@@ -340,25 +414,61 @@ mod tests {
     #[test]
     fn decode_table() {
         assert_eq!(Duration::from_kdl(&s("2s"), None), Ok(Duration(2_000_000_000)));
-        assert_eq!(Duration::from_kdl(&KdlValue::Integer(250), Some("ms")), Ok(Duration(250_000_000)));
-        assert_eq!(Duration::from_kdl(&KdlValue::Integer(250), None).unwrap_err().code, Code::InvalidDuration);
-        assert_eq!(Duration::from_kdl(&KdlValue::Bool(true), None).unwrap_err().code, Code::WrongType);
+        assert_eq!(
+            Duration::from_kdl(&KdlValue::Integer(250), Some("ms")),
+            Ok(Duration(250_000_000))
+        );
+        assert_eq!(
+            Duration::from_kdl(&KdlValue::Integer(250), None).unwrap_err().code,
+            Code::InvalidDuration
+        );
+        assert_eq!(
+            Duration::from_kdl(&KdlValue::Bool(true), None).unwrap_err().code,
+            Code::WrongType
+        );
         assert_eq!(Rate::from_kdl(&s("20/s"), None), Ok(Rate(20.0)));
-        assert_eq!(Rate::from_kdl(&KdlValue::Integer(20), None).unwrap_err().code, Code::InvalidRate);
-        assert_eq!(Bytes::from_kdl(&KdlValue::Integer(512), Some("MiB")), Ok(Bytes(512 << 20)));
+        assert_eq!(
+            Rate::from_kdl(&KdlValue::Integer(20), None).unwrap_err().code,
+            Code::InvalidRate
+        );
+        assert_eq!(
+            Bytes::from_kdl(&KdlValue::Integer(512), Some("MiB")),
+            Ok(Bytes(512 << 20))
+        );
         assert_eq!(Percent::from_kdl(&s("60%"), None), Ok(Percent(0.6)));
-        assert_eq!(Percent::from_kdl(&KdlValue::Integer(60), None).unwrap_err().code, Code::InvalidPercent);
-        assert_eq!(u32::from_kdl(&KdlValue::Integer(-1), None).unwrap_err().code, Code::OutOfRange);
-        assert_eq!(u32::from_kdl(&KdlValue::Float(1.5), None).unwrap_err().code, Code::WrongType);
+        assert_eq!(
+            Percent::from_kdl(&KdlValue::Integer(60), None).unwrap_err().code,
+            Code::InvalidPercent
+        );
+        assert_eq!(
+            u32::from_kdl(&KdlValue::Integer(-1), None).unwrap_err().code,
+            Code::OutOfRange
+        );
+        assert_eq!(
+            u32::from_kdl(&KdlValue::Float(1.5), None).unwrap_err().code,
+            Code::WrongType
+        );
         assert_eq!(bool::from_kdl(&s("true"), None).unwrap_err().code, Code::WrongType);
-        assert_eq!(String::from_kdl(&KdlValue::Integer(1), None).unwrap_err().code, Code::WrongType);
-        assert_eq!(String::from_kdl(&s("x"), Some("ms")).unwrap_err().code, Code::UnexpectedType);
+        assert_eq!(
+            String::from_kdl(&KdlValue::Integer(1), None).unwrap_err().code,
+            Code::WrongType
+        );
+        assert_eq!(
+            String::from_kdl(&s("x"), Some("ms")).unwrap_err().code,
+            Code::UnexpectedType
+        );
         let r = Range::<u64>::from_kdl(&s("32..512"), None).unwrap();
         assert_eq!((r.lo, r.hi), (32, 512));
-        assert_eq!(Range::<u64>::from_kdl(&s("512..32"), None).unwrap_err().code, Code::InvalidRange);
+        assert_eq!(
+            Range::<u64>::from_kdl(&s("512..32"), None).unwrap_err().code,
+            Code::InvalidRange
+        );
         let r = Range::<Rate>::from_kdl(&s("1/s..500/s"), None).unwrap();
         assert_eq!((r.lo.0, r.hi.0), (1.0, 500.0));
-        assert_eq!(Range::<Rate>::from_kdl(&s("1..500/s"), None).unwrap_err().code, Code::InvalidRate);
+        assert_eq!(
+            Range::<Rate>::from_kdl(&s("1..500/s"), None).unwrap_err().code,
+            Code::InvalidRate
+        );
         assert_eq!(Amount::from_kdl(&s("60%"), None), Ok(Amount::Percent(Percent(0.6))));
     }
 }

@@ -28,7 +28,11 @@ pub struct Origin {
 impl Origin {
     fn of(sources: &SourceMap, span: Span) -> Origin {
         let (line, column) = sources.line_col(span.file, span.start);
-        Origin { file: sources.get(span.file).name.clone(), line, column }
+        Origin {
+            file: sources.get(span.file).name.clone(),
+            line,
+            column,
+        }
     }
 }
 
@@ -155,24 +159,35 @@ pub struct PlannedOutputs {
 pub const DEFAULT_TOLERANCE: f64 = 0.05;
 
 /// Builds the plan. `sources` maps spans to origins.
-pub fn build(v: &ValidScenario, sources: &SourceMap, params: &[(String, String, Span)]) -> Plan {
+pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
     let sc = &v.scenario;
     let seed = sc.seed.as_ref().map(|s| s.value).unwrap_or(0);
-    let device = sc.device.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| "cpu".into());
+    let device = sc
+        .device
+        .as_ref()
+        .map(|d| d.value.to_string())
+        .unwrap_or_else(|| "cpu".into());
     let workloads = sc
         .workloads
         .iter()
         .map(|w| PlannedWorkload {
             name: w.name.value.clone(),
             kind: w.kind.value,
-            device: w.device.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| device.clone()),
+            device: w
+                .device
+                .as_ref()
+                .map(|d| d.value.to_string())
+                .unwrap_or_else(|| device.clone()),
             summary: estimate::workload_summary(w),
             origin: Origin::of(sources, w.name.span),
         })
         .collect();
     let phases = estimate::phases(sc, seed, sources);
     let min_duration = Duration(phases.iter().map(|p| p.min_duration.0).sum());
-    let max_duration = phases.iter().try_fold(0u64, |acc, p| p.max_duration.map(|d| acc + d.0)).map(Duration);
+    let max_duration = phases
+        .iter()
+        .try_fold(0u64, |acc, p| p.max_duration.map(|d| acc + d.0))
+        .map(Duration);
     Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         scenario: sc.name.value.clone(),
@@ -180,10 +195,29 @@ pub fn build(v: &ValidScenario, sources: &SourceMap, params: &[(String, String, 
         seed,
         device,
         tags: sc.tags.iter().map(|t| t.value.clone()).collect(),
-        params: params.iter().map(|(n, v, s)| PlannedParam { name: n.clone(), value: v.clone(), origin: Origin::of(sources, *s) }).collect(),
+        params: v
+            .params
+            .iter()
+            .map(|p| PlannedParam {
+                name: p.name.clone(),
+                value: match &p.value {
+                    kdl::KdlValue::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                origin: Origin::of(sources, p.span),
+            })
+            .collect(),
         workloads,
         phases,
-        probes: v.probes.iter().map(|(kind, every, implied)| PlannedProbe { kind: *kind, every: *every, implied: *implied }).collect(),
+        probes: v
+            .probes
+            .iter()
+            .map(|(kind, every, implied)| PlannedProbe {
+                kind: *kind,
+                every: *every,
+                implied: *implied,
+            })
+            .collect(),
         expectations: expectations(v, sources),
         min_duration,
         max_duration,
@@ -191,14 +225,22 @@ pub fn build(v: &ValidScenario, sources: &SourceMap, params: &[(String, String, 
         baseline: sc.baseline.as_ref().map(|b| PlannedBaseline {
             path: b.path.value.clone(),
             tolerance: b.tolerance.as_ref().map(|t| t.value.0).unwrap_or(DEFAULT_TOLERANCE),
-            overrides: b.overrides.iter().map(|(m, t)| (m.text.value.clone(), t.value.0)).collect(),
+            overrides: b
+                .overrides
+                .iter()
+                .map(|(m, t)| (m.text.value.clone(), t.value.0))
+                .collect(),
         }),
-        outputs: sc.report.as_ref().map(|r| PlannedOutputs {
-            json: r.json.as_ref().map(|s| s.value.clone()),
-            html: r.html.as_ref().map(|s| s.value.clone()),
-            junit: r.junit.as_ref().map(|s| s.value.clone()),
-            markdown: r.markdown.as_ref().map(|s| s.value.clone()),
-        }).unwrap_or_default(),
+        outputs: sc
+            .report
+            .as_ref()
+            .map(|r| PlannedOutputs {
+                json: r.json.as_ref().map(|s| s.value.clone()),
+                html: r.html.as_ref().map(|s| s.value.clone()),
+                junit: r.junit.as_ref().map(|s| s.value.clone()),
+                markdown: r.markdown.as_ref().map(|s| s.value.clone()),
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -220,7 +262,12 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
                 windows_share: x.windows_share.as_ref().map(|w| w.value.0),
                 abort_on_fail: x.abort_on_fail,
                 on_missing: x.on_missing,
-                spike_k: (e.metric.aggregation.as_deref().is_some_and(|a| a.ends_with("spike_rate"))).then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
+                spike_k: (e
+                    .metric
+                    .aggregation
+                    .as_deref()
+                    .is_some_and(|a| a.ends_with("spike_rate")))
+                .then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
                 origin: Origin::of(sources, x.metric.text.span),
             }
         })

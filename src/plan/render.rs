@@ -8,7 +8,15 @@ use crate::dsl::units::Duration;
 
 fn table(out: &mut String, rows: &[Vec<String>], indent: &str) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for r in rows {
         let mut line = indent.to_string();
         for (i, cell) in r.iter().enumerate() {
@@ -58,11 +66,25 @@ pub fn render_text(p: &Plan) -> String {
     }
     if !p.params.is_empty() {
         let _ = writeln!(out, "\nparameters");
-        let rows: Vec<Vec<String>> = p.params.iter().map(|x| vec![x.name.clone(), x.value.clone(), format!("({}:{})", x.origin.file, x.origin.line)]).collect();
+        let rows: Vec<Vec<String>> = p
+            .params
+            .iter()
+            .map(|x| {
+                vec![
+                    x.name.clone(),
+                    x.value.clone(),
+                    format!("({}:{})", x.origin.file, x.origin.line),
+                ]
+            })
+            .collect();
         table(&mut out, &rows, "  ");
     }
     let _ = writeln!(out, "\nworkloads");
-    let rows: Vec<Vec<String>> = p.workloads.iter().map(|w| vec![w.name.clone(), w.kind.to_string(), w.device.clone(), w.summary.clone()]).collect();
+    let rows: Vec<Vec<String>> = p
+        .workloads
+        .iter()
+        .map(|w| vec![w.name.clone(), w.kind.to_string(), w.device.clone(), w.summary.clone()])
+        .collect();
     table(&mut out, &rows, "  ");
     timeline(&mut out, p);
     if !p.probes.is_empty() {
@@ -70,7 +92,17 @@ pub fn render_text(p: &Plan) -> String {
         let rows: Vec<Vec<String>> = p
             .probes
             .iter()
-            .map(|x| vec![x.kind.to_string(), format!("every {}", x.every), if x.implied { "(implied by an expectation)".into() } else { String::new() }])
+            .map(|x| {
+                vec![
+                    x.kind.to_string(),
+                    format!("every {}", x.every),
+                    if x.implied {
+                        "(implied by an expectation)".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
             .collect();
         table(&mut out, &rows, "  ");
     }
@@ -102,16 +134,26 @@ pub fn render_text(p: &Plan) -> String {
         table(&mut out, &rows, "  ");
     }
     if let Some(b) = &p.baseline {
-        let _ = writeln!(out, "\nbaseline {} (tolerance {}%)", b.path, crate::dsl::units::trim_float(b.tolerance * 100.0));
+        let _ = writeln!(
+            out,
+            "\nbaseline {} (tolerance {}%)",
+            b.path,
+            crate::dsl::units::trim_float(b.tolerance * 100.0)
+        );
         for (m, t) in &b.overrides {
             let _ = writeln!(out, "  {m}: tolerance {}%", crate::dsl::units::trim_float(t * 100.0));
         }
     }
     let o = &p.outputs;
-    let outs: Vec<String> = [("json", &o.json), ("html", &o.html), ("junit", &o.junit), ("markdown", &o.markdown)]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-        .collect();
+    let outs: Vec<String> = [
+        ("json", &o.json),
+        ("html", &o.html),
+        ("junit", &o.junit),
+        ("markdown", &o.markdown),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+    .collect();
     if !outs.is_empty() {
         let _ = writeln!(out, "\noutputs: {}", outs.join(", "));
     }
@@ -120,9 +162,21 @@ pub fn render_text(p: &Plan) -> String {
 
 fn timeline(out: &mut String, p: &Plan) {
     let _ = writeln!(out, "\ntimeline");
-    let mut rows = vec![vec!["phase".to_string(), "role".into(), "start".into(), "length".into(), "drives".into(), "expected requests".into()]];
+    let mut rows = vec![vec![
+        "phase".to_string(),
+        "role".into(),
+        "start".into(),
+        "length".into(),
+        "drives".into(),
+        "expected requests".into(),
+    ]];
     for ph in &p.phases {
-        let mut first = vec![ph.name.clone(), ph.role.to_string(), span_text(ph.start, ph.latest_start), length_text(ph.min_duration, ph.max_duration)];
+        let mut first = vec![
+            ph.name.clone(),
+            ph.role.to_string(),
+            span_text(ph.start, ph.latest_start),
+            length_text(ph.min_duration, ph.max_duration),
+        ];
         let mut lines: Vec<(String, String)> = ph
             .drives
             .iter()
@@ -152,7 +206,14 @@ fn timeline(out: &mut String, p: &Plan) {
                 first.push(n);
                 rows.push(std::mem::take(&mut first));
             } else {
-                rows.push(vec![String::new(), String::new(), String::new(), String::new(), what, n]);
+                rows.push(vec![
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    what,
+                    n,
+                ]);
             }
         }
     }

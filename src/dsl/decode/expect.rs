@@ -10,8 +10,23 @@ use super::super::span::{Span, Spanned};
 
 /// Aggregations that may end a metric selector. `pNN` percentiles are accepted generally.
 pub const AGGREGATIONS: &[&str] = &[
-    "p50", "p90", "p95", "p99", "p999", "mean", "min", "max", "stddev", "rate", "count", "spike_rate",
-    "robust_spike_rate", "recall", "peak", "total", "last",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p999",
+    "mean",
+    "min",
+    "max",
+    "stddev",
+    "rate",
+    "count",
+    "spike_rate",
+    "robust_spike_rate",
+    "recall",
+    "peak",
+    "total",
+    "last",
 ];
 
 pub fn is_aggregation(s: &str) -> bool {
@@ -20,7 +35,11 @@ pub fn is_aggregation(s: &str) -> bool {
 
 /// Splits `text` (at `span`) into subject, metric and optional aggregation. With `implied`,
 /// the subject may be left out (`ttft.p95` inside `search "chat"`).
-pub fn parse_metric_ref(text: &str, span: Span, implied: Option<&Spanned<String>>) -> Result<MetricRef, (String, String)> {
+pub fn parse_metric_ref(
+    text: &str,
+    span: Span,
+    implied: Option<&Spanned<String>>,
+) -> Result<MetricRef, (String, String)> {
     let trimmed = text.trim();
     let lead = text.len() - text.trim_start().len();
     let mut parts: Vec<(usize, &str)> = vec![];
@@ -29,7 +48,10 @@ pub fn parse_metric_ref(text: &str, span: Span, implied: Option<&Spanned<String>
         parts.push((at, p));
         at += p.len() + 1;
     }
-    if parts.iter().any(|(_, p)| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+    if parts
+        .iter()
+        .any(|(_, p)| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
         return Err((
             format!("`{trimmed}` is not a metric selector"),
             "write workload.metric or workload.metric.aggregation, e.g. \"chat.ttft.p95\"".into(),
@@ -54,7 +76,12 @@ pub fn parse_metric_ref(text: &str, span: Span, implied: Option<&Spanned<String>
     let (first, last) = (metric_parts[0], metric_parts[metric_parts.len() - 1]);
     let metric_text = trimmed[first.0 - lead..last.0 - lead + last.1.len()].to_string();
     let metric = Spanned::new(metric_text, span.sub(first.0, last.0 + last.1.len() - first.0));
-    Ok(MetricRef { text: Spanned::new(trimmed.to_string(), span.sub(lead, trimmed.len())), subject, metric, aggregation: agg })
+    Ok(MetricRef {
+        text: Spanned::new(trimmed.to_string(), span.sub(lead, trimmed.len())),
+        subject,
+        metric,
+        aggregation: agg,
+    })
 }
 
 /// A selector in its own string value, reported at that value on error.
@@ -91,18 +118,31 @@ pub fn conditions(cx: &mut Ctx, text: &Spanned<String>, implied: Option<&Spanned
         let part_span = if exact { span.sub(offset, part.len()) } else { span };
         match parse_condition(part, part_span, implied) {
             Ok(c) => out.push(c),
-            Err((msg, help)) => cx.error(Code::InvalidCondition, part_span, msg, "cannot read this condition", help),
+            Err((msg, help)) => cx.error(
+                Code::InvalidCondition,
+                part_span,
+                msg,
+                "cannot read this condition",
+                help,
+            ),
         }
         offset += part.len() + 4;
     }
     out
 }
 
-pub fn parse_condition(text: &str, span: Span, implied: Option<&Spanned<String>>) -> Result<Condition, (String, String)> {
+pub fn parse_condition(
+    text: &str,
+    span: Span,
+    implied: Option<&Spanned<String>>,
+) -> Result<Condition, (String, String)> {
     let help = "write `metric op value`, e.g. \"ttft.p95 > 50ms\" or \"error_rate > 1%\"".to_string();
-    let found = text
-        .char_indices()
-        .find_map(|(i, _)| OPERATORS.iter().find(|op| text[i..].starts_with(**op)).map(|op| (i, *op)));
+    let found = text.char_indices().find_map(|(i, _)| {
+        OPERATORS
+            .iter()
+            .find(|op| text[i..].starts_with(**op))
+            .map(|op| (i, *op))
+    });
     let Some((at, op)) = found else {
         return Err((format!("`{}` has no comparison operator", text.trim()), help));
     };
@@ -123,7 +163,10 @@ pub fn parse_condition(text: &str, span: Span, implied: Option<&Spanned<String>>
     };
     Ok(Condition {
         metric,
-        op: Spanned::new(Comparison::from_name(op).expect("operator list"), span.sub(at, op.len())),
+        op: Spanned::new(
+            Comparison::from_name(op).expect("operator list"),
+            span.sub(at, op.len()),
+        ),
         value: Spanned::new(value, span.sub(value_off, value_text.len())),
     })
 }
@@ -134,7 +177,10 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
     let selector = r.req_arg::<String>(cx, 0, "a metric", "expect \"chat.ttft.p95\" \"<\" \"5ms\"");
     let within = r.prop::<String>(cx, "within");
     let op = r.arg::<String>(cx, 1);
-    let value = r.arg_entry(2).and_then(|e| cx.raw(e)).map(|raw| Spanned::new(raw.value.into_owned(), raw.span));
+    let value = r
+        .arg_entry(2)
+        .and_then(|e| cx.raw(e))
+        .map(|raw| Spanned::new(raw.value.into_owned(), raw.span));
     let props = (
         r.prop(cx, "phase"),
         r.prop::<ExpectSeverity>(cx, "severity"),
@@ -142,7 +188,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
         r.prop(cx, "windows"),
         r.prop::<bool>(cx, "abort-on-fail"),
         r.prop::<OnMissing>(cx, "on-missing"),
-        r.prop(cx, "weight"),
+        r.prop::<f64>(cx, "weight"),
         r.prop(cx, "k"),
         r.prop(cx, "name"),
     );
@@ -155,30 +201,63 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
             return None;
         }
         let c = conds.remove(0);
-        (c.metric, Check::Compare { op: c.op, value: c.value })
+        (
+            c.metric,
+            Check::Compare {
+                op: c.op,
+                value: c.value,
+            },
+        )
     } else {
         let metric = metric_ref(cx, &selector)?;
         let check = match (op, value, within) {
             (Some(op), _, Some(w)) => {
-                cx.error(Code::ConflictingOptions, w.span, "an expectation compares (op value) or gives a range (within=), not both", "range", "keep one form");
+                cx.error(
+                    Code::ConflictingOptions,
+                    w.span,
+                    "an expectation compares (op value) or gives a range (within=), not both",
+                    "range",
+                    "keep one form",
+                );
                 let _ = op;
                 return None;
             }
             (Some(op), Some(value), None) => {
                 let Some(cmp) = Comparison::from_name(&op.value) else {
                     let help = super::super::suggest::help_for(&op.value, Comparison::NAMES, "comparisons");
-                    cx.error(Code::InvalidComparison, op.span, format!("`{}` is not a comparison", op.value), "unknown operator", help);
+                    cx.error(
+                        Code::InvalidComparison,
+                        op.span,
+                        format!("`{}` is not a comparison", op.value),
+                        "unknown operator",
+                        help,
+                    );
                     return None;
                 };
-                Check::Compare { op: Spanned::new(cmp, op.span), value }
+                Check::Compare {
+                    op: Spanned::new(cmp, op.span),
+                    value,
+                }
             }
             (Some(op), None, None) => {
-                cx.error(Code::MissingArgument, op.span, "the comparison has no value", "compared with what?", "add a bound, e.g. expect \"chat.ttft.p95\" \"<\" \"5ms\"");
+                cx.error(
+                    Code::MissingArgument,
+                    op.span,
+                    "the comparison has no value",
+                    "compared with what?",
+                    "add a bound, e.g. expect \"chat.ttft.p95\" \"<\" \"5ms\"",
+                );
                 return None;
             }
             (None, _, Some(w)) => Check::Within { range: w },
             (None, _, None) => {
-                cx.error(Code::MissingArgument, selector.span, "the expectation has no bound", "no comparison", "add an operator and a value (\"<\" \"5ms\") or within=\"5%..15%\"");
+                cx.error(
+                    Code::MissingArgument,
+                    selector.span,
+                    "the expectation has no bound",
+                    "no comparison",
+                    "add an operator and a value (\"<\" \"5ms\") or within=\"5%..15%\"",
+                );
                 return None;
             }
         };
@@ -186,13 +265,24 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
     };
     let (phase, severity, window, windows_share, abort, on_missing, weight, k, name) = props;
     if let Some(w) = &weight {
-        if !(w.value >= 0.0) {
-            cx.error(Code::OutOfRange, w.span, "a weight cannot be negative", "negative", "use 0 or more (1 is the default)");
+        if w.value < 0.0 || w.value.is_nan() {
+            cx.error(
+                Code::OutOfRange,
+                w.span,
+                "a weight cannot be negative",
+                "negative",
+                "use 0 or more (1 is the default)",
+            );
         }
     }
-    if windows_share.is_some() && window.is_none() {
-        let ws: &Spanned<super::super::units::Percent> = windows_share.as_ref().expect("checked");
-        cx.error(Code::MissingProperty, ws.span, "`windows` needs `window`", "share of which windows?", "add window=\"10s\"");
+    if let (Some(ws), None) = (&windows_share, &window) {
+        cx.error(
+            Code::MissingProperty,
+            ws.span,
+            "`windows` needs `window`",
+            "share of which windows?",
+            "add window=\"10s\"",
+        );
     }
     Some(Expectation {
         span,
@@ -228,7 +318,10 @@ mod tests {
         assert_eq!(m.metric.value, "tok_s");
         assert!(m.aggregation.is_none());
         let m = parse_metric_ref("system.memory.peak", sp(18), None).unwrap();
-        assert_eq!((m.metric.value.as_str(), m.aggregation.unwrap().value.as_str()), ("memory", "peak"));
+        assert_eq!(
+            (m.metric.value.as_str(), m.aggregation.unwrap().value.as_str()),
+            ("memory", "peak")
+        );
         let m = parse_metric_ref("rag.memory.index", sp(16), None).unwrap();
         assert_eq!(m.metric.value, "memory.index");
         assert_eq!(m.metric.span, Span::new(FileId(0), 4, 12));
@@ -241,7 +334,12 @@ mod tests {
 
     #[test]
     fn conditions_parse() {
-        let c = parse_condition("ttft.p95 > 50ms", Span::new(FileId(0), 10, 15), Some(&Spanned::new("chat".into(), sp(4)))).unwrap();
+        let c = parse_condition(
+            "ttft.p95 > 50ms",
+            Span::new(FileId(0), 10, 15),
+            Some(&Spanned::new("chat".into(), sp(4))),
+        )
+        .unwrap();
         assert_eq!(c.op.value, Comparison::Gt);
         assert_eq!(c.op.span, Span::new(FileId(0), 19, 1));
         assert_eq!(c.value.value, KdlValue::String("50ms".into()));

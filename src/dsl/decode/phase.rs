@@ -17,19 +17,33 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
         _ => None,
     };
     let name = match fixed_role {
-        Some(role) => r.arg::<String>(cx, 0).unwrap_or_else(|| Spanned::new(role.as_str().to_string(), r.name_span(cx))),
+        Some(role) => r
+            .arg::<String>(cx, 0)
+            .unwrap_or_else(|| Spanned::new(role.as_str().to_string(), r.name_span(cx))),
         None => r.req_arg(cx, 0, "a name", "phase \"steady\" duration=\"60s\" { ... }")?,
     };
     let role = match fixed_role {
         Some(role) => role,
-        None => r.prop::<PhaseRole>(cx, "role").map(|r| r.value).unwrap_or(PhaseRole::Measure),
+        None => r
+            .prop::<PhaseRole>(cx, "role")
+            .map(|r| r.value)
+            .unwrap_or(PhaseRole::Measure),
     };
     let duration = r.prop(cx, "duration");
     let until = match r.prop::<String>(cx, "until") {
         Some(text) => conditions(cx, &text, None),
         None => vec![],
     };
-    let mut phase = Phase { poisoned: false, name, role, duration, until, drives: vec![], pressure: None, search: None };
+    let mut phase = Phase {
+        poisoned: false,
+        name,
+        role,
+        duration,
+        until,
+        drives: vec![],
+        pressure: None,
+        search: None,
+    };
     for node in children(r.node) {
         let mut c = NodeReader::new(node);
         match c.name() {
@@ -43,7 +57,13 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
                     cap: c.prop(cx, "cap"),
                 };
                 if !["memory", "cpu-threads", "gpu-memory"].iter().any(|k| c.has_prop(k)) {
-                    cx.error(Code::MissingOption, p.span, "`pressure` applies no pressure", "empty", "add memory=\"60%\", cpu-threads=2 or gpu-memory=\"8GiB\"");
+                    cx.error(
+                        Code::MissingOption,
+                        p.span,
+                        "`pressure` applies no pressure",
+                        "empty",
+                        "add memory=\"60%\", cpu-threads=2 or gpu-memory=\"8GiB\"",
+                    );
                 }
                 phase.pressure = Some(p);
             }
@@ -66,12 +86,24 @@ fn arrivals(cx: &mut Ctx, r: &mut NodeReader) -> Arrivals {
     match (kind.map(|k| k.value), burst) {
         (Some(ArrivalKind::Gamma), Some(b)) if b.value > 0.0 => Arrivals::Gamma { burstiness: b.value },
         (Some(ArrivalKind::Gamma), Some(b)) => {
-            cx.error(Code::OutOfRange, b.span, "`burstiness` must be greater than 0", "not positive", "1 is Poisson; above 1 is burstier");
+            cx.error(
+                Code::OutOfRange,
+                b.span,
+                "`burstiness` must be greater than 0",
+                "not positive",
+                "1 is Poisson; above 1 is burstier",
+            );
             Arrivals::Gamma { burstiness: 1.0 }
         }
         (Some(ArrivalKind::Gamma), None) => Arrivals::Gamma { burstiness: 1.0 },
         (_, Some(b)) => {
-            cx.error(Code::ConflictingOptions, b.span, "`burstiness` applies to gamma arrivals only", "ignored", "add arrivals=\"gamma\" or remove burstiness");
+            cx.error(
+                Code::ConflictingOptions,
+                b.span,
+                "`burstiness` applies to gamma arrivals only",
+                "ignored",
+                "add arrivals=\"gamma\" or remove burstiness",
+            );
             Arrivals::Poisson
         }
         (Some(ArrivalKind::Constant), None) => Arrivals::Constant,
@@ -99,22 +131,50 @@ fn drive(cx: &mut Ctx, r: &mut NodeReader) -> Option<Drive> {
             let hold = r.req_prop::<Duration>(cx, "hold", "hold=\"2s\"");
             let (base, peak, every, hold) = (base?, peak?, every?, hold?);
             if hold.value >= every.value {
-                cx.error(Code::OutOfRange, hold.span, "a spike's `hold` must be shorter than its period `every`", "not shorter than every", "shorten hold or lengthen every");
+                cx.error(
+                    Code::OutOfRange,
+                    hold.span,
+                    "a spike's `hold` must be shorter than its period `every`",
+                    "not shorter than every",
+                    "shorten hold or lengthen every",
+                );
             }
             if peak.value < base.value {
-                cx.push(Diagnostic::warning(Code::OutOfRange, "the spike's peak is below its base rate").with_label(peak.span, "peak").with_label(base.span, "base").with_help("swap base and peak"));
+                cx.push(
+                    Diagnostic::warning(Code::OutOfRange, "the spike's peak is below its base rate")
+                        .with_label(peak.span, "peak")
+                        .with_label(base.span, "base")
+                        .with_help("swap base and peak"),
+                );
             }
-            Some(LoadShape::Spike { base: base.value, peak: peak.value, every: every.value, hold: hold.value, arrivals })
+            Some(LoadShape::Spike {
+                base: base.value,
+                peak: peak.value,
+                every: every.value,
+                hold: hold.value,
+                arrivals,
+            })
         }
         "stages" => stages(cx, r, arrivals),
         other => {
             r.consume_all();
             let help = super::super::suggest::help_for(other, SHAPES, "load shapes");
-            cx.error(Code::UnknownValue, span, format!("`{other}` is not a load shape"), "unknown shape", help);
+            cx.error(
+                Code::UnknownValue,
+                span,
+                format!("`{other}` is not a load shape"),
+                "unknown shape",
+                help,
+            );
             None
         }
     };
-    Some(Drive { workload: workload?, shape: Spanned::new(shape?, span), max_in_flight, requests })
+    Some(Drive {
+        workload: workload?,
+        shape: Spanned::new(shape?, span),
+        max_in_flight,
+        requests,
+    })
 }
 
 fn steady(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadShape> {
@@ -123,27 +183,51 @@ fn steady(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
     match (conc, rate) {
         (Some(c), Some(rt)) => {
             cx.push(
-                Diagnostic::error(Code::ConflictingOptions, "a steady drive is closed-loop (concurrency) or open-loop (rate), not both")
-                    .with_label(rt.span, "open loop")
-                    .with_label(c.span, "closed loop")
-                    .with_help("keep concurrency= for a fixed number of workers, or rate= for a fixed arrival rate"),
+                Diagnostic::error(
+                    Code::ConflictingOptions,
+                    "a steady drive is closed-loop (concurrency) or open-loop (rate), not both",
+                )
+                .with_label(rt.span, "open loop")
+                .with_label(c.span, "closed loop")
+                .with_help("keep concurrency= for a fixed number of workers, or rate= for a fixed arrival rate"),
             );
             None
         }
         (Some(c), None) if c.value == 0 => {
-            cx.error(Code::OutOfRange, c.span, "concurrency must be at least 1", "zero", "use concurrency=1 or more");
+            cx.error(
+                Code::OutOfRange,
+                c.span,
+                "concurrency must be at least 1",
+                "zero",
+                "use concurrency=1 or more",
+            );
             None
         }
         (Some(c), None) => Some(LoadShape::Closed { concurrency: c.value }),
         (None, Some(rt)) if rt.value.0 <= 0.0 => {
-            cx.error(Code::OutOfRange, rt.span, "the rate must be above 0", "zero", "use a rate like \"1/s\" or more");
+            cx.error(
+                Code::OutOfRange,
+                rt.span,
+                "the rate must be above 0",
+                "zero",
+                "use a rate like \"1/s\" or more",
+            );
             None
         }
-        (None, Some(rt)) => Some(LoadShape::Open { rate: rt.value, arrivals }),
+        (None, Some(rt)) => Some(LoadShape::Open {
+            rate: rt.value,
+            arrivals,
+        }),
         (None, None) if r.has_prop("concurrency") || r.has_prop("rate") => None,
         (None, None) => {
             let span = r.name_span(cx);
-            cx.error(Code::MissingOption, span, "`drive` needs a load: concurrency= or rate=", "no load", "for example: drive \"chat\" concurrency=4, or drive \"chat\" rate=\"20/s\"");
+            cx.error(
+                Code::MissingOption,
+                span,
+                "`drive` needs a load: concurrency= or rate=",
+                "no load",
+                "for example: drive \"chat\" concurrency=4, or drive \"chat\" rate=\"20/s\"",
+            );
             None
         }
     }
@@ -155,19 +239,35 @@ fn ramp(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadShap
     match (conc, rate) {
         (Some(c), Some(rt)) => {
             cx.push(
-                Diagnostic::error(Code::ConflictingOptions, "a ramp goes over rate or over concurrency, not both")
-                    .with_label(rt.span, "rate ramp")
-                    .with_label(c.span, "concurrency ramp")
-                    .with_help("keep one of them"),
+                Diagnostic::error(
+                    Code::ConflictingOptions,
+                    "a ramp goes over rate or over concurrency, not both",
+                )
+                .with_label(rt.span, "rate ramp")
+                .with_label(c.span, "concurrency ramp")
+                .with_help("keep one of them"),
             );
             None
         }
-        (Some(c), None) => Some(LoadShape::RampConcurrency { from: c.value.lo.max(1), to: c.value.hi.max(1) }),
-        (None, Some(rt)) => Some(LoadShape::RampRate { from: rt.value.lo, to: rt.value.hi, arrivals }),
+        (Some(c), None) => Some(LoadShape::RampConcurrency {
+            from: c.value.lo.max(1),
+            to: c.value.hi.max(1),
+        }),
+        (None, Some(rt)) => Some(LoadShape::RampRate {
+            from: rt.value.lo,
+            to: rt.value.hi,
+            arrivals,
+        }),
         (None, None) if r.has_prop("concurrency") || r.has_prop("rate") => None,
         (None, None) => {
             let span = r.name_span(cx);
-            cx.error(Code::MissingOption, span, "a ramp needs rate=\"from..to\" or concurrency=\"from..to\"", "no range", "for example: drive \"chat\" ramp rate=\"1/s..50/s\"");
+            cx.error(
+                Code::MissingOption,
+                span,
+                "a ramp needs rate=\"from..to\" or concurrency=\"from..to\"",
+                "no range",
+                "for example: drive \"chat\" ramp rate=\"1/s..50/s\"",
+            );
             None
         }
     }
@@ -190,19 +290,33 @@ fn stages(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
             _ => continue,
         };
         if let Some(d) = duration {
-            out.push(Stage { duration: d.value, target });
+            out.push(Stage {
+                duration: d.value,
+                target,
+            });
         }
     }
     if out.is_empty() {
         let span = r.name_span(cx);
-        cx.error(Code::MissingOption, span, "`stages` needs at least one `stage`", "no stages", "drive \"chat\" stages { stage \"30s\" rate=\"10/s\"; stage \"30s\" rate=\"50/s\" }");
+        cx.error(
+            Code::MissingOption,
+            span,
+            "`stages` needs at least one `stage`",
+            "no stages",
+            "drive \"chat\" stages { stage \"30s\" rate=\"10/s\"; stage \"30s\" rate=\"50/s\" }",
+        );
         return None;
     }
     Some(LoadShape::Stages { stages: out, arrivals })
 }
 
 fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
-    let workload = r.req_arg::<String>(cx, 0, "a workload name", "search \"chat\" rate=\"1/s..500/s\" until=\"ttft.p95 > 50ms\"");
+    let workload = r.req_arg::<String>(
+        cx,
+        0,
+        "a workload name",
+        "search \"chat\" rate=\"1/s..500/s\" until=\"ttft.p95 > 50ms\"",
+    );
     let rate = r.req_prop::<Range<Rate>>(cx, "rate", "rate=\"1/s..500/s\"");
     let until = r.req_prop::<String>(cx, "until", "until=\"ttft.p95 > 50ms\"");
     let arrivals = arrivals(cx, r);
@@ -222,11 +336,23 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
     };
     if let Some(f) = &s.factor {
         if f.value <= 1.0 {
-            cx.error(Code::OutOfRange, f.span, "the step factor must be above 1", "too small", "for example: factor=2");
+            cx.error(
+                Code::OutOfRange,
+                f.span,
+                "the step factor must be above 1",
+                "too small",
+                "for example: factor=2",
+            );
         }
     }
     if s.rate.value.lo.0 <= 0.0 {
-        cx.error(Code::OutOfRange, s.rate.span, "the search must start above 0/s", "starts at zero", "for example: rate=\"1/s..500/s\"");
+        cx.error(
+            Code::OutOfRange,
+            s.rate.span,
+            "the search must start above 0/s",
+            "starts at zero",
+            "for example: rate=\"1/s..500/s\"",
+        );
     }
     until?;
     Some(s)

@@ -14,7 +14,13 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Workload> {
     let kind = r.req_prop::<WorkloadKind>(cx, "kind", "kind=\"inference\"");
     let device_prop = r.prop::<String>(cx, "device");
     let mut device = device_prop.and_then(|d| match super::parse_device(&d.value) {
-        Ok(kind) => Some(Spanned::new(Device { kind, fallback_cpu: false }, d.span)),
+        Ok(kind) => Some(Spanned::new(
+            Device {
+                kind,
+                fallback_cpu: false,
+            },
+            d.span,
+        )),
         Err(e) => {
             cx.error(e.code, d.span, e.message, "not a device", e.help);
             None
@@ -28,7 +34,13 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Workload> {
         WorkloadKind::Kernel => WorkloadSpec::Kernel(kernel(cx, nodes, &mut device)),
         WorkloadKind::Synthetic => WorkloadSpec::Synthetic(synthetic(cx, nodes)),
     };
-    Some(Workload { poisoned: false, name: name?, kind, device, spec })
+    Some(Workload {
+        poisoned: false,
+        name: name?,
+        kind,
+        device,
+        spec,
+    })
 }
 
 /// Runs `f` on a child node's reader and reports leftover entries afterwards.
@@ -40,13 +52,26 @@ fn read<T>(cx: &mut Ctx, node: &KdlNode, f: impl FnOnce(&mut Ctx, &mut NodeReade
 }
 
 fn conflict(cx: &mut Ctx, a: Span, b: Span, message: &str, help: &str) {
-    cx.push(Diagnostic::error(Code::ConflictingOptions, message).with_label(b, "conflicts with").with_label(a, "this").with_help(help));
+    cx.push(
+        Diagnostic::error(Code::ConflictingOptions, message)
+            .with_label(b, "conflicts with")
+            .with_label(a, "this")
+            .with_help(help),
+    );
 }
 
 const INFERENCE_NODES: &[&str] = &["model", "device", "prompt", "output", "batch", "warmup", "slo"];
 
 fn inference(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Device>>) -> Inference {
-    let mut inf = Inference { model: None, prompt: None, output_tokens: None, ignore_eos: true, batch: vec![], warmup_requests: None, slo: Slo::default() };
+    let mut inf = Inference {
+        model: None,
+        prompt: None,
+        output_tokens: None,
+        ignore_eos: true,
+        batch: vec![],
+        warmup_requests: None,
+        slo: Slo::default(),
+    };
     for node in nodes {
         match node.name().value() {
             "model" => inf.model = read(cx, node, model),
@@ -62,21 +87,35 @@ fn inference(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<D
                 inf.batch = r.rest_args(cx, 0);
                 if inf.batch.is_empty() {
                     let span = r.name_span(cx);
-                    cx.error(Code::MissingArgument, span, "`batch` needs at least one batch size", "no sizes", "for example: batch 1 4 8 16");
+                    cx.error(
+                        Code::MissingArgument,
+                        span,
+                        "`batch` needs at least one batch size",
+                        "no sizes",
+                        "for example: batch 1 4 8 16",
+                    );
                 }
                 for b in &inf.batch {
                     if b.value == 0 {
-                        cx.error(Code::OutOfRange, b.span, "a batch size must be at least 1", "zero", "use 1 or more");
+                        cx.error(
+                            Code::OutOfRange,
+                            b.span,
+                            "a batch size must be at least 1",
+                            "zero",
+                            "use 1 or more",
+                        );
                     }
                 }
             }),
             "warmup" => inf.warmup_requests = read(cx, node, |cx, r| r.req_prop(cx, "requests", "warmup requests=4")),
-            "slo" => inf.slo = read(cx, node, |cx, r| Slo {
-                ttft: r.prop(cx, "ttft"),
-                itl: r.prop(cx, "itl"),
-                tpot: r.prop(cx, "tpot"),
-                e2e: r.prop(cx, "e2e"),
-            }),
+            "slo" => {
+                inf.slo = read(cx, node, |cx, r| Slo {
+                    ttft: r.prop(cx, "ttft"),
+                    itl: r.prop(cx, "itl"),
+                    tpot: r.prop(cx, "tpot"),
+                    e2e: r.prop(cx, "e2e"),
+                })
+            }
             _ => cx.unknown_node(node, "an inference workload", INFERENCE_NODES),
         }
     }
@@ -104,15 +143,31 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
     }
     if let Some(p) = hf {
         let (rev, f) = (revision.map(|x| x.value), file.map(|x| x.value));
-        sources.push(p.map(|repo| ModelSource::Hf { repo, revision: rev, file: f }));
+        sources.push(p.map(|repo| ModelSource::Hf {
+            repo,
+            revision: rev,
+            file: f,
+        }));
     } else if let Some(x) = revision.as_ref().or(file.as_ref()) {
-        cx.error(Code::ConflictingOptions, x.span, "`revision` and `file` only apply to `hf` models", "needs hf=\"org/name\"", "add hf=\"org/name\" or remove this property");
+        cx.error(
+            Code::ConflictingOptions,
+            x.span,
+            "`revision` and `file` only apply to `hf` models",
+            "needs hf=\"org/name\"",
+            "add hf=\"org/name\" or remove this property",
+        );
     }
     if let Some(a) = synthetic {
         sources.push(a.map(|arch| ModelSource::Synthetic { arch }));
     }
     if sources.len() > 1 {
-        conflict(cx, sources[1].span, sources[0].span, "a model has exactly one source", "keep one of gguf=, safetensors=, hf= or synthetic=");
+        conflict(
+            cx,
+            sources[1].span,
+            sources[0].span,
+            "a model has exactly one source",
+            "keep one of gguf=, safetensors=, hf= or synthetic=",
+        );
     }
     if sources.is_empty() && MODEL_SOURCES.iter().any(|k| r.has_prop(k)) {
         return None;
@@ -124,11 +179,18 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
             span,
             "`model` needs a source",
             "no source",
-            format!("add one of {}, e.g. model synthetic=\"gpt2-medium\"", MODEL_SOURCES.join(", ")),
+            format!(
+                "add one of {}, e.g. model synthetic=\"gpt2-medium\"",
+                MODEL_SOURCES.join(", ")
+            ),
         );
         return None;
     }
-    Some(Model { source: sources.swap_remove(0), dtype, tokenizer })
+    Some(Model {
+        source: sources.swap_remove(0),
+        dtype,
+        tokenizer,
+    })
 }
 
 /// `prompt tokens=128` | `prompt tokens="32..512"` | `prompt tokens=256 stddev=64` | `prompt file="p.jsonl"`
@@ -143,12 +205,26 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
             (kdl::KdlValue::String(s), _) if s.contains("..") => {
                 let range = cx.decode_raw::<Range<u64>>(&raw)?;
                 if stddev.is_some() {
-                    cx.error(Code::ConflictingOptions, raw.span, "a token range cannot have a `stddev`", "range", "give a mean (tokens=256) with stddev, or a range without");
+                    cx.error(
+                        Code::ConflictingOptions,
+                        raw.span,
+                        "a token range cannot have a `stddev`",
+                        "range",
+                        "give a mean (tokens=256) with stddev, or a range without",
+                    );
                 }
-                TokenDist::Uniform { min: range.lo, max: range.hi }
+                TokenDist::Uniform {
+                    min: range.lo,
+                    max: range.hi,
+                }
             }
-            (_, Some(sd)) => TokenDist::Normal { mean: cx.decode_raw::<u64>(&raw)?.value, stddev: sd.value },
-            _ => TokenDist::Fixed { tokens: cx.decode_raw::<u64>(&raw)?.value },
+            (_, Some(sd)) => TokenDist::Normal {
+                mean: cx.decode_raw::<u64>(&raw)?.value,
+                stddev: sd.value,
+            },
+            _ => TokenDist::Fixed {
+                tokens: cx.decode_raw::<u64>(&raw)?.value,
+            },
         };
         Some(Spanned::new(dist, raw.span))
     });
@@ -157,17 +233,33 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
             let range = t.and_then(|t| match t.value {
                 TokenDist::Uniform { min, max } => Some(Spanned::new(Range { lo: min, hi: max }, t.span)),
                 _ => {
-                    cx.error(Code::ConflictingOptions, t.span, "with a prompt file, `tokens` filters by a range", "not a range", "write tokens=\"32..512\" to keep prompts of that length");
+                    cx.error(
+                        Code::ConflictingOptions,
+                        t.span,
+                        "with a prompt file, `tokens` filters by a range",
+                        "not a range",
+                        "write tokens=\"32..512\" to keep prompts of that length",
+                    );
                     None
                 }
             });
-            Some(Prompt::File { path, format, tokens: range })
+            Some(Prompt::File {
+                path,
+                format,
+                tokens: range,
+            })
         }
         (None, Some(t)) => Some(Prompt::Synthetic(t)),
         (None, None) if r.has_prop("tokens") || r.has_prop("file") => None,
         (None, None) => {
             let span = r.name_span(cx);
-            cx.error(Code::MissingOption, span, "`prompt` needs `tokens` or `file`", "no prompt source", "for example: prompt tokens=\"32..512\"");
+            cx.error(
+                Code::MissingOption,
+                span,
+                "`prompt` needs `tokens` or `file`",
+                "no prompt source",
+                "for example: prompt tokens=\"32..512\"",
+            );
             None
         }
     }
@@ -176,20 +268,29 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
 const RETRIEVAL_NODES: &[&str] = &["index", "data", "query", "ef-sweep", "ground-truth", "cache"];
 
 fn retrieval(cx: &mut Ctx, nodes: &[KdlNode]) -> Retrieval {
-    let mut ret = Retrieval { index: None, data: None, query: None, ground_truth: true, cache_dir: None, cache: true };
+    let mut ret = Retrieval {
+        index: None,
+        data: None,
+        query: None,
+        ground_truth: true,
+        cache_dir: None,
+        cache: true,
+    };
     let mut sweep: Vec<Spanned<u32>> = vec![];
     for node in nodes {
         match node.name().value() {
             "index" => ret.index = read(cx, node, index),
             "data" => ret.data = read(cx, node, data),
-            "query" => ret.query = Some(read(cx, node, |cx, r| Query {
-                top_k: r.prop(cx, "top-k"),
-                ef: r.prop(cx, "ef").into_iter().collect(),
-                count: r.prop(cx, "count"),
-                source: r.prop(cx, "source"),
-                file: r.prop(cx, "file"),
-                noise: r.prop(cx, "noise"),
-            })),
+            "query" => {
+                ret.query = Some(read(cx, node, |cx, r| Query {
+                    top_k: r.prop(cx, "top-k"),
+                    ef: r.prop(cx, "ef").into_iter().collect(),
+                    count: r.prop(cx, "count"),
+                    source: r.prop(cx, "source"),
+                    file: r.prop(cx, "file"),
+                    noise: r.prop(cx, "noise"),
+                }))
+            }
             "ef-sweep" => sweep = read(cx, node, |cx, r| r.rest_args(cx, 0)),
             "ground-truth" => read(cx, node, |cx, r| {
                 if let Some(b) = r.prop::<bool>(cx, "enabled") {
@@ -206,7 +307,14 @@ fn retrieval(cx: &mut Ctx, nodes: &[KdlNode]) -> Retrieval {
         }
     }
     if !sweep.is_empty() {
-        let q = ret.query.get_or_insert(Query { top_k: None, ef: vec![], count: None, source: None, file: None, noise: None });
+        let q = ret.query.get_or_insert(Query {
+            top_k: None,
+            ef: vec![],
+            count: None,
+            source: None,
+            file: None,
+            noise: None,
+        });
         q.ef.extend(sweep);
     }
     ret
@@ -228,10 +336,22 @@ fn index(cx: &mut Ctx, r: &mut NodeReader) -> Option<Index> {
         level_scale: r.prop(cx, "level-scale"),
     };
     if idx.entries.value == 0 {
-        cx.error(Code::OutOfRange, idx.entries.span, "`entries` must be at least 1", "zero", "use a positive number");
+        cx.error(
+            Code::OutOfRange,
+            idx.entries.span,
+            "`entries` must be at least 1",
+            "zero",
+            "use a positive number",
+        );
     }
     if idx.dim.value == 0 {
-        cx.error(Code::OutOfRange, idx.dim.span, "`dim` must be at least 1", "zero", "use a positive number");
+        cx.error(
+            Code::OutOfRange,
+            idx.dim.span,
+            "`dim` must be at least 1",
+            "zero",
+            "use a positive number",
+        );
     }
     Some(idx)
 }
@@ -246,13 +366,25 @@ fn data(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<DataSource>> {
     let kw = r.arg::<String>(cx, 0);
     if let Some(k) = &kw {
         if k.value != "synthetic" {
-            cx.error(Code::UnknownValue, k.span, format!("`{}` is not a data source", k.value), "unknown", "write `data synthetic ...`, `data file=\"...\"` or `data text=\"...\"`");
+            cx.error(
+                Code::UnknownValue,
+                k.span,
+                format!("`{}` is not a data source", k.value),
+                "unknown",
+                "write `data synthetic ...`, `data file=\"...\"` or `data text=\"...\"`",
+            );
         }
     }
     let span = r.name_span(cx);
     match (file, text) {
         (Some(f), Some(t)) => {
-            conflict(cx, t.span, f.span, "vectors come from one source", "keep file= or text=");
+            conflict(
+                cx,
+                t.span,
+                f.span,
+                "vectors come from one source",
+                "keep file= or text=",
+            );
             None
         }
         (Some(path), None) => Some(Spanned::new(DataSource::File { path }, span)),
@@ -262,15 +394,38 @@ fn data(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<DataSource>> {
 }
 
 const KERNEL_NODES: &[&str] = &[
-    "source", "entry", "compile", "grid", "block", "shared-memory", "buffer", "args", "rates", "iterations",
-    "launches-per-timing", "check", "device",
+    "source",
+    "entry",
+    "compile",
+    "grid",
+    "block",
+    "shared-memory",
+    "buffer",
+    "args",
+    "rates",
+    "iterations",
+    "launches-per-timing",
+    "check",
+    "device",
 ];
 
 fn kernel(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Device>>) -> Kernel {
     let mut k = Kernel {
-        source: None, entry: None, arch: None, fast_math: false, defines: vec![], grid: vec![], block: vec![],
-        shared_memory: None, buffers: vec![], args: vec![], bytes_per_launch: None, flops_per_launch: None,
-        iterations: None, launches_per_timing: None, check: None,
+        source: None,
+        entry: None,
+        arch: None,
+        fast_math: false,
+        defines: vec![],
+        grid: vec![],
+        block: vec![],
+        shared_memory: None,
+        buffers: vec![],
+        args: vec![],
+        bytes_per_launch: None,
+        flops_per_launch: None,
+        iterations: None,
+        launches_per_timing: None,
+        check: None,
     };
     for node in nodes {
         match node.name().value() {
@@ -285,17 +440,30 @@ fn kernel(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Devi
                         cx.unknown_node(d, "`compile`", &["define"]);
                         continue;
                     }
-                    let def = read(cx, d, |cx, r| (r.req_arg::<String>(cx, 0, "a macro name", "define \"N\" \"1024\""), r.arg::<String>(cx, 1)));
+                    let def = read(cx, d, |cx, r| {
+                        (
+                            r.req_arg::<String>(cx, 0, "a macro name", "define \"N\" \"1024\""),
+                            r.arg::<String>(cx, 1),
+                        )
+                    });
                     if let (Some(n), v) = def {
                         k.defines.push((n, v));
                     }
                 }
             }),
             "grid" | "block" => {
-                let dims = read(cx, node, |cx, r| dims(cx, r));
-                if node.name().value() == "grid" { k.grid = dims } else { k.block = dims }
+                let dims = read(cx, node, dims);
+                if node.name().value() == "grid" {
+                    k.grid = dims
+                } else {
+                    k.block = dims
+                }
             }
-            "shared-memory" => k.shared_memory = read(cx, node, |cx, r| r.req_arg::<Bytes>(cx, 0, "a size", "shared-memory \"48KiB\"")),
+            "shared-memory" => {
+                k.shared_memory = read(cx, node, |cx, r| {
+                    r.req_arg::<Bytes>(cx, 0, "a size", "shared-memory \"48KiB\"")
+                })
+            }
             "buffer" => k.buffers.extend(read(cx, node, buffer)),
             "args" => k.args = read(cx, node, kernel_args),
             "rates" => read(cx, node, |cx, r| {
@@ -303,11 +471,20 @@ fn kernel(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Devi
                 k.flops_per_launch = r.prop(cx, "flops");
             }),
             "iterations" => k.iterations = read(cx, node, |cx, r| r.req_arg(cx, 0, "a count", "iterations 1000")),
-            "launches-per-timing" => k.launches_per_timing = read(cx, node, |cx, r| r.req_arg(cx, 0, "a count", "launches-per-timing 10")),
-            "check" => k.check = read(cx, node, |cx, r| {
-                let buffer = r.req_prop(cx, "buffer", "check buffer=\"y\" expect=4.0")?;
-                Some(KernelCheck { buffer, expect: r.prop(cx, "expect"), reference: r.prop(cx, "reference"), tolerance: r.prop(cx, "tolerance") })
-            }),
+            "launches-per-timing" => {
+                k.launches_per_timing = read(cx, node, |cx, r| r.req_arg(cx, 0, "a count", "launches-per-timing 10"))
+            }
+            "check" => {
+                k.check = read(cx, node, |cx, r| {
+                    let buffer = r.req_prop(cx, "buffer", "check buffer=\"y\" expect=4.0")?;
+                    Some(KernelCheck {
+                        buffer,
+                        expect: r.prop(cx, "expect"),
+                        reference: r.prop(cx, "reference"),
+                        tolerance: r.prop(cx, "tolerance"),
+                    })
+                })
+            }
             _ => cx.unknown_node(node, "a kernel workload", KERNEL_NODES),
         }
     }
@@ -319,7 +496,13 @@ fn kernel_source(cx: &mut Ctx, r: &mut NodeReader) -> Option<KernelSource> {
     let inline = r.arg::<String>(cx, 0);
     match (inline, file) {
         (Some(i), Some(f)) => {
-            conflict(cx, f.span, i.span, "a kernel has one source", "keep the inline source or file=");
+            conflict(
+                cx,
+                f.span,
+                i.span,
+                "a kernel has one source",
+                "keep the inline source or file=",
+            );
             None
         }
         (Some(i), None) => Some(KernelSource::Inline(i)),
@@ -327,7 +510,13 @@ fn kernel_source(cx: &mut Ctx, r: &mut NodeReader) -> Option<KernelSource> {
         (None, None) if r.has_prop("file") || r.arg_count() > 0 => None,
         (None, None) => {
             let span = r.name_span(cx);
-            cx.error(Code::MissingOption, span, "`source` needs CUDA code or a file", "empty", "write source file=\"kernels/saxpy.cu\" or an inline raw string");
+            cx.error(
+                Code::MissingOption,
+                span,
+                "`source` needs CUDA code or a file",
+                "empty",
+                "write source file=\"kernels/saxpy.cu\" or an inline raw string",
+            );
             None
         }
     }
@@ -337,18 +526,35 @@ fn dims(cx: &mut Ctx, r: &mut NodeReader) -> Vec<Spanned<u32>> {
     let v: Vec<Spanned<u32>> = r.rest_args(cx, 0);
     let span = r.name_span(cx);
     if v.is_empty() || v.len() > 3 {
-        cx.error(Code::MissingArgument, span, format!("`{}` takes 1 to 3 dimensions", r.name()), "x [y [z]]", format!("for example: {} 256", r.name()));
+        cx.error(
+            Code::MissingArgument,
+            span,
+            format!("`{}` takes 1 to 3 dimensions", r.name()),
+            "x [y [z]]",
+            format!("for example: {} 256", r.name()),
+        );
     }
     for d in &v {
         if d.value == 0 {
-            cx.error(Code::OutOfRange, d.span, "a dimension must be at least 1", "zero", "use 1 or more");
+            cx.error(
+                Code::OutOfRange,
+                d.span,
+                "a dimension must be at least 1",
+                "zero",
+                "use 1 or more",
+            );
         }
     }
     v
 }
 
 fn buffer(cx: &mut Ctx, r: &mut NodeReader) -> Option<Buffer> {
-    let name = r.req_arg(cx, 0, "a name", "buffer \"x\" type=\"f32\" len=1_048_576 init=\"random\"");
+    let name = r.req_arg(
+        cx,
+        0,
+        "a name",
+        "buffer \"x\" type=\"f32\" len=1_048_576 init=\"random\"",
+    );
     let ty = r.req_prop(cx, "type", "type=\"f32\"");
     let len = r.req_prop(cx, "len", "len=1_048_576");
     let init = r.prop(cx, "init");
@@ -356,9 +562,22 @@ fn buffer(cx: &mut Ctx, r: &mut NodeReader) -> Option<Buffer> {
     let seed = r.prop(cx, "seed");
     let init = init.unwrap_or_else(|| Spanned::new(BufferInit::Zeros, r.name_span(cx)));
     if init.value == BufferInit::Constant && value.is_none() {
-        cx.error(Code::MissingProperty, init.span, "a constant buffer needs `value`", "no value", "add value=1.0");
+        cx.error(
+            Code::MissingProperty,
+            init.span,
+            "a constant buffer needs `value`",
+            "no value",
+            "add value=1.0",
+        );
     }
-    Some(Buffer { name: name?, ty: ty?, len: len?, init, value, seed })
+    Some(Buffer {
+        name: name?,
+        ty: ty?,
+        len: len?,
+        init,
+        value,
+        seed,
+    })
 }
 
 /// `args "x" "y" (u32)1048576 (f32)2.0`: strings name buffers, annotated numbers are scalars.
@@ -371,8 +590,15 @@ fn kernel_args(cx: &mut Ctx, r: &mut NodeReader) -> Vec<KernelArg> {
             (kdl::KdlValue::String(_), None) => out.extend(cx.decode::<String>(e).map(KernelArg::Buffer)),
             (kdl::KdlValue::Integer(_) | kdl::KdlValue::Float(_), Some(t)) => match ElemType::from_name(t.value()) {
                 Some(ty) => {
-                    let value = e.value().as_float().or(e.value().as_integer().map(|i| i as f64)).unwrap_or(0.0);
-                    out.push(KernelArg::Scalar { ty: Spanned::new(ty, cx.span(t.span())), value: Spanned::new(value, span) });
+                    let value = e
+                        .value()
+                        .as_float()
+                        .or(e.value().as_integer().map(|i| i as f64))
+                        .unwrap_or(0.0);
+                    out.push(KernelArg::Scalar {
+                        ty: Spanned::new(ty, cx.span(t.span())),
+                        value: Spanned::new(value, span),
+                    });
                 }
                 None => cx.error(
                     Code::UnknownValue,
@@ -398,23 +624,38 @@ const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens"];
 const DISTRIBUTIONS: &[&str] = &["fixed", "uniform", "normal", "lognormal", "pareto"];
 
 fn synthetic(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
-    let mut s = Synthetic { latency: None, cpu_work: None, error_probability: None, tokens: None };
+    let mut s = Synthetic {
+        latency: None,
+        cpu_work: None,
+        error_probability: None,
+        tokens: None,
+    };
     for node in nodes {
         match node.name().value() {
             "latency" => s.latency = read(cx, node, latency),
             "cpu-work" => s.cpu_work = read(cx, node, |cx, r| r.req_arg(cx, 0, "a duration", "cpu-work \"1ms\"")),
-            "errors" => s.error_probability = read(cx, node, |cx, r| {
-                let p = r.req_prop::<Percent>(cx, "probability", "errors probability=\"1%\"")?;
-                if p.value.0 > 1.0 {
-                    cx.error(Code::OutOfRange, p.span, "a probability cannot exceed 100%", "over 100%", "use a value between 0% and 100%");
-                }
-                Some(p)
-            }),
-            "tokens" => s.tokens = read(cx, node, |cx, r| {
-                let count = r.req_prop(cx, "count", "tokens count=64 gap=\"5ms\"");
-                let gap = r.req_prop(cx, "gap", "gap=\"5ms\"");
-                Some((count?, gap?))
-            }),
+            "errors" => {
+                s.error_probability = read(cx, node, |cx, r| {
+                    let p = r.req_prop::<Percent>(cx, "probability", "errors probability=\"1%\"")?;
+                    if p.value.0 > 1.0 {
+                        cx.error(
+                            Code::OutOfRange,
+                            p.span,
+                            "a probability cannot exceed 100%",
+                            "over 100%",
+                            "use a value between 0% and 100%",
+                        );
+                    }
+                    Some(p)
+                })
+            }
+            "tokens" => {
+                s.tokens = read(cx, node, |cx, r| {
+                    let count = r.req_prop(cx, "count", "tokens count=64 gap=\"5ms\"");
+                    let gap = r.req_prop(cx, "gap", "gap=\"5ms\"");
+                    Some((count?, gap?))
+                })
+            }
             _ => cx.unknown_node(node, "a synthetic workload", SYNTHETIC_NODES),
         }
     }
@@ -423,35 +664,63 @@ fn synthetic(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
 
 /// `latency "lognormal" median="20ms" sigma=0.5` and the other distributions.
 fn latency(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<LatencyDist>> {
-    let kind = r.req_arg::<String>(cx, 0, "a distribution", "latency \"lognormal\" median=\"20ms\" sigma=0.5")?;
+    let kind = r.req_arg::<String>(
+        cx,
+        0,
+        "a distribution",
+        "latency \"lognormal\" median=\"20ms\" sigma=0.5",
+    )?;
     let mut d = |name: &'static str, ex: &str| r.req_prop::<Duration>(cx, name, ex).map(|v| v.value);
     let dist = match kind.value.as_str() {
-        "fixed" => LatencyDist::Fixed { value: d("value", "value=\"10ms\"")? },
+        "fixed" => LatencyDist::Fixed {
+            value: d("value", "value=\"10ms\"")?,
+        },
         "uniform" => {
             let (min, max) = (d("min", "min=\"5ms\""), d("max", "max=\"15ms\""));
             let (min, max) = (min?, max?);
             if min > max {
-                cx.error(Code::InvalidRange, kind.span, "`min` is above `max`", "empty range", "swap min and max");
+                cx.error(
+                    Code::InvalidRange,
+                    kind.span,
+                    "`min` is above `max`",
+                    "empty range",
+                    "swap min and max",
+                );
             }
             LatencyDist::Uniform { min, max }
         }
         "normal" => {
             let (mean, stddev) = (d("mean", "mean=\"10ms\""), d("stddev", "stddev=\"2ms\""));
-            LatencyDist::Normal { mean: mean?, stddev: stddev? }
+            LatencyDist::Normal {
+                mean: mean?,
+                stddev: stddev?,
+            }
         }
         "lognormal" => {
             let median = d("median", "median=\"20ms\"");
             let sigma = positive(cx, r, "sigma", "sigma=0.5");
-            LatencyDist::Lognormal { median: median?, sigma: sigma? }
+            LatencyDist::Lognormal {
+                median: median?,
+                sigma: sigma?,
+            }
         }
         "pareto" => {
             let scale = d("scale", "scale=\"5ms\"");
             let shape = positive(cx, r, "shape", "shape=2.5");
-            LatencyDist::Pareto { scale: scale?, shape: shape? }
+            LatencyDist::Pareto {
+                scale: scale?,
+                shape: shape?,
+            }
         }
         other => {
             let help = super::super::suggest::help_for(other, DISTRIBUTIONS, "distributions");
-            cx.error(Code::UnknownValue, kind.span, format!("`{other}` is not a latency distribution"), "unknown distribution", help);
+            cx.error(
+                Code::UnknownValue,
+                kind.span,
+                format!("`{other}` is not a latency distribution"),
+                "unknown distribution",
+                help,
+            );
             return None;
         }
     };
@@ -461,7 +730,13 @@ fn latency(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<LatencyDist>> {
 fn positive(cx: &mut Ctx, r: &mut NodeReader, name: &'static str, ex: &str) -> Option<f64> {
     let v = r.req_prop::<f64>(cx, name, ex)?;
     if v.value <= 0.0 {
-        cx.error(Code::OutOfRange, v.span, format!("`{name}` must be greater than 0"), "not positive", format!("for example: {ex}"));
+        cx.error(
+            Code::OutOfRange,
+            v.span,
+            format!("`{name}` must be greater than 0"),
+            "not positive",
+            format!("for example: {ex}"),
+        );
         return None;
     }
     Some(v.value)
