@@ -53,6 +53,8 @@ codes! {
     InvalidPercent = "invalid-percent",
     InvalidRange = "invalid-range",
     InvalidNumber = "invalid-number",
+    /// A name (parameter, ...) with characters that selectors cannot carry.
+    InvalidName = "invalid-name",
     OutOfRange = "out-of-range",
     UnknownValue = "unknown-value",
     UnexpectedType = "unexpected-type-annotation",

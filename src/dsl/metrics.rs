@@ -303,6 +303,41 @@ pub fn aggregated_unit(def: &MetricDef, agg: Option<&str>) -> Unit {
     }
 }
 
+/// The metric tables of docs/metrics.md, generated from this catalogue (a test checks that
+/// the docs contain exactly this text).
+pub fn markdown_tables() -> String {
+    let sections: [(&str, &[MetricDef]); 9] = [
+        ("Every workload", COMMON),
+        ("Token streams (inference; synthetic with `tokens`)", TOKENS),
+        ("Inference", INFERENCE),
+        ("Retrieval", RETRIEVAL),
+        ("Kernel", KERNEL),
+        ("Probe `system`", SYSTEM),
+        ("Probe `process`", PROCESS),
+        ("Probe `gpu`", GPU),
+        ("Probe `energy`", ENERGY),
+    ];
+    let mut out = String::new();
+    for (title, set) in sections {
+        out += &format!("\n### {title}\n\n| metric | unit | aggregations | definition |\n|---|---|---|---|\n");
+        for m in set {
+            let unit = match m.unit {
+                Unit::Number(u) => u.to_string(),
+                u => u.name().trim_start_matches("a ").to_string(),
+            };
+            let aggs = if m.aggs.is_empty() {
+                "(one value)".to_string()
+            } else {
+                let names: Vec<String> =
+                    m.aggs.iter().map(|a| if Some(*a) == m.default_agg { format!("**{a}**") } else { a.to_string() }).collect();
+                names.join(", ")
+            };
+            out += &format!("| `{}` | {unit} | {aggs} | {} |\n", m.name, m.definition);
+        }
+    }
+    out
+}
+
 /// Percentile of a `pNN` aggregation as a fraction (p999 -> 0.999), if it is one.
 pub fn percentile(agg: &str) -> Option<f64> {
     let digits = agg.strip_prefix('p')?;

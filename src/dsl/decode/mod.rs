@@ -272,7 +272,7 @@ pub fn decode_param(cx: &mut Ctx, node: &KdlNode) -> Option<ParamDecl> {
         || name.value.is_empty()
     {
         cx.error(
-            Code::InvalidNumber,
+            Code::InvalidName,
             name.span,
             "parameter names use letters, digits, `_` and `-`",
             "invalid name",
