@@ -10,7 +10,11 @@ fn doc(name: &str) -> String {
 fn every_diagnostic_code_is_documented() {
     let text = doc("diagnostics.md");
     for code in benchctl::dsl::diag::Code::ALL {
-        assert!(text.contains(&format!("`benchctl::{}`", code.as_str())), "docs/diagnostics.md lacks {}", code.as_str());
+        assert!(
+            text.contains(&format!("`benchctl::{}`", code.as_str())),
+            "docs/diagnostics.md lacks {}",
+            code.as_str()
+        );
     }
 }
 
@@ -26,8 +30,43 @@ fn metric_tables_match_the_catalogue() {
 #[test]
 fn every_node_is_documented() {
     let text = doc("scenario-language.md");
-    for node in benchctl::dsl::decode::BODY_NODES.iter().chain(&["drive", "pressure", "search", "stage", "model", "prompt", "output", "batch", "slo", "index", "data", "query", "ef-sweep", "ground-truth", "cache", "source", "entry", "compile", "grid", "block", "shared-memory", "buffer", "args", "rates", "iterations", "launches-per-timing", "check", "latency", "cpu-work", "errors", "tokens"]) {
-        assert!(text.contains(&format!("`{node}`")), "docs/scenario-language.md lacks `{node}`");
+    for node in benchctl::dsl::decode::BODY_NODES.iter().chain(&[
+        "drive",
+        "pressure",
+        "search",
+        "stage",
+        "model",
+        "prompt",
+        "output",
+        "batch",
+        "slo",
+        "index",
+        "data",
+        "query",
+        "ef-sweep",
+        "ground-truth",
+        "cache",
+        "source",
+        "entry",
+        "compile",
+        "grid",
+        "block",
+        "shared-memory",
+        "buffer",
+        "args",
+        "rates",
+        "iterations",
+        "launches-per-timing",
+        "check",
+        "latency",
+        "cpu-work",
+        "errors",
+        "tokens",
+    ]) {
+        assert!(
+            text.contains(&format!("`{node}`")),
+            "docs/scenario-language.md lacks `{node}`"
+        );
     }
 }
 
@@ -38,7 +77,10 @@ fn exit_codes_match_help() {
         assert!(text.contains(&format!("| {code} |")), "docs/exit-codes.md lacks {code}");
     }
     let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
-    assert!(readme.contains(benchctl::exit::HELP_TABLE), "README lacks the exit code table of --help");
+    assert!(
+        readme.contains(benchctl::exit::HELP_TABLE),
+        "README lacks the exit code table of --help"
+    );
 }
 
 fn kdl_blocks(text: &str) -> Vec<String> {
@@ -62,14 +104,33 @@ fn examples_in_docs_are_valid() {
         assert!(!blocks.is_empty(), "{name} has no kdl examples");
         for block in blocks {
             let whole = block.trim_start().starts_with("scenario");
-            let source = if whole { block.clone() } else { format!("scenario \"doc\" {{\n{block}\n}}\n") };
+            let source = if whole {
+                block.clone()
+            } else {
+                format!("scenario \"doc\" {{\n{block}\n}}\n")
+            };
             let c = common::check_text(&source, &[]);
             // Fragments may name workloads or files defined elsewhere; nothing else may fail.
-            let allowed = ["unknown-workload", "no-phases", "unknown-phase", "import-not-found", "missing-option", "duplicate-name"];
+            let allowed = [
+                "unknown-workload",
+                "no-phases",
+                "unknown-phase",
+                "import-not-found",
+                "missing-option",
+                "duplicate-name",
+            ];
             // The README's scenarios are complete and must check clean.
             let strict = whole && name == "README.md";
-            let bad: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error() && (strict || !allowed.contains(&d.code.as_str()))).collect();
-            assert!(bad.is_empty(), "{name} example does not check:\n{block}\n{}", common::rendered(&c));
+            let bad: Vec<_> = c
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error() && (strict || !allowed.contains(&d.code.as_str())))
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "{name} example does not check:\n{block}\n{}",
+                common::rendered(&c)
+            );
         }
     }
 }

@@ -328,8 +328,17 @@ pub fn markdown_tables() -> String {
             let aggs = if m.aggs.is_empty() {
                 "(one value)".to_string()
             } else {
-                let names: Vec<String> =
-                    m.aggs.iter().map(|a| if Some(*a) == m.default_agg { format!("**{a}**") } else { a.to_string() }).collect();
+                let names: Vec<String> = m
+                    .aggs
+                    .iter()
+                    .map(|a| {
+                        if Some(*a) == m.default_agg {
+                            format!("**{a}**")
+                        } else {
+                            a.to_string()
+                        }
+                    })
+                    .collect();
                 names.join(", ")
             };
             out += &format!("| `{}` | {unit} | {aggs} | {} |\n", m.name, m.definition);
