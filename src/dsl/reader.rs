@@ -86,6 +86,14 @@ impl<'p> Ctx<'p> {
             .push(Diagnostic::error(code, message).with_label(span, label).with_help(help));
     }
 
+    /// Reports two options that exclude each other, labelling both.
+    pub fn conflict(&mut self, first: (Span, &str), second: (Span, &str), message: &str, help: &str) {
+        let d = Diagnostic::error(Code::ConflictingOptions, message)
+            .with_label(second.0, second.1)
+            .with_label(first.0, first.1);
+        self.diags.push(d.with_help(help));
+    }
+
     /// The span of an entry's value alone (without `key=` or a type annotation).
     pub fn value_span(&self, e: &KdlEntry) -> Span {
         let whole = self.span(e.span());

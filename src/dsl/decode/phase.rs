@@ -182,14 +182,11 @@ fn steady(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
     let rate = r.prop::<Rate>(cx, "rate");
     match (conc, rate) {
         (Some(c), Some(rt)) => {
-            cx.push(
-                Diagnostic::error(
-                    Code::ConflictingOptions,
-                    "a steady drive is closed-loop (concurrency) or open-loop (rate), not both",
-                )
-                .with_label(rt.span, "open loop")
-                .with_label(c.span, "closed loop")
-                .with_help("keep concurrency= for a fixed number of workers, or rate= for a fixed arrival rate"),
+            cx.conflict(
+                (c.span, "closed loop"),
+                (rt.span, "open loop"),
+                "a steady drive is closed-loop (concurrency) or open-loop (rate), not both",
+                "keep concurrency= for a fixed number of workers, or rate= for a fixed arrival rate",
             );
             None
         }
@@ -238,14 +235,11 @@ fn ramp(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadShap
     let rate = r.prop::<Range<Rate>>(cx, "rate");
     match (conc, rate) {
         (Some(c), Some(rt)) => {
-            cx.push(
-                Diagnostic::error(
-                    Code::ConflictingOptions,
-                    "a ramp goes over rate or over concurrency, not both",
-                )
-                .with_label(rt.span, "rate ramp")
-                .with_label(c.span, "concurrency ramp")
-                .with_help("keep one of them"),
+            cx.conflict(
+                (c.span, "concurrency ramp"),
+                (rt.span, "rate ramp"),
+                "a ramp goes over rate or over concurrency, not both",
+                "keep one of them",
             );
             None
         }

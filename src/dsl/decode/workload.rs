@@ -2,10 +2,10 @@
 
 use kdl::KdlNode;
 
-use super::super::diag::{Code, Diagnostic};
+use super::super::diag::Code;
 use super::super::model::*;
 use super::super::reader::{children, Ctx, NodeReader};
-use super::super::span::{Span, Spanned};
+use super::super::span::Spanned;
 use super::super::units::{Bytes, Duration, Percent, Range};
 use super::device;
 
@@ -49,15 +49,6 @@ fn read<T>(cx: &mut Ctx, node: &KdlNode, f: impl FnOnce(&mut Ctx, &mut NodeReade
     let out = f(cx, &mut r);
     r.finish(cx);
     out
-}
-
-fn conflict(cx: &mut Ctx, a: Span, b: Span, message: &str, help: &str) {
-    cx.push(
-        Diagnostic::error(Code::ConflictingOptions, message)
-            .with_label(b, "conflicts with")
-            .with_label(a, "this")
-            .with_help(help),
-    );
 }
 
 const INFERENCE_NODES: &[&str] = &["model", "device", "prompt", "output", "batch", "warmup", "slo"];
@@ -161,10 +152,9 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
         sources.push(a.map(|arch| ModelSource::Synthetic { arch }));
     }
     if sources.len() > 1 {
-        conflict(
-            cx,
-            sources[1].span,
-            sources[0].span,
+        cx.conflict(
+            (sources[0].span, "one source"),
+            (sources[1].span, "another source"),
             "a model has exactly one source",
             "keep one of gguf=, safetensors=, hf= or synthetic=",
         );
@@ -378,10 +368,9 @@ fn data(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<DataSource>> {
     let span = r.name_span(cx);
     match (file, text) {
         (Some(f), Some(t)) => {
-            conflict(
-                cx,
-                t.span,
-                f.span,
+            cx.conflict(
+                (f.span, "vectors from a file"),
+                (t.span, "vectors embedded from text"),
                 "vectors come from one source",
                 "keep file= or text=",
             );
@@ -496,10 +485,9 @@ fn kernel_source(cx: &mut Ctx, r: &mut NodeReader) -> Option<KernelSource> {
     let inline = r.arg::<String>(cx, 0);
     match (inline, file) {
         (Some(i), Some(f)) => {
-            conflict(
-                cx,
-                f.span,
-                i.span,
+            cx.conflict(
+                (i.span, "inline source"),
+                (f.span, "source file"),
                 "a kernel has one source",
                 "keep the inline source or file=",
             );
