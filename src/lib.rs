@@ -7,3 +7,5 @@
 pub mod dsl;
 pub mod exit;
 pub mod plan;
+pub mod engine;
+pub mod stats;

@@ -313,7 +313,7 @@ pub struct Synthetic {
 keyword_enum!(PhaseRole, "phase role" { Measure = "measure", Warmup = "warmup", Cooldown = "cooldown" });
 keyword_enum!(ArrivalKind, "arrival process" { Constant = "constant", Poisson = "poisson", Gamma = "gamma" });
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(tag = "process", rename_all = "lowercase")]
 pub enum Arrivals {
     Constant,

@@ -1,0 +1,11 @@
+//! Stage 6, execute: runs a [`crate::plan::Plan`]'s phases on tokio and records what happened.
+pub mod clock;
+pub mod curve;
+pub mod drive;
+pub mod measure;
+pub mod pressure;
+pub mod probe;
+pub mod random;
+pub mod record;
+pub mod synthetic;
+pub mod workload;

@@ -1,0 +1,238 @@
+//! System and process probes (sysinfo), sampled on their own thread at each probe's
+//! interval into bounded time series (downsampled for long runs) and exact summaries.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use crate::dsl::model::ProbeKind;
+use crate::stats::histogram;
+
+/// Points kept per series; beyond twice this, neighbouring points are averaged in pairs.
+const MAX_POINTS: usize = 1000;
+
+/// Summary of a sampled series, exact over all samples (not only the kept points).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct SeriesSummary {
+    pub samples: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+    /// The largest sample (same as max; the name the targets use).
+    pub peak: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub last: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesOut {
+    pub unit: &'static str,
+    pub summary: SeriesSummary,
+    /// (seconds since the run started, value), downsampled for long runs.
+    pub points: Vec<(f64, f64)>,
+}
+
+struct Series {
+    unit: &'static str,
+    /// Values are recorded in the histogram multiplied by this (fractions need resolution).
+    scale: f64,
+    hist: Histogram<u64>,
+    sum: f64,
+    last: f64,
+    points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    fn new(unit: &'static str, scale: f64) -> Series {
+        Series { unit, scale, hist: histogram(), sum: 0.0, last: 0.0, points: vec![] }
+    }
+
+    fn push(&mut self, t: f64, v: f64) {
+        let _ = self.hist.record((v.max(0.0) * self.scale).round() as u64);
+        self.sum += v;
+        self.last = v;
+        self.points.push((t, v));
+        if self.points.len() >= 2 * MAX_POINTS {
+            self.points = self.points.chunks(2).map(|p| (p.iter().map(|x| x.0).sum::<f64>() / p.len() as f64, p.iter().map(|x| x.1).sum::<f64>() / p.len() as f64)).collect();
+        }
+    }
+
+    fn out(self) -> SeriesOut {
+        let h = &self.hist;
+        let q = |p: f64| h.value_at_quantile(p) as f64 / self.scale;
+        let n = h.len();
+        let summary = if n == 0 {
+            SeriesSummary::default()
+        } else {
+            SeriesSummary {
+                samples: n,
+                min: h.min() as f64 / self.scale,
+                mean: self.sum / n as f64,
+                max: h.max() as f64 / self.scale,
+                peak: h.max() as f64 / self.scale,
+                p50: q(0.5),
+                p95: q(0.95),
+                p99: q(0.99),
+                last: self.last,
+            }
+        };
+        SeriesOut { unit: self.unit, summary, points: self.points }
+    }
+}
+
+/// The result of one probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub kind: ProbeKind,
+    pub every_ms: f64,
+    /// Why the probe has no data on this machine, when it has none.
+    pub unavailable: Option<String>,
+    pub series: BTreeMap<String, SeriesOut>,
+}
+
+struct Sampler {
+    kind: ProbeKind,
+    every: Duration,
+    next: Instant,
+    series: BTreeMap<String, Series>,
+}
+
+impl Sampler {
+    fn series(&mut self, name: &str, unit: &'static str, scale: f64) -> &mut Series {
+        self.series.entry(name.to_string()).or_insert_with(|| Series::new(unit, scale))
+    }
+
+    fn sample(&mut self, sys: &mut System, pid: Pid, t: f64) {
+        match self.kind {
+            ProbeKind::System => {
+                sys.refresh_cpu_usage();
+                sys.refresh_memory();
+                let cpu = sys.global_cpu_usage() as f64 / 100.0;
+                let cores: Vec<f64> = sys.cpus().iter().map(|c| c.cpu_usage() as f64 / 100.0).collect();
+                let (used, avail, total, swap) = (sys.used_memory(), sys.available_memory(), sys.total_memory(), sys.used_swap());
+                self.series("cpu", "fraction", 1e4).push(t, cpu);
+                for (i, c) in cores.into_iter().enumerate() {
+                    self.series(&format!("cpu_core{i}"), "fraction", 1e4).push(t, c);
+                }
+                self.series("memory", "bytes", 1.0).push(t, used as f64);
+                self.series("memory_share", "fraction", 1e4).push(t, used as f64 / total.max(1) as f64);
+                self.series("memory_available", "bytes", 1.0).push(t, avail as f64);
+                self.series("swap", "bytes", 1.0).push(t, swap as f64);
+            }
+            ProbeKind::Process => {
+                sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, ProcessRefreshKind::nothing().with_memory().with_cpu().with_tasks());
+                if let Some(p) = sys.process(pid) {
+                    let (rss, cpu, threads) = (p.memory(), p.cpu_usage() as f64 / 100.0, p.tasks().map_or(0, |t| t.len()));
+                    self.series("rss", "bytes", 1.0).push(t, rss as f64);
+                    self.series("cpu", "cores", 1e4).push(t, cpu);
+                    self.series("threads", "count", 1.0).push(t, threads as f64);
+                }
+            }
+            ProbeKind::Gpu | ProbeKind::Energy => {}
+        }
+    }
+}
+
+/// Probes running on their own thread until [`Probes::finish`].
+pub struct Probes {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<ProbeResult>>>,
+}
+
+impl Probes {
+    pub fn start(probes: &[(ProbeKind, Duration)], origin: Instant) -> Probes {
+        let stop = Arc::new(AtomicBool::new(false));
+        let list = probes.to_vec();
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new().name("benchctl-probes".into()).spawn(move || sample_loop(list, origin, flag)).ok();
+        Probes { stop, handle }
+    }
+
+    pub fn finish(mut self) -> Vec<ProbeResult> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
+    }
+}
+
+fn unavailable(kind: ProbeKind) -> Option<String> {
+    match kind {
+        ProbeKind::Gpu => Some("GPU probes (NVML) are not built into this benchctl yet".into()),
+        ProbeKind::Energy => Some("energy probes (NVML, RAPL) are not built into this benchctl yet".into()),
+        _ => None,
+    }
+}
+
+fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<AtomicBool>) -> Vec<ProbeResult> {
+    let mut sys = System::new();
+    let pid = sysinfo::get_current_pid().unwrap_or(Pid::from(0));
+    // CPU usage is a difference between two refreshes: prime both.
+    sys.refresh_cpu_usage();
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, ProcessRefreshKind::nothing().with_cpu());
+    let now = Instant::now();
+    let mut samplers: Vec<Sampler> = list.iter().map(|&(kind, every)| Sampler { kind, every, next: now + every.min(Duration::from_millis(200)), series: BTreeMap::new() }).collect();
+    while !stop.load(Ordering::Relaxed) {
+        let next = samplers.iter().map(|s| s.next).min().unwrap_or(now + Duration::from_millis(100));
+        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+        std::thread::sleep(wait);
+        let now = Instant::now();
+        let t = now.saturating_duration_since(origin).as_secs_f64();
+        for s in samplers.iter_mut().filter(|s| s.next <= now) {
+            s.sample(&mut sys, pid, t);
+            s.next += s.every.max(Duration::from_millis(1));
+            if s.next < now {
+                s.next = now + s.every;
+            }
+        }
+    }
+    samplers
+        .into_iter()
+        .map(|s| ProbeResult {
+            kind: s.kind,
+            every_ms: s.every.as_secs_f64() * 1e3,
+            unavailable: unavailable(s.kind),
+            series: s.series.into_iter().map(|(k, v)| (k, v.out())).collect(),
+        })
+        .collect()
+}
+
+/// Facts about the machine for the result document.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemInfo {
+    pub cpu_model: String,
+    pub cpu_cores_logical: usize,
+    pub cpu_cores_physical: Option<usize>,
+    pub memory_bytes: u64,
+    pub swap_bytes: u64,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub arch: String,
+    pub hostname: Option<String>,
+    /// Filled by the GPU probes when they are present.
+    pub gpus: Vec<serde_json::Value>,
+}
+
+pub fn system_info() -> SystemInfo {
+    let mut sys = System::new();
+    sys.refresh_memory();
+    sys.refresh_cpu_all();
+    SystemInfo {
+        cpu_model: sys.cpus().first().map(|c| c.brand().trim().to_string()).unwrap_or_default(),
+        cpu_cores_logical: sys.cpus().len(),
+        cpu_cores_physical: System::physical_core_count(),
+        memory_bytes: sys.total_memory(),
+        swap_bytes: sys.total_swap(),
+        os: System::long_os_version(),
+        kernel: System::kernel_version(),
+        arch: System::cpu_arch(),
+        hostname: System::host_name(),
+        gpus: vec![],
+    }
+}

@@ -1,0 +1,389 @@
+//! Recording what requests did, per workload and phase: HdrHistograms per metric in a few
+//! sharded recorders (workers lock their shard, rarely contended), merged once per window
+//! into the phase total and a compact per-window summary. No raw samples are kept, so memory
+//! stays flat however long the run.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::stats::histogram;
+
+/// The distributions recorded for every workload. Durations in nanoseconds; the per-request
+/// token rate in milli-tokens per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Latency,
+    Ttft,
+    Itl,
+    Tpot,
+    E2e,
+    RequestTokS,
+    SendLateness,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 7] = [Metric::Latency, Metric::Ttft, Metric::Itl, Metric::Tpot, Metric::E2e, Metric::RequestTokS, Metric::SendLateness];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Latency => "latency",
+            Metric::Ttft => "ttft",
+            Metric::Itl => "itl",
+            Metric::Tpot => "tpot",
+            Metric::E2e => "e2e",
+            Metric::RequestTokS => "request_tok_s",
+            Metric::SendLateness => "send_lateness",
+        }
+    }
+
+    /// Divisor from recorded values to reported ones (ns -> ms; milli-tok/s -> tok/s).
+    pub fn scale(self) -> f64 {
+        match self {
+            Metric::RequestTokS => 1e3,
+            _ => 1e6,
+        }
+    }
+
+    /// The unit of reported values.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::RequestTokS => "tok/s",
+            _ => "ms",
+        }
+    }
+}
+
+/// One histogram per [`Metric`].
+#[derive(Clone, Debug)]
+pub struct Hists(pub [Histogram<u64>; 7]);
+
+impl Default for Hists {
+    fn default() -> Self {
+        Hists(std::array::from_fn(|_| histogram()))
+    }
+}
+
+impl Hists {
+    pub fn get(&self, m: Metric) -> &Histogram<u64> {
+        &self.0[m as usize]
+    }
+    fn record(&mut self, m: Metric, v: u64) {
+        // Auto-resizing histograms accept any u64; saturate rather than lose a sample.
+        let _ = self.0[m as usize].record(v.max(1));
+    }
+    pub fn add(&mut self, other: &Hists) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            a.add(b).expect("auto-resizing histograms accept any range");
+        }
+    }
+    fn reset(&mut self) {
+        self.0.iter_mut().for_each(Histogram::reset);
+    }
+}
+
+/// Counts kept beside the histograms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counters {
+    /// Requests finished, successfully or not.
+    pub requests: u64,
+    pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Open loop: intended starts skipped because max-in-flight was reached.
+    pub dropped: u64,
+    pub output_tokens: u64,
+    pub input_tokens: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        for (k, v) in &o.errors_by_kind {
+            *self.errors_by_kind.entry(k.clone()).or_default() += v;
+        }
+        self.dropped += o.dropped;
+        self.output_tokens += o.output_tokens;
+        self.input_tokens += o.input_tokens;
+    }
+}
+
+/// What the engine knows about a finished request.
+pub struct Sample<'a> {
+    /// When the request should have started (open loop: its scheduled time; closed loop: the
+    /// moment the worker issued it). Latencies count from here.
+    pub intended: Instant,
+    /// When it actually started.
+    pub started: Instant,
+    pub finished: Instant,
+    pub outputs: &'a [Instant],
+    pub input_tokens: u64,
+    pub error: Option<&'static str>,
+    /// Open loop: record the send lateness.
+    pub open_loop: bool,
+}
+
+/// Percentiles of one metric in one window, in reported units.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct WindowStats {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl WindowStats {
+    pub fn of(h: &Histogram<u64>, scale: f64) -> Option<WindowStats> {
+        (!h.is_empty()).then(|| WindowStats {
+            count: h.len(),
+            mean: h.mean() / scale,
+            p50: h.value_at_quantile(0.5) as f64 / scale,
+            p90: h.value_at_quantile(0.9) as f64 / scale,
+            p95: h.value_at_quantile(0.95) as f64 / scale,
+            p99: h.value_at_quantile(0.99) as f64 / scale,
+            max: h.max() as f64 / scale,
+        })
+    }
+}
+
+/// One window of the time series.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WindowSummary {
+    /// Seconds from the start of the phase to the start of the window.
+    pub start_s: f64,
+    pub seconds: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    /// Requests finished per second in this window.
+    pub throughput: f64,
+    /// Output tokens per second in this window.
+    pub tok_s: f64,
+    /// Per metric (only those with samples).
+    pub metrics: BTreeMap<&'static str, WindowStats>,
+}
+
+#[derive(Default)]
+struct Shard {
+    window: u64,
+    dirty: bool,
+    hists: Hists,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Agg {
+    total: Hists,
+    counters: Counters,
+    open: BTreeMap<u64, (Hists, Counters)>,
+    series: Vec<WindowSummary>,
+    /// Windows below this index are closed: late data goes to the next open window.
+    closed_below: u64,
+}
+
+/// Recorder of one workload in one phase, shared by all its workers.
+pub struct Recorder {
+    start: Instant,
+    window: Duration,
+    shards: Vec<Mutex<Shard>>,
+    agg: Mutex<Agg>,
+    pub in_flight: AtomicU64,
+}
+
+/// Everything recorded for one workload in one phase.
+#[derive(Debug)]
+pub struct Recorded {
+    pub hists: Hists,
+    pub counters: Counters,
+    pub series: Vec<WindowSummary>,
+    pub elapsed: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking worker must not take the measurements with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Recorder {
+    pub fn new(start: Instant, window: Duration, shards: usize) -> Recorder {
+        Recorder {
+            start,
+            window,
+            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
+            agg: Mutex::new(Agg::default()),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
+    fn window_of(&self, t: Instant) -> u64 {
+        (t.saturating_duration_since(self.start).as_nanos() / self.window.as_nanos().max(1)) as u64
+    }
+
+    fn shard(&self, i: usize) -> std::sync::MutexGuard<'_, Shard> {
+        lock(&self.shards[i % self.shards.len()])
+    }
+
+    /// Moves a shard's current window into the aggregate.
+    fn flush(&self, sh: &mut Shard) {
+        if !sh.dirty {
+            return;
+        }
+        let mut agg = lock(&self.agg);
+        let w = sh.window.max(agg.closed_below);
+        agg.total.add(&sh.hists);
+        agg.counters.add(&sh.counters);
+        let slot = agg.open.entry(w).or_default();
+        slot.0.add(&sh.hists);
+        slot.1.add(&sh.counters);
+        sh.hists.reset();
+        sh.counters = Counters::default();
+        sh.dirty = false;
+    }
+
+    fn enter(&self, sh: &mut Shard, at: Instant) {
+        let w = self.window_of(at);
+        if w > sh.window {
+            self.flush(sh);
+            sh.window = w;
+        }
+        sh.dirty = true;
+    }
+
+    pub fn record(&self, shard: usize, s: &Sample) {
+        let ns = |a: Instant, b: Instant| b.saturating_duration_since(a).as_nanos() as u64;
+        let mut sh = self.shard(shard);
+        self.enter(&mut sh, s.finished);
+        sh.counters.requests += 1;
+        sh.counters.input_tokens += s.input_tokens;
+        if s.open_loop {
+            sh.hists.record(Metric::SendLateness, ns(s.intended, s.started));
+        }
+        if let Some(kind) = s.error {
+            sh.counters.errors += 1;
+            *sh.counters.errors_by_kind.entry(kind.to_string()).or_default() += 1;
+            return;
+        }
+        sh.hists.record(Metric::Latency, ns(s.intended, s.finished));
+        if let (Some(&first), Some(&last)) = (s.outputs.first(), s.outputs.last()) {
+            let n = s.outputs.len() as u64;
+            sh.counters.output_tokens += n;
+            let (ttft, e2e) = (ns(s.intended, first), ns(s.intended, last));
+            sh.hists.record(Metric::Ttft, ttft);
+            sh.hists.record(Metric::E2e, e2e);
+            for pair in s.outputs.windows(2) {
+                sh.hists.record(Metric::Itl, ns(pair[0], pair[1]));
+            }
+            if n > 1 {
+                sh.hists.record(Metric::Tpot, (e2e - ttft) / (n - 1));
+            }
+            if e2e > 0 {
+                sh.hists.record(Metric::RequestTokS, (n as f64 * 1e12 / e2e as f64) as u64);
+            }
+        }
+    }
+
+    /// Counts an intended start that was skipped (max-in-flight reached).
+    pub fn record_drop(&self, shard: usize, at: Instant) {
+        let mut sh = self.shard(shard);
+        self.enter(&mut sh, at);
+        sh.counters.dropped += 1;
+    }
+
+    /// Flushes every shard and closes the windows that ended before `now` (leaving the last
+    /// one open for stragglers). Returns the newly closed windows.
+    pub fn tick(&self, now: Instant) -> Vec<WindowSummary> {
+        for i in 0..self.shards.len() {
+            let mut sh = self.shard(i);
+            self.flush(&mut sh);
+        }
+        let current = self.window_of(now);
+        self.close_below(current.saturating_sub(1))
+    }
+
+    fn close_below(&self, limit: u64) -> Vec<WindowSummary> {
+        let mut agg = lock(&self.agg);
+        let mut out = vec![];
+        while let Some((&w, _)) = agg.open.first_key_value() {
+            if w >= limit {
+                break;
+            }
+            let (_, (h, c)) = agg.open.pop_first().expect("peeked");
+            out.push(self.summary(w, &h, &c));
+        }
+        agg.closed_below = agg.closed_below.max(limit);
+        agg.series.extend(out.iter().cloned());
+        out
+    }
+
+    fn summary(&self, w: u64, h: &Hists, c: &Counters) -> WindowSummary {
+        let secs = self.window.as_secs_f64();
+        WindowSummary {
+            start_s: w as f64 * secs,
+            seconds: secs,
+            requests: c.requests,
+            errors: c.errors,
+            dropped: c.dropped,
+            throughput: (c.requests - c.errors) as f64 / secs,
+            tok_s: c.output_tokens as f64 / secs,
+            metrics: Metric::ALL.iter().filter_map(|m| WindowStats::of(h.get(*m), m.scale()).map(|s| (m.name(), s))).collect(),
+        }
+    }
+
+    /// A copy of the totals so far (flushed at the last tick), for stop conditions.
+    pub fn snapshot(&self) -> (Hists, Counters) {
+        let agg = lock(&self.agg);
+        (agg.total.clone(), agg.counters.clone())
+    }
+
+    /// Flushes and closes everything; `end` is when the phase ended.
+    pub fn finish(&self, end: Instant) -> Recorded {
+        self.tick(end);
+        self.close_below(u64::MAX);
+        let mut agg = lock(&self.agg);
+        Recorded {
+            hists: std::mem::take(&mut agg.total),
+            counters: std::mem::take(&mut agg.counters),
+            series: std::mem::take(&mut agg.series),
+            elapsed: end.saturating_duration_since(self.start),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_token_metrics_and_windows() {
+        let t0 = Instant::now();
+        let r = Recorder::new(t0, Duration::from_secs(1), 2);
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let outputs = [ms(10), ms(12), ms(15)];
+        r.record(0, &Sample { intended: t0, started: ms(1), finished: ms(15), outputs: &outputs, input_tokens: 4, error: None, open_loop: true });
+        r.record(1, &Sample { intended: ms(1500), started: ms(1500), finished: ms(1600), outputs: &[], input_tokens: 0, error: Some("boom"), open_loop: false });
+        r.record_drop(0, ms(2500));
+        let rec = r.finish(ms(3000));
+        assert_eq!(rec.counters.requests, 2);
+        assert_eq!(rec.counters.errors_by_kind["boom"], 1);
+        assert_eq!(rec.counters.dropped, 1);
+        assert_eq!(rec.counters.output_tokens, 3);
+        let h = |m: Metric| rec.hists.get(m);
+        assert_eq!(h(Metric::Ttft).len(), 1);
+        assert_eq!(h(Metric::Itl).len(), 2);
+        assert!((h(Metric::Ttft).max() as f64 - 10e6).abs() < 10e3);
+        assert!((h(Metric::Tpot).max() as f64 - 2.5e6).abs() < 3e3);
+        assert!((h(Metric::SendLateness).max() as f64 - 1e6).abs() < 1e3);
+        // 3 tokens over 15 ms = 200 tok/s, recorded in milli-tok/s.
+        assert!((h(Metric::RequestTokS).max() as f64 - 200e3).abs() < 200.0);
+        let windows: Vec<(f64, u64, u64)> = rec.series.iter().map(|w| (w.start_s, w.requests, w.dropped)).collect();
+        assert_eq!(windows, [(0.0, 1, 0), (1.0, 1, 0), (2.0, 0, 1)]);
+    }
+}

@@ -1,0 +1,205 @@
+//! Pure statistics over HdrHistograms: the summary of a distribution, spike rates (mean +
+//! k·sigma, and the robust median + k·1.4826·MAD), Tukey outlier counts. No raw samples:
+//! every figure comes from the histogram.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Significant digits of every histogram: values are kept to 1 part in 1,000.
+pub const SIGFIGS: u8 = 3;
+
+/// A new auto-resizing histogram (it grows with the largest value recorded).
+pub fn histogram() -> Histogram<u64> {
+    let mut h = Histogram::new(SIGFIGS).expect("3 significant digits is valid");
+    h.auto(true);
+    h
+}
+
+/// Share of samples above a threshold.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SpikeRate {
+    pub k: f64,
+    /// Values above this count as spikes (same unit as the distribution).
+    pub threshold: f64,
+    /// Spikes / count, between 0 and 1.
+    pub share: f64,
+}
+
+/// Tukey's fences: values below q1 - 1.5·IQR or above q3 + 1.5·IQR.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Tukey {
+    pub q1: f64,
+    pub q3: f64,
+    pub low_outliers: u64,
+    pub high_outliers: u64,
+}
+
+/// The summary of one distribution, in the unit its values were recorded in.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DistSummary {
+    pub count: u64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub spike_rate: SpikeRate,
+    pub robust_spike_rate: SpikeRate,
+    pub tukey: Tukey,
+}
+
+/// Each recorded bucket as (representative value, count): the bucket's median-equivalent
+/// value, as hdrhistogram's own mean uses.
+fn buckets(h: &Histogram<u64>) -> impl Iterator<Item = (f64, u64)> + '_ {
+    h.iter_recorded().map(|v| (h.median_equivalent(v.value_iterated_to()) as f64, v.count_at_value()))
+}
+
+/// Samples strictly above `threshold`.
+pub fn count_above(h: &Histogram<u64>, threshold: f64) -> u64 {
+    buckets(h).filter(|(v, _)| *v > threshold).map(|(_, c)| c).sum()
+}
+
+/// Samples strictly below `threshold`.
+pub fn count_below(h: &Histogram<u64>, threshold: f64) -> u64 {
+    buckets(h).filter(|(v, _)| *v < threshold).map(|(_, c)| c).sum()
+}
+
+/// Median absolute deviation from the median.
+pub fn mad(h: &Histogram<u64>) -> f64 {
+    if h.is_empty() {
+        return 0.0;
+    }
+    let median = h.value_at_quantile(0.5) as f64;
+    let mut dev: Vec<(f64, u64)> = buckets(h).map(|(v, c)| ((v - median).abs(), c)).collect();
+    dev.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = h.len().div_ceil(2);
+    let mut seen = 0;
+    for (d, c) in dev {
+        seen += c;
+        if seen >= half {
+            return d;
+        }
+    }
+    0.0
+}
+
+pub fn spike_rate(h: &Histogram<u64>, k: f64) -> SpikeRate {
+    let threshold = h.mean() + k * h.stdev();
+    let share = if h.is_empty() { 0.0 } else { count_above(h, threshold) as f64 / h.len() as f64 };
+    SpikeRate { k, threshold, share }
+}
+
+pub fn robust_spike_rate(h: &Histogram<u64>, k: f64) -> SpikeRate {
+    let threshold = h.value_at_quantile(0.5) as f64 + k * 1.4826 * mad(h);
+    let share = if h.is_empty() { 0.0 } else { count_above(h, threshold) as f64 / h.len() as f64 };
+    SpikeRate { k, threshold, share }
+}
+
+pub fn tukey(h: &Histogram<u64>) -> Tukey {
+    let (q1, q3) = (h.value_at_quantile(0.25) as f64, h.value_at_quantile(0.75) as f64);
+    let iqr = q3 - q1;
+    Tukey { q1, q3, low_outliers: count_below(h, q1 - 1.5 * iqr), high_outliers: count_above(h, q3 + 1.5 * iqr) }
+}
+
+/// Summarises `h`, dividing every value by `scale` (e.g. 1e6 to report nanoseconds as ms).
+pub fn summarize(h: &Histogram<u64>, k: f64, scale: f64) -> DistSummary {
+    let q = |p: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / scale };
+    let sr = spike_rate(h, k);
+    let rsr = robust_spike_rate(h, k);
+    let t = tukey(h);
+    let scaled = |s: SpikeRate| SpikeRate { threshold: s.threshold / scale, ..s };
+    DistSummary {
+        count: h.len(),
+        mean: if h.is_empty() { 0.0 } else { h.mean() / scale },
+        stddev: if h.is_empty() { 0.0 } else { h.stdev() / scale },
+        min: if h.is_empty() { 0.0 } else { h.min() as f64 / scale },
+        max: if h.is_empty() { 0.0 } else { h.max() as f64 / scale },
+        p50: q(0.5),
+        p90: q(0.9),
+        p95: q(0.95),
+        p99: q(0.99),
+        p999: q(0.999),
+        spike_rate: scaled(sr),
+        robust_spike_rate: scaled(rsr),
+        tukey: Tukey { q1: t.q1 / scale, q3: t.q3 / scale, ..t },
+    }
+}
+
+/// Lossless text form of a histogram: HdrHistogram V2 encoding in base64.
+pub fn encode(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Serializer as _;
+    let mut buf = Vec::new();
+    hdrhistogram::serialization::V2Serializer::new().serialize(h, &mut buf).expect("serialising to memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// The inverse of [`encode`].
+pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("not base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("not an HdrHistogram V2 encoding: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::random::Rng;
+
+    #[test]
+    fn percentiles_match_exact_within_precision() {
+        let mut rng = Rng::new(3);
+        let mut h = histogram();
+        let mut xs: Vec<u64> = (0..100_000).map(|_| (1e6 * (0.5 * rng.normal()).exp()) as u64 + 1).collect();
+        for &x in &xs {
+            h.record(x).unwrap();
+        }
+        xs.sort_unstable();
+        for p in [0.5, 0.9, 0.95, 0.99, 0.999] {
+            let exact = xs[((p * xs.len() as f64).ceil() as usize).min(xs.len()) - 1] as f64;
+            let hist = h.value_at_quantile(p) as f64;
+            assert!((hist - exact).abs() / exact <= 1e-3, "p{p}: hist {hist} exact {exact}");
+        }
+    }
+
+    #[test]
+    fn spike_rate_of_a_constructed_sample() {
+        // 990 values of 10 and 10 of 1000: mean 19.9, population sigma sqrt(0.99*0.01)*990 = 98.5,
+        // so mean + 3 sigma = 315.4 and exactly the 10 large values are spikes (1 %).
+        let mut h = histogram();
+        h.record_n(10, 990).unwrap();
+        h.record_n(1000, 10).unwrap();
+        let s = spike_rate(&h, 3.0);
+        assert!((s.threshold - (19.9 + 3.0 * (0.99f64 * 0.01).sqrt() * 990.0)).abs() < 0.5, "{s:?}");
+        assert_eq!(s.share, 0.01);
+        // Robust: median 10, MAD 0, so every value above 10 is a spike.
+        assert_eq!(robust_spike_rate(&h, 3.0).share, 0.01);
+        let t = tukey(&h);
+        assert_eq!((t.q1, t.q3, t.high_outliers, t.low_outliers), (10.0, 10.0, 10, 0));
+    }
+
+    #[test]
+    fn mad_of_a_known_sample() {
+        let mut h = histogram();
+        for v in [1, 1, 2, 2, 4, 6, 9] {
+            h.record(v).unwrap();
+        }
+        // median 2; deviations 1 1 0 0 2 4 7 -> median 1
+        assert_eq!(mad(&h), 1.0);
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let mut h = histogram();
+        for v in [1u64, 5, 1000, 123_456_789] {
+            h.record(v).unwrap();
+        }
+        let back = decode(&encode(&h)).unwrap();
+        assert_eq!(back, h);
+        assert!(decode("not base64!").is_err());
+    }
+}
