@@ -7,5 +7,7 @@
 pub mod dsl;
 pub mod exit;
 pub mod plan;
+pub mod progress;
+pub mod result;
 pub mod engine;
 pub mod stats;

@@ -11,6 +11,8 @@ use benchctl::dsl::{self, diag, format, LoadOptions};
 use benchctl::exit;
 use benchctl::plan;
 
+mod run;
+
 #[derive(Parser)]
 #[command(name = "benchctl", version, about = "Declare, check and plan performance scenarios for AI systems", after_help = exit::HELP_TABLE)]
 struct Cli {
@@ -46,6 +48,21 @@ enum Command {
         /// `text` for people, `json` for tools.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        #[command(flatten)]
+        color: ColorArgs,
+    },
+    /// Run a scenario: phases in order, results written as JSON (atomically).
+    #[command(after_help = exit::HELP_TABLE)]
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Folder for the results (default: out/<scenario>/<timestamp>/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// No progress display and no summary; only errors.
+        #[arg(long, short)]
+        quiet: bool,
         #[command(flatten)]
         color: ColorArgs,
     },
@@ -134,6 +151,7 @@ fn main() -> ExitCode {
             color,
         } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Run { file, load, out, quiet, color } => run::run(&file, &load.options(), out, quiet, color.enabled()),
     };
     ExitCode::from(code)
 }

@@ -2,6 +2,8 @@
 pub mod clock;
 pub mod curve;
 pub mod drive;
+pub mod events;
+pub mod run;
 pub mod measure;
 pub mod pressure;
 pub mod probe;

@@ -168,7 +168,7 @@ pub struct WindowSummary {
     /// Output tokens per second in this window.
     pub tok_s: f64,
     /// Per metric (only those with samples).
-    pub metrics: BTreeMap<&'static str, WindowStats>,
+    pub metrics: BTreeMap<String, WindowStats>,
 }
 
 #[derive(Default)]
@@ -333,7 +333,7 @@ impl Recorder {
             dropped: c.dropped,
             throughput: (c.requests - c.errors) as f64 / secs,
             tok_s: c.output_tokens as f64 / secs,
-            metrics: Metric::ALL.iter().filter_map(|m| WindowStats::of(h.get(*m), m.scale()).map(|s| (m.name(), s))).collect(),
+            metrics: Metric::ALL.iter().filter_map(|m| WindowStats::of(h.get(*m), m.scale()).map(|s| (m.name().to_string(), s))).collect(),
         }
     }
 

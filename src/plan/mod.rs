@@ -1,7 +1,7 @@
 //! Stage 5, plan: the resolved timeline of a validated scenario. No KDL types remain; each
 //! element keeps an [`Origin`] (file, line, column) so later messages can point at the source.
 
-mod estimate;
+pub mod estimate;
 mod render;
 
 pub use render::render_text;

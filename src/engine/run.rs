@@ -1,0 +1,411 @@
+//! The phase loop: for each phase of the plan, start its drives (and pressure), close a
+//! window every second (reporting it and checking stop conditions), stop at the phase's end,
+//! an `until` condition, the requests cap or an interrupt, and drain in-flight requests.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::drive::{self, DriveCtx, Stop};
+use super::events::{Reporter, RunEvent};
+use super::measure;
+use super::pressure::{Pressure, PressureReport, DEFAULT_CAP};
+use super::probe::{ProbeResult, Probes};
+use super::record::{Recorded, Recorder};
+use super::synthetic::Synthetic;
+use super::workload::Workload;
+use crate::dsl::model::{Comparison, LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind, WorkloadSpec};
+use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
+use crate::plan::estimate::{derive_seed, SEARCH_MAX_STEPS, SEARCH_STEP};
+
+/// Tunables of the engine (not of the scenario).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Length of a time-series window.
+    pub window: Duration,
+    /// How long in-flight requests may finish after a phase ends.
+    pub drain: Duration,
+    /// Recorder shards per workload and phase (contention vs memory).
+    pub shards: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Options { window: Duration::from_secs(1), drain: Duration::from_secs(10), shards: (2 * cores).max(2) }
+    }
+}
+
+/// One workload's record in one phase.
+#[derive(Debug)]
+pub struct WorkloadOutcome {
+    pub name: String,
+    pub kind: WorkloadKind,
+    pub recorded: Recorded,
+}
+
+/// One level of a breaking-point search.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchLevel {
+    pub rate: f64,
+    pub stable: bool,
+    pub requests: u64,
+    pub errors: u64,
+    pub duration_s: f64,
+    /// The stop conditions that held (why the level is not stable).
+    pub failed: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchOutcome {
+    pub workload: String,
+    /// The highest rate at which no stop condition held (requests/s), if any was stable.
+    pub max_sustainable_rate: Option<f64>,
+    pub levels: Vec<SearchLevel>,
+}
+
+#[derive(Debug)]
+pub struct PhaseOutcome {
+    pub name: String,
+    pub role: PhaseRole,
+    pub started_s: f64,
+    pub duration_s: f64,
+    pub stopped_by: String,
+    pub workloads: Vec<WorkloadOutcome>,
+    pub search: Option<SearchOutcome>,
+    pub pressure: Option<PressureReport>,
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub started: SystemTime,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub phases: Vec<PhaseOutcome>,
+    pub probes: Vec<ProbeResult>,
+    pub warnings: Vec<String>,
+}
+
+/// Why a scenario cannot run with this build (checked before anything starts).
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+/// Builds the executable workloads, or says which one this build cannot run.
+pub fn workloads(v: &ValidScenario) -> Result<BTreeMap<String, Arc<dyn Workload>>, Unsupported> {
+    let mut out: BTreeMap<String, Arc<dyn Workload>> = BTreeMap::new();
+    for w in &v.scenario.workloads {
+        match &w.spec {
+            WorkloadSpec::Synthetic(s) => {
+                out.insert(w.name.value.clone(), Arc::new(Synthetic::from_spec(s)));
+            }
+            _ => {
+                return Err(Unsupported(format!(
+                    "workload `{}` is of kind `{}`, which this build of benchctl cannot run yet (it runs `synthetic` workloads); `check` and `plan` accept it",
+                    w.name.value, w.kind.value
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Shared state of one run.
+pub struct Engine<'a> {
+    pub valid: &'a ValidScenario,
+    pub workloads: BTreeMap<String, Arc<dyn Workload>>,
+    pub options: Options,
+    /// Set by SIGINT/SIGTERM: the current phase stops and no further phase starts.
+    pub interrupt: Arc<Stop>,
+    pub reporter: &'a mut dyn Reporter,
+    origin: Instant,
+    warnings: Vec<String>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(valid: &'a ValidScenario, workloads: BTreeMap<String, Arc<dyn Workload>>, options: Options, interrupt: Arc<Stop>, reporter: &'a mut dyn Reporter) -> Self {
+        Engine { valid, workloads, options, interrupt, reporter, origin: Instant::now(), warnings: vec![] }
+    }
+
+    fn warn(&mut self, w: String) {
+        self.reporter.event(&RunEvent::Warning(w.clone()));
+        self.warnings.push(w);
+    }
+
+    pub async fn run(mut self) -> RunOutcome {
+        let started = SystemTime::now();
+        self.origin = Instant::now();
+        let probes = Probes::start(&self.valid.probes.iter().map(|(k, every, _)| (*k, every.as_std())).collect::<Vec<_>>(), self.origin);
+        let mut phases = vec![];
+        let count = self.valid.scenario.phases.len();
+        for (index, phase) in self.valid.scenario.phases.iter().enumerate() {
+            if self.interrupt.is_set() {
+                break;
+            }
+            let planned_s = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
+            self.reporter.event(&RunEvent::PhaseStarted { index, count, name: phase.name.value.clone(), role: phase.role, planned_s });
+            let outcome = self.phase(index, phase).await;
+            self.reporter.event(&RunEvent::PhaseFinished { name: outcome.name.clone(), stopped_by: outcome.stopped_by.clone(), duration_s: outcome.duration_s });
+            phases.push(outcome);
+        }
+        let probes = probes.finish();
+        self.reporter.finish();
+        RunOutcome { started, duration: self.origin.elapsed(), interrupted: self.interrupt.is_set(), phases, probes, warnings: self.warnings }
+    }
+
+    fn seed(&self) -> u64 {
+        self.valid.scenario.seed.as_ref().map_or(0, |s| s.value)
+    }
+
+    async fn phase(&mut self, index: usize, phase: &Phase) -> PhaseOutcome {
+        let start = Instant::now();
+        let started_s = start.duration_since(self.origin).as_secs_f64();
+        let pressure = phase.pressure.as_ref().map(|p| {
+            let cap = p.cap.as_ref().map_or(DEFAULT_CAP, |c| c.value.0);
+            Pressure::apply(p.memory.as_ref().map(|m| m.value), p.cpu_threads.as_ref().map_or(0, |c| c.value), cap)
+        });
+        if let Some(p) = pressure.as_ref().filter(|p| p.report.capped) {
+            let w = format!("phase `{}`: memory ballast stopped at {} MiB by the safety cap", phase.name.value, p.report.memory_held_bytes >> 20);
+            self.warn(w);
+        }
+        if let Some(gpu) = phase.pressure.as_ref().and_then(|p| p.gpu_memory.as_ref()) {
+            self.warn(format!("phase `{}`: GPU memory pressure ({}) needs the GPU support, not in this build; skipped", phase.name.value, gpu.value));
+        }
+        let (workloads, stopped_by, search) = match &phase.search {
+            Some(s) => self.search(index, phase, s).await,
+            None => {
+                let (w, why) = self.drives(index, phase, start).await;
+                (w, why, None)
+            }
+        };
+        let report = pressure.as_ref().map(|p| p.report.clone());
+        drop(pressure); // released before the next phase, whatever happened
+        PhaseOutcome { name: phase.name.value.clone(), role: phase.role, started_s, duration_s: start.elapsed().as_secs_f64(), stopped_by, workloads, search, pressure: report }
+    }
+
+    /// Runs the phase's drives until its end; returns the records and why it stopped.
+    async fn drives(&mut self, index: usize, phase: &Phase, start: Instant) -> (Vec<WorkloadOutcome>, String) {
+        let stop = Arc::new(Stop::default());
+        let phase_secs = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
+        let mut recorders: BTreeMap<String, Arc<Recorder>> = BTreeMap::new();
+        let mut ctxs = vec![];
+        let mut tasks = vec![];
+        for (di, d) in phase.drives.iter().enumerate() {
+            let name = d.workload.value.clone();
+            let rec = recorders.entry(name.clone()).or_insert_with(|| Arc::new(Recorder::new(start, self.options.window, self.options.shards))).clone();
+            let ctx = Arc::new(DriveCtx {
+                workload: self.workloads[&name].clone(),
+                recorder: rec,
+                stop: stop.clone(),
+                seed: derive_seed(self.seed(), index as u64 + 1, di as u64 + 1),
+                cap: d.requests.as_ref().map(|r| r.value),
+                issued: AtomicU64::new(0),
+                max_in_flight: d.max_in_flight.as_ref().map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
+                late_dispatches: AtomicU64::new(0),
+                dispatched: AtomicU64::new(0),
+            });
+            let segs = drive::segments(&d.shape.value, phase_secs);
+            tasks.push(tokio::spawn(drive::run(ctx.clone(), segs, start, self.options.shards)));
+            ctxs.push(ctx);
+        }
+        let end = phase.duration.as_ref().map(|d| start + d.value.as_std());
+        let conditions = &self.valid.phase_until[index];
+        let stopped_by = self.supervise(phase, start, end, &stop, &recorders, conditions, &tasks).await;
+        stop.set();
+        self.drain(phase, &recorders, tasks).await;
+        for c in &ctxs {
+            let (late, sent) = (c.late_dispatches.load(Ordering::Relaxed), c.dispatched.load(Ordering::Relaxed));
+            if sent > 100 && late * 100 > sent {
+                self.warn(format!(
+                    "phase `{}`: the load generator itself fell behind ({late} of {sent} arrivals dispatched over 1 ms late); the rate is above what this machine can generate",
+                    phase.name.value
+                ));
+            }
+        }
+        let now = Instant::now();
+        let workloads = recorders.into_iter().map(|(name, r)| WorkloadOutcome { kind: self.kind(&name), recorded: r.finish(now), name }).collect();
+        (workloads, stopped_by)
+    }
+
+    fn kind(&self, name: &str) -> WorkloadKind {
+        self.valid.scenario.workloads.iter().find(|w| w.name.value == name).map_or(WorkloadKind::Synthetic, |w| w.kind.value)
+    }
+
+    /// Closes windows until the phase should end; returns why it ended.
+    #[allow(clippy::too_many_arguments)]
+    async fn supervise(
+        &mut self,
+        phase: &Phase,
+        start: Instant,
+        end: Option<Instant>,
+        stop: &Stop,
+        recorders: &BTreeMap<String, Arc<Recorder>>,
+        conditions: &[ValidCondition],
+        tasks: &[tokio::task::JoinHandle<()>],
+    ) -> String {
+        let window = self.options.window;
+        let mut next = start + window;
+        loop {
+            let wake = end.map_or(next, |e| e.min(next));
+            tokio::select! {
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+                _ = self.interrupt.wait() => {}
+            }
+            let now = Instant::now();
+            for (name, r) in recorders {
+                for summary in r.tick(now) {
+                    let elapsed_s = now.duration_since(self.origin).as_secs_f64();
+                    self.reporter.event(&RunEvent::Window { phase: phase.name.value.clone(), workload: name.clone(), elapsed_s, summary });
+                }
+            }
+            if self.interrupt.is_set() {
+                return "interrupted".into();
+            }
+            if end.is_some_and(|e| now >= e) {
+                return "duration".into();
+            }
+            if let Some(c) = conditions.iter().find(|c| holds(c, recorders, now.duration_since(start).as_secs_f64(), self.valid)) {
+                return format!("condition: {} {} {}", c.metric.selector, c.op, c.value);
+            }
+            if tasks.iter().all(|t| t.is_finished()) {
+                return if phase.drives.iter().any(|d| d.requests.is_some()) { "requests".into() } else { "load shape ended".into() };
+            }
+            let _ = stop;
+            while next <= now {
+                next += window;
+            }
+        }
+    }
+
+    /// Waits for in-flight requests to finish, up to the drain deadline.
+    async fn drain(&mut self, phase: &Phase, recorders: &BTreeMap<String, Arc<Recorder>>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        let deadline = Instant::now() + self.options.drain;
+        for t in tasks {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left, t).await.is_err() {
+                break;
+            }
+        }
+        while recorders.values().any(|r| r.in_flight.load(Ordering::Relaxed) > 0) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let left: u64 = recorders.values().map(|r| r.in_flight.load(Ordering::Relaxed)).sum();
+        if left > 0 {
+            self.warn(format!("phase `{}`: {left} requests still in flight after the {}s drain were not recorded", phase.name.value, self.options.drain.as_secs()));
+        }
+    }
+}
+
+/// Whether a stop condition holds on the data recorded so far.
+fn holds(c: &ValidCondition, recorders: &BTreeMap<String, Arc<Recorder>>, secs: f64, v: &ValidScenario) -> bool {
+    let Subject::Workload(i) = c.metric.subject else { return false };
+    let Some(r) = recorders.get(&v.scenario.workloads[i].name.value) else { return false };
+    let (h, counters) = r.snapshot();
+    match measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), &h, &counters, secs, 3.0) {
+        Some(x) => compare(x, c.op, c.value.base()),
+        None => false,
+    }
+}
+
+pub fn compare(x: f64, op: Comparison, bound: f64) -> bool {
+    match op {
+        Comparison::Lt => x < bound,
+        Comparison::Le => x <= bound,
+        Comparison::Gt => x > bound,
+        Comparison::Ge => x >= bound,
+        Comparison::Eq => (x - bound).abs() <= 1e-9 * bound.abs().max(1.0),
+    }
+}
+
+impl Engine<'_> {
+    /// Breaking-point search: geometric (or linear) steps up from the low rate until a stop
+    /// condition holds, then bisection between the last stable and the first failing rate.
+    async fn search(&mut self, index: usize, phase: &Phase, s: &Search) -> (Vec<WorkloadOutcome>, String, Option<SearchOutcome>) {
+        let conds = self.valid.search_until[index].clone();
+        let step = s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value).as_std();
+        let max_steps = s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value);
+        let deadline = s.max_time.as_ref().map(|t| Instant::now() + t.value.as_std());
+        let (lo, hi) = (s.rate.value.lo.0, s.rate.value.hi.0);
+        let factor = s.factor.as_ref().map_or(2.0, |f| f.value);
+        let linear_step = (hi - lo) / (max_steps as f64 / 2.0).max(1.0);
+        let geometric = s.step.as_ref().is_none_or(|p| p.value == StepPolicy::Geometric);
+        let (mut levels, mut records) = (vec![], vec![]);
+        let (mut stable, mut failing): (Option<f64>, Option<f64>) = (None, None);
+        let mut rate = lo;
+        let mut why = "search finished".to_string();
+        for n in 0..max_steps {
+            if self.interrupt.is_set() {
+                why = "interrupted".into();
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() + step > d) {
+                why = "search time limit".into();
+                break;
+            }
+            let shape = LoadShape::Open { rate: crate::dsl::units::Rate(rate), arrivals: s.arrivals };
+            let (level, rec) = self.level(index, n, phase, &s.workload.value, shape, step, &conds, rate).await;
+            self.reporter.event(&RunEvent::SearchLevel { workload: s.workload.value.clone(), rate, stable: level.stable });
+            if level.stable { stable = Some(stable.map_or(rate, |x: f64| x.max(rate))) } else { failing = Some(failing.map_or(rate, |x: f64| x.min(rate))) }
+            levels.push(level);
+            records.push(rec);
+            rate = match (stable, failing) {
+                (Some(a), Some(b)) if b / a > 1.02 => (a * b).sqrt(),
+                (Some(_), Some(_)) => break,
+                (_, Some(_)) => break, // failed at the lowest rate tried
+                (Some(a), None) if a >= hi => break,
+                (Some(a), None) => if geometric { (a * factor).min(hi) } else { (a + linear_step).min(hi) },
+                (None, None) => break,
+            };
+        }
+        let mut recorded = records.into_iter();
+        let first = recorded.next();
+        let merged = first.map(|mut acc| {
+            for r in recorded {
+                acc.hists.add(&r.hists);
+                acc.counters.add(&r.counters);
+                acc.series.extend(r.series);
+                acc.elapsed += r.elapsed;
+            }
+            acc
+        });
+        let workloads = merged.map(|recorded| WorkloadOutcome { name: s.workload.value.clone(), kind: self.kind(&s.workload.value), recorded }).into_iter().collect();
+        let outcome = SearchOutcome { workload: s.workload.value.clone(), max_sustainable_rate: stable, levels };
+        (workloads, why, Some(outcome))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn level(&mut self, index: usize, n: u32, phase: &Phase, workload: &str, shape: LoadShape, step: Duration, conds: &[ValidCondition], rate: f64) -> (SearchLevel, Recorded) {
+        let start = Instant::now();
+        let stop = Arc::new(Stop::default());
+        let rec = Arc::new(Recorder::new(start, self.options.window, self.options.shards));
+        let ctx = Arc::new(DriveCtx {
+            workload: self.workloads[workload].clone(),
+            recorder: rec.clone(),
+            stop: stop.clone(),
+            seed: derive_seed(self.seed(), index as u64 + 1, 1000 + n as u64),
+            cap: None,
+            issued: AtomicU64::new(0),
+            max_in_flight: drive::DEFAULT_MAX_IN_FLIGHT,
+            late_dispatches: AtomicU64::new(0),
+            dispatched: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(drive::run(ctx, drive::segments(&shape, None), start, self.options.shards));
+        tokio::select! {
+            _ = tokio::time::sleep(step) => {}
+            _ = self.interrupt.wait() => {}
+        }
+        stop.set();
+        let recorders: BTreeMap<String, Arc<Recorder>> = [(workload.to_string(), rec.clone())].into();
+        self.drain(phase, &recorders, vec![task]).await;
+        let recorded = rec.finish(Instant::now());
+        let secs = recorded.elapsed.as_secs_f64();
+        let failed: Vec<String> = conds
+            .iter()
+            .filter(|c| measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), &recorded.hists, &recorded.counters, secs, 3.0).is_some_and(|x| compare(x, c.op, c.value.base())))
+            .map(|c| format!("{} {} {}", c.metric.selector, c.op, c.value))
+            .collect();
+        let ok = recorded.counters.requests > 0 && failed.is_empty();
+        let level = SearchLevel { rate, stable: ok, requests: recorded.counters.requests, errors: recorded.counters.errors, duration_s: secs, failed };
+        (level, recorded)
+    }
+}

@@ -1,0 +1,129 @@
+//! Progress reporters for `benchctl run`: a live bar on a terminal (indicatif), plain lines
+//! otherwise (CI logs), nothing with `--quiet`. They only consume engine events.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engine::events::{Reporter, RunEvent};
+use crate::engine::record::WindowSummary;
+
+/// Reports nothing (`--quiet`).
+pub struct Quiet;
+
+impl Reporter for Quiet {
+    fn event(&mut self, _: &RunEvent) {}
+}
+
+fn window_text(workload: &str, s: &WindowSummary) -> String {
+    let p95 = s.metrics.get("latency").map(|m| format!(" p95 {:.2}ms", m.p95)).unwrap_or_default();
+    let tok = if s.tok_s > 0.0 { format!(" {:.0} tok/s", s.tok_s) } else { String::new() };
+    let err = if s.errors > 0 { format!(" errors {}", s.errors) } else { String::new() };
+    let dropped = if s.dropped > 0 { format!(" dropped {}", s.dropped) } else { String::new() };
+    format!("{workload}: {:.0} req/s{tok}{p95}{err}{dropped}", s.throughput)
+}
+
+/// One line per phase event and a window line every few seconds, on standard error.
+pub struct Plain {
+    every: Duration,
+    last: Option<Instant>,
+}
+
+impl Plain {
+    pub fn new() -> Plain {
+        Plain { every: Duration::from_secs(5), last: None }
+    }
+}
+
+impl Default for Plain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for Plain {
+    fn event(&mut self, e: &RunEvent) {
+        let line = match e {
+            RunEvent::PhaseStarted { index, count, name, role, planned_s } => {
+                let planned = planned_s.map(|s| format!(", {s}s")).unwrap_or_default();
+                format!("phase {}/{count} {name} ({role}{planned})", index + 1)
+            }
+            RunEvent::Window { workload, elapsed_s, summary, .. } => {
+                if self.last.is_some_and(|l| l.elapsed() < self.every) {
+                    return;
+                }
+                self.last = Some(Instant::now());
+                format!("  [{elapsed_s:>6.1}s] {}", window_text(workload, summary))
+            }
+            RunEvent::SearchLevel { workload, rate, stable } => format!("  search {workload}: {rate:.1}/s {}", if *stable { "stable" } else { "unstable" }),
+            RunEvent::PhaseFinished { name, stopped_by, duration_s } => format!("  {name} done after {duration_s:.1}s ({stopped_by})"),
+            RunEvent::Warning(w) => format!("warning: {w}"),
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
+/// A live bar per phase on a terminal.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+    phase_start: Instant,
+}
+
+impl Bar {
+    pub fn new() -> Bar {
+        Bar { bar: None, phase_start: Instant::now() }
+    }
+}
+
+impl Default for Bar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for Bar {
+    fn event(&mut self, e: &RunEvent) {
+        match e {
+            RunEvent::PhaseStarted { index, count, name, planned_s, .. } => {
+                self.phase_start = Instant::now();
+                let bar = match planned_s {
+                    Some(s) => ProgressBar::new(s.ceil() as u64),
+                    None => ProgressBar::new_spinner(),
+                };
+                let template = if planned_s.is_some() { "{prefix} [{elapsed_precise}] {bar:24} {pos}/{len}s {msg}" } else { "{prefix} [{elapsed_precise}] {spinner} {msg}" };
+                bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+                bar.set_prefix(format!("{}/{count} {name}", index + 1));
+                bar.enable_steady_tick(Duration::from_millis(200));
+                self.bar = Some(bar);
+            }
+            RunEvent::Window { workload, summary, .. } => {
+                if let Some(b) = &self.bar {
+                    b.set_position(self.phase_start.elapsed().as_secs());
+                    b.set_message(window_text(workload, summary));
+                }
+            }
+            RunEvent::SearchLevel { workload, rate, stable } => {
+                if let Some(b) = &self.bar {
+                    b.println(format!("  search {workload}: {rate:.1}/s {}", if *stable { "stable" } else { "unstable" }));
+                }
+            }
+            RunEvent::PhaseFinished { name, stopped_by, duration_s } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                eprintln!("  {name} done after {duration_s:.1}s ({stopped_by})");
+            }
+            RunEvent::Warning(w) => match &self.bar {
+                Some(b) => b.println(format!("warning: {w}")),
+                None => eprintln!("warning: {w}"),
+            },
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! `benchctl run`: check, plan, execute on tokio with signal handling and progress, write
+//! the result document, print a short summary.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use benchctl::dsl::{self, diag, LoadOptions};
+use benchctl::engine::drive::Stop;
+use benchctl::engine::events::Reporter;
+use benchctl::engine::probe;
+use benchctl::engine::run::{self as engine, Engine, Options};
+use benchctl::result::{self, ResultDoc};
+use benchctl::{exit, plan, progress};
+
+pub fn run(file: &Path, opts: &LoadOptions, out: Option<PathBuf>, quiet: bool, color: bool) -> u8 {
+    let checked = dsl::check_file(file, opts);
+    if !checked.diagnostics.is_empty() {
+        eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, 100));
+    }
+    let Some(valid) = &checked.scenario else {
+        eprintln!("error: `{}` is not a valid scenario; nothing was run", file.display());
+        return exit::INVALID_INPUT;
+    };
+    let workloads = match engine::workloads(valid) {
+        Ok(w) => w,
+        Err(engine::Unsupported(why)) => {
+            eprintln!("error: {why}");
+            return exit::RUNTIME_ERROR;
+        }
+    };
+    let plan = plan::build(valid, &checked.sources);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::RUNTIME_ERROR;
+        }
+    };
+    let interrupt = Arc::new(Stop::default());
+    runtime.spawn(watch_signals(interrupt.clone()));
+    let mut reporter: Box<dyn Reporter> = if quiet {
+        Box::new(progress::Quiet)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(progress::Bar::new())
+    } else {
+        Box::new(progress::Plain::new())
+    };
+    let quiet_panics = QuietPanics::install();
+    let engine = Engine::new(valid, workloads, Options::default(), interrupt, reporter.as_mut());
+    let outcome = runtime.block_on(engine.run());
+    drop(quiet_panics);
+    let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());
+    let path = out.unwrap_or_else(|| default_dir(&doc)).join("result.json");
+    let json = match serde_json::to_vec_pretty(&doc) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: cannot serialise the result: {e}");
+            return exit::RUNTIME_ERROR;
+        }
+    };
+    if let Err(e) = result::write_atomic(&path, &json) {
+        eprintln!("error: cannot write `{}`: {e}", path.display());
+        return exit::RUNTIME_ERROR;
+    }
+    if !quiet {
+        print!("{}", summary(&doc));
+    }
+    println!("result: {}", path.display());
+    if outcome.interrupted {
+        eprintln!("the run was interrupted; the result holds what was measured until then");
+        return exit::INVALID_RUN;
+    }
+    exit::SUCCESS
+}
+
+/// `out/<scenario>/<timestamp>/`, the timestamp in a form that sorts and suits file names.
+fn default_dir(doc: &ResultDoc) -> PathBuf {
+    let stamp: String = doc.timestamp.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let name: String = doc.scenario.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    PathBuf::from("out").join(name).join(stamp)
+}
+
+/// First SIGINT/SIGTERM: stop gracefully (drain, write a partial result). Second: exit now.
+async fn watch_signals(interrupt: Arc<Stop>) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    for n in 0.. {
+        #[cfg(unix)]
+        let got = match term.as_mut() {
+            Some(t) => tokio::select! { r = tokio::signal::ctrl_c() => r.is_ok(), r = t.recv() => r.is_some() },
+            None => tokio::signal::ctrl_c().await.is_ok(),
+        };
+        #[cfg(not(unix))]
+        let got = tokio::signal::ctrl_c().await.is_ok();
+        if !got {
+            return;
+        }
+        if n > 0 {
+            eprintln!("\ninterrupted twice: exiting without writing a result");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping: finishing in-flight requests and writing a partial result (interrupt again to abort)");
+        interrupt.set();
+    }
+}
+
+/// While a run is going, a panic inside a workload is counted as an error of kind `panic`;
+/// the default hook's message for each would bury the progress display, so the first one
+/// is kept and printed once at the end.
+struct QuietPanics {
+    previous: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>,
+    first: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl QuietPanics {
+    fn install() -> QuietPanics {
+        let previous: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> = Arc::from(std::panic::take_hook());
+        let first = Arc::new(std::sync::Mutex::new(None));
+        let (prev, slot) = (previous.clone(), first.clone());
+        std::panic::set_hook(Box::new(move |info| {
+            let worker = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-runtime-worker"));
+            if worker {
+                let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                s.get_or_insert_with(|| info.to_string());
+            } else {
+                prev(info);
+            }
+        }));
+        QuietPanics { previous, first }
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        let _ = std::panic::take_hook();
+        let prev = self.previous.clone();
+        std::panic::set_hook(Box::new(move |info| prev(info)));
+        if let Some(msg) = self.first.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            eprintln!("warning: a workload panicked (counted as errors of kind `panic`); the first: {msg}");
+        }
+    }
+}
+
+/// A short table per workload (measured phases).
+fn summary(doc: &ResultDoc) -> String {
+    let mut rows = vec![vec!["workload".to_string(), "requests".into(), "req/s".into(), "errors".into(), "p50".into(), "p95".into(), "p99".into(), "ttft p95".into(), "tok/s".into()]];
+    for (name, w) in &doc.benchmarks {
+        let lat = |f: fn(&benchctl::stats::DistSummary) -> f64| w.metrics.get("latency").map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary)));
+        let ttft = w.metrics.get("ttft").map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95));
+        rows.push(vec![
+            name.clone(),
+            w.requests.to_string(),
+            format!("{:.1}", w.throughput),
+            format!("{} ({:.2}%)", w.errors, w.error_rate * 100.0),
+            lat(|s| s.p50),
+            lat(|s| s.p95),
+            lat(|s| s.p99),
+            ttft,
+            if w.tok_s > 0.0 { format!("{:.0}", w.tok_s) } else { "-".into() },
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out += &format!("  {}\n", cells.join("  ").trim_end());
+    }
+    if let Some(s) = &doc.stress_test {
+        let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+        out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
+    }
+    for w in &doc.warnings {
+        out += &format!("  warning: {w}\n");
+    }
+    out
+}
