@@ -5,9 +5,9 @@
 //! [`dsl::ValidScenario`] -> [`plan::Plan`]. The DSL modules depend on nothing heavy.
 
 pub mod dsl;
+pub mod engine;
 pub mod exit;
 pub mod plan;
 pub mod progress;
 pub mod result;
-pub mod engine;
 pub mod stats;

@@ -151,7 +151,13 @@ fn main() -> ExitCode {
             color,
         } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
-        Command::Run { file, load, out, quiet, color } => run::run(&file, &load.options(), out, quiet, color.enabled()),
+        Command::Run {
+            file,
+            load,
+            out,
+            quiet,
+            color,
+        } => run::run(&file, &load.options(), out, quiet, color.enabled()),
     };
     ExitCode::from(code)
 }

@@ -17,10 +17,26 @@ impl Reporter for Quiet {
 }
 
 fn window_text(workload: &str, s: &WindowSummary) -> String {
-    let p95 = s.metrics.get("latency").map(|m| format!(" p95 {:.2}ms", m.p95)).unwrap_or_default();
-    let tok = if s.tok_s > 0.0 { format!(" {:.0} tok/s", s.tok_s) } else { String::new() };
-    let err = if s.errors > 0 { format!(" errors {}", s.errors) } else { String::new() };
-    let dropped = if s.dropped > 0 { format!(" dropped {}", s.dropped) } else { String::new() };
+    let p95 = s
+        .metrics
+        .get("latency")
+        .map(|m| format!(" p95 {:.2}ms", m.p95))
+        .unwrap_or_default();
+    let tok = if s.tok_s > 0.0 {
+        format!(" {:.0} tok/s", s.tok_s)
+    } else {
+        String::new()
+    };
+    let err = if s.errors > 0 {
+        format!(" errors {}", s.errors)
+    } else {
+        String::new()
+    };
+    let dropped = if s.dropped > 0 {
+        format!(" dropped {}", s.dropped)
+    } else {
+        String::new()
+    };
     format!("{workload}: {:.0} req/s{tok}{p95}{err}{dropped}", s.throughput)
 }
 
@@ -32,7 +48,10 @@ pub struct Plain {
 
 impl Plain {
     pub fn new() -> Plain {
-        Plain { every: Duration::from_secs(5), last: None }
+        Plain {
+            every: Duration::from_secs(5),
+            last: None,
+        }
     }
 }
 
@@ -45,19 +64,37 @@ impl Default for Plain {
 impl Reporter for Plain {
     fn event(&mut self, e: &RunEvent) {
         let line = match e {
-            RunEvent::PhaseStarted { index, count, name, role, planned_s } => {
+            RunEvent::PhaseStarted {
+                index,
+                count,
+                name,
+                role,
+                planned_s,
+            } => {
                 let planned = planned_s.map(|s| format!(", {s}s")).unwrap_or_default();
                 format!("phase {}/{count} {name} ({role}{planned})", index + 1)
             }
-            RunEvent::Window { workload, elapsed_s, summary, .. } => {
+            RunEvent::Window {
+                workload,
+                elapsed_s,
+                summary,
+                ..
+            } => {
                 if self.last.is_some_and(|l| l.elapsed() < self.every) {
                     return;
                 }
                 self.last = Some(Instant::now());
                 format!("  [{elapsed_s:>6.1}s] {}", window_text(workload, summary))
             }
-            RunEvent::SearchLevel { workload, rate, stable } => format!("  search {workload}: {rate:.1}/s {}", if *stable { "stable" } else { "unstable" }),
-            RunEvent::PhaseFinished { name, stopped_by, duration_s } => format!("  {name} done after {duration_s:.1}s ({stopped_by})"),
+            RunEvent::SearchLevel { workload, rate, stable } => format!(
+                "  search {workload}: {rate:.1}/s {}",
+                if *stable { "stable" } else { "unstable" }
+            ),
+            RunEvent::PhaseFinished {
+                name,
+                stopped_by,
+                duration_s,
+            } => format!("  {name} done after {duration_s:.1}s ({stopped_by})"),
             RunEvent::Warning(w) => format!("warning: {w}"),
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -72,7 +109,10 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Bar {
-        Bar { bar: None, phase_start: Instant::now() }
+        Bar {
+            bar: None,
+            phase_start: Instant::now(),
+        }
     }
 }
 
@@ -85,13 +125,23 @@ impl Default for Bar {
 impl Reporter for Bar {
     fn event(&mut self, e: &RunEvent) {
         match e {
-            RunEvent::PhaseStarted { index, count, name, planned_s, .. } => {
+            RunEvent::PhaseStarted {
+                index,
+                count,
+                name,
+                planned_s,
+                ..
+            } => {
                 self.phase_start = Instant::now();
                 let bar = match planned_s {
                     Some(s) => ProgressBar::new(s.ceil() as u64),
                     None => ProgressBar::new_spinner(),
                 };
-                let template = if planned_s.is_some() { "{prefix} [{elapsed_precise}] {bar:24} {pos}/{len}s {msg}" } else { "{prefix} [{elapsed_precise}] {spinner} {msg}" };
+                let template = if planned_s.is_some() {
+                    "{prefix} [{elapsed_precise}] {bar:24} {pos}/{len}s {msg}"
+                } else {
+                    "{prefix} [{elapsed_precise}] {spinner} {msg}"
+                };
                 bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
                 bar.set_prefix(format!("{}/{count} {name}", index + 1));
                 bar.enable_steady_tick(Duration::from_millis(200));
@@ -105,10 +155,17 @@ impl Reporter for Bar {
             }
             RunEvent::SearchLevel { workload, rate, stable } => {
                 if let Some(b) = &self.bar {
-                    b.println(format!("  search {workload}: {rate:.1}/s {}", if *stable { "stable" } else { "unstable" }));
+                    b.println(format!(
+                        "  search {workload}: {rate:.1}/s {}",
+                        if *stable { "stable" } else { "unstable" }
+                    ));
                 }
             }
-            RunEvent::PhaseFinished { name, stopped_by, duration_s } => {
+            RunEvent::PhaseFinished {
+                name,
+                stopped_by,
+                duration_s,
+            } => {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }

@@ -129,9 +129,22 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool) -> WorkloadDoc {
         if h.is_empty() {
             continue;
         }
-        metrics.insert(m.name().to_string(), MetricDoc { unit: m.unit(), summary: stats::summarize(h, SUMMARY_K, m.scale()) });
+        metrics.insert(
+            m.name().to_string(),
+            MetricDoc {
+                unit: m.unit(),
+                summary: stats::summarize(h, SUMMARY_K, m.scale()),
+            },
+        );
         let recorded_unit = if m == Metric::RequestTokS { "milli-tok/s" } else { "ns" };
-        histograms.insert(m.name().to_string(), HistogramDoc { recorded_unit, encoding: "hdrhistogram-v2+base64", data: stats::encode(h) });
+        histograms.insert(
+            m.name().to_string(),
+            HistogramDoc {
+                recorded_unit,
+                encoding: "hdrhistogram-v2+base64",
+                data: stats::encode(h),
+            },
+        );
     }
     WorkloadDoc {
         kind: kind.to_string(),
@@ -140,7 +153,11 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool) -> WorkloadDoc {
         errors: c.errors,
         errors_by_kind: c.errors_by_kind.clone(),
         dropped: c.dropped,
-        error_rate: if c.requests > 0 { c.errors as f64 / c.requests as f64 } else { 0.0 },
+        error_rate: if c.requests > 0 {
+            c.errors as f64 / c.requests as f64
+        } else {
+            0.0
+        },
         throughput: per_sec(c.requests - c.errors),
         tok_s: per_sec(c.output_tokens),
         output_tokens: c.output_tokens,
@@ -161,7 +178,13 @@ fn sha256_hex(sources: &SourceMap) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn build(outcome: &RunOutcome, valid: &ValidScenario, plan: &Plan, sources: &SourceMap, system_info: SystemInfo) -> ResultDoc {
+pub fn build(
+    outcome: &RunOutcome,
+    valid: &ValidScenario,
+    plan: &Plan,
+    sources: &SourceMap,
+    system_info: SystemInfo,
+) -> ResultDoc {
     let sc = &valid.scenario;
     let phases: Vec<PhaseDoc> = outcome
         .phases
@@ -172,7 +195,11 @@ pub fn build(outcome: &RunOutcome, valid: &ValidScenario, plan: &Plan, sources: 
             started_s: p.started_s,
             duration_s: p.duration_s,
             stopped_by: p.stopped_by.clone(),
-            workloads: p.workloads.iter().map(|w| (w.name.clone(), workload_doc(w.kind.as_str(), &w.recorded, true))).collect(),
+            workloads: p
+                .workloads
+                .iter()
+                .map(|w| (w.name.clone(), workload_doc(w.kind.as_str(), &w.recorded, true)))
+                .collect(),
             search: p.search.clone(),
             pressure: p.pressure.clone(),
         })
@@ -181,7 +208,11 @@ pub fn build(outcome: &RunOutcome, valid: &ValidScenario, plan: &Plan, sources: 
         schema_version: RESULT_SCHEMA_VERSION,
         benchctl_version: env!("CARGO_PKG_VERSION"),
         timestamp: rfc3339(outcome.started),
-        status: if outcome.interrupted { "interrupted" } else { "completed" },
+        status: if outcome.interrupted {
+            "interrupted"
+        } else {
+            "completed"
+        },
         duration_s: outcome.duration.as_secs_f64(),
         scenario: ScenarioInfo {
             name: sc.name.value.clone(),
@@ -214,13 +245,21 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
                     acc.elapsed += w.recorded.elapsed;
                 }
                 None => {
-                    let r = Recorded { hists: w.recorded.hists.clone(), counters: w.recorded.counters.clone(), series: vec![], elapsed: w.recorded.elapsed };
+                    let r = Recorded {
+                        hists: w.recorded.hists.clone(),
+                        counters: w.recorded.counters.clone(),
+                        series: vec![],
+                        elapsed: w.recorded.elapsed,
+                    };
                     merged.insert(w.name.clone(), (w.kind.as_str().to_string(), r));
                 }
             }
         }
     }
-    merged.into_iter().map(|(name, (kind, r))| (name, workload_doc(&kind, &r, false))).collect()
+    merged
+        .into_iter()
+        .map(|(name, (kind, r))| (name, workload_doc(&kind, &r, false)))
+        .collect()
 }
 
 fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
@@ -247,15 +286,26 @@ pub fn rfc3339(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
 /// disk, then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "result".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "result".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -286,6 +336,10 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temporary files left");
+        assert_eq!(
+            std::fs::read_dir(p.parent().unwrap()).unwrap().count(),
+            1,
+            "no temporary files left"
+        );
     }
 }

@@ -77,7 +77,18 @@ pub fn run(file: &Path, opts: &LoadOptions, out: Option<PathBuf>, quiet: bool, c
 /// `out/<scenario>/<timestamp>/`, the timestamp in a form that sorts and suits file names.
 fn default_dir(doc: &ResultDoc) -> PathBuf {
     let stamp: String = doc.timestamp.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    let name: String = doc.scenario.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let name: String = doc
+        .scenario
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     PathBuf::from("out").join(name).join(stamp)
 }
 
@@ -119,7 +130,9 @@ impl QuietPanics {
         let first = Arc::new(std::sync::Mutex::new(None));
         let (prev, slot) = (previous.clone(), first.clone());
         std::panic::set_hook(Box::new(move |info| {
-            let worker = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-runtime-worker"));
+            let worker = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("tokio-runtime-worker"));
             if worker {
                 let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
                 s.get_or_insert_with(|| info.to_string());
@@ -144,10 +157,27 @@ impl Drop for QuietPanics {
 
 /// A short table per workload (measured phases).
 fn summary(doc: &ResultDoc) -> String {
-    let mut rows = vec![vec!["workload".to_string(), "requests".into(), "req/s".into(), "errors".into(), "p50".into(), "p95".into(), "p99".into(), "ttft p95".into(), "tok/s".into()]];
+    let mut rows = vec![vec![
+        "workload".to_string(),
+        "requests".into(),
+        "req/s".into(),
+        "errors".into(),
+        "p50".into(),
+        "p95".into(),
+        "p99".into(),
+        "ttft p95".into(),
+        "tok/s".into(),
+    ]];
     for (name, w) in &doc.benchmarks {
-        let lat = |f: fn(&benchctl::stats::DistSummary) -> f64| w.metrics.get("latency").map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary)));
-        let ttft = w.metrics.get("ttft").map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95));
+        let lat = |f: fn(&benchctl::stats::DistSummary) -> f64| {
+            w.metrics
+                .get("latency")
+                .map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary)))
+        };
+        let ttft = w
+            .metrics
+            .get("ttft")
+            .map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95));
         rows.push(vec![
             name.clone(),
             w.requests.to_string(),
@@ -157,17 +187,28 @@ fn summary(doc: &ResultDoc) -> String {
             lat(|s| s.p95),
             lat(|s| s.p99),
             ttft,
-            if w.tok_s > 0.0 { format!("{:.0}", w.tok_s) } else { "-".into() },
+            if w.tok_s > 0.0 {
+                format!("{:.0}", w.tok_s)
+            } else {
+                "-".into()
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
-    let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "{} {} in {:.1}s (measured phases)\n",
+        doc.scenario.name, doc.status, doc.duration_s
+    );
     for r in rows {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out += &format!("  {}\n", cells.join("  ").trim_end());
     }
     if let Some(s) = &doc.stress_test {
-        let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+        let max = s
+            .max_sustainable_load
+            .map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
         out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
     }
     for w in &doc.warnings {

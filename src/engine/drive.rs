@@ -94,7 +94,18 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
         Ok(Err(e)) => Some(e.kind),
         Err(()) => Some("panic"),
     };
-    ctx.recorder.record(shard, &Sample { intended, started, finished, outputs: &events.outputs, input_tokens: events.input_tokens, error, open_loop });
+    ctx.recorder.record(
+        shard,
+        &Sample {
+            intended,
+            started,
+            finished,
+            outputs: &events.outputs,
+            input_tokens: events.input_tokens,
+            error,
+            open_loop,
+        },
+    );
 }
 
 /// One piece of a drive: open or closed loop, for a length of time (or until stopped).
@@ -110,14 +121,48 @@ pub fn segments(shape: &LoadShape, phase_secs: Option<f64>) -> Vec<(Segment, Opt
     let over = phase_secs.unwrap_or(60.0).max(1e-3);
     match shape {
         LoadShape::Closed { concurrency } => vec![(Segment::Closed(ConcurrencyCurve::Fixed(*concurrency)), None)],
-        LoadShape::Open { rate, arrivals } => vec![(Segment::Open { curve: RateCurve::Constant(rate.0), arrivals: *arrivals }, None)],
-        LoadShape::RampRate { from, to, arrivals } => {
-            vec![(Segment::Open { curve: RateCurve::Linear { from: from.0, to: to.0, over }, arrivals: *arrivals }, None)]
-        }
-        LoadShape::RampConcurrency { from, to } => vec![(Segment::Closed(ConcurrencyCurve::Linear { from: *from, to: *to, over }), None)],
-        LoadShape::Spike { base, peak, every, hold, arrivals } => vec![(
+        LoadShape::Open { rate, arrivals } => vec![(
             Segment::Open {
-                curve: RateCurve::Spike { base: base.0, peak: peak.0, every: every.as_secs_f64(), hold: hold.as_secs_f64() },
+                curve: RateCurve::Constant(rate.0),
+                arrivals: *arrivals,
+            },
+            None,
+        )],
+        LoadShape::RampRate { from, to, arrivals } => {
+            vec![(
+                Segment::Open {
+                    curve: RateCurve::Linear {
+                        from: from.0,
+                        to: to.0,
+                        over,
+                    },
+                    arrivals: *arrivals,
+                },
+                None,
+            )]
+        }
+        LoadShape::RampConcurrency { from, to } => vec![(
+            Segment::Closed(ConcurrencyCurve::Linear {
+                from: *from,
+                to: *to,
+                over,
+            }),
+            None,
+        )],
+        LoadShape::Spike {
+            base,
+            peak,
+            every,
+            hold,
+            arrivals,
+        } => vec![(
+            Segment::Open {
+                curve: RateCurve::Spike {
+                    base: base.0,
+                    peak: peak.0,
+                    every: every.as_secs_f64(),
+                    hold: hold.as_secs_f64(),
+                },
                 arrivals: *arrivals,
             },
             None,
@@ -126,7 +171,10 @@ pub fn segments(shape: &LoadShape, phase_secs: Option<f64>) -> Vec<(Segment, Opt
             .iter()
             .map(|s| {
                 let seg = match s.target {
-                    Target::Rate(r) => Segment::Open { curve: RateCurve::Constant(r.0), arrivals: *arrivals },
+                    Target::Rate(r) => Segment::Open {
+                        curve: RateCurve::Constant(r.0),
+                        arrivals: *arrivals,
+                    },
                     Target::Concurrency(c) => Segment::Closed(ConcurrencyCurve::Fixed(c)),
                 };
                 (seg, Some(s.duration.as_secs_f64()))
@@ -135,11 +183,22 @@ pub fn segments(shape: &LoadShape, phase_secs: Option<f64>) -> Vec<(Segment, Opt
     }
 }
 
-/// Runs the segments one after the other from `start`, until they end or `ctx.stop` is set.
-pub async fn run(ctx: Arc<DriveCtx>, segs: Vec<(Segment, Option<f64>)>, start: Instant, shards: usize) {
+/// Runs the segments one after the other from `start`, until they end, the phase ends
+/// (`phase_end`: no request is issued at or after it) or `ctx.stop` is set.
+pub async fn run(
+    ctx: Arc<DriveCtx>,
+    segs: Vec<(Segment, Option<f64>)>,
+    start: Instant,
+    phase_end: Option<Instant>,
+    shards: usize,
+) {
     let mut seg_start = start;
     for (i, (seg, len)) in segs.into_iter().enumerate() {
-        let end = len.map(|l| seg_start + Duration::from_secs_f64(l));
+        let own_end = len.map(|l| seg_start + Duration::from_secs_f64(l));
+        let end = match (own_end, phase_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let seed = ctx.seed ^ (i as u64).wrapping_mul(0x9E37_79B9);
         match seg {
             Segment::Closed(c) => closed(ctx.clone(), c, seg_start, end, seed, shards).await,
@@ -148,14 +207,21 @@ pub async fn run(ctx: Arc<DriveCtx>, segs: Vec<(Segment, Option<f64>)>, start: I
         if ctx.stop.is_set() || ctx.cap.is_some_and(|c| ctx.issued.load(Ordering::Relaxed) >= c) {
             break;
         }
-        match end {
-            Some(e) => seg_start = e,
-            None => break,
+        match own_end {
+            Some(e) if phase_end.is_none_or(|p| e < p) => seg_start = e,
+            _ => break,
         }
     }
 }
 
-async fn closed(ctx: Arc<DriveCtx>, curve: ConcurrencyCurve, start: Instant, end: Option<Instant>, seed: u64, shards: usize) {
+async fn closed(
+    ctx: Arc<DriveCtx>,
+    curve: ConcurrencyCurve,
+    start: Instant,
+    end: Option<Instant>,
+    seed: u64,
+    shards: usize,
+) {
     let base = Rng::new(seed);
     let workers: Vec<_> = (0..curve.max())
         .map(|w| {
@@ -170,7 +236,9 @@ async fn closed(ctx: Arc<DriveCtx>, curve: ConcurrencyCurve, start: Instant, end
                     }
                     if w >= curve.target(now.saturating_duration_since(start).as_secs_f64()) {
                         // Not active at this point of the ramp: look again shortly.
-                        let wake = end.map_or(now + Duration::from_millis(5), |e| e.min(now + Duration::from_millis(5)));
+                        let wake = end.map_or(now + Duration::from_millis(5), |e| {
+                            e.min(now + Duration::from_millis(5))
+                        });
                         clock::sleep_until(wake).await;
                         continue;
                     }
@@ -191,14 +259,24 @@ async fn closed(ctx: Arc<DriveCtx>, curve: ConcurrencyCurve, start: Instant, end
     }
 }
 
-async fn open(ctx: Arc<DriveCtx>, curve: RateCurve, arrivals: Arrivals, start: Instant, end: Option<Instant>, seed: u64, shards: usize) {
+async fn open(
+    ctx: Arc<DriveCtx>,
+    curve: RateCurve,
+    arrivals: Arrivals,
+    start: Instant,
+    end: Option<Instant>,
+    seed: u64,
+    shards: usize,
+) {
     let handle = tokio::runtime::Handle::current();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let gen_ctx = ctx.clone();
-    let spawned = std::thread::Builder::new().name("benchctl-arrivals".into()).spawn(move || {
-        generate(&gen_ctx, &curve, arrivals, start, end, seed, shards, &handle);
-        let _ = done_tx.send(());
-    });
+    let spawned = std::thread::Builder::new()
+        .name("benchctl-arrivals".into())
+        .spawn(move || {
+            generate(&gen_ctx, &curve, arrivals, start, end, seed, shards, &handle);
+            let _ = done_tx.send(());
+        });
     if spawned.is_ok() {
         let _ = done_rx.await;
     }
@@ -207,12 +285,23 @@ async fn open(ctx: Arc<DriveCtx>, curve: RateCurve, arrivals: Arrivals, start: I
 /// The arrival loop: computes each intended start from the seeded process, waits for it
 /// precisely, and hands the request to the runtime.
 #[allow(clippy::too_many_arguments)]
-fn generate(ctx: &Arc<DriveCtx>, curve: &RateCurve, arrivals: Arrivals, start: Instant, end: Option<Instant>, seed: u64, shards: usize, handle: &tokio::runtime::Handle) {
+fn generate(
+    ctx: &Arc<DriveCtx>,
+    curve: &RateCurve,
+    arrivals: Arrivals,
+    start: Instant,
+    end: Option<Instant>,
+    seed: u64,
+    shards: usize,
+    handle: &tokio::runtime::Handle,
+) {
     let mut rng = Rng::new(seed);
     let requests = Rng::new(seed ^ 0x5EED);
     let mut t = 0.0;
     for index in 0u64.. {
-        let Some(next) = curve.advance(t, curve::gap(arrivals, &mut rng)) else { return };
+        let Some(next) = curve.advance(t, curve::gap(arrivals, &mut rng)) else {
+            return;
+        };
         t = next;
         let intended = start + Duration::from_secs_f64(t);
         if end.is_some_and(|e| intended >= e) {
@@ -247,10 +336,20 @@ fn generate(ctx: &Arc<DriveCtx>, curve: &RateCurve, arrivals: Arrivals, start: I
         }
         ctx.recorder.in_flight.fetch_add(1, Ordering::Relaxed);
         let (ctx, mut rng) = (ctx.clone(), requests.fork(index));
-        handle.spawn(async move {
+        let mut request: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let mut events = Events::default();
             execute(&ctx, shard, &mut rng, &mut events, intended, true).await;
             ctx.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
+        // Send inline: the first poll runs here, on time, like a load generator writing the
+        // request to the wire; only a request that has to wait moves to the runtime (which
+        // polls it again and so registers its own waker).
+        if request
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+            .is_pending()
+        {
+            handle.spawn(request);
+        }
     }
 }

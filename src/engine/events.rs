@@ -6,11 +6,30 @@ use crate::dsl::model::PhaseRole;
 
 #[derive(Debug, Clone)]
 pub enum RunEvent {
-    PhaseStarted { index: usize, count: usize, name: String, role: PhaseRole, planned_s: Option<f64> },
+    PhaseStarted {
+        index: usize,
+        count: usize,
+        name: String,
+        role: PhaseRole,
+        planned_s: Option<f64>,
+    },
     /// A closed window of one workload's time series.
-    Window { phase: String, workload: String, elapsed_s: f64, summary: WindowSummary },
-    SearchLevel { workload: String, rate: f64, stable: bool },
-    PhaseFinished { name: String, stopped_by: String, duration_s: f64 },
+    Window {
+        phase: String,
+        workload: String,
+        elapsed_s: f64,
+        summary: WindowSummary,
+    },
+    SearchLevel {
+        workload: String,
+        rate: f64,
+        stable: bool,
+    },
+    PhaseFinished {
+        name: String,
+        stopped_by: String,
+        duration_s: f64,
+    },
     Warning(String),
 }
 

@@ -69,7 +69,18 @@ mod tests {
         for i in 0..100u64 {
             let finished = t0 + Duration::from_millis(i + 1);
             let error = (i % 10 == 0).then_some("x");
-            r.record(0, &Sample { intended: t0, started: t0, finished, outputs: &[], input_tokens: 0, error, open_loop: false });
+            r.record(
+                0,
+                &Sample {
+                    intended: t0,
+                    started: t0,
+                    finished,
+                    outputs: &[],
+                    input_tokens: 0,
+                    error,
+                    open_loop: false,
+                },
+            );
         }
         let rec = r.finish(t0 + Duration::from_secs(2));
         let v = |m: &str, a: Option<&str>| value(m, a, &rec.hists, &rec.counters, 2.0, 3.0);

@@ -83,7 +83,17 @@ impl Pressure {
                     .ok()
             })
             .collect();
-        Pressure { ballast, stop, burners, report: PressureReport { memory_requested_bytes: requested, memory_held_bytes: held, cpu_threads, capped } }
+        Pressure {
+            ballast,
+            stop,
+            burners,
+            report: PressureReport {
+                memory_requested_bytes: requested,
+                memory_held_bytes: held,
+                cpu_threads,
+                capped,
+            },
+        }
     }
 }
 

@@ -28,7 +28,15 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [Metric::Latency, Metric::Ttft, Metric::Itl, Metric::Tpot, Metric::E2e, Metric::RequestTokS, Metric::SendLateness];
+    pub const ALL: [Metric; 7] = [
+        Metric::Latency,
+        Metric::Ttft,
+        Metric::Itl,
+        Metric::Tpot,
+        Metric::E2e,
+        Metric::RequestTokS,
+        Metric::SendLateness,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -285,7 +293,8 @@ impl Recorder {
                 sh.hists.record(Metric::Tpot, (e2e - ttft) / (n - 1));
             }
             if e2e > 0 {
-                sh.hists.record(Metric::RequestTokS, (n as f64 * 1e12 / e2e as f64) as u64);
+                sh.hists
+                    .record(Metric::RequestTokS, (n as f64 * 1e12 / e2e as f64) as u64);
             }
         }
     }
@@ -333,7 +342,10 @@ impl Recorder {
             dropped: c.dropped,
             throughput: (c.requests - c.errors) as f64 / secs,
             tok_s: c.output_tokens as f64 / secs,
-            metrics: Metric::ALL.iter().filter_map(|m| WindowStats::of(h.get(*m), m.scale()).map(|s| (m.name().to_string(), s))).collect(),
+            metrics: Metric::ALL
+                .iter()
+                .filter_map(|m| WindowStats::of(h.get(*m), m.scale()).map(|s| (m.name().to_string(), s)))
+                .collect(),
         }
     }
 
@@ -367,8 +379,30 @@ mod tests {
         let r = Recorder::new(t0, Duration::from_secs(1), 2);
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let outputs = [ms(10), ms(12), ms(15)];
-        r.record(0, &Sample { intended: t0, started: ms(1), finished: ms(15), outputs: &outputs, input_tokens: 4, error: None, open_loop: true });
-        r.record(1, &Sample { intended: ms(1500), started: ms(1500), finished: ms(1600), outputs: &[], input_tokens: 0, error: Some("boom"), open_loop: false });
+        r.record(
+            0,
+            &Sample {
+                intended: t0,
+                started: ms(1),
+                finished: ms(15),
+                outputs: &outputs,
+                input_tokens: 4,
+                error: None,
+                open_loop: true,
+            },
+        );
+        r.record(
+            1,
+            &Sample {
+                intended: ms(1500),
+                started: ms(1500),
+                finished: ms(1600),
+                outputs: &[],
+                input_tokens: 0,
+                error: Some("boom"),
+                open_loop: false,
+            },
+        );
         r.record_drop(0, ms(2500));
         let rec = r.finish(ms(3000));
         assert_eq!(rec.counters.requests, 2);

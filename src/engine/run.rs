@@ -33,7 +33,11 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Options { window: Duration::from_secs(1), drain: Duration::from_secs(10), shards: (2 * cores).max(2) }
+        Options {
+            window: Duration::from_secs(1),
+            drain: Duration::from_secs(10),
+            shards: (2 * cores).max(2),
+        }
     }
 }
 
@@ -123,8 +127,22 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(valid: &'a ValidScenario, workloads: BTreeMap<String, Arc<dyn Workload>>, options: Options, interrupt: Arc<Stop>, reporter: &'a mut dyn Reporter) -> Self {
-        Engine { valid, workloads, options, interrupt, reporter, origin: Instant::now(), warnings: vec![] }
+    pub fn new(
+        valid: &'a ValidScenario,
+        workloads: BTreeMap<String, Arc<dyn Workload>>,
+        options: Options,
+        interrupt: Arc<Stop>,
+        reporter: &'a mut dyn Reporter,
+    ) -> Self {
+        Engine {
+            valid,
+            workloads,
+            options,
+            interrupt,
+            reporter,
+            origin: Instant::now(),
+            warnings: vec![],
+        }
     }
 
     fn warn(&mut self, w: String) {
@@ -135,7 +153,15 @@ impl<'a> Engine<'a> {
     pub async fn run(mut self) -> RunOutcome {
         let started = SystemTime::now();
         self.origin = Instant::now();
-        let probes = Probes::start(&self.valid.probes.iter().map(|(k, every, _)| (*k, every.as_std())).collect::<Vec<_>>(), self.origin);
+        let probes = Probes::start(
+            &self
+                .valid
+                .probes
+                .iter()
+                .map(|(k, every, _)| (*k, every.as_std()))
+                .collect::<Vec<_>>(),
+            self.origin,
+        );
         let mut phases = vec![];
         let count = self.valid.scenario.phases.len();
         for (index, phase) in self.valid.scenario.phases.iter().enumerate() {
@@ -143,14 +169,31 @@ impl<'a> Engine<'a> {
                 break;
             }
             let planned_s = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
-            self.reporter.event(&RunEvent::PhaseStarted { index, count, name: phase.name.value.clone(), role: phase.role, planned_s });
+            self.reporter.event(&RunEvent::PhaseStarted {
+                index,
+                count,
+                name: phase.name.value.clone(),
+                role: phase.role,
+                planned_s,
+            });
             let outcome = self.phase(index, phase).await;
-            self.reporter.event(&RunEvent::PhaseFinished { name: outcome.name.clone(), stopped_by: outcome.stopped_by.clone(), duration_s: outcome.duration_s });
+            self.reporter.event(&RunEvent::PhaseFinished {
+                name: outcome.name.clone(),
+                stopped_by: outcome.stopped_by.clone(),
+                duration_s: outcome.duration_s,
+            });
             phases.push(outcome);
         }
         let probes = probes.finish();
         self.reporter.finish();
-        RunOutcome { started, duration: self.origin.elapsed(), interrupted: self.interrupt.is_set(), phases, probes, warnings: self.warnings }
+        RunOutcome {
+            started,
+            duration: self.origin.elapsed(),
+            interrupted: self.interrupt.is_set(),
+            phases,
+            probes,
+            warnings: self.warnings,
+        }
     }
 
     fn seed(&self) -> u64 {
@@ -162,14 +205,25 @@ impl<'a> Engine<'a> {
         let started_s = start.duration_since(self.origin).as_secs_f64();
         let pressure = phase.pressure.as_ref().map(|p| {
             let cap = p.cap.as_ref().map_or(DEFAULT_CAP, |c| c.value.0);
-            Pressure::apply(p.memory.as_ref().map(|m| m.value), p.cpu_threads.as_ref().map_or(0, |c| c.value), cap)
+            Pressure::apply(
+                p.memory.as_ref().map(|m| m.value),
+                p.cpu_threads.as_ref().map_or(0, |c| c.value),
+                cap,
+            )
         });
         if let Some(p) = pressure.as_ref().filter(|p| p.report.capped) {
-            let w = format!("phase `{}`: memory ballast stopped at {} MiB by the safety cap", phase.name.value, p.report.memory_held_bytes >> 20);
+            let w = format!(
+                "phase `{}`: memory ballast stopped at {} MiB by the safety cap",
+                phase.name.value,
+                p.report.memory_held_bytes >> 20
+            );
             self.warn(w);
         }
         if let Some(gpu) = phase.pressure.as_ref().and_then(|p| p.gpu_memory.as_ref()) {
-            self.warn(format!("phase `{}`: GPU memory pressure ({}) needs the GPU support, not in this build; skipped", phase.name.value, gpu.value));
+            self.warn(format!(
+                "phase `{}`: GPU memory pressure ({}) needs the GPU support, not in this build; skipped",
+                phase.name.value, gpu.value
+            ));
         }
         let (workloads, stopped_by, search) = match &phase.search {
             Some(s) => self.search(index, phase, s).await,
@@ -180,19 +234,32 @@ impl<'a> Engine<'a> {
         };
         let report = pressure.as_ref().map(|p| p.report.clone());
         drop(pressure); // released before the next phase, whatever happened
-        PhaseOutcome { name: phase.name.value.clone(), role: phase.role, started_s, duration_s: start.elapsed().as_secs_f64(), stopped_by, workloads, search, pressure: report }
+        PhaseOutcome {
+            name: phase.name.value.clone(),
+            role: phase.role,
+            started_s,
+            duration_s: start.elapsed().as_secs_f64(),
+            stopped_by,
+            workloads,
+            search,
+            pressure: report,
+        }
     }
 
     /// Runs the phase's drives until its end; returns the records and why it stopped.
     async fn drives(&mut self, index: usize, phase: &Phase, start: Instant) -> (Vec<WorkloadOutcome>, String) {
         let stop = Arc::new(Stop::default());
         let phase_secs = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
+        let end = phase.duration.as_ref().map(|d| start + d.value.as_std());
         let mut recorders: BTreeMap<String, Arc<Recorder>> = BTreeMap::new();
         let mut ctxs = vec![];
         let mut tasks = vec![];
         for (di, d) in phase.drives.iter().enumerate() {
             let name = d.workload.value.clone();
-            let rec = recorders.entry(name.clone()).or_insert_with(|| Arc::new(Recorder::new(start, self.options.window, self.options.shards))).clone();
+            let rec = recorders
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(Recorder::new(start, self.options.window, self.options.shards)))
+                .clone();
             let ctx = Arc::new(DriveCtx {
                 workload: self.workloads[&name].clone(),
                 recorder: rec,
@@ -200,21 +267,34 @@ impl<'a> Engine<'a> {
                 seed: derive_seed(self.seed(), index as u64 + 1, di as u64 + 1),
                 cap: d.requests.as_ref().map(|r| r.value),
                 issued: AtomicU64::new(0),
-                max_in_flight: d.max_in_flight.as_ref().map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
+                max_in_flight: d
+                    .max_in_flight
+                    .as_ref()
+                    .map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
                 late_dispatches: AtomicU64::new(0),
                 dispatched: AtomicU64::new(0),
             });
             let segs = drive::segments(&d.shape.value, phase_secs);
-            tasks.push(tokio::spawn(drive::run(ctx.clone(), segs, start, self.options.shards)));
+            tasks.push(tokio::spawn(drive::run(
+                ctx.clone(),
+                segs,
+                start,
+                end,
+                self.options.shards,
+            )));
             ctxs.push(ctx);
         }
-        let end = phase.duration.as_ref().map(|d| start + d.value.as_std());
         let conditions = &self.valid.phase_until[index];
-        let stopped_by = self.supervise(phase, start, end, &stop, &recorders, conditions, &tasks).await;
+        let stopped_by = self
+            .supervise(phase, start, end, &stop, &recorders, conditions, &tasks)
+            .await;
         stop.set();
         self.drain(phase, &recorders, tasks).await;
         for c in &ctxs {
-            let (late, sent) = (c.late_dispatches.load(Ordering::Relaxed), c.dispatched.load(Ordering::Relaxed));
+            let (late, sent) = (
+                c.late_dispatches.load(Ordering::Relaxed),
+                c.dispatched.load(Ordering::Relaxed),
+            );
             if sent > 100 && late * 100 > sent {
                 self.warn(format!(
                     "phase `{}`: the load generator itself fell behind ({late} of {sent} arrivals dispatched over 1 ms late); the rate is above what this machine can generate",
@@ -223,12 +303,24 @@ impl<'a> Engine<'a> {
             }
         }
         let now = Instant::now();
-        let workloads = recorders.into_iter().map(|(name, r)| WorkloadOutcome { kind: self.kind(&name), recorded: r.finish(now), name }).collect();
+        let workloads = recorders
+            .into_iter()
+            .map(|(name, r)| WorkloadOutcome {
+                kind: self.kind(&name),
+                recorded: r.finish(now),
+                name,
+            })
+            .collect();
         (workloads, stopped_by)
     }
 
     fn kind(&self, name: &str) -> WorkloadKind {
-        self.valid.scenario.workloads.iter().find(|w| w.name.value == name).map_or(WorkloadKind::Synthetic, |w| w.kind.value)
+        self.valid
+            .scenario
+            .workloads
+            .iter()
+            .find(|w| w.name.value == name)
+            .map_or(WorkloadKind::Synthetic, |w| w.kind.value)
     }
 
     /// Closes windows until the phase should end; returns why it ended.
@@ -255,7 +347,12 @@ impl<'a> Engine<'a> {
             for (name, r) in recorders {
                 for summary in r.tick(now) {
                     let elapsed_s = now.duration_since(self.origin).as_secs_f64();
-                    self.reporter.event(&RunEvent::Window { phase: phase.name.value.clone(), workload: name.clone(), elapsed_s, summary });
+                    self.reporter.event(&RunEvent::Window {
+                        phase: phase.name.value.clone(),
+                        workload: name.clone(),
+                        elapsed_s,
+                        summary,
+                    });
                 }
             }
             if self.interrupt.is_set() {
@@ -264,11 +361,18 @@ impl<'a> Engine<'a> {
             if end.is_some_and(|e| now >= e) {
                 return "duration".into();
             }
-            if let Some(c) = conditions.iter().find(|c| holds(c, recorders, now.duration_since(start).as_secs_f64(), self.valid)) {
+            if let Some(c) = conditions
+                .iter()
+                .find(|c| holds(c, recorders, now.duration_since(start).as_secs_f64(), self.valid))
+            {
                 return format!("condition: {} {} {}", c.metric.selector, c.op, c.value);
             }
             if tasks.iter().all(|t| t.is_finished()) {
-                return if phase.drives.iter().any(|d| d.requests.is_some()) { "requests".into() } else { "load shape ended".into() };
+                return if phase.drives.iter().any(|d| d.requests.is_some()) {
+                    "requests".into()
+                } else {
+                    "load shape ended".into()
+                };
             }
             let _ = stop;
             while next <= now {
@@ -278,7 +382,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Waits for in-flight requests to finish, up to the drain deadline.
-    async fn drain(&mut self, phase: &Phase, recorders: &BTreeMap<String, Arc<Recorder>>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+    async fn drain(
+        &mut self,
+        phase: &Phase,
+        recorders: &BTreeMap<String, Arc<Recorder>>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) {
         let deadline = Instant::now() + self.options.drain;
         for t in tasks {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -291,17 +400,32 @@ impl<'a> Engine<'a> {
         }
         let left: u64 = recorders.values().map(|r| r.in_flight.load(Ordering::Relaxed)).sum();
         if left > 0 {
-            self.warn(format!("phase `{}`: {left} requests still in flight after the {}s drain were not recorded", phase.name.value, self.options.drain.as_secs()));
+            self.warn(format!(
+                "phase `{}`: {left} requests still in flight after the {}s drain were not recorded",
+                phase.name.value,
+                self.options.drain.as_secs()
+            ));
         }
     }
 }
 
 /// Whether a stop condition holds on the data recorded so far.
 fn holds(c: &ValidCondition, recorders: &BTreeMap<String, Arc<Recorder>>, secs: f64, v: &ValidScenario) -> bool {
-    let Subject::Workload(i) = c.metric.subject else { return false };
-    let Some(r) = recorders.get(&v.scenario.workloads[i].name.value) else { return false };
+    let Subject::Workload(i) = c.metric.subject else {
+        return false;
+    };
+    let Some(r) = recorders.get(&v.scenario.workloads[i].name.value) else {
+        return false;
+    };
     let (h, counters) = r.snapshot();
-    match measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), &h, &counters, secs, 3.0) {
+    match measure::value(
+        c.metric.def.name,
+        c.metric.aggregation.as_deref(),
+        &h,
+        &counters,
+        secs,
+        3.0,
+    ) {
         Some(x) => compare(x, c.op, c.value.base()),
         None => false,
     }
@@ -320,7 +444,12 @@ pub fn compare(x: f64, op: Comparison, bound: f64) -> bool {
 impl Engine<'_> {
     /// Breaking-point search: geometric (or linear) steps up from the low rate until a stop
     /// condition holds, then bisection between the last stable and the first failing rate.
-    async fn search(&mut self, index: usize, phase: &Phase, s: &Search) -> (Vec<WorkloadOutcome>, String, Option<SearchOutcome>) {
+    async fn search(
+        &mut self,
+        index: usize,
+        phase: &Phase,
+        s: &Search,
+    ) -> (Vec<WorkloadOutcome>, String, Option<SearchOutcome>) {
         let conds = self.valid.search_until[index].clone();
         let step = s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value).as_std();
         let max_steps = s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value);
@@ -342,10 +471,23 @@ impl Engine<'_> {
                 why = "search time limit".into();
                 break;
             }
-            let shape = LoadShape::Open { rate: crate::dsl::units::Rate(rate), arrivals: s.arrivals };
-            let (level, rec) = self.level(index, n, phase, &s.workload.value, shape, step, &conds, rate).await;
-            self.reporter.event(&RunEvent::SearchLevel { workload: s.workload.value.clone(), rate, stable: level.stable });
-            if level.stable { stable = Some(stable.map_or(rate, |x: f64| x.max(rate))) } else { failing = Some(failing.map_or(rate, |x: f64| x.min(rate))) }
+            let shape = LoadShape::Open {
+                rate: crate::dsl::units::Rate(rate),
+                arrivals: s.arrivals,
+            };
+            let (level, rec) = self
+                .level(index, n, phase, &s.workload.value, shape, step, &conds, rate)
+                .await;
+            self.reporter.event(&RunEvent::SearchLevel {
+                workload: s.workload.value.clone(),
+                rate,
+                stable: level.stable,
+            });
+            if level.stable {
+                stable = Some(stable.map_or(rate, |x: f64| x.max(rate)))
+            } else {
+                failing = Some(failing.map_or(rate, |x: f64| x.min(rate)))
+            }
             levels.push(level);
             records.push(rec);
             rate = match (stable, failing) {
@@ -353,7 +495,13 @@ impl Engine<'_> {
                 (Some(_), Some(_)) => break,
                 (_, Some(_)) => break, // failed at the lowest rate tried
                 (Some(a), None) if a >= hi => break,
-                (Some(a), None) => if geometric { (a * factor).min(hi) } else { (a + linear_step).min(hi) },
+                (Some(a), None) => {
+                    if geometric {
+                        (a * factor).min(hi)
+                    } else {
+                        (a + linear_step).min(hi)
+                    }
+                }
                 (None, None) => break,
             };
         }
@@ -368,13 +516,34 @@ impl Engine<'_> {
             }
             acc
         });
-        let workloads = merged.map(|recorded| WorkloadOutcome { name: s.workload.value.clone(), kind: self.kind(&s.workload.value), recorded }).into_iter().collect();
-        let outcome = SearchOutcome { workload: s.workload.value.clone(), max_sustainable_rate: stable, levels };
+        let workloads = merged
+            .map(|recorded| WorkloadOutcome {
+                name: s.workload.value.clone(),
+                kind: self.kind(&s.workload.value),
+                recorded,
+            })
+            .into_iter()
+            .collect();
+        let outcome = SearchOutcome {
+            workload: s.workload.value.clone(),
+            max_sustainable_rate: stable,
+            levels,
+        };
         (workloads, why, Some(outcome))
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn level(&mut self, index: usize, n: u32, phase: &Phase, workload: &str, shape: LoadShape, step: Duration, conds: &[ValidCondition], rate: f64) -> (SearchLevel, Recorded) {
+    async fn level(
+        &mut self,
+        index: usize,
+        n: u32,
+        phase: &Phase,
+        workload: &str,
+        shape: LoadShape,
+        step: Duration,
+        conds: &[ValidCondition],
+        rate: f64,
+    ) -> (SearchLevel, Recorded) {
         let start = Instant::now();
         let stop = Arc::new(Stop::default());
         let rec = Arc::new(Recorder::new(start, self.options.window, self.options.shards));
@@ -389,7 +558,13 @@ impl Engine<'_> {
             late_dispatches: AtomicU64::new(0),
             dispatched: AtomicU64::new(0),
         });
-        let task = tokio::spawn(drive::run(ctx, drive::segments(&shape, None), start, self.options.shards));
+        let task = tokio::spawn(drive::run(
+            ctx,
+            drive::segments(&shape, None),
+            start,
+            Some(start + step),
+            self.options.shards,
+        ));
         tokio::select! {
             _ = tokio::time::sleep(step) => {}
             _ = self.interrupt.wait() => {}
@@ -401,11 +576,28 @@ impl Engine<'_> {
         let secs = recorded.elapsed.as_secs_f64();
         let failed: Vec<String> = conds
             .iter()
-            .filter(|c| measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), &recorded.hists, &recorded.counters, secs, 3.0).is_some_and(|x| compare(x, c.op, c.value.base())))
+            .filter(|c| {
+                measure::value(
+                    c.metric.def.name,
+                    c.metric.aggregation.as_deref(),
+                    &recorded.hists,
+                    &recorded.counters,
+                    secs,
+                    3.0,
+                )
+                .is_some_and(|x| compare(x, c.op, c.value.base()))
+            })
             .map(|c| format!("{} {} {}", c.metric.selector, c.op, c.value))
             .collect();
         let ok = recorded.counters.requests > 0 && failed.is_empty();
-        let level = SearchLevel { rate, stable: ok, requests: recorded.counters.requests, errors: recorded.counters.errors, duration_s: secs, failed };
+        let level = SearchLevel {
+            rate,
+            stable: ok,
+            requests: recorded.counters.requests,
+            errors: recorded.counters.errors,
+            duration_s: secs,
+            failed,
+        };
         (level, recorded)
     }
 }

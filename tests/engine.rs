@@ -1,0 +1,274 @@
+//! The engine against known truth: arrival processes, lateness, ramps, stop conditions,
+//! interrupts and the selftest scenario.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use benchctl::engine::drive::Stop;
+use benchctl::engine::events::{Reporter, RunEvent};
+use benchctl::engine::run::{self, Engine, Options, RunOutcome};
+
+struct Collect(Vec<RunEvent>);
+impl Reporter for Collect {
+    fn event(&mut self, e: &RunEvent) {
+        self.0.push(e.clone());
+    }
+}
+
+/// The tests here measure timing: run them one at a time so they do not compete for the
+/// two cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
+    let c = common::check_text(text, &[]);
+    assert!(!c.has_errors(), "{}", common::rendered(&c));
+    let valid = c.scenario.unwrap();
+    let workloads = run::workloads(&valid).expect("synthetic workloads run");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut events = Collect(vec![]);
+    let outcome = rt.block_on(
+        Engine::new(
+            &valid,
+            workloads,
+            Options::default(),
+            Arc::new(Stop::default()),
+            &mut events,
+        )
+        .run(),
+    );
+    (outcome, events.0)
+}
+
+fn scenario(workload: &str, phases: &str) -> String {
+    format!("scenario \"t\" {{\n    seed 11\n    workload \"w\" kind=\"synthetic\" {{\n        {workload}\n    }}\n{phases}\n}}\n")
+}
+
+#[test]
+fn poisson_arrivals_have_the_declared_rate() {
+    let _serial = serial();
+    let (o, _) = run_text(&scenario(
+        "latency \"fixed\" value=\"0s\"",
+        "    phase \"p\" duration=\"2s\" { drive \"w\" rate=\"1000/s\" arrivals=\"poisson\"; }",
+    ));
+    let n = o.phases[0].workloads[0].recorded.counters.requests as f64;
+    // 2,000 expected; a Poisson count has sigma = sqrt(2000) = 45: allow 5 sigma.
+    assert!((n - 2000.0).abs() < 5.0 * 2000f64.sqrt(), "{n} requests");
+}
+
+#[test]
+fn constant_rate_keeps_send_lateness_bounded() {
+    let _serial = serial();
+    let (o, _) = run_text(&scenario(
+        "latency \"fixed\" value=\"0s\"",
+        "    phase \"p\" duration=\"2s\" { drive \"w\" rate=\"2000/s\" arrivals=\"constant\"; }",
+    ));
+    let r = &o.phases[0].workloads[0].recorded;
+    assert!(
+        (r.counters.requests as i64 - 4000).abs() <= 2,
+        "{} requests",
+        r.counters.requests
+    );
+    let late = r.hists.get(benchctl::engine::record::Metric::SendLateness);
+    // Typically a few microseconds; the bound is loose because CI machines are noisy.
+    assert!(
+        late.value_at_quantile(0.99) < 20_000_000,
+        "p99 lateness {} ns",
+        late.value_at_quantile(0.99)
+    );
+}
+
+#[test]
+fn ramp_follows_its_line() {
+    let _serial = serial();
+    let (o, _) = run_text(&scenario(
+        "latency \"fixed\" value=\"0s\"",
+        "    phase \"p\" duration=\"4s\" { drive \"w\" ramp rate=\"100/s..500/s\" arrivals=\"constant\"; }",
+    ));
+    let r = &o.phases[0].workloads[0].recorded;
+    // 0..4 s from 100/s to 500/s: the mean rate in window [t, t+1) is 100 + 100 (t + 0.5).
+    for w in r.series.iter().filter(|w| w.start_s < 3.5) {
+        let want = 100.0 + 100.0 * (w.start_s + 0.5);
+        assert!(
+            (w.throughput - want).abs() <= 0.05 * want + 2.0,
+            "window at {}s: {} req/s, want {want}",
+            w.start_s,
+            w.throughput
+        );
+    }
+    assert!(
+        (r.counters.requests as f64 - 1200.0).abs() < 10.0,
+        "{}",
+        r.counters.requests
+    );
+}
+
+#[test]
+fn closed_loop_latency_matches_the_distribution() {
+    let _serial = serial();
+    let (o, _) = run_text(&scenario(
+        "latency \"uniform\" min=\"2ms\" max=\"4ms\"",
+        "    phase \"p\" duration=\"2s\" { drive \"w\" concurrency=4; }",
+    ));
+    let h = o.phases[0].workloads[0]
+        .recorded
+        .hists
+        .get(benchctl::engine::record::Metric::Latency)
+        .clone();
+    let median = h.value_at_quantile(0.5) as f64 / 1e6;
+    assert!((2.8..3.6).contains(&median), "median {median} ms");
+    assert!(h.min() >= 2_000_000, "no request faster than its drawn latency");
+}
+
+#[test]
+fn stop_condition_and_request_cap() {
+    let _serial = serial();
+    let text = scenario(
+        "latency \"fixed\" value=\"1ms\"",
+        "    phase \"until\" duration=\"20s\" until=\"w.requests.count >= 300\" { drive \"w\" rate=\"500/s\"; }\n    phase \"capped\" { drive \"w\" concurrency=2 requests=50; }",
+    );
+    let (o, _) = run_text(&text);
+    assert!(
+        o.phases[0].stopped_by.starts_with("condition"),
+        "{}",
+        o.phases[0].stopped_by
+    );
+    assert!(o.phases[0].duration_s < 5.0);
+    assert_eq!(o.phases[1].workloads[0].recorded.counters.requests, 50);
+    assert_eq!(o.phases[1].stopped_by, "requests");
+}
+
+#[test]
+fn errors_and_tokens_are_counted() {
+    let _serial = serial();
+    let (o, _) = run_text(&scenario(
+        "latency \"fixed\" value=\"1ms\"\n        errors probability=\"20%\"\n        tokens count=4 gap=\"1ms\"",
+        "    phase \"p\" duration=\"1s\" { drive \"w\" concurrency=4; }",
+    ));
+    let c = &o.phases[0].workloads[0].recorded.counters;
+    let share = c.errors as f64 / c.requests as f64;
+    assert!((0.12..0.28).contains(&share), "error share {share}");
+    assert_eq!(c.output_tokens, (c.requests - c.errors) * 4);
+    assert_eq!(c.errors_by_kind["injected"], c.errors);
+}
+
+#[test]
+fn search_finds_the_capacity_of_a_cpu_bound_service() {
+    let _serial = serial();
+    // 2 ms of CPU per request on at most 2 runtime threads: capacity is about 1,000/s at most.
+    let text = scenario(
+        "latency \"fixed\" value=\"0s\"\n        cpu-work \"2ms\"",
+        "    phase \"limit\" { search \"w\" rate=\"50/s..6400/s\" until=\"latency.p95 > 50ms\" step-duration=\"1s\" max-steps=7; }",
+    );
+    let (o, events) = run_text(&text);
+    let s = o.phases[0].search.as_ref().unwrap();
+    let max = s.max_sustainable_rate.expect("the lowest rate is sustainable");
+    assert!((50.0..=1100.0).contains(&max), "max sustainable {max}");
+    assert!(
+        s.levels.iter().any(|l| !l.stable),
+        "some level must fail: {:?}",
+        s.levels
+    );
+    assert!(events.iter().any(|e| matches!(e, RunEvent::SearchLevel { .. })));
+}
+
+#[test]
+fn interrupt_writes_a_partial_result() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.kdl");
+    std::fs::write(&path, scenario("latency \"fixed\" value=\"1ms\"", "    phase \"long\" duration=\"60s\" { drive \"w\" concurrency=2; }\n    phase \"never\" duration=\"60s\" { drive \"w\" concurrency=2; }")).unwrap();
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let code = child.wait().unwrap().code();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, Some(4), "interrupted runs exit with the invalid-run code");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(doc["status"], "interrupted");
+    assert_eq!(
+        doc["phases"].as_array().unwrap().len(),
+        1,
+        "the second phase never started"
+    );
+    assert_eq!(doc["phases"][0]["stopped_by"], "interrupted");
+    assert!(doc["benchmarks"]["w"]["requests"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn selftest_scenario_runs_and_writes_a_complete_result() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run", "--quiet", "scenarios/selftest.kdl", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap()).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["status"], "completed");
+    assert_eq!(doc["phases"].as_array().unwrap().len(), 13);
+    assert!(doc["duration_s"].as_f64().unwrap() < 40.0);
+    let fast = &doc["benchmarks"]["fast"];
+    for m in [
+        "latency",
+        "ttft",
+        "itl",
+        "tpot",
+        "e2e",
+        "request_tok_s",
+        "send_lateness",
+    ] {
+        assert!(fast["metrics"][m]["count"].as_u64().unwrap() > 0, "no {m}");
+        let h = benchctl::stats::decode(fast["histograms"][m]["data"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            h.len(),
+            fast["metrics"][m]["count"].as_u64().unwrap(),
+            "{m} histogram round-trips"
+        );
+    }
+    assert!(doc["stress_test"]["max_sustainable_load"].as_f64().unwrap() > 0.0);
+    assert!(
+        doc["probes"]["system"]["series"]["cpu"]["summary"]["samples"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
+    let squeeze = doc["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "squeeze")
+        .unwrap();
+    assert_eq!(squeeze["pressure"]["memory_held_bytes"], 256u64 << 20);
+    assert!(doc["scenario"]["sha256"].as_str().unwrap().len() == 64);
+}
