@@ -40,6 +40,17 @@ fn window_text(workload: &str, s: &WindowSummary) -> String {
     format!("{workload}: {:.0} req/s{tok}{p95}{err}{dropped}", s.throughput)
 }
 
+fn search_text(workload: &str, rate: f64, stable: bool) -> String {
+    format!(
+        "  search {workload}: {rate:.1}/s {}",
+        if stable { "stable" } else { "unstable" }
+    )
+}
+
+fn finished_text(name: &str, stopped_by: &str, duration_s: f64) -> String {
+    format!("  {name} done after {duration_s:.1}s ({stopped_by})")
+}
+
 /// One line per phase event and a window line every few seconds, on standard error.
 pub struct Plain {
     every: Duration,
@@ -86,15 +97,12 @@ impl Reporter for Plain {
                 self.last = Some(Instant::now());
                 format!("  [{elapsed_s:>6.1}s] {}", window_text(workload, summary))
             }
-            RunEvent::SearchLevel { workload, rate, stable } => format!(
-                "  search {workload}: {rate:.1}/s {}",
-                if *stable { "stable" } else { "unstable" }
-            ),
+            RunEvent::SearchLevel { workload, rate, stable } => search_text(workload, *rate, *stable),
             RunEvent::PhaseFinished {
                 name,
                 stopped_by,
                 duration_s,
-            } => format!("  {name} done after {duration_s:.1}s ({stopped_by})"),
+            } => finished_text(name, stopped_by, *duration_s),
             RunEvent::Warning(w) => format!("warning: {w}"),
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -155,10 +163,7 @@ impl Reporter for Bar {
             }
             RunEvent::SearchLevel { workload, rate, stable } => {
                 if let Some(b) = &self.bar {
-                    b.println(format!(
-                        "  search {workload}: {rate:.1}/s {}",
-                        if *stable { "stable" } else { "unstable" }
-                    ));
+                    b.println(search_text(workload, *rate, *stable));
                 }
             }
             RunEvent::PhaseFinished {
@@ -169,7 +174,7 @@ impl Reporter for Bar {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
-                eprintln!("  {name} done after {duration_s:.1}s ({stopped_by})");
+                eprintln!("{}", finished_text(name, stopped_by, *duration_s));
             }
             RunEvent::Warning(w) => match &self.bar {
                 Some(b) => b.println(format!("warning: {w}")),

@@ -271,4 +271,50 @@ fn selftest_scenario_runs_and_writes_a_complete_result() {
         .unwrap();
     assert_eq!(squeeze["pressure"]["memory_held_bytes"], 256u64 << 20);
     assert!(doc["scenario"]["sha256"].as_str().unwrap().len() == 64);
+    schema_matches(&doc);
+}
+
+/// The published JSON Schema names exactly the fields the document has (at every level the
+/// schema spells out), so docs/result.schema.json cannot drift from the code.
+fn schema_matches(doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::root().join("docs/result.schema.json")).unwrap())
+            .unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let required = |path: &str| -> Vec<String> {
+        let mut k: Vec<String> = schema
+            .pointer(path)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(doc), required("/required"), "top level");
+    assert_eq!(
+        keys(&doc["benchmarks"]["fast"]),
+        required("/$defs/workload/required"),
+        "workload"
+    );
+    let phase = &doc["phases"][1];
+    assert_eq!(keys(phase), required("/$defs/phase/required"), "phase");
+    let mut metric = keys(&doc["benchmarks"]["fast"]["metrics"]["latency"]);
+    metric.retain(|k| k != "unit");
+    let mut want = required("/$defs/metric/required");
+    want.retain(|k| k != "unit");
+    assert_eq!(metric, want, "metric");
+    assert_eq!(
+        keys(&phase["workloads"]["fast"]["series"][0]),
+        required("/$defs/window/required"),
+        "window"
+    );
+    let level = &doc["stress_test"]["levels"][0];
+    assert_eq!(keys(level), required("/$defs/search_level/required"), "search level");
 }

@@ -62,6 +62,27 @@ pub struct DriveCtx {
 }
 
 impl DriveCtx {
+    pub fn new(
+        workload: Arc<dyn Workload>,
+        recorder: Arc<Recorder>,
+        stop: Arc<Stop>,
+        seed: u64,
+        cap: Option<u64>,
+        max_in_flight: u64,
+    ) -> DriveCtx {
+        DriveCtx {
+            workload,
+            recorder,
+            stop,
+            seed,
+            cap,
+            issued: AtomicU64::new(0),
+            max_in_flight,
+            late_dispatches: AtomicU64::new(0),
+            dispatched: AtomicU64::new(0),
+        }
+    }
+
     /// Claims the next request slot; false once the cap is reached.
     fn claim(&self) -> bool {
         let n = self.issued.fetch_add(1, Ordering::Relaxed);

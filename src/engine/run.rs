@@ -3,7 +3,7 @@
 //! an `until` condition, the requests cap or an interrupt, and drain in-flight requests.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -260,20 +260,16 @@ impl<'a> Engine<'a> {
                 .entry(name.clone())
                 .or_insert_with(|| Arc::new(Recorder::new(start, self.options.window, self.options.shards)))
                 .clone();
-            let ctx = Arc::new(DriveCtx {
-                workload: self.workloads[&name].clone(),
-                recorder: rec,
-                stop: stop.clone(),
-                seed: derive_seed(self.seed(), index as u64 + 1, di as u64 + 1),
-                cap: d.requests.as_ref().map(|r| r.value),
-                issued: AtomicU64::new(0),
-                max_in_flight: d
-                    .max_in_flight
+            let ctx = Arc::new(DriveCtx::new(
+                self.workloads[&name].clone(),
+                rec,
+                stop.clone(),
+                derive_seed(self.seed(), index as u64 + 1, di as u64 + 1),
+                d.requests.as_ref().map(|r| r.value),
+                d.max_in_flight
                     .as_ref()
                     .map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
-                late_dispatches: AtomicU64::new(0),
-                dispatched: AtomicU64::new(0),
-            });
+            ));
             let segs = drive::segments(&d.shape.value, phase_secs);
             tasks.push(tokio::spawn(drive::run(
                 ctx.clone(),
@@ -295,9 +291,11 @@ impl<'a> Engine<'a> {
                 c.late_dispatches.load(Ordering::Relaxed),
                 c.dispatched.load(Ordering::Relaxed),
             );
-            if sent > 100 && late * 100 > sent {
+            // A few late dispatches are OS scheduling noise; a steady share means the
+            // generator cannot produce the rate.
+            if sent > 100 && late * 20 > sent {
                 self.warn(format!(
-                    "phase `{}`: the load generator itself fell behind ({late} of {sent} arrivals dispatched over 1 ms late); the rate is above what this machine can generate",
+                    "phase `{}`: the load generator itself fell behind ({late} of {sent} arrivals dispatched over 1 ms late); the rate may be above what this machine can generate",
                     phase.name.value
                 ));
             }
@@ -547,17 +545,15 @@ impl Engine<'_> {
         let start = Instant::now();
         let stop = Arc::new(Stop::default());
         let rec = Arc::new(Recorder::new(start, self.options.window, self.options.shards));
-        let ctx = Arc::new(DriveCtx {
-            workload: self.workloads[workload].clone(),
-            recorder: rec.clone(),
-            stop: stop.clone(),
-            seed: derive_seed(self.seed(), index as u64 + 1, 1000 + n as u64),
-            cap: None,
-            issued: AtomicU64::new(0),
-            max_in_flight: drive::DEFAULT_MAX_IN_FLIGHT,
-            late_dispatches: AtomicU64::new(0),
-            dispatched: AtomicU64::new(0),
-        });
+        let seed = derive_seed(self.seed(), index as u64 + 1, 1000 + n as u64);
+        let ctx = Arc::new(DriveCtx::new(
+            self.workloads[workload].clone(),
+            rec.clone(),
+            stop.clone(),
+            seed,
+            None,
+            drive::DEFAULT_MAX_IN_FLIGHT,
+        ));
         let task = tokio::spawn(drive::run(
             ctx,
             drive::segments(&shape, None),

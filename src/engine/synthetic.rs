@@ -53,6 +53,21 @@ fn burn(d: Duration) {
     }
 }
 
+/// Returns `Pending` once (waking itself), then `Ready`.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 impl Workload for Synthetic {
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<(), RequestError>> {
         // Draw everything up front so the sequence depends only on the seed and request order.
@@ -60,6 +75,9 @@ impl Workload for Synthetic {
         let fail = self.error_probability > 0.0 && call.rng.chance(self.error_probability);
         Box::pin(async move {
             if !self.cpu_work.is_zero() {
+                // Service-side work runs on the runtime's threads, never on the open-loop
+                // generator that makes the first poll.
+                YieldOnce(false).await;
                 burn(self.cpu_work);
             }
             if latency > 0.0 {

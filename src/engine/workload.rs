@@ -44,6 +44,11 @@ pub struct Call<'a> {
 }
 
 /// A workload executes requests; it is shared by all workers of every drive.
+///
+/// The first poll of an open-loop request runs on the load generator's thread at the
+/// request's intended start (that is the moment the request is sent), so it must be cheap:
+/// heavy computation belongs after the first `.await` (or on a blocking pool), where it runs
+/// on the runtime's threads.
 pub trait Workload: Send + Sync {
     /// Runs one request. Errors are counted and the run goes on.
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<(), RequestError>>;
