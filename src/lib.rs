@@ -6,8 +6,10 @@
 
 pub mod dsl;
 pub mod engine;
+pub mod evaluate;
 pub mod exit;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod result;
 pub mod stats;

@@ -66,6 +66,26 @@ enum Command {
         #[command(flatten)]
         color: ColorArgs,
     },
+    /// Evaluate a saved result again: verdict, grade, JUnit, Markdown, without rerunning.
+    #[command(after_help = exit::HELP_TABLE)]
+    Report {
+        /// A result.json written by `benchctl run`.
+        result: PathBuf,
+        /// Write JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write the Markdown summary here.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Write the evaluated result JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Print only the paths written.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        color: ColorArgs,
+    },
     /// Rewrite scenarios in canonical form (comments kept).
     #[command(after_help = exit::HELP_TABLE)]
     Fmt {
@@ -151,6 +171,14 @@ fn main() -> ExitCode {
             color,
         } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Report {
+            result,
+            junit,
+            markdown,
+            json,
+            quiet,
+            color,
+        } => run::report_cmd(&result, &run::Outputs { json, junit, markdown }, quiet, color.enabled()),
         Command::Run {
             file,
             load,

@@ -30,7 +30,8 @@ pub struct ResultDoc {
     pub benchctl_version: &'static str,
     /// When the run started, RFC 3339 in UTC.
     pub timestamp: String,
-    /// `completed`, or `interrupted` (a partial result: what was measured until the stop).
+    /// `completed`; `interrupted` (a partial result: what was measured until SIGINT/SIGTERM);
+    /// `aborted` (an `abort-on-fail` expectation failed during the run; see `warnings`).
     pub status: &'static str,
     pub duration_s: f64,
     pub scenario: ScenarioInfo,
@@ -210,6 +211,8 @@ pub fn build(
         timestamp: rfc3339(outcome.started),
         status: if outcome.interrupted {
             "interrupted"
+        } else if outcome.aborted_by.is_some() {
+            "aborted"
         } else {
             "completed"
         },
@@ -229,7 +232,17 @@ pub fn build(
         benchmarks: benchmarks(outcome),
         stress_test: stress_test(outcome),
         probes: outcome.probes.iter().map(|p| (p.kind.to_string(), p.clone())).collect(),
-        warnings: outcome.warnings.clone(),
+        warnings: outcome
+            .warnings
+            .iter()
+            .cloned()
+            .chain(
+                outcome
+                    .aborted_by
+                    .iter()
+                    .map(|a| format!("the run was aborted early: `{a}` failed (abort-on-fail)")),
+            )
+            .collect(),
     }
 }
 

@@ -11,7 +11,7 @@ use benchctl::engine::events::Reporter;
 use benchctl::engine::probe;
 use benchctl::engine::run::{self as engine, Engine, Options};
 use benchctl::result::{self, ResultDoc};
-use benchctl::{exit, plan, progress};
+use benchctl::{evaluate, exit, plan, progress, report};
 
 pub fn run(file: &Path, opts: &LoadOptions, out: Option<PathBuf>, quiet: bool, color: bool) -> u8 {
     let checked = dsl::check_file(file, opts);
@@ -52,26 +52,103 @@ pub fn run(file: &Path, opts: &LoadOptions, out: Option<PathBuf>, quiet: bool, c
     drop(quiet_panics);
     let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());
     let path = out.unwrap_or_else(|| default_dir(&doc)).join("result.json");
-    let json = match serde_json::to_vec_pretty(&doc) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: cannot serialise the result: {e}");
-            return exit::RUNTIME_ERROR;
-        }
-    };
-    if let Err(e) = result::write_atomic(&path, &json) {
-        eprintln!("error: cannot write `{}`: {e}", path.display());
-        return exit::RUNTIME_ERROR;
-    }
     if !quiet {
         print!("{}", summary(&doc));
     }
-    println!("result: {}", path.display());
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        eprintln!("error: cannot serialise the result");
+        return exit::RUNTIME_ERROR;
+    };
+    let outputs = Outputs {
+        json: Some(path),
+        junit: plan.outputs.junit.clone().map(PathBuf::from),
+        markdown: plan.outputs.markdown.clone().map(PathBuf::from),
+    };
+    let code = present(&mut value, &outputs, quiet, color);
     if outcome.interrupted {
         eprintln!("the run was interrupted; the result holds what was measured until then");
-        return exit::INVALID_RUN;
     }
-    exit::SUCCESS
+    code
+}
+
+/// Where the outputs of an evaluated result go.
+pub struct Outputs {
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+/// Evaluates a result document, writes the outputs, prints the verdict; returns the exit code.
+pub fn present(value: &mut serde_json::Value, outputs: &Outputs, quiet: bool, color: bool) -> u8 {
+    let ev = evaluate::evaluate(value);
+    evaluate::apply(value, &ev);
+    let mut files: Vec<(&PathBuf, Vec<u8>)> = vec![];
+    if let Some(p) = &outputs.json {
+        files.push((p, serde_json::to_vec_pretty(value).unwrap_or_default()));
+    }
+    if let Some(p) = &outputs.junit {
+        files.push((p, report::junit(value, &ev).into_bytes()));
+    }
+    if let Some(p) = &outputs.markdown {
+        files.push((p, report::markdown(value, &ev).into_bytes()));
+    }
+    for (p, bytes) in files {
+        if let Err(e) = result::write_atomic(p, &bytes) {
+            eprintln!("error: cannot write `{}`: {e}", p.display());
+            return exit::RUNTIME_ERROR;
+        }
+    }
+    if !quiet {
+        print!("{}", report::terminal(&ev, color && std::io::stdout().is_terminal()));
+        let (diags, sources) = report::failure_diagnostics(&ev);
+        eprint!("{}", diag::render(&diags, &sources, color, 100));
+    }
+    for (what, p) in [
+        ("result", &outputs.json),
+        ("junit", &outputs.junit),
+        ("markdown", &outputs.markdown),
+    ] {
+        if let Some(p) = p {
+            println!("{what}: {}", p.display());
+        }
+    }
+    evaluate::exit_code(&ev)
+}
+
+/// `benchctl report`: evaluates a saved result again and writes the requested outputs.
+pub fn report_cmd(result: &Path, outputs: &Outputs, quiet: bool, color: bool) -> u8 {
+    let text = match std::fs::read_to_string(result) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read `{}`: {e}", result.display());
+            return exit::INVALID_INPUT;
+        }
+    };
+    let mut value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "error: `{}` is not JSON: {e}
+  help: pass the result.json that `benchctl run` wrote",
+                result.display()
+            );
+            return exit::INVALID_INPUT;
+        }
+    };
+    match value["schema_version"].as_u64() {
+        Some(v) if v == u64::from(result::RESULT_SCHEMA_VERSION) => {}
+        other => {
+            eprintln!(
+                "error: `{}` is not a benchctl result of schema version {} (found {:?})
+  help: pass the result.json that `benchctl run` wrote",
+                result.display(),
+                result::RESULT_SCHEMA_VERSION,
+                other
+            );
+            return exit::INVALID_INPUT;
+        }
+    }
+    present(&mut value, outputs, quiet, color)
 }
 
 /// `out/<scenario>/<timestamp>/`, the timestamp in a form that sorts and suits file names.

@@ -298,10 +298,24 @@ fn schema_matches(doc: &serde_json::Value) {
         k
     };
     assert_eq!(keys(doc), required("/required"), "top level");
+    let mut workload = required("/$defs/workload/required");
+    workload.extend(required("/properties/benchmarks/additionalProperties/allOf/1/required"));
+    workload.sort();
+    assert_eq!(keys(&doc["benchmarks"]["fast"]), workload, "benchmarks workload");
     assert_eq!(
-        keys(&doc["benchmarks"]["fast"]),
+        keys(&doc["phases"][1]["workloads"]["fast"]),
         required("/$defs/workload/required"),
-        "workload"
+        "phase workload"
+    );
+    assert_eq!(
+        keys(&doc["overall_assessment"]),
+        required("/properties/overall_assessment/required"),
+        "assessment"
+    );
+    assert_eq!(
+        keys(&doc["evaluation"][0]),
+        required("/$defs/outcome/required"),
+        "outcome"
     );
     let phase = &doc["phases"][1];
     assert_eq!(keys(phase), required("/$defs/phase/required"), "phase");
@@ -314,6 +328,11 @@ fn schema_matches(doc: &serde_json::Value) {
         keys(&phase["workloads"]["fast"]["series"][0]),
         required("/$defs/window/required"),
         "window"
+    );
+    assert_eq!(
+        keys(&doc["stress_test"]),
+        required("/properties/stress_test/oneOf/1/required"),
+        "stress test"
     );
     let level = &doc["stress_test"]["levels"][0];
     assert_eq!(keys(level), required("/$defs/search_level/required"), "search level");

@@ -87,6 +87,10 @@ codes! {
     ProbeIntervalTooShort = "probe-interval-too-short",
     RunLimitExceeded = "run-limit-exceeded",
     UnusedParameter = "unused-parameter",
+    /// Run evaluation: an expectation did not hold (shown at its line in the scenario).
+    ExpectationFailed = "expectation-failed",
+    /// Run evaluation: too few samples for a percentile bound.
+    InsufficientData = "insufficient-data",
 }
 
 impl fmt::Display for Code {

@@ -86,6 +86,8 @@ pub struct RunOutcome {
     pub started: SystemTime,
     pub duration: Duration,
     pub interrupted: bool,
+    /// The expectation marked `abort-on-fail` that stopped the run early, if one did.
+    pub aborted_by: Option<String>,
     pub phases: Vec<PhaseOutcome>,
     pub probes: Vec<ProbeResult>,
     pub warnings: Vec<String>,
@@ -124,6 +126,7 @@ pub struct Engine<'a> {
     pub reporter: &'a mut dyn Reporter,
     origin: Instant,
     warnings: Vec<String>,
+    aborted_by: Option<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -142,6 +145,7 @@ impl<'a> Engine<'a> {
             reporter,
             origin: Instant::now(),
             warnings: vec![],
+            aborted_by: None,
         }
     }
 
@@ -186,10 +190,12 @@ impl<'a> Engine<'a> {
         }
         let probes = probes.finish();
         self.reporter.finish();
+        let interrupted = self.interrupt.is_set() && self.aborted_by.is_none();
         RunOutcome {
             started,
             duration: self.origin.elapsed(),
-            interrupted: self.interrupt.is_set(),
+            interrupted,
+            aborted_by: self.aborted_by,
             phases,
             probes,
             warnings: self.warnings,
@@ -353,6 +359,11 @@ impl<'a> Engine<'a> {
                     });
                 }
             }
+            if let Some(why) = self.abort_check(phase, recorders, now.duration_since(start).as_secs_f64()) {
+                self.aborted_by = Some(why.clone());
+                self.interrupt.set();
+                return format!("aborted: {why}");
+            }
             if self.interrupt.is_set() {
                 return "interrupted".into();
             }
@@ -404,6 +415,48 @@ impl<'a> Engine<'a> {
                 self.options.drain.as_secs()
             ));
         }
+    }
+}
+
+impl Engine<'_> {
+    /// An `abort-on-fail` expectation on this phase's workloads that already fails, with
+    /// enough samples to say so; checked once per window.
+    fn abort_check(&self, phase: &Phase, recorders: &BTreeMap<String, Arc<Recorder>>, secs: f64) -> Option<String> {
+        let sc = &self.valid.scenario;
+        for e in &self.valid.expectations {
+            let x = &sc.expectations[e.index];
+            let in_phase = e.phase.is_none_or(|i| sc.phases[i].name.value == phase.name.value);
+            let (true, true, Subject::Workload(w)) = (x.abort_on_fail, in_phase, e.metric.subject) else {
+                continue;
+            };
+            let Some(r) = recorders.get(&sc.workloads[w].name.value) else {
+                continue;
+            };
+            let (h, c) = r.snapshot();
+            let agg = e.metric.aggregation.as_deref();
+            let k = x.k.as_ref().map_or(3.0, |k| k.value);
+            let Some(v) = measure::value(e.metric.def.name, agg, &h, &c, secs, k) else {
+                continue;
+            };
+            let needed = agg
+                .and_then(crate::dsl::metrics::percentile)
+                .map(crate::evaluate::required_samples);
+            let have = super::record::Metric::ALL
+                .iter()
+                .find(|m| m.name() == e.metric.def.name)
+                .map(|m| h.get(*m).len());
+            if needed.is_some_and(|n| have.unwrap_or(0) < n) {
+                continue;
+            }
+            let ok = match &e.bound {
+                crate::dsl::validate::Bound::Compare { op, value } => compare(v, *op, value.base()),
+                crate::dsl::validate::Bound::Within { lo, hi } => v >= lo.base() && v <= hi.base(),
+            };
+            if !ok {
+                return Some(format!("{} {}", e.metric.selector, e.bound));
+            }
+        }
+        None
     }
 }
 

@@ -137,7 +137,50 @@ pub struct PlannedExpectation {
     pub abort_on_fail: bool,
     pub on_missing: OnMissing,
     pub spike_k: Option<f64>,
+    /// The selector's parts, resolved: a workload or probe name, the metric, the aggregation.
+    pub subject: String,
+    pub subject_is_probe: bool,
+    pub metric: String,
+    pub aggregation: Option<String>,
+    /// How the metric (after aggregation) is measured.
+    pub unit: crate::dsl::metrics::Unit,
+    /// The bound in base units (seconds, per second, fraction, bytes, count).
+    pub base: BaseBound,
     pub origin: Origin,
+}
+
+/// A bound as plain numbers in base units, for evaluation without the scenario.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct BaseBound {
+    /// The comparison; `None` for a `within` range.
+    pub op: Option<Comparison>,
+    pub value: Option<f64>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    /// The bound is a share of a total (memory as a percentage), not an absolute amount.
+    pub share: bool,
+}
+
+impl BaseBound {
+    fn of(b: &Bound) -> BaseBound {
+        use crate::dsl::validate::Quantity;
+        match b {
+            Bound::Compare { op, value } => BaseBound {
+                op: Some(*op),
+                value: Some(value.base()),
+                lo: None,
+                hi: None,
+                share: matches!(value, Quantity::Share(_)),
+            },
+            Bound::Within { lo, hi } => BaseBound {
+                op: None,
+                value: None,
+                lo: Some(lo.base()),
+                hi: Some(hi.base()),
+                share: matches!(lo, Quantity::Share(_)),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -268,6 +311,12 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
                     .as_deref()
                     .is_some_and(|a| a.ends_with("spike_rate")))
                 .then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
+                subject: x.metric.subject.value.clone(),
+                subject_is_probe: matches!(e.metric.subject, crate::dsl::validate::Subject::Probe(_)),
+                metric: e.metric.def.name.to_string(),
+                aggregation: e.metric.aggregation.clone(),
+                unit: e.metric.unit,
+                base: BaseBound::of(&e.bound),
                 origin: Origin::of(sources, x.metric.text.span),
             }
         })

@@ -1,0 +1,235 @@
+//! Reading an expectation's measured value from a result document: workload histograms and
+//! counters (whole run or one phase), 1-second window series for windowed expectations, and
+//! probe series.
+
+use serde_json::Value;
+
+use crate::dsl::units::{trim_float, Bytes, Duration};
+use crate::engine::measure;
+use crate::engine::record::{Counters, Hists, Metric};
+use crate::stats;
+
+/// A measured value in base units, its text in the bound's unit, and what it rests on.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub value: f64,
+    pub text: String,
+    /// Samples behind a distribution statistic.
+    pub samples: Option<u64>,
+    /// Windowed: (windows that met the bound, windows).
+    pub windows: Option<(usize, usize)>,
+}
+
+/// Text of a base-unit value in the unit the expectation's metric is measured in.
+pub fn text(unit: &Value, share: bool, x: f64) -> String {
+    match unit.as_str() {
+        Some("duration") => Duration::from_secs_f64(x.max(0.0)).to_string(),
+        Some("rate") => format!("{}/s", trim_float(x)),
+        Some("ratio") => format!("{}%", trim_float(x * 100.0)),
+        Some("bytes") => Bytes(x.max(0.0) as u64).to_string(),
+        Some("bytes_or_share") if share => format!("{}%", trim_float(x * 100.0)),
+        Some("bytes_or_share") => Bytes(x.max(0.0) as u64).to_string(),
+        _ => match unit.get("number").and_then(Value::as_str) {
+            Some(u) => format!("{} {u}", trim_float(x)),
+            None => trim_float(x),
+        },
+    }
+}
+
+fn phase<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
+    doc["phases"].as_array()?.iter().find(|p| p["name"] == name)
+}
+
+/// Histograms, counters and seconds of one workload record in the result.
+fn record(w: &Value) -> (Hists, Counters, f64) {
+    let mut h = Hists::default();
+    for m in Metric::ALL {
+        if let Some(hist) = w
+            .pointer(&format!("/histograms/{}/data", m.name()))
+            .and_then(Value::as_str)
+            .and_then(|d| stats::decode(d).ok())
+        {
+            h.0[m as usize] = hist;
+        }
+    }
+    let n = |k: &str| w[k].as_u64().unwrap_or(0);
+    let errors_by_kind = w["errors_by_kind"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+        .unwrap_or_default();
+    let c = Counters {
+        requests: n("requests"),
+        errors: n("errors"),
+        errors_by_kind,
+        dropped: n("dropped"),
+        output_tokens: n("output_tokens"),
+        input_tokens: n("input_tokens"),
+    };
+    (h, c, w["duration_s"].as_f64().unwrap_or(0.0))
+}
+
+pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
+    let unit = &spec["unit"];
+    let share = spec["base"]["share"].as_bool().unwrap_or(false);
+    let subject = spec["subject"].as_str()?;
+    let metric = spec["metric"].as_str()?;
+    let agg = spec["aggregation"].as_str();
+    let phase_name = spec["phase"].as_str();
+    if spec["subject_is_probe"].as_bool().unwrap_or(false) {
+        return probe(doc, subject, metric, agg, phase_name, share).map(|v| Measured {
+            value: v,
+            text: text(unit, share, v),
+            samples: None,
+            windows: None,
+        });
+    }
+    if let Some(w) = spec["window"].as_str().and_then(|w| Duration::parse(w).ok()) {
+        return windowed(doc, spec, subject, metric, agg, phase_name, w.as_secs_f64());
+    }
+    let w = match phase_name {
+        Some(p) => phase(doc, p)?.pointer(&format!("/workloads/{subject}"))?,
+        None => doc.pointer(&format!("/benchmarks/{subject}"))?,
+    };
+    let (h, c, secs) = record(w);
+    let k = spec["spike_k"].as_f64().unwrap_or(3.0);
+    let value = measure::value(metric, agg, &h, &c, secs, k)?;
+    let samples = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| h.get(*m).len());
+    Some(Measured {
+        value,
+        text: text(unit, share, value),
+        samples,
+        windows: None,
+    })
+}
+
+/// One window's value of `metric.agg` in base units.
+fn window_value(w: &Value, metric: &str, agg: Option<&str>) -> Option<f64> {
+    let secs = w["seconds"].as_f64().unwrap_or(1.0);
+    let n = |k: &str| w[k].as_f64();
+    match metric {
+        "throughput" => n("throughput"),
+        "tok_s" => n("tok_s"),
+        "error_rate" => (n("requests")? > 0.0).then(|| n("errors").unwrap_or(0.0) / n("requests").unwrap_or(1.0)),
+        "requests" | "errors" | "dropped" => n(metric).map(|x| if agg == Some("rate") { x / secs } else { x }),
+        _ => {
+            let stat = w
+                .pointer(&format!("/metrics/{metric}/{}", agg.unwrap_or("mean")))?
+                .as_f64()?;
+            Some(if metric == "request_tok_s" { stat } else { stat / 1e3 })
+        }
+    }
+}
+
+/// Windowed expectations: group the 1-second windows into windows of the requested length
+/// (a group's percentile or maximum is the largest of its seconds: an upper bound) and count
+/// the groups that meet the bound.
+fn windowed(
+    doc: &Value,
+    spec: &Value,
+    subject: &str,
+    metric: &str,
+    agg: Option<&str>,
+    phase_name: Option<&str>,
+    length: f64,
+) -> Option<Measured> {
+    let phases: Vec<&Value> = match phase_name {
+        Some(p) => vec![phase(doc, p)?],
+        None => doc["phases"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["role"] == "measure")
+            .collect(),
+    };
+    let mut groups: Vec<f64> = vec![];
+    for p in phases {
+        let Some(series) = p
+            .pointer(&format!("/workloads/{subject}/series"))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        let per = series.first().and_then(|w| w["seconds"].as_f64()).unwrap_or(1.0);
+        let k = ((length / per).round() as usize).max(1);
+        for chunk in series.chunks(k) {
+            let vals: Vec<f64> = chunk.iter().filter_map(|w| window_value(w, metric, agg)).collect();
+            if vals.is_empty() {
+                continue;
+            }
+            let v = match agg {
+                Some("min") => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                Some("mean") | None
+                    if matches!(metric, "throughput" | "tok_s" | "error_rate") || agg == Some("mean") =>
+                {
+                    vals.iter().sum::<f64>() / vals.len() as f64
+                }
+                Some("count") => vals.iter().sum(),
+                _ => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            };
+            groups.push(v);
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let passed = groups.iter().filter(|v| super::holds(**v, &spec["base"])).count();
+    let worst = groups.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let share = spec["base"]["share"].as_bool().unwrap_or(false);
+    let text = format!(
+        "{passed} of {} windows (worst {})",
+        groups.len(),
+        text(&spec["unit"], share, worst)
+    );
+    Some(Measured {
+        value: passed as f64 / groups.len() as f64,
+        text,
+        samples: None,
+        windows: Some((passed, groups.len())),
+    })
+}
+
+/// A probe statistic: from the summary for the whole run, from the points within a phase.
+fn probe(
+    doc: &Value,
+    kind: &str,
+    metric: &str,
+    agg: Option<&str>,
+    phase_name: Option<&str>,
+    share: bool,
+) -> Option<f64> {
+    let probe = doc.pointer(&format!("/probes/{kind}"))?;
+    let total = doc["system_info"]["memory_bytes"].as_f64().unwrap_or(0.0);
+    let (series, scale) = match (kind, metric, share) {
+        ("system", "memory", true) => ("memory_share", 1.0),
+        ("process", "rss", true) if total > 0.0 => ("rss", 1.0 / total),
+        (_, m, _) => (m, 1.0),
+    };
+    let s = probe.pointer(&format!("/series/{series}"))?;
+    let agg = agg.unwrap_or("mean");
+    let v = match phase_name {
+        None => s.pointer(&format!("/summary/{agg}"))?.as_f64()?,
+        Some(p) => {
+            let ph = phase(doc, p)?;
+            let (start, len) = (ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?);
+            let mut vals: Vec<f64> = s["points"]
+                .as_array()?
+                .iter()
+                .filter_map(|pt| Some((pt[0].as_f64()?, pt[1].as_f64()?)))
+                .filter(|(t, _)| *t >= start && *t <= start + len)
+                .map(|(_, v)| v)
+                .collect();
+            if vals.is_empty() {
+                return None;
+            }
+            vals.sort_by(f64::total_cmp);
+            let q = |p: f64| vals[((p * vals.len() as f64).ceil() as usize).clamp(1, vals.len()) - 1];
+            match agg {
+                "min" => vals[0],
+                "max" | "peak" => vals[vals.len() - 1],
+                "last" => *vals.last()?,
+                "mean" => vals.iter().sum::<f64>() / vals.len() as f64,
+                p => q(crate::dsl::metrics::percentile(p)?),
+            }
+        }
+    };
+    Some(v * scale)
+}

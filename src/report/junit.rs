@@ -1,0 +1,93 @@
+//! JUnit XML: one test suite per scenario, one test case per expectation. A failed
+//! expectation is a `<failure>` with measured vs bound; too few samples is an `<error>`;
+//! a warning passes with the note in `<system-out>`.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::evaluate::{Evaluation, Status};
+
+/// XML text with the five predefined entities escaped and control characters dropped.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn junit(doc: &Value, ev: &Evaluation) -> String {
+    let scenario = doc
+        .pointer("/scenario/name")
+        .and_then(Value::as_str)
+        .unwrap_or("scenario");
+    let count = |s: Status| ev.outcomes.iter().filter(|o| o.status == s).count();
+    let (tests, failures, errors) = (ev.outcomes.len(), count(Status::Fail), count(Status::Insufficient));
+    let time = doc["duration_s"].as_f64().unwrap_or(0.0);
+    let stamp = doc["timestamp"].as_str().unwrap_or("");
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(x, "<testsuites name=\"benchctl\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">");
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
+        escape(scenario),
+        escape(stamp)
+    );
+    x += "    <properties>\n";
+    for (k, v) in [
+        ("performance_grade", ev.performance_grade.as_str().to_string()),
+        ("score", format!("{:.3}", ev.score)),
+        ("verdict", ev.verdict.to_string()),
+        ("status", doc["status"].as_str().unwrap_or("").to_string()),
+    ] {
+        let _ = writeln!(x, "      <property name=\"{k}\" value=\"{}\"/>", escape(&v));
+    }
+    x += "    </properties>\n";
+    for o in &ev.outcomes {
+        let class = format!("benchctl.{}.{}", scenario, o.selector.split('.').next().unwrap_or(""));
+        let _ = write!(
+            x,
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"",
+            escape(&o.name),
+            escape(&class)
+        );
+        match o.status {
+            Status::Pass => x += "/>\n",
+            Status::Fail => {
+                let _ = writeln!(
+                    x,
+                    ">\n      <failure message=\"{}\" type=\"expectation\">{}: {}</failure>\n    </testcase>",
+                    escape(&o.message),
+                    escape(&o.text),
+                    escape(&o.message)
+                );
+            }
+            Status::Insufficient => {
+                let _ = writeln!(
+                    x,
+                    ">\n      <error message=\"{}\" type=\"insufficient-data\">{}</error>\n    </testcase>",
+                    escape(&o.message),
+                    escape(&o.text)
+                );
+            }
+            Status::Warn => {
+                let _ = writeln!(
+                    x,
+                    ">\n      <system-out>warning: {}</system-out>\n    </testcase>",
+                    escape(&o.message)
+                );
+            }
+        }
+    }
+    x += "  </testsuite>\n</testsuites>\n";
+    x
+}

@@ -1,0 +1,105 @@
+//! A Markdown summary for a CI step summary or a pull-request comment.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::{scope, status_word};
+use crate::evaluate::{Evaluation, Status};
+
+fn icon(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✅",
+        Status::Fail => "❌",
+        Status::Warn => "⚠️",
+        Status::Insufficient => "❔",
+    }
+}
+
+/// Table cells may not contain pipes or newlines.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
+    let name = doc
+        .pointer("/scenario/name")
+        .and_then(Value::as_str)
+        .unwrap_or("scenario");
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "## benchctl: {} — {} ({} of {} targets, {:.0}%)\n",
+        cell(name),
+        ev.performance_grade.as_str(),
+        ev.targets_met,
+        ev.total_targets,
+        ev.score * 100.0
+    );
+    let _ = writeln!(
+        m,
+        "**Verdict: {}** · run {} in {:.1} s · {}\n",
+        ev.verdict,
+        doc["status"].as_str().unwrap_or("?"),
+        doc["duration_s"].as_f64().unwrap_or(0.0),
+        doc["timestamp"].as_str().unwrap_or("")
+    );
+    if !ev.outcomes.is_empty() {
+        m += "| | expectation | measured | status | scope |\n|---|---|---|---|---|\n";
+        for o in &ev.outcomes {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} |",
+                icon(o.status),
+                cell(&o.name),
+                cell(&o.measured_text),
+                status_word(o.status),
+                cell(&scope(o))
+            );
+        }
+        m += "\n";
+    }
+    for r in &ev.invalid_reasons {
+        let _ = writeln!(m, "> **Invalid run:** {}", cell(r));
+    }
+    if !ev.recommendations.is_empty() {
+        m += "\n### Recommendations\n\n";
+        for r in &ev.recommendations {
+            let _ = writeln!(m, "- {r}");
+        }
+    }
+    if let Some(b) = doc["benchmarks"].as_object().filter(|b| !b.is_empty()) {
+        m += "\n### Workloads (measured phases)\n\n| workload | requests | req/s | errors | p50 | p95 | p99 | tok/s |\n|---|---|---|---|---|---|---|---|\n";
+        for (name, w) in b {
+            let lat = |q: &str| {
+                w.pointer(&format!("/metrics/latency/{q}"))
+                    .and_then(Value::as_f64)
+                    .map_or("-".into(), |v| format!("{v:.2} ms"))
+            };
+            let _ = writeln!(
+                m,
+                "| {} | {} | {:.1} | {} | {} | {} | {} | {:.0} |",
+                cell(name),
+                w["requests"],
+                w["throughput"].as_f64().unwrap_or(0.0),
+                w["errors"],
+                lat("p50"),
+                lat("p95"),
+                lat("p99"),
+                w["tok_s"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    if let Some(st) = doc["stress_test"].as_object() {
+        let max = st
+            .get("max_sustainable_load")
+            .and_then(Value::as_f64)
+            .map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+        let _ = writeln!(
+            m,
+            "\nBreaking point of `{}`: max sustainable load {max}.",
+            st.get("workload").and_then(Value::as_str).unwrap_or("?")
+        );
+    }
+    m
+}

@@ -1,0 +1,28 @@
+//! Stage 8, report: presentations of an evaluated result: JUnit XML, Markdown, a terminal
+//! table, and miette diagnostics for failed expectations. Each takes the result document
+//! and its evaluation, nothing else.
+
+mod junit;
+mod markdown;
+mod terminal;
+
+pub use junit::junit;
+pub use markdown::markdown;
+pub use terminal::{failure_diagnostics, terminal};
+
+use crate::evaluate::Status;
+
+/// A short word for a status.
+pub fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Warn => "WARN",
+        Status::Insufficient => "INSUFFICIENT DATA",
+    }
+}
+
+/// Where an expectation applies, for tables.
+pub fn scope(o: &crate::evaluate::Outcome) -> String {
+    o.phase.as_ref().map_or("whole run".into(), |p| format!("phase {p}"))
+}

@@ -1,0 +1,346 @@
+//! Evaluation against constructed results with known truth: every aggregation and
+//! comparison, windowed expectations, validity, JUnit structure, and the CLI verdicts.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use benchctl::engine::record::{Recorder, Sample};
+use benchctl::engine::run::{PhaseOutcome, RunOutcome, WorkloadOutcome};
+use benchctl::evaluate::{self, Status};
+use serde_json::Value;
+
+/// A result whose one phase `steady` recorded `w`: latencies 1..=1000 ms (window i/100),
+/// every 10th request failed, 4 tokens per successful request.
+fn constructed(expectations: &str) -> Value {
+    let text = common::wrap(&format!("    workload \"w\" kind=\"synthetic\" {{ latency \"fixed\" value=\"1ms\"; tokens count=4 gap=\"1ms\"; }}\n    phase \"main\" duration=\"10s\" {{ drive \"w\" concurrency=1; }}\n{expectations}"));
+    let c = common::check_text(&text, &[]);
+    assert!(!c.has_errors(), "{}", common::rendered(&c));
+    let valid = c.scenario.unwrap();
+    let t0 = Instant::now();
+    let rec = Recorder::new(t0, Duration::from_secs(1), 2);
+    for i in 1..=1000u64 {
+        let intended = t0 + Duration::from_millis(i * 10 - 5);
+        let finished = intended + Duration::from_millis(i);
+        let error = (i % 10 == 0).then_some("injected");
+        let gap = Duration::from_micros(100);
+        let outputs: Vec<Instant> = if error.is_none() {
+            (0..4).map(|k| finished - gap * (3 - k)).collect()
+        } else {
+            vec![]
+        };
+        rec.record(
+            i as usize,
+            &Sample {
+                intended,
+                started: intended,
+                finished,
+                outputs: &outputs,
+                input_tokens: 0,
+                error,
+                open_loop: false,
+            },
+        );
+    }
+    let recorded = rec.finish(t0 + Duration::from_secs(10));
+    let phase = |name: &str, recorded| PhaseOutcome {
+        name: name.into(),
+        role: benchctl::dsl::model::PhaseRole::Measure,
+        started_s: 1.0,
+        duration_s: 10.0,
+        stopped_by: "duration".into(),
+        workloads: vec![WorkloadOutcome {
+            name: "w".into(),
+            kind: benchctl::dsl::model::WorkloadKind::Synthetic,
+            recorded,
+        }],
+        search: None,
+        pressure: None,
+    };
+    let outcome = RunOutcome {
+        started: SystemTime::now(),
+        duration: Duration::from_secs(11),
+        interrupted: false,
+        aborted_by: None,
+        phases: vec![phase("main", recorded)],
+        probes: vec![],
+        warnings: vec![],
+    };
+    let plan = benchctl::plan::build(&valid, &c.sources);
+    let doc = benchctl::result::build(
+        &outcome,
+        &valid,
+        &plan,
+        &c.sources,
+        benchctl::engine::probe::system_info(),
+    );
+    serde_json::to_value(&doc).unwrap()
+}
+
+fn statuses(expectations: &str) -> Vec<(String, Status, String)> {
+    let doc = constructed(expectations);
+    let ev = evaluate::evaluate(&doc);
+    ev.outcomes
+        .into_iter()
+        .map(|o| (o.selector, o.status, o.measured_text))
+        .collect()
+}
+
+#[test]
+fn every_aggregation_against_known_values() {
+    // Successful latencies: i ms for i in 1..=1000 except multiples of 10 (900 values).
+    let cases = [
+        ("w.latency.p50 < 501ms", Status::Pass),
+        ("w.latency.p50 > 505ms", Status::Fail),
+        ("w.latency.p99 <= 991ms", Status::Pass),
+        ("w.latency.p99 < 985ms", Status::Fail),
+        ("w.latency.max >= 999ms", Status::Pass),
+        ("w.latency.min < 2ms", Status::Pass),
+        ("w.latency.mean < 501ms", Status::Pass),
+        ("w.latency.mean > 499ms", Status::Pass),
+        ("w.latency.count == 900", Status::Pass),
+        ("w.requests.count == 1000", Status::Pass),
+        ("w.requests.rate == 100", Status::Pass),
+        ("w.errors.count == 100", Status::Pass),
+        ("w.error_rate == 10%", Status::Pass),
+        ("w.error_rate < 9%", Status::Fail),
+        ("w.throughput >= 90", Status::Pass),
+        ("w.tok_s == 360", Status::Pass),
+        ("w.output_tokens.count == 3600", Status::Pass),
+        ("w.ttft.p50 < 501ms", Status::Pass),
+        ("w.itl.max < 101us", Status::Pass),
+        ("w.tpot.mean < 101us", Status::Pass),
+        ("w.latency.spike_rate < 1%", Status::Pass),
+        ("w.send_lateness.p50 < 1ms", Status::Fail),
+    ];
+    let text: String = cases.iter().map(|(e, _)| format!("    expect \"{e}\"\n")).collect();
+    let got = statuses(&text);
+    for ((want_text, want), (sel, status, measured)) in cases.iter().zip(&got) {
+        assert_eq!(status, want, "{want_text}: measured {measured} ({sel})");
+    }
+}
+
+#[test]
+fn within_ranges_and_missing_data_policies() {
+    let got = statuses(
+        "    expect \"w.error_rate\" within=\"5%..15%\"\n    expect \"w.error_rate\" within=\"11%..15%\"\n    expect \"w.send_lateness.p50\" \"<\" \"1ms\" on-missing=\"pass\"\n    expect \"w.send_lateness.p50\" \"<\" \"1ms\" on-missing=\"warn\"\n    expect \"w.error_rate\" \"<\" \"1%\" severity=\"warn\"",
+    );
+    let s: Vec<Status> = got.iter().map(|g| g.1).collect();
+    assert_eq!(
+        s,
+        [Status::Pass, Status::Fail, Status::Pass, Status::Warn, Status::Warn]
+    );
+}
+
+#[test]
+fn windowed_expectations_on_a_known_series() {
+    // Request i finishes at 11i - 5 ms with latency i ms, so window k (by finish time) holds
+    // latencies of about 91k..91k+91 ms: p95 about 91k + 86 ms, below 500 ms for k <= 4, in
+    // 11 windows. Grouped by 2 s, the worst second counts: only the first 2 of 6 groups pass.
+    let got = statuses(
+        "    expect \"w.latency.p95\" \"<\" \"500ms\" window=\"1s\"\n    expect \"w.latency.p95\" \"<\" \"500ms\" window=\"1s\" windows=\"40%\"\n    expect \"w.latency.p95\" \"<\" \"500ms\" window=\"2s\" windows=\"40%\"\n    expect \"w.throughput\" \">=\" 70 window=\"1s\"",
+    );
+    assert_eq!(got[0].1, Status::Fail, "{}", got[0].2);
+    assert!(got[0].2.starts_with("5 of 11 windows"), "{}", got[0].2);
+    assert_eq!(got[1].1, Status::Pass, "{}", got[1].2);
+    assert_eq!(got[2].1, Status::Fail, "{}", got[2].2);
+    assert!(got[2].2.starts_with("2 of 6 windows"), "{}", got[2].2);
+    assert_eq!(got[3].1, Status::Pass, "{}", got[3].2);
+}
+
+#[test]
+fn percentile_bounds_need_enough_samples() {
+    // 900 latency samples: enough for p99 (459) but not for p999 (4,603).
+    let doc = constructed("    expect \"w.latency.p99\" \"<\" \"1s\"\n    expect \"w.latency.p999\" \"<\" \"1s\"");
+    let ev = evaluate::evaluate(&doc);
+    assert_eq!(ev.outcomes[0].status, Status::Pass);
+    assert_eq!(ev.outcomes[1].status, Status::Insufficient);
+    assert_eq!(ev.outcomes[1].required_samples, Some(4603));
+    assert!(!ev.valid);
+    assert_eq!(ev.verdict, "invalid");
+    assert_eq!(evaluate::exit_code(&ev), 4);
+}
+
+#[test]
+fn grade_and_inherited_fields() {
+    let mut doc =
+        constructed("    expect \"w.error_rate\" \"<\" \"20%\" weight=3\n    expect \"w.error_rate\" \"<\" \"1%\"");
+    let ev = evaluate::evaluate(&doc);
+    assert_eq!(
+        (ev.score, ev.performance_grade.as_str(), ev.verdict),
+        (0.75, "ACCEPTABLE", "failed")
+    );
+    assert_eq!(evaluate::exit_code(&ev), 1);
+    evaluate::apply(&mut doc, &ev);
+    assert_eq!(doc["overall_assessment"]["performance_grade"], "ACCEPTABLE");
+    assert_eq!(doc["overall_assessment"]["targets_met"], 1);
+    assert_eq!(doc["overall_assessment"]["total_targets"], 2);
+    assert_eq!(doc["benchmarks"]["w"]["meets_targets"], false);
+    assert!(doc["overall_assessment"]["recommendations"][0]
+        .as_str()
+        .unwrap()
+        .contains("errors_by_kind"));
+}
+
+/// The JUnit XML is well formed and has the structure JUnit consumers read.
+#[test]
+fn junit_structure() {
+    let doc = constructed("    expect \"w.error_rate\" \"<\" \"20%\"\n    expect \"w.error_rate\" \"<\" \"1%\"\n    expect \"w.latency.p999\" \"<\" \"1s\"\n    expect \"w.latency.p50\" \"<\" \"1ms\" severity=\"warn\" name=\"a <name> & \\\"quotes\\\"\"");
+    let ev = evaluate::evaluate(&doc);
+    let xml = benchctl::report::junit(&doc, &ev);
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut stack: Vec<String> = vec![];
+    let mut seen: Vec<(String, Vec<(String, String)>)> = vec![];
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                let attrs = e
+                    .attributes()
+                    .map(|a| a.unwrap())
+                    .map(|a| {
+                        (
+                            String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                            a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                .unwrap()
+                                .into_owned(),
+                        )
+                    })
+                    .collect();
+                seen.push((name.clone(), attrs));
+                stack.push(name);
+            }
+            quick_xml::events::Event::End(_) => {
+                stack.pop();
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    let attr = |i: usize, k: &str| seen[i].1.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(seen[0].0, "testsuites");
+    assert_eq!(
+        (attr(0, "tests"), attr(0, "failures"), attr(0, "errors")),
+        (Some("4".into()), Some("1".into()), Some("1".into()))
+    );
+    assert_eq!(seen[1].0, "testsuite");
+    let cases: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].0 == "testcase").collect();
+    assert_eq!(cases.len(), 4);
+    assert!(cases
+        .iter()
+        .all(|&i| attr(i, "name").is_some() && attr(i, "classname").is_some()));
+    assert_eq!(seen.iter().filter(|s| s.0 == "failure").count(), 1);
+    assert_eq!(seen.iter().filter(|s| s.0 == "error").count(), 1);
+    let failure = seen.iter().position(|s| s.0 == "failure").unwrap();
+    assert!(
+        attr(failure, "message").unwrap().contains("measured 10%"),
+        "{:?}",
+        seen[failure]
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.1.iter().any(|(_, v)| v == "a <name> & \"quotes\"")),
+        "names are escaped and round-trip"
+    );
+}
+
+fn cli_run(dir: &std::path::Path, scenario: &str) -> (Option<i32>, Value, String) {
+    let path = dir.join("s.kdl");
+    std::fs::write(&path, scenario).unwrap();
+    let out = dir.join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run", "--out"])
+        .arg(&out)
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let doc = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    (
+        o.status.code(),
+        doc,
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout),
+    )
+}
+
+fn cli_scenario(expect: &str, junit: &std::path::Path) -> String {
+    format!(
+        "scenario \"cli\" {{\n    workload \"w\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"5ms\"\n    }}\n    phase \"p\" duration=\"1500ms\" {{\n        drive \"w\" concurrency=1\n    }}\n    {expect}\n    report {{\n        junit \"{}\"\n    }}\n}}\n",
+        junit.display()
+    )
+}
+
+#[test]
+fn cli_pass_fail_and_invalid() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    // About 300 requests of 5 ms: enough for a p95 bound (90), far from a p999 one (4,603).
+    let (code, doc, out) = cli_run(
+        dir.path(),
+        &cli_scenario("expect \"w.latency.p95\" \"<\" \"50ms\"", &junit),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(doc["overall_assessment"]["verdict"], "passed");
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("failures=\"0\""));
+    // A bound no 5 ms request can meet.
+    let (code, doc, out) = cli_run(
+        dir.path(),
+        &cli_scenario("expect \"w.latency.p95\" \"<\" \"100us\"", &junit),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(doc["overall_assessment"]["verdict"], "failed");
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
+    assert!(out.contains("benchctl::expectation-failed"), "{out}");
+    assert!(
+        out.contains("s.kdl:8:13"),
+        "the diagnostic points at the expectation: {out}"
+    );
+    // p999 needs 4,603 samples.
+    let (code, doc, out) = cli_run(
+        dir.path(),
+        &cli_scenario("expect \"w.latency.p999\" \"<\" \"50ms\"", &junit),
+    );
+    assert_eq!(code, Some(4), "{out}");
+    assert_eq!(doc["overall_assessment"]["verdict"], "invalid");
+    assert!(out.contains("benchctl::insufficient-data"), "{out}");
+    // `report` evaluates the saved result again, without running.
+    let md = dir.path().join("summary.md");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .arg("report")
+        .arg(dir.path().join("out/result.json"))
+        .arg("--markdown")
+        .arg(&md)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    assert!(std::fs::read_to_string(&md).unwrap().contains("INSUFFICIENT DATA"));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"schema_version\": 99}").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .arg("report")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn abort_on_fail_stops_a_hopeless_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = "scenario \"abort\" {\n    workload \"w\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"1ms\"\n        errors probability=\"50%\"\n    }\n    phase \"p\" duration=\"30s\" {\n        drive \"w\" concurrency=4\n    }\n    expect \"w.error_rate\" \"<\" \"5%\" abort-on-fail=#true\n}\n";
+    let started = Instant::now();
+    let (code, doc, out) = cli_run(dir.path(), scenario);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the run went on for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(doc["status"], "aborted");
+    assert!(doc["phases"][0]["stopped_by"].as_str().unwrap().starts_with("aborted"));
+}
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
