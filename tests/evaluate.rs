@@ -111,6 +111,17 @@ fn every_aggregation_against_known_values() {
         ("w.itl.max < 101us", Status::Pass),
         ("w.tpot.mean < 101us", Status::Pass),
         ("w.latency.spike_rate < 1%", Status::Pass),
+        // p90: the 810th of the 900 values (9 per decade) is 899 ms; p95 the 855th, 949 ms.
+        ("w.latency.p90 < 900ms", Status::Pass),
+        ("w.latency.p90 > 898ms", Status::Pass),
+        ("w.latency.p95 < 950ms", Status::Pass),
+        ("w.latency.p95 > 948ms", Status::Pass),
+        // Near-uniform 1..1000: sigma about 288.7 ms.
+        ("w.latency.stddev > 280ms", Status::Pass),
+        ("w.latency.stddev < 300ms", Status::Pass),
+        ("w.latency.robust_spike_rate < 1%", Status::Pass),
+        ("w.dropped.count == 0", Status::Pass),
+        ("w.errors.rate == 10", Status::Pass),
         ("w.send_lateness.p50 < 1ms", Status::Fail),
     ];
     let text: String = cases.iter().map(|(e, _)| format!("    expect \"{e}\"\n")).collect();
