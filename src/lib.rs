@@ -4,6 +4,7 @@
 //! source text -> `kdl::KdlDocument` -> spanned [`dsl::model::Scenario`] ->
 //! [`dsl::ValidScenario`] -> [`plan::Plan`]. The DSL modules depend on nothing heavy.
 
+pub mod compare;
 pub mod dsl;
 pub mod engine;
 pub mod evaluate;

@@ -63,6 +63,9 @@ enum Command {
         /// No progress display and no summary; only errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Compare with this baseline result (overrides the scenario's `baseline`).
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
         #[command(flatten)]
         color: ColorArgs,
     },
@@ -86,6 +89,18 @@ enum Command {
         #[command(flatten)]
         color: ColorArgs,
     },
+    /// Compare a result with a baseline result: per metric change, 95% interval, verdict.
+    #[command(after_help = exit::HELP_TABLE)]
+    Compare {
+        baseline: PathBuf,
+        result: PathBuf,
+        /// Default tolerance: a significant change within it counts as unchanged.
+        #[arg(long, default_value = "5%", value_name = "PERCENT")]
+        tolerance: String,
+    },
+    /// Manage baselines.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// Rewrite scenarios in canonical form (comments kept).
     #[command(after_help = exit::HELP_TABLE)]
     Fmt {
@@ -94,6 +109,16 @@ enum Command {
         /// Change nothing; exit 1 if a file is not in canonical form (for CI).
         #[arg(long)]
         check: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Save a result as a baseline (default: baseline/<scenario>.json).
+    Save {
+        result: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
     },
 }
 
@@ -171,6 +196,12 @@ fn main() -> ExitCode {
             color,
         } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Compare {
+            baseline,
+            result,
+            tolerance,
+        } => run::compare_cmd(&baseline, &result, &tolerance),
+        Command::Baseline(BaselineCommand::Save { result, to }) => run::baseline_save(&result, to),
         Command::Report {
             result,
             junit,
@@ -184,8 +215,9 @@ fn main() -> ExitCode {
             load,
             out,
             quiet,
+            baseline,
             color,
-        } => run::run(&file, &load.options(), out, quiet, color.enabled()),
+        } => run::run(&file, &load.options(), out, quiet, baseline, color.enabled()),
     };
     ExitCode::from(code)
 }

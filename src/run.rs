@@ -11,9 +11,16 @@ use benchctl::engine::events::Reporter;
 use benchctl::engine::probe;
 use benchctl::engine::run::{self as engine, Engine, Options};
 use benchctl::result::{self, ResultDoc};
-use benchctl::{evaluate, exit, plan, progress, report};
+use benchctl::{compare, evaluate, exit, plan, progress, report};
 
-pub fn run(file: &Path, opts: &LoadOptions, out: Option<PathBuf>, quiet: bool, color: bool) -> u8 {
+pub fn run(
+    file: &Path,
+    opts: &LoadOptions,
+    out: Option<PathBuf>,
+    quiet: bool,
+    baseline: Option<PathBuf>,
+    color: bool,
+) -> u8 {
     let checked = dsl::check_file(file, opts);
     if !checked.diagnostics.is_empty() {
         eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, 100));
@@ -64,7 +71,14 @@ pub fn run(file: &Path, opts: &LoadOptions, out: Option<PathBuf>, quiet: bool, c
         junit: plan.outputs.junit.clone().map(PathBuf::from),
         markdown: plan.outputs.markdown.clone().map(PathBuf::from),
     };
-    let code = present(&mut value, &outputs, quiet, color);
+    let comparison = baseline_for(&plan, baseline, file).and_then(|(path, tolerance, overrides)| match read_result(&path) {
+        Ok(base) => Some(compare::compare(&base, &value, &path.display().to_string(), tolerance, &overrides)),
+        Err(e) => {
+            eprintln!("warning: no comparison with the baseline: {e}\n  help: save one with `benchctl baseline save RESULT.json --to {}`", path.display());
+            None
+        }
+    });
+    let code = present(&mut value, &outputs, quiet, color, comparison);
     if outcome.interrupted {
         eprintln!("the run was interrupted; the result holds what was measured until then");
     }
@@ -78,10 +92,113 @@ pub struct Outputs {
     pub markdown: Option<PathBuf>,
 }
 
+/// The baseline to compare with: `--baseline`, else the scenario's `baseline` node (a path
+/// relative to the current directory, else to the scenario's folder), with its tolerances.
+fn baseline_for(
+    plan: &plan::Plan,
+    flag: Option<PathBuf>,
+    scenario: &Path,
+) -> Option<(PathBuf, f64, std::collections::BTreeMap<String, f64>)> {
+    let declared = plan.baseline.as_ref();
+    let tolerance = declared.map_or(plan::DEFAULT_TOLERANCE, |b| b.tolerance);
+    let overrides = declared
+        .map(|b| b.overrides.iter().cloned().collect())
+        .unwrap_or_default();
+    let path = match flag {
+        Some(p) => p,
+        None => {
+            let p = PathBuf::from(&declared?.path);
+            let beside = scenario.parent().map(|d| d.join(&p));
+            if p.exists() {
+                p
+            } else {
+                beside.filter(|b| b.exists()).unwrap_or(p)
+            }
+        }
+    };
+    Some((path, tolerance, overrides))
+}
+
+fn read_result(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
+    match v["schema_version"].as_u64() {
+        Some(n) if n == u64::from(result::RESULT_SCHEMA_VERSION) => Ok(v),
+        other => Err(format!(
+            "`{}` is not a benchctl result of schema version {} (found {other:?})",
+            path.display(),
+            result::RESULT_SCHEMA_VERSION
+        )),
+    }
+}
+
+/// `benchctl compare BASE NEW`: the table, and exit 3 when a metric regressed.
+pub fn compare_cmd(base: &Path, new: &Path, tolerance: &str) -> u8 {
+    let tol = match benchctl::dsl::units::Percent::parse(tolerance, true) {
+        Ok(p) => p.0,
+        Err(e) => {
+            eprintln!("error: --tolerance {tolerance}: {}\n  help: {}", e.message, e.help);
+            return exit::INVALID_INPUT;
+        }
+    };
+    let (b, n) = match (read_result(base), read_result(new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}\n  help: pass two result.json files written by `benchctl run`");
+            return exit::INVALID_INPUT;
+        }
+    };
+    let c = compare::compare(&b, &n, &base.display().to_string(), tol, &Default::default());
+    print!("{}", compare::table(&c));
+    if c.regressed {
+        println!("regression: at least one metric is significantly worse than the baseline beyond its tolerance");
+        exit::REGRESSION
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// `benchctl baseline save RESULT [--to FILE]`.
+pub fn baseline_save(result: &Path, to: Option<PathBuf>) -> u8 {
+    let v = match read_result(result) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
+    let name = v
+        .pointer("/scenario/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("baseline")
+        .to_string();
+    let to = to.unwrap_or_else(|| PathBuf::from("baseline").join(format!("{name}.json")));
+    match result::write_atomic(&to, &serde_json::to_vec_pretty(&v).unwrap_or_default()) {
+        Ok(()) => {
+            println!("baseline: {}", to.display());
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write `{}`: {e}", to.display());
+            exit::RUNTIME_ERROR
+        }
+    }
+}
+
 /// Evaluates a result document, writes the outputs, prints the verdict; returns the exit code.
-pub fn present(value: &mut serde_json::Value, outputs: &Outputs, quiet: bool, color: bool) -> u8 {
+pub fn present(
+    value: &mut serde_json::Value,
+    outputs: &Outputs,
+    quiet: bool,
+    color: bool,
+    comparison: Option<compare::Comparison>,
+) -> u8 {
     let ev = evaluate::evaluate(value);
     evaluate::apply(value, &ev);
+    if let Some(c) = &comparison {
+        value["comparison"] = serde_json::to_value(c).unwrap_or_default();
+    }
     let mut files: Vec<(&PathBuf, Vec<u8>)> = vec![];
     if let Some(p) = &outputs.json {
         files.push((p, serde_json::to_vec_pretty(value).unwrap_or_default()));
@@ -103,6 +220,9 @@ pub fn present(value: &mut serde_json::Value, outputs: &Outputs, quiet: bool, co
         let (diags, sources) = report::failure_diagnostics(&ev);
         eprint!("{}", diag::render(&diags, &sources, color, 100));
     }
+    if let (Some(c), false) = (&comparison, quiet) {
+        print!("{}", compare::table(c));
+    }
     for (what, p) in [
         ("result", &outputs.json),
         ("junit", &outputs.junit),
@@ -112,7 +232,11 @@ pub fn present(value: &mut serde_json::Value, outputs: &Outputs, quiet: bool, co
             println!("{what}: {}", p.display());
         }
     }
-    evaluate::exit_code(&ev)
+    // Invalid evidence and failed expectations come first; a regression alone exits 3.
+    match evaluate::exit_code(&ev) {
+        exit::SUCCESS if comparison.is_some_and(|c| c.regressed) => exit::REGRESSION,
+        code => code,
+    }
 }
 
 /// `benchctl report`: evaluates a saved result again and writes the requested outputs.
@@ -148,7 +272,7 @@ pub fn report_cmd(result: &Path, outputs: &Outputs, quiet: bool, color: bool) ->
             return exit::INVALID_INPUT;
         }
     }
-    present(&mut value, outputs, quiet, color)
+    present(&mut value, outputs, quiet, color, None)
 }
 
 /// `out/<scenario>/<timestamp>/`, the timestamp in a form that sorts and suits file names.

@@ -355,3 +355,69 @@ fn abort_on_fail_stops_a_hopeless_run() {
 }
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn bench(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn baseline_save_compare_and_regression() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scenario = |latency: &str| {
+        format!("scenario \"reg\" {{\n    workload \"w\" kind=\"synthetic\" {{\n        latency \"uniform\" min=\"{latency}\" max=\"{latency}\"\n    }}\n    phase \"p\" duration=\"2s\" {{\n        drive \"w\" concurrency=2\n    }}\n}}\n")
+    };
+    let run = |name: &str, latency: &str, extra: &[&str]| {
+        let path = d.join(format!("{name}.kdl"));
+        std::fs::write(&path, scenario(latency)).unwrap();
+        let out = d.join(name);
+        let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), "--out".as_ref(), out.as_os_str(), path.as_os_str()];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+        (bench(&args), out.join("result.json"))
+    };
+    let (o, base) = run("base", "2ms", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved = d.join("baseline/reg.json");
+    let o = bench(&[
+        "baseline".as_ref(),
+        "save".as_ref(),
+        base.as_os_str(),
+        "--to".as_ref(),
+        saved.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    // The same service again: no regression.
+    let (o, _) = run("same", "2ms", &["--baseline", saved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    // Twice as slow: latency regressed, throughput regressed; exit 3.
+    let (o, slower) = run("slower", "4ms", &["--baseline", saved.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("REGRESSED"), "{stdout}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&slower).unwrap()).unwrap();
+    assert_eq!(doc["comparison"]["regressed"], true);
+    let p50 = doc["comparison"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "latency.p50")
+        .unwrap()
+        .clone();
+    assert_eq!(p50["verdict"], "regressed");
+    assert!(p50["change"].as_f64().unwrap() > 0.8, "{p50}");
+    // `compare` on the files says the same, and the reverse direction is an improvement.
+    assert_eq!(
+        bench(&["compare".as_ref(), saved.as_os_str(), slower.as_os_str()])
+            .status
+            .code(),
+        Some(3)
+    );
+    let o = bench(&["compare".as_ref(), slower.as_os_str(), saved.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("improved"));
+}

@@ -90,6 +90,29 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             );
         }
     }
+    if let Some(changes) = doc
+        .pointer("/comparison/changes")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+    {
+        let _ = writeln!(m, "\n### Compared with `{}`\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", cell(doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("")));
+        for c in changes {
+            let pct = |k: &str| format!("{:+.1}%", c[k].as_f64().unwrap_or(0.0) * 100.0);
+            let unit = c["unit"].as_str().unwrap_or("");
+            let _ = writeln!(
+                m,
+                "| {} | {} | {:.3}{unit} | {:.3}{unit} | {} | {} .. {} | {} |",
+                cell(c["workload"].as_str().unwrap_or("")),
+                cell(c["metric"].as_str().unwrap_or("")),
+                c["base"].as_f64().unwrap_or(0.0),
+                c["new"].as_f64().unwrap_or(0.0),
+                pct("change"),
+                pct("ci_low"),
+                pct("ci_high"),
+                c["verdict"].as_str().unwrap_or("").replace('_', " ")
+            );
+        }
+    }
     if let Some(st) = doc["stress_test"].as_object() {
         let max = st
             .get("max_sustainable_load")
