@@ -377,7 +377,7 @@ fn baseline_save_compare_and_regression() {
         std::fs::write(&path, scenario(latency)).unwrap();
         let out = d.join(name);
         let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), "--out".as_ref(), out.as_os_str(), path.as_os_str()];
-        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         (bench(&args), out.join("result.json"))
     };
     let (o, base) = run("base", "2ms", &[]);
