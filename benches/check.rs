@@ -16,10 +16,7 @@ fn generate(nodes: usize) -> String {
     for i in 0..groups {
         s += &format!("    workload \"w{i}\" kind=\"synthetic\" {{\n        latency \"lognormal\" median=\"{}ms\" sigma=0.4\n        tokens count=16 gap=\"1ms\"\n    }}\n", 2 + i % 7);
         s += &format!("    phase \"p{i}\" duration=\"$steady\" {{\n        drive \"w{i}\" rate=\"{}/s\" arrivals=\"poisson\"\n        drive \"w{}\" concurrency={}\n    }}\n", 10 + i % 50, (i + 1) % groups, 1 + i % 8);
-        s += &format!(
-            "    expect \"w{i}.ttft.p95\" \"<\" \"{}ms\" phase=\"p{i}\"\n",
-            20 + i % 30
-        );
+        s += &format!("    expect \"w{i}.ttft.p95\" \"<\" \"{}ms\" phase=\"p{i}\"\n", 20 + i % 30);
         s += &format!("    expect \"w{i}.latency.p99\" \"<\" \"100ms\" severity=\"warn\"\n");
         s += &format!("    expect \"w{i}.error_rate\" \"<\" \"1%\"\n");
         s += &format!("    expect \"w{i}.tok_s\" \">=\" {}\n", 5 + i % 20);
@@ -45,10 +42,7 @@ fn main() {
     let nodes = count(&doc);
     let checked = dsl::check_source("generated.kdl", None, &text, &Default::default());
     assert!(!checked.has_errors(), "generated scenario must be valid");
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15);
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(15);
     let (mut parse, mut check, mut load) = (vec![], vec![], vec![]);
     let time = |f: &mut dyn FnMut()| {
         let t = Instant::now();
@@ -58,14 +52,7 @@ fn main() {
     for i in 0..runs + 2 {
         // Alternate the order so neither measurement always runs on a warmer heap.
         let mut p = || drop(black_box(text.parse::<kdl::KdlDocument>().unwrap()));
-        let mut c = || {
-            drop(black_box(dsl::check_source(
-                "generated.kdl",
-                None,
-                black_box(&text),
-                &Default::default(),
-            )))
-        };
+        let mut c = || drop(black_box(dsl::check_source("generated.kdl", None, black_box(&text), &Default::default())));
         let mut l = || {
             drop(black_box(dsl::Workspace::from_source(
                 "generated.kdl",
@@ -90,13 +77,7 @@ fn main() {
     let (p, c, l) = (median(parse), median(check), median(load));
     println!("scenario: {nodes} nodes, {} KB", text.len() / 1024);
     println!("kdl parse       median {:>8.2} ms ({runs} runs)", p.as_secs_f64() * 1e3);
-    println!(
-        "read + parse    median {:>8.2} ms ({runs} runs; benchctl's source stage)",
-        l.as_secs_f64() * 1e3
-    );
+    println!("read + parse    median {:>8.2} ms ({runs} runs; benchctl's source stage)", l.as_secs_f64() * 1e3);
     println!("benchctl check  median {:>8.2} ms ({runs} runs)", c.as_secs_f64() * 1e3);
-    println!(
-        "ratio check/parse      {:>8.3}x (target <= 1.2x)",
-        c.as_secs_f64() / p.as_secs_f64()
-    );
+    println!("ratio check/parse      {:>8.3}x (target <= 1.2x)", c.as_secs_f64() / p.as_secs_f64());
 }

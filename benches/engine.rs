@@ -30,10 +30,7 @@ fn run(phases: &str) -> RunOutcome {
     let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
     let workloads = run::workloads(&valid).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
     rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut q).run())
 }
@@ -55,12 +52,7 @@ fn bare_throughput(workload: &dyn Workload, secs: f64) -> f64 {
         let mut n = 0u64;
         while Instant::now() < end {
             for _ in 0..1000 {
-                let _ = workload
-                    .call(Call {
-                        rng: &mut rng,
-                        events: &mut events,
-                    })
-                    .await;
+                let _ = workload.call(Call { rng: &mut rng, events: &mut events }).await;
             }
             n += 1000;
         }
@@ -95,11 +87,7 @@ fn main() {
     }
     // 2. Open loop at 10,000/s.
     let o = run("    phase \"open\" duration=\"10s\" { drive \"noop\" rate=\"10000/s\" arrivals=\"constant\"; }");
-    let late = o.phases[0].workloads[0]
-        .recorded
-        .hists
-        .get(Metric::SendLateness)
-        .clone();
+    let late = o.phases[0].workloads[0].recorded.hists.get(Metric::SendLateness).clone();
     let mut reference = benchctl::stats::histogram();
     let start = Instant::now();
     for i in 1..=20_000u64 {
@@ -122,10 +110,7 @@ fn main() {
         us(&late, 0.99) / us(&reference, 0.99).max(0.001)
     );
     // 3. Memory over a long run.
-    let soak: u64 = std::env::var("BENCH_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
+    let soak: u64 = std::env::var("BENCH_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
     if soak > 0 {
         let before = rss_kb();
         let sampler = std::thread::spawn(move || {

@@ -57,9 +57,7 @@ pub struct Comparison {
 
 /// A histogram's recorded buckets as (representative value, count), in value order.
 fn buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
-    h.iter_recorded()
-        .map(|v| (h.median_equivalent(v.value_iterated_to()), v.count_at_value()))
-        .collect()
+    h.iter_recorded().map(|v| (h.median_equivalent(v.value_iterated_to()), v.count_at_value())).collect()
 }
 
 /// Draws counts of the same total from the buckets' distribution (a multinomial, by
@@ -151,10 +149,7 @@ pub fn bootstrap(
         .collect();
     changes.sort_by(f64::total_cmp);
     let k = changes.len();
-    (
-        changes[(k as f64 * 0.025) as usize],
-        changes[((k as f64 * 0.975) as usize).min(k - 1)],
-    )
+    (changes[(k as f64 * 0.025) as usize], changes[((k as f64 * 0.975) as usize).min(k - 1)])
 }
 
 fn verdict(change: f64, lo: f64, hi: f64, tolerance: f64, higher_is_better: bool) -> Verdict {
@@ -181,10 +176,7 @@ fn hist(w: &Value, metric: &str) -> Option<Histogram<u64>> {
 
 /// Tolerance for `workload.metric`: a per-metric override, else the default.
 fn tolerance_for(overrides: &BTreeMap<String, f64>, default: f64, workload: &str, metric: &str) -> f64 {
-    overrides
-        .get(&format!("{workload}.{metric}"))
-        .copied()
-        .unwrap_or(default)
+    overrides.get(&format!("{workload}.{metric}")).copied().unwrap_or(default)
 }
 
 /// Compares every workload that both results measured.
@@ -206,12 +198,7 @@ pub fn compare(
             let (Some(bh), Some(nh)) = (hist(bw, metric), hist(nw, metric)) else {
                 continue;
             };
-            for (agg, q) in [
-                ("p50", Some(0.5)),
-                ("p95", Some(0.95)),
-                ("p99", Some(0.99)),
-                ("mean", None),
-            ] {
+            for (agg, q) in [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)] {
                 let stat = move |c: &[(u64, u64)]| q.map_or_else(|| mean(c), |q| quantile(c, q));
                 let point = |h: &Histogram<u64>| q.map_or_else(|| h.mean(), |q| h.value_at_quantile(q) as f64);
                 let (b, n) = (point(&bh), point(&nh));
@@ -236,10 +223,7 @@ pub fn compare(
         }
         for (metric, count_key, higher) in [("throughput", "requests", true), ("tok_s", "output_tokens", true)] {
             let (b, n) = (bw[metric].as_f64().unwrap_or(0.0), nw[metric].as_f64().unwrap_or(0.0));
-            let (cb, cn) = (
-                bw[count_key].as_f64().unwrap_or(0.0),
-                nw[count_key].as_f64().unwrap_or(0.0),
-            );
+            let (cb, cn) = (bw[count_key].as_f64().unwrap_or(0.0), nw[count_key].as_f64().unwrap_or(0.0));
             if b <= 0.0 || n <= 0.0 || cb < 1.0 || cn < 1.0 {
                 continue;
             }
@@ -270,17 +254,8 @@ pub fn compare(
 
 /// The comparison as an aligned table.
 pub fn table(c: &Comparison) -> String {
-    let mut rows = vec![[
-        "workload",
-        "metric",
-        "baseline",
-        "new",
-        "change",
-        "95% interval",
-        "verdict",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows =
+        vec![["workload", "metric", "baseline", "new", "change", "95% interval", "verdict"].map(String::from).to_vec()];
     for m in &c.changes {
         let pct = |x: f64| format!("{:+.1}%", x * 100.0);
         let verdict = match m.verdict {
@@ -300,9 +275,7 @@ pub fn table(c: &Comparison) -> String {
             verdict.to_string(),
         ]);
     }
-    let w: Vec<usize> = (0..7)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
+    let w: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = format!("compared with {}\n", c.baseline);
     for r in rows {
         let cells: Vec<String> = r.iter().zip(&w).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -329,10 +302,7 @@ mod tests {
         let mut rng = Rng::new(5);
         for (n, p) in [(100u64, 0.05), (100_000, 0.3), (1000, 0.999)] {
             let m = (0..2000).map(|_| binomial(n, p, &mut rng) as f64).sum::<f64>() / 2000.0;
-            assert!(
-                (m - n as f64 * p).abs() < 0.02 * (n as f64 * p) + 0.5,
-                "n {n} p {p}: {m}"
-            );
+            assert!((m - n as f64 * p).abs() < 0.02 * (n as f64 * p) + 0.5, "n {n} p {p}: {m}");
         }
     }
 
@@ -366,9 +336,6 @@ mod tests {
             }
         }
         // Expected about 1 (2.5 % of 40); 4 or more has probability under 2 %.
-        assert!(
-            flagged <= 4,
-            "{flagged} of {trials} identical pairs flagged as regressions"
-        );
+        assert!(flagged <= 4, "{flagged} of {trials} identical pairs flagged as regressions");
     }
 }

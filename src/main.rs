@@ -66,6 +66,9 @@ enum Command {
         /// Compare with this baseline result (overrides the scenario's `baseline`).
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+        /// Folder with a report.html that replaces the built-in HTML template.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
         #[command(flatten)]
         color: ColorArgs,
     },
@@ -83,6 +86,12 @@ enum Command {
         /// Write the evaluated result JSON here.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Write the HTML report here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Folder with a report.html that replaces the built-in HTML template.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
         /// Print only the paths written.
         #[arg(long, short)]
         quiet: bool,
@@ -134,10 +143,7 @@ struct LoadArgs {
 
 impl LoadArgs {
     fn options(&self) -> LoadOptions {
-        LoadOptions {
-            stdlib_dirs: self.stdlib.clone(),
-            sets: self.sets.clone(),
-        }
+        LoadOptions { stdlib_dirs: self.stdlib.clone(), sets: self.sets.clone() }
     }
 }
 
@@ -173,51 +179,25 @@ impl ColorArgs {
 }
 
 fn width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100)
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check {
-            files,
-            load,
-            format,
-            deny_warnings,
-            color,
-        } => check(&files, &load.options(), format, deny_warnings, color.enabled()),
-        Command::Plan {
-            file,
-            load,
-            format,
-            color,
-        } => plan_cmd(&file, &load.options(), format, color.enabled()),
+        Command::Check { files, load, format, deny_warnings, color } => {
+            check(&files, &load.options(), format, deny_warnings, color.enabled())
+        }
+        Command::Plan { file, load, format, color } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
-        Command::Compare {
-            baseline,
-            result,
-            tolerance,
-        } => run::compare_cmd(&baseline, &result, &tolerance),
+        Command::Compare { baseline, result, tolerance } => run::compare_cmd(&baseline, &result, &tolerance),
         Command::Baseline(BaselineCommand::Save { result, to }) => run::baseline_save(&result, to),
-        Command::Report {
-            result,
-            junit,
-            markdown,
-            json,
-            quiet,
-            color,
-        } => run::report_cmd(&result, &run::Outputs { json, junit, markdown }, quiet, color.enabled()),
-        Command::Run {
-            file,
-            load,
-            out,
-            quiet,
-            baseline,
-            color,
-        } => run::run(&file, &load.options(), out, quiet, baseline, color.enabled()),
+        Command::Report { result, junit, markdown, json, html, templates, quiet, color } => {
+            run::report_cmd(&result, &run::Outputs { json, junit, markdown, html, templates }, quiet, color.enabled())
+        }
+        Command::Run { file, load, out, quiet, baseline, templates, color } => {
+            run::run(&file, &load.options(), out, quiet, baseline, templates, color.enabled())
+        }
     };
     ExitCode::from(code)
 }
@@ -233,10 +213,7 @@ fn check(files: &[PathBuf], opts: &LoadOptions, format: Format, deny_warnings: b
         match format {
             Format::Json => json.extend(checked.diagnostics.iter().map(|d| diag::to_json(d, &checked.sources))),
             Format::Human => {
-                eprint!(
-                    "{}",
-                    diag::render(&checked.diagnostics, &checked.sources, color, width())
-                );
+                eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, width()));
                 let status = if e > 0 { "invalid" } else { "ok" };
                 println!(
                     "{status}: {} ({e} error{}, {} warning{})",
@@ -249,10 +226,7 @@ fn check(files: &[PathBuf], opts: &LoadOptions, format: Format, deny_warnings: b
         }
     }
     if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).expect("diagnostics serialise")
-        );
+        println!("{}", serde_json::to_string_pretty(&json).expect("diagnostics serialise"));
     }
     if errors > 0 || (deny_warnings && warnings > 0) {
         exit::INVALID_INPUT
@@ -272,10 +246,7 @@ fn plural(n: usize) -> &'static str {
 fn plan_cmd(file: &std::path::Path, opts: &LoadOptions, format: Format, color: bool) -> u8 {
     let checked = dsl::check_file(file, opts);
     if !checked.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            diag::render(&checked.diagnostics, &checked.sources, color, width())
-        );
+        eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, width()));
     }
     let Some(valid) = &checked.scenario else {
         eprintln!("error: `{}` is not a valid scenario; nothing to plan", file.display());
@@ -337,14 +308,8 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
 /// Writes through a temporary file in the same folder and renames it into place, so an
 /// interrupted write never leaves a half-written scenario.
 fn write_atomic(path: &PathBuf, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.benchctl-fmt.{}", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)

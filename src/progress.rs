@@ -17,34 +17,15 @@ impl Reporter for Quiet {
 }
 
 fn window_text(workload: &str, s: &WindowSummary) -> String {
-    let p95 = s
-        .metrics
-        .get("latency")
-        .map(|m| format!(" p95 {:.2}ms", m.p95))
-        .unwrap_or_default();
-    let tok = if s.tok_s > 0.0 {
-        format!(" {:.0} tok/s", s.tok_s)
-    } else {
-        String::new()
-    };
-    let err = if s.errors > 0 {
-        format!(" errors {}", s.errors)
-    } else {
-        String::new()
-    };
-    let dropped = if s.dropped > 0 {
-        format!(" dropped {}", s.dropped)
-    } else {
-        String::new()
-    };
+    let p95 = s.metrics.get("latency").map(|m| format!(" p95 {:.2}ms", m.p95)).unwrap_or_default();
+    let tok = if s.tok_s > 0.0 { format!(" {:.0} tok/s", s.tok_s) } else { String::new() };
+    let err = if s.errors > 0 { format!(" errors {}", s.errors) } else { String::new() };
+    let dropped = if s.dropped > 0 { format!(" dropped {}", s.dropped) } else { String::new() };
     format!("{workload}: {:.0} req/s{tok}{p95}{err}{dropped}", s.throughput)
 }
 
 fn search_text(workload: &str, rate: f64, stable: bool) -> String {
-    format!(
-        "  search {workload}: {rate:.1}/s {}",
-        if stable { "stable" } else { "unstable" }
-    )
+    format!("  search {workload}: {rate:.1}/s {}", if stable { "stable" } else { "unstable" })
 }
 
 fn finished_text(name: &str, stopped_by: &str, duration_s: f64) -> String {
@@ -59,10 +40,7 @@ pub struct Plain {
 
 impl Plain {
     pub fn new() -> Plain {
-        Plain {
-            every: Duration::from_secs(5),
-            last: None,
-        }
+        Plain { every: Duration::from_secs(5), last: None }
     }
 }
 
@@ -75,22 +53,11 @@ impl Default for Plain {
 impl Reporter for Plain {
     fn event(&mut self, e: &RunEvent) {
         let line = match e {
-            RunEvent::PhaseStarted {
-                index,
-                count,
-                name,
-                role,
-                planned_s,
-            } => {
+            RunEvent::PhaseStarted { index, count, name, role, planned_s } => {
                 let planned = planned_s.map(|s| format!(", {s}s")).unwrap_or_default();
                 format!("phase {}/{count} {name} ({role}{planned})", index + 1)
             }
-            RunEvent::Window {
-                workload,
-                elapsed_s,
-                summary,
-                ..
-            } => {
+            RunEvent::Window { workload, elapsed_s, summary, .. } => {
                 if self.last.is_some_and(|l| l.elapsed() < self.every) {
                     return;
                 }
@@ -98,11 +65,7 @@ impl Reporter for Plain {
                 format!("  [{elapsed_s:>6.1}s] {}", window_text(workload, summary))
             }
             RunEvent::SearchLevel { workload, rate, stable } => search_text(workload, *rate, *stable),
-            RunEvent::PhaseFinished {
-                name,
-                stopped_by,
-                duration_s,
-            } => finished_text(name, stopped_by, *duration_s),
+            RunEvent::PhaseFinished { name, stopped_by, duration_s } => finished_text(name, stopped_by, *duration_s),
             RunEvent::Warning(w) => format!("warning: {w}"),
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -117,10 +80,7 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Bar {
-        Bar {
-            bar: None,
-            phase_start: Instant::now(),
-        }
+        Bar { bar: None, phase_start: Instant::now() }
     }
 }
 
@@ -133,13 +93,7 @@ impl Default for Bar {
 impl Reporter for Bar {
     fn event(&mut self, e: &RunEvent) {
         match e {
-            RunEvent::PhaseStarted {
-                index,
-                count,
-                name,
-                planned_s,
-                ..
-            } => {
+            RunEvent::PhaseStarted { index, count, name, planned_s, .. } => {
                 self.phase_start = Instant::now();
                 let bar = match planned_s {
                     Some(s) => ProgressBar::new(s.ceil() as u64),
@@ -166,11 +120,7 @@ impl Reporter for Bar {
                     b.println(search_text(workload, *rate, *stable));
                 }
             }
-            RunEvent::PhaseFinished {
-                name,
-                stopped_by,
-                duration_s,
-            } => {
+            RunEvent::PhaseFinished { name, stopped_by, duration_s } => {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }

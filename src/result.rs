@@ -132,19 +132,12 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool) -> WorkloadDoc {
         }
         metrics.insert(
             m.name().to_string(),
-            MetricDoc {
-                unit: m.unit(),
-                summary: stats::summarize(h, SUMMARY_K, m.scale()),
-            },
+            MetricDoc { unit: m.unit(), summary: stats::summarize(h, SUMMARY_K, m.scale()) },
         );
         let recorded_unit = if m == Metric::RequestTokS { "milli-tok/s" } else { "ns" };
         histograms.insert(
             m.name().to_string(),
-            HistogramDoc {
-                recorded_unit,
-                encoding: "hdrhistogram-v2+base64",
-                data: stats::encode(h),
-            },
+            HistogramDoc { recorded_unit, encoding: "hdrhistogram-v2+base64", data: stats::encode(h) },
         );
     }
     WorkloadDoc {
@@ -154,11 +147,7 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool) -> WorkloadDoc {
         errors: c.errors,
         errors_by_kind: c.errors_by_kind.clone(),
         dropped: c.dropped,
-        error_rate: if c.requests > 0 {
-            c.errors as f64 / c.requests as f64
-        } else {
-            0.0
-        },
+        error_rate: if c.requests > 0 { c.errors as f64 / c.requests as f64 } else { 0.0 },
         throughput: per_sec(c.requests - c.errors),
         tok_s: per_sec(c.output_tokens),
         output_tokens: c.output_tokens,
@@ -237,10 +226,7 @@ pub fn build(
             .iter()
             .cloned()
             .chain(
-                outcome
-                    .aborted_by
-                    .iter()
-                    .map(|a| format!("the run was aborted early: `{a}` failed (abort-on-fail)")),
+                outcome.aborted_by.iter().map(|a| format!("the run was aborted early: `{a}` failed (abort-on-fail)")),
             )
             .collect(),
     }
@@ -269,10 +255,7 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
             }
         }
     }
-    merged
-        .into_iter()
-        .map(|(name, (kind, r))| (name, workload_doc(&kind, &r, false)))
-        .collect()
+    merged.into_iter().map(|(name, (kind, r))| (name, workload_doc(&kind, &r, false))).collect()
 }
 
 fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
@@ -299,26 +282,15 @@ pub fn rfc3339(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
 /// disk, then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "result".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "result".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -349,10 +321,6 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(
-            std::fs::read_dir(p.parent().unwrap()).unwrap().count(),
-            1,
-            "no temporary files left"
-        );
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temporary files left");
     }
 }

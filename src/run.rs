@@ -19,6 +19,7 @@ pub fn run(
     out: Option<PathBuf>,
     quiet: bool,
     baseline: Option<PathBuf>,
+    templates: Option<PathBuf>,
     color: bool,
 ) -> u8 {
     let checked = dsl::check_file(file, opts);
@@ -66,10 +67,14 @@ pub fn run(
         eprintln!("error: cannot serialise the result");
         return exit::RUNTIME_ERROR;
     };
+    // The HTML report always goes beside the JSON (and also where the scenario asks).
+    let html = plan.outputs.html.clone().map(PathBuf::from).unwrap_or_else(|| path.with_file_name("report.html"));
     let outputs = Outputs {
         json: Some(path),
         junit: plan.outputs.junit.clone().map(PathBuf::from),
         markdown: plan.outputs.markdown.clone().map(PathBuf::from),
+        html: Some(html),
+        templates,
     };
     let comparison = baseline_for(&plan, baseline, file).and_then(|(path, tolerance, overrides)| match read_result(&path) {
         Ok(base) => Some(compare::compare(&base, &value, &path.display().to_string(), tolerance, &overrides)),
@@ -90,6 +95,9 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    /// A folder whose report.html replaces the built-in template.
+    pub templates: Option<PathBuf>,
 }
 
 /// The baseline to compare with: `--baseline`, else the scenario's `baseline` node (a path
@@ -101,9 +109,7 @@ fn baseline_for(
 ) -> Option<(PathBuf, f64, std::collections::BTreeMap<String, f64>)> {
     let declared = plan.baseline.as_ref();
     let tolerance = declared.map_or(plan::DEFAULT_TOLERANCE, |b| b.tolerance);
-    let overrides = declared
-        .map(|b| b.overrides.iter().cloned().collect())
-        .unwrap_or_default();
+    let overrides = declared.map(|b| b.overrides.iter().cloned().collect()).unwrap_or_default();
     let path = match flag {
         Some(p) => p,
         None => {
@@ -168,11 +174,7 @@ pub fn baseline_save(result: &Path, to: Option<PathBuf>) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
-    let name = v
-        .pointer("/scenario/name")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("baseline")
-        .to_string();
+    let name = v.pointer("/scenario/name").and_then(serde_json::Value::as_str).unwrap_or("baseline").to_string();
     let to = to.unwrap_or_else(|| PathBuf::from("baseline").join(format!("{name}.json")));
     match result::write_atomic(&to, &serde_json::to_vec_pretty(&v).unwrap_or_default()) {
         Ok(()) => {
@@ -209,6 +211,28 @@ pub fn present(
     if let Some(p) = &outputs.markdown {
         files.push((p, report::markdown(value, &ev).into_bytes()));
     }
+    if let Some(p) = &outputs.html {
+        let template = match &outputs.templates {
+            Some(dir) => match std::fs::read_to_string(dir.join("report.html")) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot read `{}`: {e}\n  help: --templates DIR must hold a report.html",
+                        dir.join("report.html").display()
+                    );
+                    return exit::INVALID_INPUT;
+                }
+            },
+            None => None,
+        };
+        match report::html(value, &ev, template.as_deref()) {
+            Ok(h) => files.push((p, h.into_bytes())),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID_INPUT;
+            }
+        }
+    }
     for (p, bytes) in files {
         if let Err(e) = result::write_atomic(p, &bytes) {
             eprintln!("error: cannot write `{}`: {e}", p.display());
@@ -225,6 +249,7 @@ pub fn present(
     }
     for (what, p) in [
         ("result", &outputs.json),
+        ("report", &outputs.html),
         ("junit", &outputs.junit),
         ("markdown", &outputs.markdown),
     ] {
@@ -282,13 +307,7 @@ fn default_dir(doc: &ResultDoc) -> PathBuf {
         .scenario
         .name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
     PathBuf::from("out").join(name).join(stamp)
 }
@@ -331,9 +350,7 @@ impl QuietPanics {
         let first = Arc::new(std::sync::Mutex::new(None));
         let (prev, slot) = (previous.clone(), first.clone());
         std::panic::set_hook(Box::new(move |info| {
-            let worker = std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("tokio-runtime-worker"));
+            let worker = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-runtime-worker"));
             if worker {
                 let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
                 s.get_or_insert_with(|| info.to_string());
@@ -371,14 +388,9 @@ fn summary(doc: &ResultDoc) -> String {
     ]];
     for (name, w) in &doc.benchmarks {
         let lat = |f: fn(&benchctl::stats::DistSummary) -> f64| {
-            w.metrics
-                .get("latency")
-                .map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary)))
+            w.metrics.get("latency").map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary)))
         };
-        let ttft = w
-            .metrics
-            .get("ttft")
-            .map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95));
+        let ttft = w.metrics.get("ttft").map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95));
         rows.push(vec![
             name.clone(),
             w.requests.to_string(),
@@ -388,28 +400,17 @@ fn summary(doc: &ResultDoc) -> String {
             lat(|s| s.p95),
             lat(|s| s.p99),
             ttft,
-            if w.tok_s > 0.0 {
-                format!("{:.0}", w.tok_s)
-            } else {
-                "-".into()
-            },
+            if w.tok_s > 0.0 { format!("{:.0}", w.tok_s) } else { "-".into() },
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = format!(
-        "{} {} in {:.1}s (measured phases)\n",
-        doc.scenario.name, doc.status, doc.duration_s
-    );
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
     for r in rows {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out += &format!("  {}\n", cells.join("  ").trim_end());
     }
     if let Some(s) = &doc.stress_test {
-        let max = s
-            .max_sustainable_load
-            .map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+        let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
         out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
     }
     for w in &doc.warnings {

@@ -55,8 +55,7 @@ pub struct DistSummary {
 /// Each recorded bucket as (representative value, count): the bucket's median-equivalent
 /// value, as hdrhistogram's own mean uses.
 fn buckets(h: &Histogram<u64>) -> impl Iterator<Item = (f64, u64)> + '_ {
-    h.iter_recorded()
-        .map(|v| (h.median_equivalent(v.value_iterated_to()) as f64, v.count_at_value()))
+    h.iter_recorded().map(|v| (h.median_equivalent(v.value_iterated_to()) as f64, v.count_at_value()))
 }
 
 /// Samples strictly above `threshold`.
@@ -90,33 +89,20 @@ pub fn mad(h: &Histogram<u64>) -> f64 {
 
 pub fn spike_rate(h: &Histogram<u64>, k: f64) -> SpikeRate {
     let threshold = h.mean() + k * h.stdev();
-    let share = if h.is_empty() {
-        0.0
-    } else {
-        count_above(h, threshold) as f64 / h.len() as f64
-    };
+    let share = if h.is_empty() { 0.0 } else { count_above(h, threshold) as f64 / h.len() as f64 };
     SpikeRate { k, threshold, share }
 }
 
 pub fn robust_spike_rate(h: &Histogram<u64>, k: f64) -> SpikeRate {
     let threshold = h.value_at_quantile(0.5) as f64 + k * 1.4826 * mad(h);
-    let share = if h.is_empty() {
-        0.0
-    } else {
-        count_above(h, threshold) as f64 / h.len() as f64
-    };
+    let share = if h.is_empty() { 0.0 } else { count_above(h, threshold) as f64 / h.len() as f64 };
     SpikeRate { k, threshold, share }
 }
 
 pub fn tukey(h: &Histogram<u64>) -> Tukey {
     let (q1, q3) = (h.value_at_quantile(0.25) as f64, h.value_at_quantile(0.75) as f64);
     let iqr = q3 - q1;
-    Tukey {
-        q1,
-        q3,
-        low_outliers: count_below(h, q1 - 1.5 * iqr),
-        high_outliers: count_above(h, q3 + 1.5 * iqr),
-    }
+    Tukey { q1, q3, low_outliers: count_below(h, q1 - 1.5 * iqr), high_outliers: count_above(h, q3 + 1.5 * iqr) }
 }
 
 /// Summarises `h`, dividing every value by `scale` (e.g. 1e6 to report nanoseconds as ms).
@@ -131,10 +117,7 @@ pub fn summarize(h: &Histogram<u64>, k: f64, scale: f64) -> DistSummary {
     let sr = spike_rate(h, k);
     let rsr = robust_spike_rate(h, k);
     let t = tukey(h);
-    let scaled = |s: SpikeRate| SpikeRate {
-        threshold: s.threshold / scale,
-        ..s
-    };
+    let scaled = |s: SpikeRate| SpikeRate { threshold: s.threshold / scale, ..s };
     DistSummary {
         count: h.len(),
         mean: if h.is_empty() { 0.0 } else { h.mean() / scale },
@@ -148,11 +131,7 @@ pub fn summarize(h: &Histogram<u64>, k: f64, scale: f64) -> DistSummary {
         p999: q(0.999),
         spike_rate: scaled(sr),
         robust_spike_rate: scaled(rsr),
-        tukey: Tukey {
-            q1: t.q1 / scale,
-            q3: t.q3 / scale,
-            ..t
-        },
+        tukey: Tukey { q1: t.q1 / scale, q3: t.q3 / scale, ..t },
     }
 }
 
@@ -161,18 +140,14 @@ pub fn encode(h: &Histogram<u64>) -> String {
     use base64::Engine as _;
     use hdrhistogram::serialization::Serializer as _;
     let mut buf = Vec::new();
-    hdrhistogram::serialization::V2Serializer::new()
-        .serialize(h, &mut buf)
-        .expect("serialising to memory cannot fail");
+    hdrhistogram::serialization::V2Serializer::new().serialize(h, &mut buf).expect("serialising to memory cannot fail");
     base64::engine::general_purpose::STANDARD.encode(buf)
 }
 
 /// The inverse of [`encode`].
 pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| format!("not base64: {e}"))?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("not base64: {e}"))?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("not an HdrHistogram V2 encoding: {e:?}"))
@@ -187,9 +162,7 @@ mod tests {
     fn percentiles_match_exact_within_precision() {
         let mut rng = Rng::new(3);
         let mut h = histogram();
-        let mut xs: Vec<u64> = (0..100_000)
-            .map(|_| (1e6 * (0.5 * rng.normal()).exp()) as u64 + 1)
-            .collect();
+        let mut xs: Vec<u64> = (0..100_000).map(|_| (1e6 * (0.5 * rng.normal()).exp()) as u64 + 1).collect();
         for &x in &xs {
             h.record(x).unwrap();
         }
@@ -209,10 +182,7 @@ mod tests {
         h.record_n(10, 990).unwrap();
         h.record_n(1000, 10).unwrap();
         let s = spike_rate(&h, 3.0);
-        assert!(
-            (s.threshold - (19.9 + 3.0 * (0.99f64 * 0.01).sqrt() * 990.0)).abs() < 0.5,
-            "{s:?}"
-        );
+        assert!((s.threshold - (19.9 + 3.0 * (0.99f64 * 0.01).sqrt() * 990.0)).abs() < 0.5, "{s:?}");
         assert_eq!(s.share, 0.01);
         // Robust: median 10, MAD 0, so every value above 10 is a spike.
         assert_eq!(robust_spike_rate(&h, 3.0).share, 0.01);

@@ -76,12 +76,7 @@ fn every_shipped_scenario_and_module_checks_clean() {
             .iter()
             .filter(|d| d.is_error() && !matches!(d.code.as_str(), "unknown-workload" | "no-phases" | "unknown-phase"))
             .collect();
-        assert!(
-            syntax_or_decode.is_empty(),
-            "{}:\n{}",
-            m.display(),
-            common::rendered(&c)
-        );
+        assert!(syntax_or_decode.is_empty(), "{}:\n{}", m.display(), common::rendered(&c));
     }
 }
 
@@ -97,12 +92,7 @@ fn check_exit_codes() {
 
 #[test]
 fn check_json_format() {
-    let o = benchctl(&[
-        "check",
-        "--format",
-        "json",
-        "tests/fixtures/imports/bad_module_main.kdl",
-    ]);
+    let o = benchctl(&["check", "--format", "json", "tests/fixtures/imports/bad_module_main.kdl"]);
     assert_eq!(o.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
     let d = &v.as_array().unwrap()[0];
@@ -123,70 +113,30 @@ fn bad_inputs_get_diagnostics_not_panics() {
     assert_invalid(&benchctl(&["check", &temp_file(d, "empty.kdl", b"")]), "empty-file");
     let mut binary = b"KDL\0\x01\x02".to_vec();
     binary.extend(std::iter::repeat_n(0xffu8, 100));
-    assert_invalid(
-        &benchctl(&["check", &temp_file(d, "binary.kdl", &binary)]),
-        "binary-file",
-    );
-    assert_invalid(
-        &benchctl(&["check", &temp_file(d, "latin1.kdl", b"scenario \"caf\xe9\" {}\n")]),
-        "invalid-utf8",
-    );
+    assert_invalid(&benchctl(&["check", &temp_file(d, "binary.kdl", &binary)]), "binary-file");
+    assert_invalid(&benchctl(&["check", &temp_file(d, "latin1.kdl", b"scenario \"caf\xe9\" {}\n")]), "invalid-utf8");
     let big = "// padding\n".repeat(10 * 1024 * 1024 / 11 + 1);
-    assert_invalid(
-        &benchctl(&["check", &temp_file(d, "big.kdl", big.as_bytes())]),
-        "file-too-large",
-    );
-    assert_invalid(
-        &benchctl(&["check", &d.join("missing.kdl").display().to_string()]),
-        "io-error",
-    );
+    assert_invalid(&benchctl(&["check", &temp_file(d, "big.kdl", big.as_bytes())]), "file-too-large");
+    assert_invalid(&benchctl(&["check", &d.join("missing.kdl").display().to_string()]), "io-error");
     let deep = format!("scenario \"x\" {}{}", "a { ".repeat(5000), "}".repeat(5000));
-    assert_invalid(
-        &benchctl(&["check", &temp_file(d, "deep.kdl", deep.as_bytes())]),
-        "kdl-syntax",
-    );
+    assert_invalid(&benchctl(&["check", &temp_file(d, "deep.kdl", deep.as_bytes())]), "kdl-syntax");
     let missing_import = "scenario \"x\" {\n    use \"nowhere.kdl\"\n}\n";
-    assert_invalid(
-        &benchctl(&["check", &temp_file(d, "imp.kdl", missing_import.as_bytes())]),
-        "import-not-found",
-    );
-    assert_invalid(
-        &benchctl(&["check", "tests/fixtures/imports/cycle_a.kdl"]),
-        "import-cycle",
-    );
+    assert_invalid(&benchctl(&["check", &temp_file(d, "imp.kdl", missing_import.as_bytes())]), "import-not-found");
+    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/cycle_a.kdl"]), "import-cycle");
     let dup = common::wrap("    phase \"steady\" duration=\"1s\" { drive \"svc\" concurrency=1; }");
-    assert_invalid(
-        &benchctl(&["check", &temp_file(d, "dup.kdl", dup.as_bytes())]),
-        "duplicate-name",
-    );
-    assert_invalid(
-        &benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "nope=1"]),
-        "unknown-parameter",
-    );
-    assert_invalid(
-        &benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "steady"]),
-        "invalid-set",
-    );
+    assert_invalid(&benchctl(&["check", &temp_file(d, "dup.kdl", dup.as_bytes())]), "duplicate-name");
+    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "nope=1"]), "unknown-parameter");
+    assert_invalid(&benchctl(&["check", "tests/fixtures/imports/main.kdl", "--set", "steady"]), "invalid-set");
 }
 
 #[test]
 fn set_overrides_are_typed_and_applied() {
-    let o = benchctl(&[
-        "plan",
-        "tests/fixtures/imports/main.kdl",
-        "--set",
-        "steady=30s",
-        "--format",
-        "json",
-    ]);
+    let o = benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30s", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["phases"][0]["min_duration"], "30s");
     assert_eq!(plan["params"][0]["value"], "30s");
-    assert_invalid(
-        &benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30"]),
-        "invalid-set",
-    );
+    assert_invalid(&benchctl(&["plan", "tests/fixtures/imports/main.kdl", "--set", "steady=30"]), "invalid-set");
 }
 
 #[test]

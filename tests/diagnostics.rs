@@ -8,12 +8,7 @@ use common::*;
 /// Checks `text`, asserts that `code` is among the diagnostics, snapshots the rendering.
 fn case(name: &str, text: &str, sets: &[&str], code: &str) {
     let c = check_text(text, sets);
-    assert!(
-        codes(&c).contains(&code),
-        "{name}: expected {code}, got {:?}\n{}",
-        codes(&c),
-        rendered(&c)
-    );
+    assert!(codes(&c).contains(&code), "{name}: expected {code}, got {:?}\n{}", codes(&c), rendered(&c));
     insta::assert_snapshot!(name, rendered(&c));
 }
 
@@ -29,12 +24,7 @@ fn empty_file() {
 
 #[test]
 fn missing_scenario() {
-    case(
-        "missing_scenario",
-        "workload \"a\" kind=\"synthetic\"\n",
-        &[],
-        "missing-scenario",
-    );
+    case("missing_scenario", "workload \"a\" kind=\"synthetic\"\n", &[], "missing-scenario");
 }
 
 #[test]
@@ -45,12 +35,7 @@ fn duplicate_scenario() {
 
 #[test]
 fn unknown_node() {
-    case(
-        "unknown_node",
-        &wrap("    workloadd \"x\" kind=\"synthetic\""),
-        &[],
-        "unknown-node",
-    );
+    case("unknown_node", &wrap("    workloadd \"x\" kind=\"synthetic\""), &[], "unknown-node");
 }
 
 #[test]
@@ -90,12 +75,7 @@ fn missing_argument() {
 
 #[test]
 fn missing_property() {
-    case(
-        "missing_property",
-        &wrap("    workload \"w\" { latency \"fixed\" value=\"1ms\"; }"),
-        &[],
-        "missing-property",
-    );
+    case("missing_property", &wrap("    workload \"w\" { latency \"fixed\" value=\"1ms\"; }"), &[], "missing-property");
 }
 
 #[test]
@@ -125,12 +105,7 @@ fn duration_without_unit() {
 
 #[test]
 fn invalid_rate() {
-    case(
-        "invalid_rate",
-        &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rate=\"20\"; }"),
-        &[],
-        "invalid-rate",
-    );
+    case("invalid_rate", &wrap("    phase \"p2\" duration=\"5s\" { drive \"svc\" rate=\"20\"; }"), &[], "invalid-rate");
 }
 
 #[test]
@@ -191,12 +166,7 @@ fn unknown_load_shape() {
 
 #[test]
 fn unexpected_type_annotation() {
-    case(
-        "unexpected_type",
-        &wrap("    seed (ms)5"),
-        &[],
-        "unexpected-type-annotation",
-    );
+    case("unexpected_type", &wrap("    seed (ms)5"), &[], "unexpected-type-annotation");
 }
 
 #[test]
@@ -221,42 +191,22 @@ fn unknown_workload() {
 
 #[test]
 fn unknown_metric() {
-    case(
-        "unknown_metric",
-        &wrap("    expect \"svc.ttf.p95\" \"<\" \"5ms\""),
-        &[],
-        "unknown-metric",
-    );
+    case("unknown_metric", &wrap("    expect \"svc.ttf.p95\" \"<\" \"5ms\""), &[], "unknown-metric");
 }
 
 #[test]
 fn aggregation_on_scalar() {
-    case(
-        "aggregation_on_scalar",
-        &wrap("    expect \"svc.tok_s.p95\" \">=\" 30"),
-        &[],
-        "unknown-aggregation",
-    );
+    case("aggregation_on_scalar", &wrap("    expect \"svc.tok_s.p95\" \">=\" 30"), &[], "unknown-aggregation");
 }
 
 #[test]
 fn missing_aggregation() {
-    case(
-        "missing_aggregation",
-        &wrap("    expect \"svc.ttft\" \"<\" \"5ms\""),
-        &[],
-        "unknown-aggregation",
-    );
+    case("missing_aggregation", &wrap("    expect \"svc.ttft\" \"<\" \"5ms\""), &[], "unknown-aggregation");
 }
 
 #[test]
 fn unknown_phase() {
-    case(
-        "unknown_phase",
-        &wrap("    expect \"svc.ttft.p95\" \"<\" \"5ms\" phase=\"stedy\""),
-        &[],
-        "unknown-phase",
-    );
+    case("unknown_phase", &wrap("    expect \"svc.ttft.p95\" \"<\" \"5ms\" phase=\"stedy\""), &[], "unknown-phase");
 }
 
 #[test]
@@ -284,12 +234,7 @@ fn parameter_used_with_wrong_type() {
 
 #[test]
 fn import_not_found() {
-    case(
-        "import_not_found",
-        &wrap("    use \"std/targets/rtx4909.kdl\""),
-        &[],
-        "import-not-found",
-    );
+    case("import_not_found", &wrap("    use \"std/targets/rtx4909.kdl\""), &[], "import-not-found");
 }
 
 #[test]
@@ -320,22 +265,12 @@ fn invalid_condition() {
 
 #[test]
 fn invalid_comparison() {
-    case(
-        "invalid_comparison",
-        &wrap("    expect \"svc.latency.p95\" \"=<\" \"5ms\""),
-        &[],
-        "invalid-comparison",
-    );
+    case("invalid_comparison", &wrap("    expect \"svc.latency.p95\" \"=<\" \"5ms\""), &[], "invalid-comparison");
 }
 
 #[test]
 fn unit_mismatch() {
-    case(
-        "unit_mismatch",
-        &wrap("    expect \"svc.ttft.p95\" \"<\" #true"),
-        &[],
-        "unit-mismatch",
-    );
+    case("unit_mismatch", &wrap("    expect \"svc.ttft.p95\" \"<\" #true"), &[], "unit-mismatch");
 }
 
 #[test]
@@ -385,22 +320,12 @@ fn spike_rate_range_half_unreachable() {
 
 #[test]
 fn never_passes() {
-    case(
-        "lint_never_passes",
-        &wrap("    expect \"svc.itl.spike_rate\" \">\" \"12%\""),
-        &[],
-        "never-passes",
-    );
+    case("lint_never_passes", &wrap("    expect \"svc.itl.spike_rate\" \">\" \"12%\""), &[], "never-passes");
 }
 
 #[test]
 fn never_fails() {
-    case(
-        "lint_never_fails",
-        &wrap("    expect \"svc.error_rate\" \"<\" \"120%\""),
-        &[],
-        "never-fails",
-    );
+    case("lint_never_fails", &wrap("    expect \"svc.error_rate\" \"<\" \"120%\""), &[], "never-fails");
 }
 
 #[test]
@@ -425,42 +350,22 @@ fn unused_workload() {
 
 #[test]
 fn idle_phase() {
-    case(
-        "lint_idle_phase",
-        &wrap("    phase \"rest\" duration=\"5s\""),
-        &[],
-        "idle-phase",
-    );
+    case("lint_idle_phase", &wrap("    phase \"rest\" duration=\"5s\""), &[], "idle-phase");
 }
 
 #[test]
 fn probe_interval() {
-    case(
-        "lint_probe_interval",
-        &wrap("    probe \"system\" every=\"1ms\""),
-        &[],
-        "probe-interval-too-short",
-    );
+    case("lint_probe_interval", &wrap("    probe \"system\" every=\"1ms\""), &[], "probe-interval-too-short");
 }
 
 #[test]
 fn run_limit() {
-    case(
-        "lint_run_limit",
-        &wrap("    run-limit \"500ms\""),
-        &[],
-        "run-limit-exceeded",
-    );
+    case("lint_run_limit", &wrap("    run-limit \"500ms\""), &[], "run-limit-exceeded");
 }
 
 #[test]
 fn unused_parameter() {
-    case(
-        "lint_unused_parameter",
-        &wrap("    param \"spare\" type=\"int\" default=3"),
-        &[],
-        "unused-parameter",
-    );
+    case("lint_unused_parameter", &wrap("    param \"spare\" type=\"int\" default=3"), &[], "unused-parameter");
 }
 
 /// Many errors in one file are all reported, in source order.
@@ -477,16 +382,8 @@ fn all_errors_reported_at_once() {
     // Follow-on errors are suppressed: the phase with a misspelt `duration` is not also
     // reported as never ending.
     assert!(!codes.contains(&"phase-without-end"), "{codes:?}");
-    let starts: Vec<usize> = c
-        .diagnostics
-        .iter()
-        .filter_map(|d| d.labels.first())
-        .map(|l| l.span.start)
-        .collect();
-    assert!(
-        starts.windows(2).all(|w| w[0] <= w[1]),
-        "not in source order: {starts:?}"
-    );
+    let starts: Vec<usize> = c.diagnostics.iter().filter_map(|d| d.labels.first()).map(|l| l.span.start).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "not in source order: {starts:?}");
 }
 
 /// The snapshots above cover at least 25 distinct error kinds.

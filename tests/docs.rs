@@ -63,10 +63,7 @@ fn every_node_is_documented() {
         "errors",
         "tokens",
     ]) {
-        assert!(
-            text.contains(&format!("`{node}`")),
-            "docs/scenario-language.md lacks `{node}`"
-        );
+        assert!(text.contains(&format!("`{node}`")), "docs/scenario-language.md lacks `{node}`");
     }
 }
 
@@ -77,10 +74,7 @@ fn exit_codes_match_help() {
         assert!(text.contains(&format!("| {code} |")), "docs/exit-codes.md lacks {code}");
     }
     let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
-    assert!(
-        readme.contains(benchctl::exit::HELP_TABLE),
-        "README lacks the exit code table of --help"
-    );
+    assert!(readme.contains(benchctl::exit::HELP_TABLE), "README lacks the exit code table of --help");
 }
 
 fn kdl_blocks(text: &str) -> Vec<String> {
@@ -104,11 +98,7 @@ fn examples_in_docs_are_valid() {
         assert!(!blocks.is_empty(), "{name} has no kdl examples");
         for block in blocks {
             let whole = block.trim_start().starts_with("scenario");
-            let source = if whole {
-                block.clone()
-            } else {
-                format!("scenario \"doc\" {{\n{block}\n}}\n")
-            };
+            let source = if whole { block.clone() } else { format!("scenario \"doc\" {{\n{block}\n}}\n") };
             let c = common::check_text(&source, &[]);
             // Fragments may name workloads or files defined elsewhere; nothing else may fail.
             let allowed = [
@@ -126,11 +116,7 @@ fn examples_in_docs_are_valid() {
                 .iter()
                 .filter(|d| d.is_error() && (strict || !allowed.contains(&d.code.as_str())))
                 .collect();
-            assert!(
-                bad.is_empty(),
-                "{name} example does not check:\n{block}\n{}",
-                common::rendered(&c)
-            );
+            assert!(bad.is_empty(), "{name} example does not check:\n{block}\n{}", common::rendered(&c));
         }
     }
 }

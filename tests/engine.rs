@@ -30,22 +30,10 @@ fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
     assert!(!c.has_errors(), "{}", common::rendered(&c));
     let valid = c.scenario.unwrap();
     let workloads = run::workloads(&valid).expect("synthetic workloads run");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
-    let outcome = rt.block_on(
-        Engine::new(
-            &valid,
-            workloads,
-            Options::default(),
-            Arc::new(Stop::default()),
-            &mut events,
-        )
-        .run(),
-    );
+    let outcome =
+        rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut events).run());
     (outcome, events.0)
 }
 
@@ -73,18 +61,10 @@ fn constant_rate_keeps_send_lateness_bounded() {
         "    phase \"p\" duration=\"2s\" { drive \"w\" rate=\"2000/s\" arrivals=\"constant\"; }",
     ));
     let r = &o.phases[0].workloads[0].recorded;
-    assert!(
-        (r.counters.requests as i64 - 4000).abs() <= 2,
-        "{} requests",
-        r.counters.requests
-    );
+    assert!((r.counters.requests as i64 - 4000).abs() <= 2, "{} requests", r.counters.requests);
     let late = r.hists.get(benchctl::engine::record::Metric::SendLateness);
     // Typically a few microseconds; the bound is loose because CI machines are noisy.
-    assert!(
-        late.value_at_quantile(0.99) < 20_000_000,
-        "p99 lateness {} ns",
-        late.value_at_quantile(0.99)
-    );
+    assert!(late.value_at_quantile(0.99) < 20_000_000, "p99 lateness {} ns", late.value_at_quantile(0.99));
 }
 
 #[test]
@@ -105,11 +85,7 @@ fn ramp_follows_its_line() {
             w.throughput
         );
     }
-    assert!(
-        (r.counters.requests as f64 - 1200.0).abs() < 10.0,
-        "{}",
-        r.counters.requests
-    );
+    assert!((r.counters.requests as f64 - 1200.0).abs() < 10.0, "{}", r.counters.requests);
 }
 
 #[test]
@@ -119,11 +95,7 @@ fn closed_loop_latency_matches_the_distribution() {
         "latency \"uniform\" min=\"2ms\" max=\"4ms\"",
         "    phase \"p\" duration=\"2s\" { drive \"w\" concurrency=4; }",
     ));
-    let h = o.phases[0].workloads[0]
-        .recorded
-        .hists
-        .get(benchctl::engine::record::Metric::Latency)
-        .clone();
+    let h = o.phases[0].workloads[0].recorded.hists.get(benchctl::engine::record::Metric::Latency).clone();
     let median = h.value_at_quantile(0.5) as f64 / 1e6;
     assert!((2.8..3.6).contains(&median), "median {median} ms");
     assert!(h.min() >= 2_000_000, "no request faster than its drawn latency");
@@ -137,11 +109,7 @@ fn stop_condition_and_request_cap() {
         "    phase \"until\" duration=\"20s\" until=\"w.requests.count >= 300\" { drive \"w\" rate=\"500/s\"; }\n    phase \"capped\" { drive \"w\" concurrency=2 requests=50; }",
     );
     let (o, _) = run_text(&text);
-    assert!(
-        o.phases[0].stopped_by.starts_with("condition"),
-        "{}",
-        o.phases[0].stopped_by
-    );
+    assert!(o.phases[0].stopped_by.starts_with("condition"), "{}", o.phases[0].stopped_by);
     assert!(o.phases[0].duration_s < 5.0);
     assert_eq!(o.phases[1].workloads[0].recorded.counters.requests, 50);
     assert_eq!(o.phases[1].stopped_by, "requests");
@@ -173,11 +141,7 @@ fn search_finds_the_capacity_of_a_cpu_bound_service() {
     let s = o.phases[0].search.as_ref().unwrap();
     let max = s.max_sustainable_rate.expect("the lowest rate is sustainable");
     assert!((50.0..=1100.0).contains(&max), "max sustainable {max}");
-    assert!(
-        s.levels.iter().any(|l| !l.stable),
-        "some level must fail: {:?}",
-        s.levels
-    );
+    assert!(s.levels.iter().any(|l| !l.stable), "some level must fail: {:?}", s.levels);
     assert!(events.iter().any(|e| matches!(e, RunEvent::SearchLevel { .. })));
 }
 
@@ -197,27 +161,16 @@ fn interrupt_writes_a_partial_result() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let started = std::time::Instant::now();
     let code = child.wait().unwrap().code();
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "stopping took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(15), "stopping took {:?}", started.elapsed());
     assert_eq!(code, Some(4), "interrupted runs exit with the invalid-run code");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(doc["status"], "interrupted");
-    assert_eq!(
-        doc["phases"].as_array().unwrap().len(),
-        1,
-        "the second phase never started"
-    );
+    assert_eq!(doc["phases"].as_array().unwrap().len(), 1, "the second phase never started");
     assert_eq!(doc["phases"][0]["stopped_by"], "interrupted");
     assert!(doc["benchmarks"]["w"]["requests"].as_u64().unwrap() > 100);
 }
@@ -239,36 +192,14 @@ fn selftest_scenario_runs_and_writes_a_complete_result() {
     assert_eq!(doc["phases"].as_array().unwrap().len(), 13);
     assert!(doc["duration_s"].as_f64().unwrap() < 40.0);
     let fast = &doc["benchmarks"]["fast"];
-    for m in [
-        "latency",
-        "ttft",
-        "itl",
-        "tpot",
-        "e2e",
-        "request_tok_s",
-        "send_lateness",
-    ] {
+    for m in ["latency", "ttft", "itl", "tpot", "e2e", "request_tok_s", "send_lateness"] {
         assert!(fast["metrics"][m]["count"].as_u64().unwrap() > 0, "no {m}");
         let h = benchctl::stats::decode(fast["histograms"][m]["data"].as_str().unwrap()).unwrap();
-        assert_eq!(
-            h.len(),
-            fast["metrics"][m]["count"].as_u64().unwrap(),
-            "{m} histogram round-trips"
-        );
+        assert_eq!(h.len(), fast["metrics"][m]["count"].as_u64().unwrap(), "{m} histogram round-trips");
     }
     assert!(doc["stress_test"]["max_sustainable_load"].as_f64().unwrap() > 0.0);
-    assert!(
-        doc["probes"]["system"]["series"]["cpu"]["summary"]["samples"]
-            .as_u64()
-            .unwrap()
-            > 10
-    );
-    let squeeze = doc["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "squeeze")
-        .unwrap();
+    assert!(doc["probes"]["system"]["series"]["cpu"]["summary"]["samples"].as_u64().unwrap() > 10);
+    let squeeze = doc["phases"].as_array().unwrap().iter().find(|p| p["name"] == "squeeze").unwrap();
     assert_eq!(squeeze["pressure"]["memory_held_bytes"], 256u64 << 20);
     assert!(doc["scenario"]["sha256"].as_str().unwrap().len() == 64);
     schema_matches(&doc);
@@ -286,14 +217,8 @@ fn schema_matches(doc: &serde_json::Value) {
         k
     };
     let required = |path: &str| -> Vec<String> {
-        let mut k: Vec<String> = schema
-            .pointer(path)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_str().unwrap().to_string())
-            .collect();
+        let mut k: Vec<String> =
+            schema.pointer(path).unwrap().as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
         k.sort();
         k
     };
@@ -302,21 +227,9 @@ fn schema_matches(doc: &serde_json::Value) {
     workload.extend(required("/properties/benchmarks/additionalProperties/allOf/1/required"));
     workload.sort();
     assert_eq!(keys(&doc["benchmarks"]["fast"]), workload, "benchmarks workload");
-    assert_eq!(
-        keys(&doc["phases"][1]["workloads"]["fast"]),
-        required("/$defs/workload/required"),
-        "phase workload"
-    );
-    assert_eq!(
-        keys(&doc["overall_assessment"]),
-        required("/properties/overall_assessment/required"),
-        "assessment"
-    );
-    assert_eq!(
-        keys(&doc["evaluation"][0]),
-        required("/$defs/outcome/required"),
-        "outcome"
-    );
+    assert_eq!(keys(&doc["phases"][1]["workloads"]["fast"]), required("/$defs/workload/required"), "phase workload");
+    assert_eq!(keys(&doc["overall_assessment"]), required("/properties/overall_assessment/required"), "assessment");
+    assert_eq!(keys(&doc["evaluation"][0]), required("/$defs/outcome/required"), "outcome");
     let phase = &doc["phases"][1];
     assert_eq!(keys(phase), required("/$defs/phase/required"), "phase");
     let mut metric = keys(&doc["benchmarks"]["fast"]["metrics"]["latency"]);
@@ -324,16 +237,8 @@ fn schema_matches(doc: &serde_json::Value) {
     let mut want = required("/$defs/metric/required");
     want.retain(|k| k != "unit");
     assert_eq!(metric, want, "metric");
-    assert_eq!(
-        keys(&phase["workloads"]["fast"]["series"][0]),
-        required("/$defs/window/required"),
-        "window"
-    );
-    assert_eq!(
-        keys(&doc["stress_test"]),
-        required("/properties/stress_test/oneOf/1/required"),
-        "stress test"
-    );
+    assert_eq!(keys(&phase["workloads"]["fast"]["series"][0]), required("/$defs/window/required"), "window");
+    assert_eq!(keys(&doc["stress_test"]), required("/properties/stress_test/oneOf/1/required"), "stress test");
     let level = &doc["stress_test"]["levels"][0];
     assert_eq!(keys(level), required("/$defs/search_level/required"), "search level");
 }

@@ -24,11 +24,8 @@ fn constructed(expectations: &str) -> Value {
         let finished = intended + Duration::from_millis(i);
         let error = (i % 10 == 0).then_some("injected");
         let gap = Duration::from_micros(100);
-        let outputs: Vec<Instant> = if error.is_none() {
-            (0..4).map(|k| finished - gap * (3 - k)).collect()
-        } else {
-            vec![]
-        };
+        let outputs: Vec<Instant> =
+            if error.is_none() { (0..4).map(|k| finished - gap * (3 - k)).collect() } else { vec![] };
         rec.record(
             i as usize,
             &Sample {
@@ -67,23 +64,14 @@ fn constructed(expectations: &str) -> Value {
         warnings: vec![],
     };
     let plan = benchctl::plan::build(&valid, &c.sources);
-    let doc = benchctl::result::build(
-        &outcome,
-        &valid,
-        &plan,
-        &c.sources,
-        benchctl::engine::probe::system_info(),
-    );
+    let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::engine::probe::system_info());
     serde_json::to_value(&doc).unwrap()
 }
 
 fn statuses(expectations: &str) -> Vec<(String, Status, String)> {
     let doc = constructed(expectations);
     let ev = evaluate::evaluate(&doc);
-    ev.outcomes
-        .into_iter()
-        .map(|o| (o.selector, o.status, o.measured_text))
-        .collect()
+    ev.outcomes.into_iter().map(|o| (o.selector, o.status, o.measured_text)).collect()
 }
 
 #[test]
@@ -137,10 +125,7 @@ fn within_ranges_and_missing_data_policies() {
         "    expect \"w.error_rate\" within=\"5%..15%\"\n    expect \"w.error_rate\" within=\"11%..15%\"\n    expect \"w.send_lateness.p50\" \"<\" \"1ms\" on-missing=\"pass\"\n    expect \"w.send_lateness.p50\" \"<\" \"1ms\" on-missing=\"warn\"\n    expect \"w.error_rate\" \"<\" \"1%\" severity=\"warn\"",
     );
     let s: Vec<Status> = got.iter().map(|g| g.1).collect();
-    assert_eq!(
-        s,
-        [Status::Pass, Status::Fail, Status::Pass, Status::Warn, Status::Warn]
-    );
+    assert_eq!(s, [Status::Pass, Status::Fail, Status::Pass, Status::Warn, Status::Warn]);
 }
 
 #[test]
@@ -177,20 +162,14 @@ fn grade_and_inherited_fields() {
     let mut doc =
         constructed("    expect \"w.error_rate\" \"<\" \"20%\" weight=3\n    expect \"w.error_rate\" \"<\" \"1%\"");
     let ev = evaluate::evaluate(&doc);
-    assert_eq!(
-        (ev.score, ev.performance_grade.as_str(), ev.verdict),
-        (0.75, "ACCEPTABLE", "failed")
-    );
+    assert_eq!((ev.score, ev.performance_grade.as_str(), ev.verdict), (0.75, "ACCEPTABLE", "failed"));
     assert_eq!(evaluate::exit_code(&ev), 1);
     evaluate::apply(&mut doc, &ev);
     assert_eq!(doc["overall_assessment"]["performance_grade"], "ACCEPTABLE");
     assert_eq!(doc["overall_assessment"]["targets_met"], 1);
     assert_eq!(doc["overall_assessment"]["total_targets"], 2);
     assert_eq!(doc["benchmarks"]["w"]["meets_targets"], false);
-    assert!(doc["overall_assessment"]["recommendations"][0]
-        .as_str()
-        .unwrap()
-        .contains("errors_by_kind"));
+    assert!(doc["overall_assessment"]["recommendations"][0].as_str().unwrap().contains("errors_by_kind"));
 }
 
 /// The JUnit XML is well formed and has the structure JUnit consumers read.
@@ -212,9 +191,7 @@ fn junit_structure() {
                     .map(|a| {
                         (
                             String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                            a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
-                                .unwrap()
-                                .into_owned(),
+                            a.normalized_value(quick_xml::XmlVersion::Explicit1_0).unwrap().into_owned(),
                         )
                     })
                     .collect();
@@ -237,20 +214,13 @@ fn junit_structure() {
     assert_eq!(seen[1].0, "testsuite");
     let cases: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].0 == "testcase").collect();
     assert_eq!(cases.len(), 4);
-    assert!(cases
-        .iter()
-        .all(|&i| attr(i, "name").is_some() && attr(i, "classname").is_some()));
+    assert!(cases.iter().all(|&i| attr(i, "name").is_some() && attr(i, "classname").is_some()));
     assert_eq!(seen.iter().filter(|s| s.0 == "failure").count(), 1);
     assert_eq!(seen.iter().filter(|s| s.0 == "error").count(), 1);
     let failure = seen.iter().position(|s| s.0 == "failure").unwrap();
+    assert!(attr(failure, "message").unwrap().contains("measured 10%"), "{:?}", seen[failure]);
     assert!(
-        attr(failure, "message").unwrap().contains("measured 10%"),
-        "{:?}",
-        seen[failure]
-    );
-    assert!(
-        seen.iter()
-            .any(|s| s.1.iter().any(|(_, v)| v == "a <name> & \"quotes\"")),
+        seen.iter().any(|s| s.1.iter().any(|(_, v)| v == "a <name> & \"quotes\"")),
         "names are escaped and round-trip"
     );
 }
@@ -267,11 +237,7 @@ fn cli_run(dir: &std::path::Path, scenario: &str) -> (Option<i32>, Value, String
         .output()
         .unwrap();
     let doc = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
-    (
-        o.status.code(),
-        doc,
-        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout),
-    )
+    (o.status.code(), doc, String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout))
 }
 
 fn cli_scenario(expect: &str, junit: &std::path::Path) -> String {
@@ -287,31 +253,19 @@ fn cli_pass_fail_and_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     // About 300 requests of 5 ms: enough for a p95 bound (90), far from a p999 one (4,603).
-    let (code, doc, out) = cli_run(
-        dir.path(),
-        &cli_scenario("expect \"w.latency.p95\" \"<\" \"50ms\"", &junit),
-    );
+    let (code, doc, out) = cli_run(dir.path(), &cli_scenario("expect \"w.latency.p95\" \"<\" \"50ms\"", &junit));
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(doc["overall_assessment"]["verdict"], "passed");
     assert!(std::fs::read_to_string(&junit).unwrap().contains("failures=\"0\""));
     // A bound no 5 ms request can meet.
-    let (code, doc, out) = cli_run(
-        dir.path(),
-        &cli_scenario("expect \"w.latency.p95\" \"<\" \"100us\"", &junit),
-    );
+    let (code, doc, out) = cli_run(dir.path(), &cli_scenario("expect \"w.latency.p95\" \"<\" \"100us\"", &junit));
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(doc["overall_assessment"]["verdict"], "failed");
     assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
     assert!(out.contains("benchctl::expectation-failed"), "{out}");
-    assert!(
-        out.contains("s.kdl:8:13"),
-        "the diagnostic points at the expectation: {out}"
-    );
+    assert!(out.contains("s.kdl:8:13"), "the diagnostic points at the expectation: {out}");
     // p999 needs 4,603 samples.
-    let (code, doc, out) = cli_run(
-        dir.path(),
-        &cli_scenario("expect \"w.latency.p999\" \"<\" \"50ms\"", &junit),
-    );
+    let (code, doc, out) = cli_run(dir.path(), &cli_scenario("expect \"w.latency.p999\" \"<\" \"50ms\"", &junit));
     assert_eq!(code, Some(4), "{out}");
     assert_eq!(doc["overall_assessment"]["verdict"], "invalid");
     assert!(out.contains("benchctl::insufficient-data"), "{out}");
@@ -329,11 +283,7 @@ fn cli_pass_fail_and_invalid() {
     assert!(std::fs::read_to_string(&md).unwrap().contains("INSUFFICIENT DATA"));
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"schema_version\": 99}").unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
-        .arg("report")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl")).arg("report").arg(&bad).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -344,11 +294,7 @@ fn abort_on_fail_stops_a_hopeless_run() {
     let scenario = "scenario \"abort\" {\n    workload \"w\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"1ms\"\n        errors probability=\"50%\"\n    }\n    phase \"p\" duration=\"30s\" {\n        drive \"w\" concurrency=4\n    }\n    expect \"w.error_rate\" \"<\" \"5%\" abort-on-fail=#true\n}\n";
     let started = Instant::now();
     let (code, doc, out) = cli_run(dir.path(), scenario);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "the run went on for {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(15), "the run went on for {:?}", started.elapsed());
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(doc["status"], "aborted");
     assert!(doc["phases"][0]["stopped_by"].as_str().unwrap().starts_with("aborted"));
@@ -357,11 +303,7 @@ fn abort_on_fail_stops_a_hopeless_run() {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn bench(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    std::process::Command::new(env!("CARGO_BIN_EXE_benchctl")).args(args).env("NO_COLOR", "1").output().unwrap()
 }
 
 #[test]
@@ -383,13 +325,7 @@ fn baseline_save_compare_and_regression() {
     let (o, base) = run("base", "2ms", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let saved = d.join("baseline/reg.json");
-    let o = bench(&[
-        "baseline".as_ref(),
-        "save".as_ref(),
-        base.as_os_str(),
-        "--to".as_ref(),
-        saved.as_os_str(),
-    ]);
+    let o = bench(&["baseline".as_ref(), "save".as_ref(), base.as_os_str(), "--to".as_ref(), saved.as_os_str()]);
     assert_eq!(o.status.code(), Some(0));
     // The same service again: no regression.
     let (o, _) = run("same", "2ms", &["--baseline", saved.to_str().unwrap()]);
@@ -401,22 +337,12 @@ fn baseline_save_compare_and_regression() {
     assert!(stdout.contains("REGRESSED"), "{stdout}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&slower).unwrap()).unwrap();
     assert_eq!(doc["comparison"]["regressed"], true);
-    let p50 = doc["comparison"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["metric"] == "latency.p50")
-        .unwrap()
-        .clone();
+    let p50 =
+        doc["comparison"]["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "latency.p50").unwrap().clone();
     assert_eq!(p50["verdict"], "regressed");
     assert!(p50["change"].as_f64().unwrap() > 0.8, "{p50}");
     // `compare` on the files says the same, and the reverse direction is an improvement.
-    assert_eq!(
-        bench(&["compare".as_ref(), saved.as_os_str(), slower.as_os_str()])
-            .status
-            .code(),
-        Some(3)
-    );
+    assert_eq!(bench(&["compare".as_ref(), saved.as_os_str(), slower.as_os_str()]).status.code(), Some(3));
     let o = bench(&["compare".as_ref(), slower.as_os_str(), saved.as_os_str()]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("improved"));

@@ -62,9 +62,7 @@ fn workloads_decode() {
     phase \"p2\" duration=\"1s\" { drive \"chat\" concurrency=1; drive \"rag\" concurrency=1; }",
     );
     let w = &v.scenario.workloads;
-    let WorkloadSpec::Inference(i) = &w[1].spec else {
-        panic!("inference")
-    };
+    let WorkloadSpec::Inference(i) = &w[1].spec else { panic!("inference") };
     assert_eq!(w[1].device.as_ref().unwrap().value.kind, DeviceKind::Cuda { index: 1 });
     assert!(
         matches!(&i.model.as_ref().unwrap().source.value, ModelSource::Gguf { path } if path == "models/smollm2.gguf")
@@ -76,20 +74,12 @@ fn workloads_decode() {
     assert!(!i.ignore_eos);
     assert_eq!(i.batch.iter().map(|b| b.value).collect::<Vec<_>>(), vec![1, 4, 8]);
     assert_eq!(i.slo.ttft.as_ref().unwrap().value, ms(50));
-    let WorkloadSpec::Retrieval(r) = &w[2].spec else {
-        panic!("retrieval")
-    };
+    let WorkloadSpec::Retrieval(r) = &w[2].spec else { panic!("retrieval") };
     let ix = r.index.as_ref().unwrap();
-    assert_eq!(
-        (ix.entries.value, ix.dim.value, ix.m.as_ref().unwrap().value),
-        (1_000_000, 128, 32)
-    );
+    assert_eq!((ix.entries.value, ix.dim.value, ix.m.as_ref().unwrap().value), (1_000_000, 128, 32));
     assert_eq!(ix.backend.as_ref().unwrap().value, IndexBackend::Usearch);
     assert!(matches!(r.data.as_ref().unwrap().value, DataSource::File { .. }));
-    assert_eq!(
-        r.query.as_ref().unwrap().ef.iter().map(|e| e.value).collect::<Vec<_>>(),
-        vec![16, 32, 64]
-    );
+    assert_eq!(r.query.as_ref().unwrap().ef.iter().map(|e| e.value).collect::<Vec<_>>(), vec![16, 32, 64]);
 }
 
 #[test]
@@ -118,9 +108,7 @@ fn kernel_and_synthetic_decode() {
     }
     phase \"p2\" duration=\"1s\" { drive \"saxpy\" concurrency=1; drive \"slow\" rate=\"10/s\"; }",
     );
-    let WorkloadSpec::Kernel(k) = &v.scenario.workloads[1].spec else {
-        panic!("kernel")
-    };
+    let WorkloadSpec::Kernel(k) = &v.scenario.workloads[1].spec else { panic!("kernel") };
     assert!(matches!(&k.source, Some(KernelSource::Inline(s)) if s.value.contains("__global__")));
     assert_eq!(k.buffers.len(), 2);
     assert_eq!(k.args.len(), 4);
@@ -129,9 +117,7 @@ fn kernel_and_synthetic_decode() {
     );
     assert_eq!(k.bytes_per_launch.as_ref().unwrap().value, Bytes(12 << 20));
     assert_eq!(k.defines.len(), 1);
-    let WorkloadSpec::Synthetic(s) = &v.scenario.workloads[2].spec else {
-        panic!("synthetic")
-    };
+    let WorkloadSpec::Synthetic(s) = &v.scenario.workloads[2].spec else { panic!("synthetic") };
     assert!(matches!(s.latency.as_ref().unwrap().value, LatencyDist::Pareto { shape, .. } if shape == 2.5));
     assert_eq!(s.error_probability.as_ref().unwrap().value, Percent(0.01));
 }
@@ -150,11 +136,7 @@ fn expectations_resolve_units() {
     expect \"svc.latency.p99 < 50ms\" window=\"10s\" windows=\"95%\" abort-on-fail=#true
     expect \"process.rss.peak\" \"<\" \"2GiB\" on-missing=\"pass\"",
     );
-    let bounds: Vec<String> = v
-        .expectations
-        .iter()
-        .map(|e| format!("{} {}", e.metric.selector, e.bound))
-        .collect();
+    let bounds: Vec<String> = v.expectations.iter().map(|e| format!("{} {}", e.metric.selector, e.bound)).collect();
     assert_eq!(
         bounds,
         [
@@ -171,15 +153,9 @@ fn expectations_resolve_units() {
     );
     assert!(matches!(v.expectations[5].bound, Bound::Compare { value: Quantity::Share(Percent(p)), .. } if p == 0.9));
     let e = &v.scenario.expectations[7];
-    assert_eq!(
-        (e.window.as_ref().unwrap().value, e.abort_on_fail),
-        (Duration(10_000_000_000), true)
-    );
+    assert_eq!((e.window.as_ref().unwrap().value, e.abort_on_fail), (Duration(10_000_000_000), true));
     // An undeclared probe named by an expectation is added at the default interval.
-    assert!(v
-        .probes
-        .iter()
-        .any(|(k, _, implied)| *k == ProbeKind::Process && *implied));
+    assert!(v.probes.iter().any(|(k, _, implied)| *k == ProbeKind::Process && *implied));
 }
 
 #[test]
@@ -204,11 +180,7 @@ fn pressure_and_search_decode() {
 fn condition_spans_point_inside_the_string() {
     let text = wrap("    phase \"limit\" { search \"svc\" rate=\"1/s..5/s\" until=\"ttft.p95 > 50parsecs\"; }");
     let c = check_text(&text, &[]);
-    let d = c
-        .diagnostics
-        .iter()
-        .find(|d| d.code.as_str() == "invalid-duration")
-        .expect("unit error");
+    let d = c.diagnostics.iter().find(|d| d.code.as_str() == "invalid-duration").expect("unit error");
     let l = &d.labels[0];
     assert_eq!(&text[l.span.start..l.span.end()], "50parsecs");
 }
@@ -220,30 +192,18 @@ fn imports_splice_modules_once() {
     let v = c.scenario.unwrap();
     // workloads.kdl is imported by main.kdl and by phases.kdl: its workload appears once.
     assert_eq!(v.scenario.workloads.len(), 1);
-    assert_eq!(
-        v.scenario.phases[0].duration.as_ref().unwrap().value,
-        Duration(5_000_000_000)
-    );
+    assert_eq!(v.scenario.phases[0].duration.as_ref().unwrap().value, Duration(5_000_000_000));
     // A module's own description does not replace the scenario's.
     assert!(v.scenario.description.is_none());
 }
 
 #[test]
 fn set_overrides_default_and_is_typed() {
-    let opts = benchctl::dsl::LoadOptions {
-        sets: vec!["steady=1m30s".into()],
-        ..Default::default()
-    };
+    let opts = benchctl::dsl::LoadOptions { sets: vec!["steady=1m30s".into()], ..Default::default() };
     let c = check_path(&fixture("imports/main.kdl"), &opts);
     assert!(!c.has_errors(), "{}", rendered(&c));
-    assert_eq!(
-        c.scenario.unwrap().scenario.phases[0].duration.as_ref().unwrap().value,
-        Duration(90_000_000_000)
-    );
-    let opts = benchctl::dsl::LoadOptions {
-        sets: vec!["steady=#true".into()],
-        ..Default::default()
-    };
+    assert_eq!(c.scenario.unwrap().scenario.phases[0].duration.as_ref().unwrap().value, Duration(90_000_000_000));
+    let opts = benchctl::dsl::LoadOptions { sets: vec!["steady=#true".into()], ..Default::default() };
     let c = check_path(&fixture("imports/main.kdl"), &opts);
     assert_eq!(codes(&c), ["invalid-set"]);
 }

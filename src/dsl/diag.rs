@@ -128,28 +128,15 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            labels: vec![],
-            help: None,
-            file: None,
-        }
+        Diagnostic { severity: Severity::Error, code, message: message.into(), labels: vec![], help: None, file: None }
     }
 
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Self::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Self::error(code, message) }
     }
 
     pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.labels.push(Label {
-            span,
-            text: text.into(),
-        });
+        self.labels.push(Label { span, text: text.into() });
         self
     }
 
@@ -293,19 +280,11 @@ fn to_rendered(d: &Diagnostic, sources: &SourceMap) -> Rendered {
     let has_text = primary.map(|f| !sources.get(f).text.is_empty()).unwrap_or(false);
     // A label on a very long line (minified or generated text) would print the whole line:
     // give the position in the message instead of a snippet.
-    let long_line = d
-        .labels
-        .iter()
-        .any(|l| line_len(&sources.get(l.span.file).text, l.span.start) > MAX_SNIPPET_LINE);
+    let long_line = d.labels.iter().any(|l| line_len(&sources.get(l.span.file).text, l.span.start) > MAX_SNIPPET_LINE);
     if long_line {
         let l = &d.labels[0];
         let (line, col) = sources.line_col(l.span.file, l.span.start);
-        let mut message = format!(
-            "{} (at {}:{line}:{col}: {})",
-            d.message,
-            sources.get(l.span.file).name,
-            l.text
-        );
+        let mut message = format!("{} (at {}:{line}:{col}: {})", d.message, sources.get(l.span.file).name, l.text);
         if message.len() > 400 {
             let mut cut = 400;
             while !message.is_char_boundary(cut) {
@@ -328,9 +307,7 @@ fn to_rendered(d: &Diagnostic, sources: &SourceMap) -> Rendered {
         code: Some(d.code.to_string()),
         severity: severity(d.severity),
         help: d.help.clone(),
-        source: primary
-            .filter(|_| has_text && !d.labels.is_empty())
-            .map(|f| named_source(sources, f)),
+        source: primary.filter(|_| has_text && !d.labels.is_empty()).map(|f| named_source(sources, f)),
         labels,
         related,
     }
@@ -359,14 +336,8 @@ fn severity(s: Severity) -> miette::Severity {
 /// Renders diagnostics as miette graphics. `color` false gives plain Unicode text; `width`
 /// wraps the text (tests fix it so snapshots do not depend on the terminal).
 pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool, width: usize) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(width)
-        .with_context_lines(1);
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_context_lines(1);
     let mut out = String::new();
     for d in diags {
         let r = to_rendered(d, sources);
@@ -421,10 +392,7 @@ pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> JsonDiagnostic {
         file,
         line,
         column,
-        span: first.map(|l| JsonSpan {
-            offset: l.span.start,
-            length: l.span.len,
-        }),
+        span: first.map(|l| JsonSpan { offset: l.span.start, length: l.span.len }),
         severity: d.severity,
         code: d.code.to_string(),
         message: d.message.clone(),
@@ -438,10 +406,7 @@ pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> JsonDiagnostic {
                     file: sources.get(l.span.file).name.clone(),
                     line,
                     column,
-                    span: JsonSpan {
-                        offset: l.span.start,
-                        length: l.span.len,
-                    },
+                    span: JsonSpan { offset: l.span.start, length: l.span.len },
                     text: l.text.clone(),
                 }
             })

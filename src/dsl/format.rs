@@ -22,13 +22,7 @@ pub fn format_source(text: &str) -> Result<String, FormatError> {
     let doc: KdlDocument = text.parse().map_err(FormatError::Syntax)?;
     let mut out = String::new();
     let cx = Source(text);
-    leading(
-        doc.format().map(|f| f.leading.as_str()).unwrap_or(""),
-        0,
-        &mut out,
-        true,
-        false,
-    );
+    leading(doc.format().map(|f| f.leading.as_str()).unwrap_or(""), 0, &mut out, true, false);
     document(&cx, &doc, 0, &mut out);
     if let Some(f) = doc.format() {
         trailing_lines(&f.trailing, 0, &mut out);
@@ -120,9 +114,7 @@ fn node(cx: &Source, n: &KdlNode, depth: usize, out: &mut String) {
             out.push_str(before);
         }
         if children.nodes().is_empty()
-            && children
-                .format()
-                .is_none_or(|f| f.trailing.trim().is_empty() && f.leading.trim().is_empty())
+            && children.format().is_none_or(|f| f.trailing.trim().is_empty() && f.leading.trim().is_empty())
         {
             out.push_str(" {}");
         } else {
@@ -179,10 +171,9 @@ fn value(v: &KdlValue, repr: Option<&str>) -> String {
         // A string written bare (`ramp`, `synthetic`) stays bare when KDL allows it.
         KdlValue::String(s) if repr.is_some_and(|r| r == s) && ident(s) == *s => s.clone(),
         KdlValue::String(s) => quote(s),
-        KdlValue::Integer(_) | KdlValue::Float(_) => repr
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| v.to_string()),
+        KdlValue::Integer(_) | KdlValue::Float(_) => {
+            repr.filter(|r| !r.is_empty()).map(str::to_string).unwrap_or_else(|| v.to_string())
+        }
         KdlValue::Bool(b) => format!("#{b}"),
         KdlValue::Null => "#null".into(),
     }
@@ -261,9 +252,6 @@ mod tests {
     fn keeps_numbers_annotations_and_odd_names() {
         let src = "n (ms)250 1_000_000 0x10 1.5e3 #true #null \"we ird\"=1 \"true\"=2\n";
         let out = format_source(src).unwrap();
-        assert_eq!(
-            out,
-            "n (ms)250 1_000_000 0x10 1.5e3 #true #null \"we ird\"=1 \"true\"=2\n"
-        );
+        assert_eq!(out, "n (ms)250 1_000_000 0x10 1.5e3 #true #null \"we ird\"=1 \"true\"=2\n");
     }
 }

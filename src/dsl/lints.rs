@@ -32,17 +32,11 @@ pub fn lint(
         return;
     }
     idle_parts(&v.scenario, diags);
-    for p in params
-        .iter()
-        .filter(|p| p.name.span.file == root && !used(&p.name.value))
-    {
+    for p in params.iter().filter(|p| p.name.span.file == root && !used(&p.name.value)) {
         diags.push(
-            Diagnostic::warning(
-                Code::UnusedParameter,
-                format!("parameter `{}` is never used", p.name.value),
-            )
-            .with_label(p.name.span, "declared here")
-            .with_help(format!("refer to it as \"${}\" in a value, or remove it", p.name.value)),
+            Diagnostic::warning(Code::UnusedParameter, format!("parameter `{}` is never used", p.name.value))
+                .with_label(p.name.span, "declared here")
+                .with_help(format!("refer to it as \"${}\" in a value, or remove it", p.name.value)),
         );
     }
 }
@@ -72,13 +66,7 @@ fn impossible_bounds(v: &ValidScenario, diags: &mut Vec<Diagnostic>) {
         } else if matches!(e.metric.unit, Unit::Ratio)
             || matches!(
                 e.bound,
-                Bound::Compare {
-                    value: Quantity::Share(_),
-                    ..
-                } | Bound::Within {
-                    lo: Quantity::Share(_),
-                    ..
-                }
+                Bound::Compare { value: Quantity::Share(_), .. } | Bound::Within { lo: Quantity::Share(_), .. }
             )
         {
             (1.0, "a share cannot exceed 100%".to_string())
@@ -86,29 +74,16 @@ fn impossible_bounds(v: &ValidScenario, diags: &mut Vec<Diagnostic>) {
             continue;
         };
         let robust = "use `robust_spike_rate` (median + k·1.4826·MAD) or a smaller k for a wider range";
-        let help = if agg == Some("spike_rate") {
-            robust
-        } else {
-            "bound the share at 100% or below"
-        };
-        let warn = |code: Code, msg: String| {
-            Diagnostic::warning(code, msg)
-                .with_label(span, why.clone())
-                .with_help(help)
-        };
+        let help = if agg == Some("spike_rate") { robust } else { "bound the share at 100% or below" };
+        let warn =
+            |code: Code, msg: String| Diagnostic::warning(code, msg).with_label(span, why.clone()).with_help(help);
         match e.bound {
             Bound::Compare { op, value } => {
                 let x = value.base();
                 if ge(op) && (x > max || (op == Comparison::Gt && x >= max)) {
-                    diags.push(warn(
-                        Code::NeverPasses,
-                        format!("`{}` {op} {value} can never pass", e.metric.selector),
-                    ));
+                    diags.push(warn(Code::NeverPasses, format!("`{}` {op} {value} can never pass", e.metric.selector)));
                 } else if !ge(op) && op != Comparison::Eq && (x > max || (op == Comparison::Le && x >= max)) {
-                    diags.push(warn(
-                        Code::NeverFails,
-                        format!("`{}` {op} {value} can never fail", e.metric.selector),
-                    ));
+                    diags.push(warn(Code::NeverFails, format!("`{}` {op} {value} can never fail", e.metric.selector)));
                 }
             }
             Bound::Within { lo, hi } => {
@@ -140,13 +115,8 @@ fn percentile_order(v: &ValidScenario, diags: &mut Vec<Diagnostic>) {
     type Bounds = Vec<(f64, f64, usize)>;
     let mut groups: HashMap<(String, Option<usize>), Bounds> = HashMap::new();
     for (i, e) in v.expectations.iter().enumerate() {
-        let (
-            Some(p),
-            Bound::Compare {
-                op: Comparison::Lt | Comparison::Le,
-                value,
-            },
-        ) = (e.metric.aggregation.as_deref().and_then(metrics::percentile), &e.bound)
+        let (Some(p), Bound::Compare { op: Comparison::Lt | Comparison::Le, value }) =
+            (e.metric.aggregation.as_deref().and_then(metrics::percentile), &e.bound)
         else {
             continue;
         };
@@ -180,25 +150,15 @@ fn idle_parts(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
         });
         if !driven {
             diags.push(
-                Diagnostic::warning(
-                    Code::UnusedWorkload,
-                    format!("workload `{}` is never driven", w.name.value),
-                )
-                .with_label(w.name.span, "defined but no phase drives it")
-                .with_help(format!(
-                    "add `drive \"{}\" ...` to a phase, or remove the workload",
-                    w.name.value
-                )),
+                Diagnostic::warning(Code::UnusedWorkload, format!("workload `{}` is never driven", w.name.value))
+                    .with_label(w.name.span, "defined but no phase drives it")
+                    .with_help(format!("add `drive \"{}\" ...` to a phase, or remove the workload", w.name.value)),
             );
         }
     }
     for p in &sc.phases {
         if p.drives.is_empty() && p.search.is_none() {
-            let msg = if p.pressure.is_some() {
-                "applies pressure but drives no workload"
-            } else {
-                "drives nothing"
-            };
+            let msg = if p.pressure.is_some() { "applies pressure but drives no workload" } else { "drives nothing" };
             diags.push(
                 Diagnostic::warning(Code::IdlePhase, format!("phase `{}` {msg}", p.name.value))
                     .with_label(p.name.span, "no `drive` or `search`")
@@ -214,10 +174,7 @@ fn probe_intervals(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
             diags.push(
                 Diagnostic::warning(
                     Code::ProbeIntervalTooShort,
-                    format!(
-                        "sampling the {} probe every {} costs more than it tells",
-                        p.kind.value, every.value
-                    ),
+                    format!("sampling the {} probe every {} costs more than it tells", p.kind.value, every.value),
                 )
                 .with_label(every.span, "under 10ms")
                 .with_help("probes read /proc and NVML; sample every 100ms or more"),
@@ -228,21 +185,12 @@ fn probe_intervals(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
 
 fn run_limit(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
     let Some(limit) = &sc.run_limit else { return };
-    let total: u64 = sc
-        .phases
-        .iter()
-        .filter_map(|p| p.duration.as_ref())
-        .map(|d| d.value.0)
-        .sum();
+    let total: u64 = sc.phases.iter().filter_map(|p| p.duration.as_ref()).map(|d| d.value.0).sum();
     if total > limit.value.0 {
         diags.push(
             Diagnostic::warning(
                 Code::RunLimitExceeded,
-                format!(
-                    "the phases last {} in all, over the run limit of {}",
-                    Duration(total),
-                    limit.value
-                ),
+                format!("the phases last {} in all, over the run limit of {}", Duration(total), limit.value),
             )
             .with_label(limit.span, "run limit")
             .with_help("shorten phases (e.g. with --set) or raise run-limit; the run would stop at the limit"),

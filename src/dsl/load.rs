@@ -35,15 +35,10 @@ impl LoadOptions {
         if let Some(env) = std::env::var_os("BENCHCTL_STDLIB") {
             dirs.extend(std::env::split_paths(&env));
         }
-        if let Some(exe_dir) = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-        {
+        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
             // Only folders that exist: an install without them uses the built-in stdlib.
             dirs.extend(
-                [exe_dir.join("stdlib"), exe_dir.join("../share/benchctl/stdlib")]
-                    .into_iter()
-                    .filter(|d| d.is_dir()),
+                [exe_dir.join("stdlib"), exe_dir.join("../share/benchctl/stdlib")].into_iter().filter(|d| d.is_dir()),
             );
         }
         dirs
@@ -121,12 +116,7 @@ impl Workspace {
         opts: &LoadOptions,
     ) -> Workspace {
         let mut ws = Self::empty(opts);
-        let id = ws.sources.add(SourceFile {
-            name,
-            path,
-            text: Arc::from(text),
-            origin: Origin::Root,
-        });
+        let id = ws.sources.add(SourceFile { name, path, text: Arc::from(text), origin: Origin::Root });
         ws.root = id;
         if let Some(k) = key {
             ws.keys.insert(k.clone(), id);
@@ -190,8 +180,7 @@ impl Workspace {
                     self.diags.push(d);
                 }
                 if err.diagnostics.is_empty() {
-                    self.diags
-                        .push(Diagnostic::error(Code::Syntax, "the file is not valid KDL").in_file(id));
+                    self.diags.push(Diagnostic::error(Code::Syntax, "the file is not valid KDL").in_file(id));
                 }
                 false
             }
@@ -261,15 +250,8 @@ impl Workspace {
             match self.file_keys.get(&from) {
                 Some(ModuleKey::Builtin(p)) => {
                     let dir = p.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                    let joined = if dir.is_empty() {
-                        rel.to_string()
-                    } else {
-                        format!("{dir}/{rel}")
-                    };
-                    out.push((
-                        ModuleKey::Builtin(normalise(&joined)),
-                        format!("<stdlib>/{}", normalise(&joined)),
-                    ));
+                    let joined = if dir.is_empty() { rel.to_string() } else { format!("{dir}/{rel}") };
+                    out.push((ModuleKey::Builtin(normalise(&joined)), format!("<stdlib>/{}", normalise(&joined))));
                 }
                 _ => {
                     let base = self
@@ -288,21 +270,16 @@ impl Workspace {
             let p = dir.join(rel);
             out.push((ModuleKey::Disk(p.clone()), p.display().to_string()));
         }
-        out.push((
-            ModuleKey::Builtin(normalise(rel)),
-            format!("<stdlib>/{}", normalise(rel)),
-        ));
+        out.push((ModuleKey::Builtin(normalise(rel)), format!("<stdlib>/{}", normalise(rel))));
         out
     }
 
     fn import(&mut self, from: FileId, path: &str, at: Span, stack: &mut Vec<FileId>) -> Option<FileId> {
         let candidates = self.candidates(from, path);
         let found = candidates.iter().find_map(|(key, name)| match key {
-            ModuleKey::Disk(p) if p.is_file() => Some((
-                ModuleKey::Disk(std::fs::canonicalize(p).unwrap_or(p.clone())),
-                name.clone(),
-                Some(p.clone()),
-            )),
+            ModuleKey::Disk(p) if p.is_file() => {
+                Some((ModuleKey::Disk(std::fs::canonicalize(p).unwrap_or(p.clone())), name.clone(), Some(p.clone())))
+            }
             ModuleKey::Builtin(rel) if BUILTIN_STDLIB.iter().any(|(n, _)| n == rel) => {
                 Some((key.clone(), name.clone(), None))
             }
@@ -346,20 +323,14 @@ impl Workspace {
                 }
             },
             None => match &key {
-                ModuleKey::Builtin(rel) => BUILTIN_STDLIB
-                    .iter()
-                    .find(|(n, _)| n == rel)
-                    .map(|(_, t)| t.to_string())
-                    .unwrap_or_default(),
+                ModuleKey::Builtin(rel) => {
+                    BUILTIN_STDLIB.iter().find(|(n, _)| n == rel).map(|(_, t)| t.to_string()).unwrap_or_default()
+                }
                 ModuleKey::Disk(_) => unreachable!("disk modules have a path"),
             },
         };
-        let id = self.sources.add(SourceFile {
-            name,
-            path: disk,
-            text: Arc::from(text),
-            origin: Origin::Import { by: at },
-        });
+        let id =
+            self.sources.add(SourceFile { name, path: disk, text: Arc::from(text), origin: Origin::Import { by: at } });
         self.keys.insert(key.clone(), id);
         self.file_keys.insert(id, key);
         if self.parse(id, false) {
@@ -410,11 +381,7 @@ impl Workspace {
             );
         }
         self.diags.extend(diags);
-        self.docs
-            .get(&root)?
-            .nodes()
-            .iter()
-            .position(|n| n.name().value() == "scenario")
+        self.docs.get(&root)?.nodes().iter().position(|n| n.name().value() == "scenario")
     }
 
     /// The root file's node at `index` (see [`Workspace::scenario_index`]).
@@ -487,13 +454,10 @@ pub fn bind_params(
         if let Some(d) = decode::decode_param(&mut cx, item.node) {
             if let Some(prev) = decls.iter().find(|p| p.name.value == d.name.value) {
                 cx.push(
-                    Diagnostic::error(
-                        Code::DuplicateName,
-                        format!("parameter `{}` is declared twice", d.name.value),
-                    )
-                    .with_label(d.name.span, "declared again here")
-                    .with_label(prev.name.span, "first declared here")
-                    .with_help("rename one of them"),
+                    Diagnostic::error(Code::DuplicateName, format!("parameter `{}` is declared twice", d.name.value))
+                        .with_label(d.name.span, "declared again here")
+                        .with_label(prev.name.span, "first declared here")
+                        .with_help("rename one of them"),
                 );
             } else {
                 decls.push(d);
@@ -506,11 +470,7 @@ pub fn bind_params(
         if let Some(v) = &d.default {
             params.bindings.insert(
                 d.name.value.clone(),
-                ParamBinding {
-                    value: v.value.clone(),
-                    value_span: v.span,
-                    decl_span: d.name.span,
-                },
+                ParamBinding { value: v.value.clone(), value_span: v.span, decl_span: d.name.span },
             );
         }
     }
@@ -520,15 +480,9 @@ pub fn bind_params(
     for d in &decls {
         if !params.bindings.contains_key(&d.name.value) {
             diags.push(
-                Diagnostic::error(
-                    Code::MissingOption,
-                    format!("parameter `{}` has no value", d.name.value),
-                )
-                .with_label(d.name.span, "no default")
-                .with_help(format!(
-                    "give it a default (default=...) or pass --set {}=VALUE",
-                    d.name.value
-                )),
+                Diagnostic::error(Code::MissingOption, format!("parameter `{}` has no value", d.name.value))
+                    .with_label(d.name.span, "no default")
+                    .with_help(format!("give it a default (default=...) or pass --set {}=VALUE", d.name.value)),
             );
         }
     }
@@ -547,10 +501,7 @@ fn set_value(text: &str) -> KdlValue {
         return KdlValue::Integer(i);
     }
     if let Ok(f) = t.parse::<f64>() {
-        if f.is_finite()
-            && t.chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E' | '_'))
-        {
+        if f.is_finite() && t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E' | '_')) {
             return KdlValue::Float(f);
         }
     }
@@ -597,12 +548,9 @@ fn apply_sets(
                 None => suggest::list_help(&names, "parameters"),
             };
             diags.push(
-                Diagnostic::error(
-                    Code::UnknownParameter,
-                    format!("`--set` names an unknown parameter `{name}`"),
-                )
-                .with_label(name_span, "not a parameter of this scenario")
-                .with_help(help),
+                Diagnostic::error(Code::UnknownParameter, format!("`--set` names an unknown parameter `{name}`"))
+                    .with_label(name_span, "not a parameter of this scenario")
+                    .with_help(help),
             );
             continue;
         };
@@ -616,14 +564,7 @@ fn apply_sets(
             );
             continue;
         }
-        params.bindings.insert(
-            name.to_string(),
-            ParamBinding {
-                value: v,
-                value_span,
-                decl_span: decl.name.span,
-            },
-        );
+        params.bindings.insert(name.to_string(), ParamBinding { value: v, value_span, decl_span: decl.name.span });
     }
 }
 

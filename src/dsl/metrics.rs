@@ -46,20 +46,8 @@ impl Unit {
 }
 
 /// Aggregations of a distribution (values recorded in an HdrHistogram).
-pub const DIST_AGGS: &[&str] = &[
-    "p50",
-    "p90",
-    "p95",
-    "p99",
-    "p999",
-    "mean",
-    "min",
-    "max",
-    "stddev",
-    "count",
-    "spike_rate",
-    "robust_spike_rate",
-];
+pub const DIST_AGGS: &[&str] =
+    &["p50", "p90", "p95", "p99", "p999", "mean", "min", "max", "stddev", "count", "spike_rate", "robust_spike_rate"];
 /// Aggregations of a probe series sampled over time.
 pub const SERIES_AGGS: &[&str] = &["mean", "min", "max", "peak", "p50", "p95", "p99", "last"];
 /// Aggregations of a counter.
@@ -79,40 +67,16 @@ pub struct MetricDef {
 }
 
 const fn dist(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
-    MetricDef {
-        name,
-        unit,
-        aggs: DIST_AGGS,
-        default_agg: None,
-        definition,
-    }
+    MetricDef { name, unit, aggs: DIST_AGGS, default_agg: None, definition }
 }
 const fn scalar(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
-    MetricDef {
-        name,
-        unit,
-        aggs: &[],
-        default_agg: None,
-        definition,
-    }
+    MetricDef { name, unit, aggs: &[], default_agg: None, definition }
 }
 const fn counter(name: &'static str, definition: &'static str) -> MetricDef {
-    MetricDef {
-        name,
-        unit: Unit::Count,
-        aggs: COUNTER_AGGS,
-        default_agg: Some("count"),
-        definition,
-    }
+    MetricDef { name, unit: Unit::Count, aggs: COUNTER_AGGS, default_agg: Some("count"), definition }
 }
 const fn series(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
-    MetricDef {
-        name,
-        unit,
-        aggs: SERIES_AGGS,
-        default_agg: None,
-        definition,
-    }
+    MetricDef { name, unit, aggs: SERIES_AGGS, default_agg: None, definition }
 }
 
 /// Metrics every workload reports.
@@ -128,21 +92,9 @@ pub const COMMON: &[MetricDef] = &[
 
 /// Token-stream metrics (inference, and synthetic workloads with `tokens`).
 pub const TOKENS: &[MetricDef] = &[
-    dist(
-        "ttft",
-        Unit::Duration,
-        "first output token available on the host (after device sync) - intended start",
-    ),
-    dist(
-        "itl",
-        Unit::Duration,
-        "gap between consecutive output tokens of one request (TTFT excluded)",
-    ),
-    dist(
-        "tpot",
-        Unit::Duration,
-        "(E2E - TTFT) / (output tokens - 1), per request",
-    ),
+    dist("ttft", Unit::Duration, "first output token available on the host (after device sync) - intended start"),
+    dist("itl", Unit::Duration, "gap between consecutive output tokens of one request (TTFT excluded)"),
+    dist("tpot", Unit::Duration, "(E2E - TTFT) / (output tokens - 1), per request"),
     dist("e2e", Unit::Duration, "last output token - intended start, per request"),
     scalar("tok_s", Unit::Rate, "system output tokens / phase wall time"),
     dist("request_tok_s", Unit::Rate, "output tokens / E2E, per request"),
@@ -150,28 +102,12 @@ pub const TOKENS: &[MetricDef] = &[
 ];
 
 pub const INFERENCE: &[MetricDef] = &[
-    scalar(
-        "prefill_tok_s",
-        Unit::Rate,
-        "prompt (input) tokens / total prefill time",
-    ),
+    scalar("prefill_tok_s", Unit::Rate, "prompt (input) tokens / total prefill time"),
     counter("input_tokens", "prompt tokens processed"),
-    scalar(
-        "goodput",
-        Unit::Rate,
-        "requests meeting every SLO of the workload / phase wall time",
-    ),
-    scalar(
-        "load_time",
-        Unit::Duration,
-        "time to load the model and move it to the device",
-    ),
+    scalar("goodput", Unit::Rate, "requests meeting every SLO of the workload / phase wall time"),
+    scalar("load_time", Unit::Duration, "time to load the model and move it to the device"),
     scalar("memory.weights", Unit::Bytes, "bytes of model weights on the device"),
-    scalar(
-        "memory.kv_cache",
-        Unit::Bytes,
-        "peak bytes of KV cache across concurrent requests",
-    ),
+    scalar("memory.kv_cache", Unit::Bytes, "peak bytes of KV cache across concurrent requests"),
     scalar(
         "energy_per_token",
         Unit::Number("J"),
@@ -188,11 +124,7 @@ pub const RETRIEVAL: &[MetricDef] = &[
         definition: "recall@k = |returned top-k ∩ exact top-k| / k, per query; exact top-k from brute-force search",
     },
     scalar("qps", Unit::Rate, "queries answered / phase wall time"),
-    scalar(
-        "build_time",
-        Unit::Duration,
-        "time to build (or load from cache) the index",
-    ),
+    scalar("build_time", Unit::Duration, "time to build (or load from cache) the index"),
     scalar("memory.index", Unit::Bytes, "resident memory added by the index"),
     scalar("index_size", Unit::Bytes, "bytes of the index on disk"),
     scalar("energy_per_query", Unit::Number("J"), "energy over the phase / queries"),
@@ -204,61 +136,29 @@ pub const KERNEL: &[MetricDef] = &[
         Unit::Duration,
         "device time of one launch, from CUDA events (averaged over launches-per-timing)",
     ),
-    scalar(
-        "gb_s",
-        Unit::Number("GB/s"),
-        "declared bytes per launch / mean kernel time",
-    ),
-    scalar(
-        "tflops",
-        Unit::Number("TFLOP/s"),
-        "declared flops per launch / mean kernel time",
-    ),
-    scalar(
-        "bandwidth_share",
-        Unit::Ratio,
-        "gb_s / peak bandwidth measured on this device",
-    ),
-    scalar(
-        "compute_share",
-        Unit::Ratio,
-        "tflops / peak matmul throughput measured on this device",
-    ),
+    scalar("gb_s", Unit::Number("GB/s"), "declared bytes per launch / mean kernel time"),
+    scalar("tflops", Unit::Number("TFLOP/s"), "declared flops per launch / mean kernel time"),
+    scalar("bandwidth_share", Unit::Ratio, "gb_s / peak bandwidth measured on this device"),
+    scalar("compute_share", Unit::Ratio, "tflops / peak matmul throughput measured on this device"),
     counter("launches", "kernel launches timed"),
 ];
 
 pub const SYSTEM: &[MetricDef] = &[
     series("cpu", Unit::Ratio, "CPU busy share over all cores, per sample"),
-    series(
-        "memory",
-        Unit::BytesOrShare,
-        "used physical memory, per sample (bytes, or share of total RAM)",
-    ),
+    series("memory", Unit::BytesOrShare, "used physical memory, per sample (bytes, or share of total RAM)"),
     series("swap", Unit::Bytes, "used swap, per sample"),
 ];
 pub const PROCESS: &[MetricDef] = &[
     series("rss", Unit::BytesOrShare, "resident set size of the benchctl process"),
-    series(
-        "cpu",
-        Unit::Ratio,
-        "CPU share used by the benchctl process (1 = one full core)",
-    ),
+    series("cpu", Unit::Ratio, "CPU share used by the benchctl process (1 = one full core)"),
 ];
 pub const GPU: &[MetricDef] = &[
-    series(
-        "utilization",
-        Unit::Ratio,
-        "share of time a kernel ran, per sample (NVML)",
-    ),
+    series("utilization", Unit::Ratio, "share of time a kernel ran, per sample (NVML)"),
     series("memory", Unit::BytesOrShare, "device memory used, per sample"),
     series("temperature", Unit::Number("°C"), "GPU temperature"),
     series("power", Unit::Number("W"), "board power draw"),
     series("sm_clock", Unit::Number("MHz"), "SM clock"),
-    series(
-        "throttled",
-        Unit::Ratio,
-        "share of samples with any throttle reason active",
-    ),
+    series("throttled", Unit::Ratio, "share of samples with any throttle reason active"),
 ];
 pub const ENERGY: &[MetricDef] = &[
     MetricDef {
@@ -331,13 +231,7 @@ pub fn markdown_tables() -> String {
                 let names: Vec<String> = m
                     .aggs
                     .iter()
-                    .map(|a| {
-                        if Some(*a) == m.default_agg {
-                            format!("**{a}**")
-                        } else {
-                            a.to_string()
-                        }
-                    })
+                    .map(|a| if Some(*a) == m.default_agg { format!("**{a}**") } else { a.to_string() })
                     .collect();
                 names.join(", ")
             };
@@ -373,12 +267,7 @@ mod tests {
 
     #[test]
     fn every_metric_is_unique_per_kind() {
-        for kind in [
-            WorkloadKind::Inference,
-            WorkloadKind::Retrieval,
-            WorkloadKind::Kernel,
-            WorkloadKind::Synthetic,
-        ] {
+        for kind in [WorkloadKind::Inference, WorkloadKind::Retrieval, WorkloadKind::Kernel, WorkloadKind::Synthetic] {
             let m = workload_metrics(kind, true);
             let mut names: Vec<_> = m.iter().map(|d| d.name).collect();
             names.sort();

@@ -83,17 +83,8 @@ fn finish(mut ws: Workspace, opts: &LoadOptions) -> Checked {
 
 fn done(sources: SourceMap, mut diagnostics: Vec<Diagnostic>, scenario: Option<ValidScenario>) -> Checked {
     // Report in source order per file (errors before warnings at the same place).
-    diagnostics.sort_by_key(|d| {
-        (
-            d.primary_file(),
-            d.labels.first().map(|l| l.span.start),
-            d.severity != Severity::Error,
-        )
-    });
+    diagnostics
+        .sort_by_key(|d| (d.primary_file(), d.labels.first().map(|l| l.span.start), d.severity != Severity::Error));
     diagnostics.dedup();
-    Checked {
-        sources,
-        diagnostics,
-        scenario,
-    }
+    Checked { sources, diagnostics, scenario }
 }

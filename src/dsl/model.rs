@@ -110,20 +110,10 @@ keyword_enum!(DType, "dtype" { F32 = "f32", F16 = "f16", Bf16 = "bf16" });
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum ModelSource {
-    Gguf {
-        path: String,
-    },
-    Safetensors {
-        path: String,
-    },
-    Hf {
-        repo: String,
-        revision: Option<String>,
-        file: Option<String>,
-    },
-    Synthetic {
-        arch: SyntheticArch,
-    },
+    Gguf { path: String },
+    Safetensors { path: String },
+    Hf { repo: String, revision: Option<String>, file: Option<String> },
+    Synthetic { arch: SyntheticArch },
 }
 
 #[derive(Debug)]
@@ -147,11 +137,7 @@ keyword_enum!(PromptFormat, "prompt file format" { Prompt = "prompt", ShareGpt =
 #[derive(Debug)]
 pub enum Prompt {
     Synthetic(Spanned<TokenDist>),
-    File {
-        path: Spanned<String>,
-        format: Option<Spanned<PromptFormat>>,
-        tokens: Option<Spanned<Range<u64>>>,
-    },
+    File { path: Spanned<String>, format: Option<Spanned<PromptFormat>>, tokens: Option<Spanned<Range<u64>>> },
 }
 
 #[derive(Debug)]
@@ -198,17 +184,9 @@ pub struct Index {
 
 #[derive(Debug)]
 pub enum DataSource {
-    Synthetic {
-        clusters: Option<Spanned<u32>>,
-        spread: Option<Spanned<f64>>,
-    },
-    File {
-        path: Spanned<String>,
-    },
-    Text {
-        corpus: Spanned<String>,
-        model: Option<Spanned<String>>,
-    },
+    Synthetic { clusters: Option<Spanned<u32>>, spread: Option<Spanned<f64>> },
+    File { path: Spanned<String> },
+    Text { corpus: Spanned<String>, model: Option<Spanned<String>> },
 }
 
 #[derive(Debug)]
@@ -341,33 +319,12 @@ pub struct Stage {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "shape", rename_all = "kebab-case")]
 pub enum LoadShape {
-    Closed {
-        concurrency: u64,
-    },
-    Open {
-        rate: Rate,
-        arrivals: Arrivals,
-    },
-    RampRate {
-        from: Rate,
-        to: Rate,
-        arrivals: Arrivals,
-    },
-    RampConcurrency {
-        from: u64,
-        to: u64,
-    },
-    Spike {
-        base: Rate,
-        peak: Rate,
-        every: Duration,
-        hold: Duration,
-        arrivals: Arrivals,
-    },
-    Stages {
-        stages: Vec<Stage>,
-        arrivals: Arrivals,
-    },
+    Closed { concurrency: u64 },
+    Open { rate: Rate, arrivals: Arrivals },
+    RampRate { from: Rate, to: Rate, arrivals: Arrivals },
+    RampConcurrency { from: u64, to: u64 },
+    Spike { base: Rate, peak: Rate, every: Duration, hold: Duration, arrivals: Arrivals },
+    Stages { stages: Vec<Stage>, arrivals: Arrivals },
 }
 
 #[derive(Debug)]
@@ -451,13 +408,8 @@ pub struct Condition {
 
 #[derive(Debug, Clone)]
 pub enum Check {
-    Compare {
-        op: Spanned<Comparison>,
-        value: Spanned<KdlValue>,
-    },
-    Within {
-        range: Spanned<String>,
-    },
+    Compare { op: Spanned<Comparison>, value: Spanned<KdlValue> },
+    Within { range: Spanned<String> },
 }
 
 #[derive(Debug)]

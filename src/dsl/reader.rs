@@ -54,11 +54,7 @@ pub struct Raw<'a> {
 
 impl<'p> Ctx<'p> {
     pub fn new(file: FileId, params: &'p Params) -> Self {
-        Ctx {
-            file,
-            diags: vec![],
-            params,
-        }
+        Ctx { file, diags: vec![], params }
     }
 
     pub fn span(&self, s: miette::SourceSpan) -> Span {
@@ -82,8 +78,7 @@ impl<'p> Ctx<'p> {
         label: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.diags
-            .push(Diagnostic::error(code, message).with_label(span, label).with_help(help));
+        self.diags.push(Diagnostic::error(code, message).with_label(span, label).with_help(help));
     }
 
     /// Reports two options that exclude each other, labelling both.
@@ -111,12 +106,7 @@ impl<'p> Ctx<'p> {
         let ty = e.ty().map(|t| t.value());
         if let KdlValue::String(s) = e.value() {
             if let Some(rest) = s.strip_prefix("$$") {
-                return Some(Raw {
-                    value: Cow::Owned(KdlValue::String(format!("${rest}"))),
-                    ty,
-                    span,
-                    via: None,
-                });
+                return Some(Raw { value: Cow::Owned(KdlValue::String(format!("${rest}"))), ty, span, via: None });
             }
             if let Some(name) = s.strip_prefix('$') {
                 let name = name.trim_start_matches('{').trim_end_matches('}');
@@ -148,12 +138,7 @@ impl<'p> Ctx<'p> {
                 };
             }
         }
-        Some(Raw {
-            value: Cow::Borrowed(e.value()),
-            ty,
-            span,
-            via: None,
-        })
+        Some(Raw { value: Cow::Borrowed(e.value()), ty, span, via: None })
     }
 
     /// Decodes an entry's value as `T`, reporting a labelled error on failure.
@@ -205,11 +190,7 @@ pub struct NodeReader<'a> {
 
 impl<'a> NodeReader<'a> {
     pub fn new(node: &'a KdlNode) -> Self {
-        NodeReader {
-            node,
-            used: vec![false; node.entries().len()],
-            known: vec![],
-        }
+        NodeReader { node, used: vec![false; node.entries().len()], known: vec![] }
     }
 
     pub fn name(&self) -> &'a str {
@@ -222,11 +203,7 @@ impl<'a> NodeReader<'a> {
     }
 
     fn positional(&self) -> impl Iterator<Item = (usize, &'a KdlEntry)> {
-        self.node
-            .entries()
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.name().is_none())
+        self.node.entries().iter().enumerate().filter(|(_, e)| e.name().is_none())
     }
 
     pub fn arg_count(&self) -> usize {
@@ -289,10 +266,7 @@ impl<'a> NodeReader<'a> {
     }
 
     pub fn has_prop(&self, name: &str) -> bool {
-        self.node
-            .entries()
-            .iter()
-            .any(|e| e.name().map(|n| n.value()) == Some(name))
+        self.node.entries().iter().any(|e| e.name().map(|n| n.value()) == Some(name))
     }
 
     pub fn prop<T: FromKdl>(&mut self, cx: &mut Ctx, name: &'static str) -> Option<Spanned<T>> {

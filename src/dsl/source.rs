@@ -98,11 +98,7 @@ pub fn text_from_bytes(bytes: Vec<u8>, name: &str) -> Result<String, (Code, Stri
     if bytes.len() > MAX_FILE_BYTES {
         return Err((
             Code::FileTooLarge,
-            format!(
-                "`{name}` is {} bytes; scenario files are limited to {} bytes",
-                bytes.len(),
-                MAX_FILE_BYTES
-            ),
+            format!("`{name}` is {} bytes; scenario files are limited to {} bytes", bytes.len(), MAX_FILE_BYTES),
             "split the scenario into modules with `use`, or generate fewer nodes".into(),
         ));
     }
@@ -242,9 +238,6 @@ mod tests {
         assert_eq!(too_deep("a { b { c { d { } } } }", 3), Some(14));
         assert_eq!(too_deep("a \"{{{{\" { // {{{{\n /* { */ #\"{{\"# }", 1), None);
         assert_eq!(line_col("ab\ncé\nd", 6), (2, 3));
-        assert_eq!(
-            comments("a 1 // one\nb \"//no\" /* two /* nested */ */ c\n"),
-            ["// one", "/* two /* nested */ */"]
-        );
+        assert_eq!(comments("a 1 // one\nb \"//no\" /* two /* nested */ */ c\n"), ["// one", "/* two /* nested */ */"]);
     }
 }

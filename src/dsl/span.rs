@@ -21,11 +21,7 @@ impl Span {
 
     /// Converts a span reported by the kdl crate (byte offsets) into ours.
     pub fn from_kdl(file: FileId, s: miette::SourceSpan) -> Self {
-        Span {
-            file,
-            start: s.offset(),
-            len: s.len(),
-        }
+        Span { file, start: s.offset(), len: s.len() }
     }
 
     pub fn end(&self) -> usize {
@@ -35,11 +31,7 @@ impl Span {
     /// A sub-range, relative to this span's start (used for parts of a string literal).
     pub fn sub(&self, offset: usize, len: usize) -> Self {
         let start = (self.start + offset).min(self.end());
-        Span {
-            file: self.file,
-            start,
-            len: len.min(self.end() - start),
-        }
+        Span { file: self.file, start, len: len.min(self.end() - start) }
     }
 }
 
@@ -58,17 +50,11 @@ impl<T> Spanned<T> {
     }
 
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Spanned<U> {
-        Spanned {
-            value: f(self.value),
-            span: self.span,
-        }
+        Spanned { value: f(self.value), span: self.span }
     }
 
     pub fn as_ref(&self) -> Spanned<&T> {
-        Spanned {
-            value: &self.value,
-            span: self.span,
-        }
+        Spanned { value: &self.value, span: self.span }
     }
 }
 

@@ -34,11 +34,7 @@ pub fn list_help<S: AsRef<str> + ?Sized>(candidates: &[&S], what: &str) -> Strin
     if candidates.is_empty() {
         return format!("no {what} is accepted here");
     }
-    let names: Vec<String> = candidates
-        .iter()
-        .take(12)
-        .map(|c| format!("`{}`", c.as_ref()))
-        .collect();
+    let names: Vec<String> = candidates.iter().take(12).map(|c| format!("`{}`", c.as_ref())).collect();
     let more = if candidates.len() > 12 { ", ..." } else { "" };
     format!("expected one of the {what}: {}{more}", names.join(", "))
 }
@@ -50,10 +46,7 @@ mod tests {
     #[test]
     fn finds_typos() {
         assert_eq!(closest("duraton", ["duration", "rate"].iter()), Some("duration"));
-        assert_eq!(
-            closest("concurency", ["rate", "concurrency"].iter()),
-            Some("concurrency")
-        );
+        assert_eq!(closest("concurency", ["rate", "concurrency"].iter()), Some("concurrency"));
         assert_eq!(closest("xyz", ["duration", "rate"].iter()), None);
     }
 }

@@ -97,10 +97,7 @@ pub fn duration_from(n: f64, unit: &str, text: &str) -> Result<Duration, UnitErr
     }
     let scale = duration_unit(unit).ok_or_else(|| err(format!("`{unit}` is not a unit of time"), DURATION_HELP))?;
     if n < 0.0 {
-        return Err(err(
-            format!("`{text}` is negative; durations must be >= 0"),
-            DURATION_HELP,
-        ));
+        return Err(err(format!("`{text}` is negative; durations must be >= 0"), DURATION_HELP));
     }
     let ns = n * scale;
     if ns > u64::MAX as f64 / 2.0 {
@@ -194,10 +191,7 @@ impl Rate {
                 Err(err(format!("`{text}` has no time unit"), RATE_HELP))
             };
         }
-        let per = rest
-            .strip_prefix('/')
-            .ok_or_else(|| err(format!("`{text}` is not a rate"), RATE_HELP))?
-            .trim();
+        let per = rest.strip_prefix('/').ok_or_else(|| err(format!("`{text}` is not a rate"), RATE_HELP))?.trim();
         let secs = match per {
             "s" | "sec" => 1.0,
             "m" | "min" => 60.0,
@@ -255,23 +249,11 @@ impl Bytes {
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        let iec = [
-            ("TiB", 1u64 << 40),
-            ("GiB", 1 << 30),
-            ("MiB", 1 << 20),
-            ("KiB", 1 << 10),
-        ];
-        let si = [
-            ("TB", 1_000_000_000_000u64),
-            ("GB", 1_000_000_000),
-            ("MB", 1_000_000),
-            ("KB", 1_000),
-        ];
+        let iec = [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        let si = [("TB", 1_000_000_000_000u64), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000)];
         // Exact multiples first (IEC, then SI), then IEC with up to three exact decimals.
         let exact = iec.iter().chain(si.iter()).find(|(_, s)| b >= *s && b % s == 0);
-        let decimal = iec
-            .iter()
-            .find(|(_, s)| b >= *s && (b as u128 * 1000) % *s as u128 == 0);
+        let decimal = iec.iter().find(|(_, s)| b >= *s && (b as u128 * 1000) % *s as u128 == 0);
         match exact.or(decimal) {
             Some((unit, scale)) => write!(f, "{}{unit}", trim_float(b as f64 / *scale as f64)),
             None => write!(f, "{b}B"),
@@ -399,9 +381,7 @@ mod tests {
         assert_eq!(Duration(170_000_000_000).to_string(), "2m50s");
         assert_eq!(Duration(5_400_000_000_000).to_string(), "1h30m");
         assert!(Duration::parse("1m30").is_err());
-        for text in [
-            "250ms", "2s", "90s", "2m", "1h", "500us", "10ns", "1.5ms", "1h2m3s", "61.5s",
-        ] {
+        for text in ["250ms", "2s", "90s", "2m", "1h", "500us", "10ns", "1.5ms", "1h2m3s", "61.5s"] {
             let d = Duration::parse(text).unwrap();
             assert_eq!(Duration::parse(&d.to_string()).unwrap(), d, "{text} -> {d}");
         }

@@ -146,12 +146,9 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
     for w in &sc.workloads {
         if ProbeKind::from_name(&w.name.value).is_some() {
             diags.push(
-                Diagnostic::error(
-                    Code::DuplicateName,
-                    format!("`{}` is the name of a probe", w.name.value),
-                )
-                .with_label(w.name.span, "reserved name")
-                .with_help("metric selectors start with a workload or probe name; rename the workload"),
+                Diagnostic::error(Code::DuplicateName, format!("`{}` is the name of a probe", w.name.value))
+                    .with_label(w.name.span, "reserved name")
+                    .with_help("metric selectors start with a workload or probe name; rename the workload"),
             );
         }
         if !w.poisoned {
@@ -170,30 +167,17 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
     for p in &sc.phases {
         check_phase(&sc, p, &names, diags);
         phase_until.push(p.until.iter().filter_map(|c| condition(&sc, c, diags)).collect());
-        search_until.push(
-            p.search
-                .iter()
-                .flat_map(|s| s.until.iter())
-                .filter_map(|c| condition(&sc, c, diags))
-                .collect(),
-        );
+        search_until
+            .push(p.search.iter().flat_map(|s| s.until.iter()).filter_map(|c| condition(&sc, c, diags)).collect());
     }
     let mut expectations = vec![];
     for (index, e) in sc.expectations.iter().enumerate() {
         let Some(metric) = resolve(&sc, &e.metric, diags) else {
             continue;
         };
-        let phase = e
-            .phase
-            .as_ref()
-            .and_then(|p| lookup(&names.phases, p, "phase", Code::UnknownPhase, diags));
+        let phase = e.phase.as_ref().and_then(|p| lookup(&names.phases, p, "phase", Code::UnknownPhase, diags));
         if let Some(bound) = bound(&metric, &e.check, diags) {
-            expectations.push(ValidExpectation {
-                index,
-                metric,
-                bound,
-                phase,
-            });
+            expectations.push(ValidExpectation { index, metric, bound, phase });
         }
     }
     if let Some(b) = &sc.baseline {
@@ -202,14 +186,7 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
         }
     }
     let probes = probes(&sc, &expectations);
-    ValidScenario {
-        scenario: sc,
-        expectations,
-        phase_until,
-        search_until,
-        probes,
-        params: vec![],
-    }
+    ValidScenario { scenario: sc, expectations, phase_until, search_until, probes, params: vec![] }
 }
 
 /// Maps names to indices, reporting duplicates with both spans.
@@ -261,12 +238,9 @@ fn lookup(
 
 fn missing(diags: &mut Vec<Diagnostic>, w: &Workload, what: &str, example: &str) {
     diags.push(
-        Diagnostic::error(
-            Code::MissingOption,
-            format!("{} workload `{}` needs {what}", w.kind.value, w.name.value),
-        )
-        .with_label(w.name.span, "missing")
-        .with_help(format!("add, for example: {example}")),
+        Diagnostic::error(Code::MissingOption, format!("{} workload `{}` needs {what}", w.kind.value, w.name.value))
+            .with_label(w.name.span, "missing")
+            .with_help(format!("add, for example: {example}")),
     );
 }
 
@@ -298,14 +272,11 @@ fn check_kernel(w: &Workload, k: &Kernel, diags: &mut Vec<Diagnostic>) {
     }
     if let Some(d) = w.device.as_ref().filter(|d| d.value.kind == DeviceKind::Cpu) {
         diags.push(
-            Diagnostic::error(
-                Code::ConflictingOptions,
-                "a kernel workload runs CUDA code and needs a GPU",
-            )
-            .with_label(d.span, "CPU device")
-            .with_help(
-                "use device \"cuda:0\" (add fallback=\"cpu\" on the scenario to skip it on machines without a GPU)",
-            ),
+            Diagnostic::error(Code::ConflictingOptions, "a kernel workload runs CUDA code and needs a GPU")
+                .with_label(d.span, "CPU device")
+                .with_help(
+                    "use device \"cuda:0\" (add fallback=\"cpu\" on the scenario to skip it on machines without a GPU)",
+                ),
         );
     }
     let buffers = unique(k.buffers.iter().map(|b| &b.name), "buffer", diags);
@@ -325,10 +296,7 @@ fn check_phase(sc: &Scenario, p: &Phase, names: &Names, diags: &mut Vec<Diagnost
     if let Some(s) = &p.search {
         lookup(&names.workloads, &s.workload, "workload", Code::UnknownWorkload, diags);
     }
-    let staged = p
-        .drives
-        .iter()
-        .any(|d| matches!(d.shape.value, LoadShape::Stages { .. }));
+    let staged = p.drives.iter().any(|d| matches!(d.shape.value, LoadShape::Stages { .. }));
     let counted = !p.drives.is_empty() && p.drives.iter().all(|d| d.requests.is_some());
     let ends = p.poisoned || p.duration.is_some() || !p.until.is_empty() || p.search.is_some() || staged || counted;
     if !ends {
@@ -372,20 +340,14 @@ pub fn resolve(sc: &Scenario, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Opt
         };
         // "chat.p95" forgets the metric: say so rather than suggesting a random name.
         let help = if super::decode::is_aggregation_name(&m.metric.value) {
-            format!(
-                "name the metric before the aggregation, e.g. `{}.latency.{}`",
-                m.subject.value, m.metric.value
-            )
+            format!("name the metric before the aggregation, e.g. `{}.latency.{}`", m.subject.value, m.metric.value)
         } else {
             suggest::help_for(&m.metric.value, &names, "metrics")
         };
         diags.push(
-            Diagnostic::error(
-                Code::UnknownMetric,
-                format!("{what} has no metric `{}`", m.metric.value),
-            )
-            .with_label(m.metric.span, "unknown metric")
-            .with_help(help),
+            Diagnostic::error(Code::UnknownMetric, format!("{what} has no metric `{}`", m.metric.value))
+                .with_label(m.metric.span, "unknown metric")
+                .with_help(help),
         );
         return None;
     };
@@ -395,13 +357,7 @@ pub fn resolve(sc: &Scenario, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Opt
         Some(a) => format!("{}.{}.{a}", m.subject.value, def.name),
         None => format!("{}.{}", m.subject.value, def.name),
     };
-    Some(ResolvedMetric {
-        subject,
-        def,
-        aggregation: agg,
-        unit,
-        selector,
-    })
+    Some(ResolvedMetric { subject, def, aggregation: agg, unit, selector })
 }
 
 /// Checks the aggregation against the metric; `Some(None)` for a single-valued metric.
@@ -475,23 +431,11 @@ pub fn quantity(unit: Unit, v: &KdlValue) -> Result<Quantity, ValueError> {
 }
 
 fn unit_error(metric: &ResolvedMetric, span: Span, e: ValueError, diags: &mut Vec<Diagnostic>) {
-    let code = if e.code == Code::WrongType {
-        Code::UnitMismatch
-    } else {
-        e.code
-    };
+    let code = if e.code == Code::WrongType { Code::UnitMismatch } else { e.code };
     diags.push(
-        Diagnostic::error(
-            code,
-            format!(
-                "`{}` is measured as {}: {}",
-                metric.selector,
-                metric.unit.name(),
-                e.message
-            ),
-        )
-        .with_label(span, format!("expected {}", metric.unit.name()))
-        .with_help(format!("write the bound like {}", metric.unit.example())),
+        Diagnostic::error(code, format!("`{}` is measured as {}: {}", metric.selector, metric.unit.name(), e.message))
+            .with_label(span, format!("expected {}", metric.unit.name()))
+            .with_help(format!("write the bound like {}", metric.unit.example())),
     );
 }
 
@@ -518,12 +462,9 @@ fn bound(metric: &ResolvedMetric, check: &Check, diags: &mut Vec<Diagnostic>) ->
                 (Ok(lo), Ok(hi)) if lo.base() <= hi.base() => Some(Bound::Within { lo, hi }),
                 (Ok(_), Ok(_)) => {
                     diags.push(
-                        Diagnostic::error(
-                            Code::InvalidRange,
-                            "the range is empty: its low end is above its high end",
-                        )
-                        .with_label(range.span, "empty range")
-                        .with_help("write the smaller value first"),
+                        Diagnostic::error(Code::InvalidRange, "the range is empty: its low end is above its high end")
+                            .with_label(range.span, "empty range")
+                            .with_help("write the smaller value first"),
                     );
                     None
                 }
@@ -547,12 +488,7 @@ fn range_example(unit: Unit) -> &'static str {
 fn condition(sc: &Scenario, c: &Condition, diags: &mut Vec<Diagnostic>) -> Option<ValidCondition> {
     let metric = resolve(sc, &c.metric, diags)?;
     match quantity(metric.unit, &c.value.value) {
-        Ok(value) => Some(ValidCondition {
-            metric,
-            op: c.op.value,
-            value,
-            span: c.metric.text.span,
-        }),
+        Ok(value) => Some(ValidCondition { metric, op: c.op.value, value, span: c.metric.text.span }),
         Err(e) => {
             unit_error(&metric, c.value.span, e, diags);
             None
@@ -566,13 +502,7 @@ fn probes(sc: &Scenario, expectations: &[ValidExpectation]) -> Vec<(ProbeKind, D
     let mut out: Vec<(ProbeKind, Duration, bool)> = sc
         .probes
         .iter()
-        .map(|p| {
-            (
-                p.kind.value,
-                p.every.as_ref().map(|e| e.value).unwrap_or(DEFAULT_PROBE_INTERVAL),
-                false,
-            )
-        })
+        .map(|p| (p.kind.value, p.every.as_ref().map(|e| e.value).unwrap_or(DEFAULT_PROBE_INTERVAL), false))
         .collect();
     for e in expectations {
         if let Subject::Probe(kind) = e.metric.subject {

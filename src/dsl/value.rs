@@ -16,11 +16,7 @@ pub struct ValueError {
 
 impl ValueError {
     pub fn new(code: Code, message: impl Into<String>, help: impl Into<String>) -> Self {
-        ValueError {
-            code,
-            message: message.into(),
-            help: help.into(),
-        }
+        ValueError { code, message: message.into(), help: help.into() }
     }
 }
 
@@ -43,11 +39,7 @@ pub fn kind_of(v: &KdlValue) -> &'static str {
 }
 
 fn wrong_type<T: FromKdl>(v: &KdlValue, help: &str) -> ValueError {
-    ValueError::new(
-        Code::WrongType,
-        format!("expected {}, found {}", T::EXPECTED, kind_of(v)),
-        help,
-    )
+    ValueError::new(Code::WrongType, format!("expected {}, found {}", T::EXPECTED, kind_of(v)), help)
 }
 
 fn no_annotation<T: FromKdl>(ty: Option<&str>) -> Result<(), ValueError> {
@@ -136,24 +128,18 @@ impl FromKdl for f64 {
         match v {
             KdlValue::Integer(i) => Ok(*i as f64),
             KdlValue::Float(f) if f.is_finite() => Ok(*f),
-            KdlValue::Float(_) => Err(ValueError::new(
-                Code::InvalidNumber,
-                "the number must be finite",
-                "use a finite number",
-            )),
-            KdlValue::String(s) => s
-                .replace('_', "")
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .ok_or_else(|| {
+            KdlValue::Float(_) => {
+                Err(ValueError::new(Code::InvalidNumber, "the number must be finite", "use a finite number"))
+            }
+            KdlValue::String(s) => {
+                s.replace('_', "").trim().parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| {
                     ValueError::new(
                         Code::WrongType,
                         format!("expected a number, found the string \"{s}\""),
                         "write the number without quotes, e.g. 0.5",
                     )
-                }),
+                })
+            }
             _ => Err(wrong_type::<Self>(v, "write a number, e.g. 0.5")),
         }
     }
@@ -212,18 +198,10 @@ impl FromKdl for Bytes {
         if let Some(n) = annotated(v, ty) {
             let unit = ty.unwrap_or("");
             let scale = units::size_unit(unit).ok_or_else(|| {
-                ValueError::new(
-                    Code::InvalidSize,
-                    format!("`{unit}` is not a unit of size"),
-                    units::SIZE_HELP,
-                )
+                ValueError::new(Code::InvalidSize, format!("`{unit}` is not a unit of size"), units::SIZE_HELP)
             })?;
             if n < 0.0 {
-                return Err(ValueError::new(
-                    Code::InvalidSize,
-                    "sizes must be >= 0",
-                    units::SIZE_HELP,
-                ));
+                return Err(ValueError::new(Code::InvalidSize, "sizes must be >= 0", units::SIZE_HELP));
             }
             return Ok(Bytes((n * scale as f64).round() as u64));
         }
@@ -231,11 +209,7 @@ impl FromKdl for Bytes {
         match v {
             KdlValue::String(s) => Bytes::parse(s).map_err(|e| unit_err(Code::InvalidSize, e)),
             KdlValue::Integer(i) if *i >= 0 && *i <= u64::MAX as i128 => Ok(Bytes(*i as u64)),
-            KdlValue::Integer(_) => Err(ValueError::new(
-                Code::InvalidSize,
-                "sizes must be >= 0",
-                units::SIZE_HELP,
-            )),
+            KdlValue::Integer(_) => Err(ValueError::new(Code::InvalidSize, "sizes must be >= 0", units::SIZE_HELP)),
             _ => Err(wrong_type::<Self>(v, units::SIZE_HELP)),
         }
     }
@@ -264,9 +238,9 @@ impl FromKdl for Amount {
     const EXPECTED: &'static str = "a size or a percentage";
     fn from_kdl(v: &KdlValue, ty: Option<&str>) -> Result<Self, ValueError> {
         match v {
-            KdlValue::String(s) if s.trim_end().ends_with('%') && ty.is_none() => Percent::parse(s, false)
-                .map(Amount::Percent)
-                .map_err(|e| unit_err(Code::InvalidPercent, e)),
+            KdlValue::String(s) if s.trim_end().ends_with('%') && ty.is_none() => {
+                Percent::parse(s, false).map(Amount::Percent).map_err(|e| unit_err(Code::InvalidPercent, e))
+            }
             _ => Bytes::from_kdl(v, ty).map(Amount::Bytes),
         }
     }
@@ -283,10 +257,9 @@ impl RangeEnd for u64 {
     const EXPECTED: &'static str = "a range of whole numbers";
     const CODE: Code = Code::InvalidRange;
     fn parse_end(text: &str) -> Result<Self, UnitError> {
-        text.replace('_', "").parse::<u64>().map_err(|_| UnitError {
-            message: format!("`{text}` is not a whole number"),
-            help: units::RANGE_HELP,
-        })
+        text.replace('_', "")
+            .parse::<u64>()
+            .map_err(|_| UnitError { message: format!("`{text}` is not a whole number"), help: units::RANGE_HELP })
     }
 }
 impl RangeEnd for Duration {
@@ -420,61 +393,25 @@ mod tests {
     #[test]
     fn decode_table() {
         assert_eq!(Duration::from_kdl(&s("2s"), None), Ok(Duration(2_000_000_000)));
-        assert_eq!(
-            Duration::from_kdl(&KdlValue::Integer(250), Some("ms")),
-            Ok(Duration(250_000_000))
-        );
-        assert_eq!(
-            Duration::from_kdl(&KdlValue::Integer(250), None).unwrap_err().code,
-            Code::InvalidDuration
-        );
-        assert_eq!(
-            Duration::from_kdl(&KdlValue::Bool(true), None).unwrap_err().code,
-            Code::WrongType
-        );
+        assert_eq!(Duration::from_kdl(&KdlValue::Integer(250), Some("ms")), Ok(Duration(250_000_000)));
+        assert_eq!(Duration::from_kdl(&KdlValue::Integer(250), None).unwrap_err().code, Code::InvalidDuration);
+        assert_eq!(Duration::from_kdl(&KdlValue::Bool(true), None).unwrap_err().code, Code::WrongType);
         assert_eq!(Rate::from_kdl(&s("20/s"), None), Ok(Rate(20.0)));
-        assert_eq!(
-            Rate::from_kdl(&KdlValue::Integer(20), None).unwrap_err().code,
-            Code::InvalidRate
-        );
-        assert_eq!(
-            Bytes::from_kdl(&KdlValue::Integer(512), Some("MiB")),
-            Ok(Bytes(512 << 20))
-        );
+        assert_eq!(Rate::from_kdl(&KdlValue::Integer(20), None).unwrap_err().code, Code::InvalidRate);
+        assert_eq!(Bytes::from_kdl(&KdlValue::Integer(512), Some("MiB")), Ok(Bytes(512 << 20)));
         assert_eq!(Percent::from_kdl(&s("60%"), None), Ok(Percent(0.6)));
-        assert_eq!(
-            Percent::from_kdl(&KdlValue::Integer(60), None).unwrap_err().code,
-            Code::InvalidPercent
-        );
-        assert_eq!(
-            u32::from_kdl(&KdlValue::Integer(-1), None).unwrap_err().code,
-            Code::OutOfRange
-        );
-        assert_eq!(
-            u32::from_kdl(&KdlValue::Float(1.5), None).unwrap_err().code,
-            Code::WrongType
-        );
+        assert_eq!(Percent::from_kdl(&KdlValue::Integer(60), None).unwrap_err().code, Code::InvalidPercent);
+        assert_eq!(u32::from_kdl(&KdlValue::Integer(-1), None).unwrap_err().code, Code::OutOfRange);
+        assert_eq!(u32::from_kdl(&KdlValue::Float(1.5), None).unwrap_err().code, Code::WrongType);
         assert_eq!(bool::from_kdl(&s("true"), None).unwrap_err().code, Code::WrongType);
-        assert_eq!(
-            String::from_kdl(&KdlValue::Integer(1), None).unwrap_err().code,
-            Code::WrongType
-        );
-        assert_eq!(
-            String::from_kdl(&s("x"), Some("ms")).unwrap_err().code,
-            Code::UnexpectedType
-        );
+        assert_eq!(String::from_kdl(&KdlValue::Integer(1), None).unwrap_err().code, Code::WrongType);
+        assert_eq!(String::from_kdl(&s("x"), Some("ms")).unwrap_err().code, Code::UnexpectedType);
         let r = Range::<u64>::from_kdl(&s("32..512"), None).unwrap();
         assert_eq!((r.lo, r.hi), (32, 512));
-        assert_eq!(
-            Range::<u64>::from_kdl(&s("512..32"), None).unwrap_err().code,
-            Code::InvalidRange
-        );
+        assert_eq!(Range::<u64>::from_kdl(&s("512..32"), None).unwrap_err().code, Code::InvalidRange);
         let r = Range::<Rate>::from_kdl(&s("1/s..500/s"), None).unwrap();
         assert_eq!((r.lo.0, r.hi.0), (1.0, 500.0));
-        assert_eq!(
-            Range::<Rate>::from_kdl(&s("1..500/s"), None).unwrap_err().code,
-            Code::InvalidRate
-        );
+        assert_eq!(Range::<Rate>::from_kdl(&s("1..500/s"), None).unwrap_err().code, Code::InvalidRate);
         assert_eq!(Amount::from_kdl(&s("60%"), None), Ok(Amount::Percent(Percent(0.6))));
     }
 }

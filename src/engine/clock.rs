@@ -67,14 +67,9 @@ struct Timer {
 fn timer() -> &'static Timer {
     static TIMER: OnceLock<&'static Timer> = OnceLock::new();
     TIMER.get_or_init(|| {
-        let t: &'static Timer = Box::leak(Box::new(Timer {
-            queue: Mutex::new(Queue::default()),
-            changed: Condvar::new(),
-        }));
-        std::thread::Builder::new()
-            .name("benchctl-timer".into())
-            .spawn(move || t.run())
-            .expect("timer thread starts");
+        let t: &'static Timer =
+            Box::leak(Box::new(Timer { queue: Mutex::new(Queue::default()), changed: Condvar::new() }));
+        std::thread::Builder::new().name("benchctl-timer".into()).spawn(move || t.run()).expect("timer thread starts");
         t
     })
 }
@@ -91,10 +86,7 @@ impl Timer {
             q = match q.heap.peek().map(|e| e.0.at) {
                 None => self.changed.wait(q).unwrap_or_else(|e| e.into_inner()),
                 Some(at) if at - now > SPIN => {
-                    self.changed
-                        .wait_timeout(q, at - now - SPIN)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                    self.changed.wait_timeout(q, at - now - SPIN).unwrap_or_else(|e| e.into_inner()).0
                 }
                 Some(_) => {
                     drop(q);

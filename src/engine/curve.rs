@@ -49,46 +49,16 @@ impl RateCurve {
 
     fn piece(&self, t: f64) -> Piece {
         match *self {
-            RateCurve::Constant(r) => Piece {
-                t0: 0.0,
-                t1: f64::INFINITY,
-                r0: r,
-                r1: r,
-            },
-            RateCurve::Linear { from, to, over } if t < over => Piece {
-                t0: 0.0,
-                t1: over,
-                r0: from,
-                r1: to,
-            },
-            RateCurve::Linear { to, over, .. } => Piece {
-                t0: over,
-                t1: f64::INFINITY,
-                r0: to,
-                r1: to,
-            },
-            RateCurve::Spike {
-                base,
-                peak,
-                every,
-                hold,
-            } => {
+            RateCurve::Constant(r) => Piece { t0: 0.0, t1: f64::INFINITY, r0: r, r1: r },
+            RateCurve::Linear { from, to, over } if t < over => Piece { t0: 0.0, t1: over, r0: from, r1: to },
+            RateCurve::Linear { to, over, .. } => Piece { t0: over, t1: f64::INFINITY, r0: to, r1: to },
+            RateCurve::Spike { base, peak, every, hold } => {
                 let start = (t / every).floor() * every;
                 let burst = start + every - hold;
                 if t < burst {
-                    Piece {
-                        t0: start,
-                        t1: burst,
-                        r0: base,
-                        r1: base,
-                    }
+                    Piece { t0: start, t1: burst, r0: base, r1: base }
                 } else {
-                    Piece {
-                        t0: burst,
-                        t1: start + every,
-                        r0: peak,
-                        r1: peak,
-                    }
+                    Piece { t0: burst, t1: start + every, r0: peak, r1: peak }
                 }
             }
         }
@@ -101,11 +71,7 @@ impl RateCurve {
             let p = self.piece(t);
             let a = p.rate_at(t);
             let span = p.t1 - t;
-            let slope = if p.t1.is_infinite() {
-                0.0
-            } else {
-                (p.r1 - p.r0) / (p.t1 - p.t0)
-            };
+            let slope = if p.t1.is_infinite() { 0.0 } else { (p.r1 - p.r0) / (p.t1 - p.t0) };
             let area = if span.is_infinite() {
                 if a > 0.0 {
                     f64::INFINITY
@@ -185,11 +151,7 @@ mod tests {
     #[test]
     fn ramp_integral_is_exact() {
         // 0 -> 100/s over 10 s: 500 events by t = 10, and 125 by t = 5.
-        let c = RateCurve::Linear {
-            from: 0.0,
-            to: 100.0,
-            over: 10.0,
-        };
+        let c = RateCurve::Linear { from: 0.0, to: 100.0, over: 10.0 };
         assert!((c.advance(0.0, 500.0).unwrap() - 10.0).abs() < 1e-9);
         assert!((c.advance(0.0, 125.0).unwrap() - 5.0).abs() < 1e-9);
         // After the ramp the rate stays at 100/s.
@@ -199,12 +161,7 @@ mod tests {
     #[test]
     fn spike_counts_match_plan_arithmetic() {
         // every 5 s: 100/s for 4 s then 400/s for 1 s -> 800 events per period.
-        let c = RateCurve::Spike {
-            base: 100.0,
-            peak: 400.0,
-            every: 5.0,
-            hold: 1.0,
-        };
+        let c = RateCurve::Spike { base: 100.0, peak: 400.0, every: 5.0, hold: 1.0 };
         assert!((c.advance(0.0, 800.0).unwrap() - 5.0).abs() < 1e-9);
         assert!((c.advance(0.0, 400.0).unwrap() - 4.0).abs() < 1e-9);
         assert_eq!(c.rate_at(4.5), 400.0);
@@ -215,11 +172,9 @@ mod tests {
     fn arrival_gaps_have_mean_one_and_their_burstiness() {
         let mut rng = Rng::new(1);
         // (process, coefficient of variation of the gaps): 0 constant, 1 Poisson, sqrt(b) gamma.
-        for (a, cv_want) in [
-            (Arrivals::Constant, 0.0),
-            (Arrivals::Poisson, 1.0),
-            (Arrivals::Gamma { burstiness: 4.0 }, 2.0),
-        ] {
+        for (a, cv_want) in
+            [(Arrivals::Constant, 0.0), (Arrivals::Poisson, 1.0), (Arrivals::Gamma { burstiness: 4.0 }, 2.0)]
+        {
             let n = 200_000;
             let xs: Vec<f64> = (0..n).map(|_| gap(a, &mut rng)).collect();
             let mean = xs.iter().sum::<f64>() / n as f64;
@@ -231,15 +186,8 @@ mod tests {
 
     #[test]
     fn concurrency_ramp() {
-        let c = ConcurrencyCurve::Linear {
-            from: 1,
-            to: 9,
-            over: 8.0,
-        };
-        assert_eq!(
-            (c.target(0.0), c.target(4.0), c.target(8.0), c.target(20.0)),
-            (1, 5, 9, 9)
-        );
+        let c = ConcurrencyCurve::Linear { from: 1, to: 9, over: 8.0 };
+        assert_eq!((c.target(0.0), c.target(4.0), c.target(8.0), c.target(20.0)), (1, 5, 9, 9));
         assert_eq!(c.max(), 9);
     }
 }

@@ -142,41 +142,19 @@ pub fn segments(shape: &LoadShape, phase_secs: Option<f64>) -> Vec<(Segment, Opt
     let over = phase_secs.unwrap_or(60.0).max(1e-3);
     match shape {
         LoadShape::Closed { concurrency } => vec![(Segment::Closed(ConcurrencyCurve::Fixed(*concurrency)), None)],
-        LoadShape::Open { rate, arrivals } => vec![(
-            Segment::Open {
-                curve: RateCurve::Constant(rate.0),
-                arrivals: *arrivals,
-            },
-            None,
-        )],
+        LoadShape::Open { rate, arrivals } => {
+            vec![(Segment::Open { curve: RateCurve::Constant(rate.0), arrivals: *arrivals }, None)]
+        }
         LoadShape::RampRate { from, to, arrivals } => {
             vec![(
-                Segment::Open {
-                    curve: RateCurve::Linear {
-                        from: from.0,
-                        to: to.0,
-                        over,
-                    },
-                    arrivals: *arrivals,
-                },
+                Segment::Open { curve: RateCurve::Linear { from: from.0, to: to.0, over }, arrivals: *arrivals },
                 None,
             )]
         }
-        LoadShape::RampConcurrency { from, to } => vec![(
-            Segment::Closed(ConcurrencyCurve::Linear {
-                from: *from,
-                to: *to,
-                over,
-            }),
-            None,
-        )],
-        LoadShape::Spike {
-            base,
-            peak,
-            every,
-            hold,
-            arrivals,
-        } => vec![(
+        LoadShape::RampConcurrency { from, to } => {
+            vec![(Segment::Closed(ConcurrencyCurve::Linear { from: *from, to: *to, over }), None)]
+        }
+        LoadShape::Spike { base, peak, every, hold, arrivals } => vec![(
             Segment::Open {
                 curve: RateCurve::Spike {
                     base: base.0,
@@ -192,10 +170,7 @@ pub fn segments(shape: &LoadShape, phase_secs: Option<f64>) -> Vec<(Segment, Opt
             .iter()
             .map(|s| {
                 let seg = match s.target {
-                    Target::Rate(r) => Segment::Open {
-                        curve: RateCurve::Constant(r.0),
-                        arrivals: *arrivals,
-                    },
+                    Target::Rate(r) => Segment::Open { curve: RateCurve::Constant(r.0), arrivals: *arrivals },
                     Target::Concurrency(c) => Segment::Closed(ConcurrencyCurve::Fixed(c)),
                 };
                 (seg, Some(s.duration.as_secs_f64()))
@@ -257,9 +232,8 @@ async fn closed(
                     }
                     if w >= curve.target(now.saturating_duration_since(start).as_secs_f64()) {
                         // Not active at this point of the ramp: look again shortly.
-                        let wake = end.map_or(now + Duration::from_millis(5), |e| {
-                            e.min(now + Duration::from_millis(5))
-                        });
+                        let wake =
+                            end.map_or(now + Duration::from_millis(5), |e| e.min(now + Duration::from_millis(5)));
                         clock::sleep_until(wake).await;
                         continue;
                     }
@@ -292,12 +266,10 @@ async fn open(
     let handle = tokio::runtime::Handle::current();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let gen_ctx = ctx.clone();
-    let spawned = std::thread::Builder::new()
-        .name("benchctl-arrivals".into())
-        .spawn(move || {
-            generate(&gen_ctx, &curve, arrivals, start, end, seed, shards, &handle);
-            let _ = done_tx.send(());
-        });
+    let spawned = std::thread::Builder::new().name("benchctl-arrivals".into()).spawn(move || {
+        generate(&gen_ctx, &curve, arrivals, start, end, seed, shards, &handle);
+        let _ = done_tx.send(());
+    });
     if spawned.is_ok() {
         let _ = done_rx.await;
     }
@@ -365,11 +337,7 @@ fn generate(
         // Send inline: the first poll runs here, on time, like a load generator writing the
         // request to the wire; only a request that has to wait moves to the runtime (which
         // polls it again and so registers its own waker).
-        if request
-            .as_mut()
-            .poll(&mut Context::from_waker(std::task::Waker::noop()))
-            .is_pending()
-        {
+        if request.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop())).is_pending() {
             handle.spawn(request);
         }
     }

@@ -71,15 +71,7 @@ mod tests {
             let error = (i % 10 == 0).then_some("x");
             r.record(
                 0,
-                &Sample {
-                    intended: t0,
-                    started: t0,
-                    finished,
-                    outputs: &[],
-                    input_tokens: 0,
-                    error,
-                    open_loop: false,
-                },
+                &Sample { intended: t0, started: t0, finished, outputs: &[], input_tokens: 0, error, open_loop: false },
             );
         }
         let rec = r.finish(t0 + Duration::from_secs(2));

@@ -87,12 +87,7 @@ impl Pressure {
             ballast,
             stop,
             burners,
-            report: PressureReport {
-                memory_requested_bytes: requested,
-                memory_held_bytes: held,
-                cpu_threads,
-                capped,
-            },
+            report: PressureReport { memory_requested_bytes: requested, memory_held_bytes: held, cpu_threads, capped },
         }
     }
 }

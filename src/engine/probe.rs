@@ -52,14 +52,7 @@ struct Series {
 
 impl Series {
     fn new(unit: &'static str, scale: f64) -> Series {
-        Series {
-            unit,
-            scale,
-            hist: histogram(),
-            sum: 0.0,
-            last: 0.0,
-            points: vec![],
-        }
+        Series { unit, scale, hist: histogram(), sum: 0.0, last: 0.0, points: vec![] }
     }
 
     fn push(&mut self, t: f64, v: f64) {
@@ -100,11 +93,7 @@ impl Series {
                 last: self.last,
             }
         };
-        SeriesOut {
-            unit: self.unit,
-            summary,
-            points: self.points,
-        }
+        SeriesOut { unit: self.unit, summary, points: self.points }
     }
 }
 
@@ -127,9 +116,7 @@ struct Sampler {
 
 impl Sampler {
     fn series(&mut self, name: &str, unit: &'static str, scale: f64) -> &mut Series {
-        self.series
-            .entry(name.to_string())
-            .or_insert_with(|| Series::new(unit, scale))
+        self.series.entry(name.to_string()).or_insert_with(|| Series::new(unit, scale))
     }
 
     fn sample(&mut self, sys: &mut System, pid: Pid, t: f64) {
@@ -139,19 +126,14 @@ impl Sampler {
                 sys.refresh_memory();
                 let cpu = sys.global_cpu_usage() as f64 / 100.0;
                 let cores: Vec<f64> = sys.cpus().iter().map(|c| c.cpu_usage() as f64 / 100.0).collect();
-                let (used, avail, total, swap) = (
-                    sys.used_memory(),
-                    sys.available_memory(),
-                    sys.total_memory(),
-                    sys.used_swap(),
-                );
+                let (used, avail, total, swap) =
+                    (sys.used_memory(), sys.available_memory(), sys.total_memory(), sys.used_swap());
                 self.series("cpu", "fraction", 1e4).push(t, cpu);
                 for (i, c) in cores.into_iter().enumerate() {
                     self.series(&format!("cpu_core{i}"), "fraction", 1e4).push(t, c);
                 }
                 self.series("memory", "bytes", 1.0).push(t, used as f64);
-                self.series("memory_share", "fraction", 1e4)
-                    .push(t, used as f64 / total.max(1) as f64);
+                self.series("memory_share", "fraction", 1e4).push(t, used as f64 / total.max(1) as f64);
                 self.series("memory_available", "bytes", 1.0).push(t, avail as f64);
                 self.series("swap", "bytes", 1.0).push(t, swap as f64);
             }
@@ -162,11 +144,8 @@ impl Sampler {
                     ProcessRefreshKind::nothing().with_memory().with_cpu().with_tasks(),
                 );
                 if let Some(p) = sys.process(pid) {
-                    let (rss, cpu, threads) = (
-                        p.memory(),
-                        p.cpu_usage() as f64 / 100.0,
-                        p.tasks().map_or(0, |t| t.len()),
-                    );
+                    let (rss, cpu, threads) =
+                        (p.memory(), p.cpu_usage() as f64 / 100.0, p.tasks().map_or(0, |t| t.len()));
                     self.series("rss", "bytes", 1.0).push(t, rss as f64);
                     self.series("cpu", "cores", 1e4).push(t, cpu);
                     self.series("threads", "count", 1.0).push(t, threads as f64);
@@ -214,11 +193,7 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
     let pid = sysinfo::get_current_pid().unwrap_or(Pid::from(0));
     // CPU usage is a difference between two refreshes: prime both.
     sys.refresh_cpu_usage();
-    sys.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&[pid]),
-        false,
-        ProcessRefreshKind::nothing().with_cpu(),
-    );
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, ProcessRefreshKind::nothing().with_cpu());
     let now = Instant::now();
     let mut samplers: Vec<Sampler> = list
         .iter()
@@ -230,14 +205,8 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
         })
         .collect();
     while !stop.load(Ordering::Relaxed) {
-        let next = samplers
-            .iter()
-            .map(|s| s.next)
-            .min()
-            .unwrap_or(now + Duration::from_millis(100));
-        let wait = next
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(50));
+        let next = samplers.iter().map(|s| s.next).min().unwrap_or(now + Duration::from_millis(100));
+        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
         std::thread::sleep(wait);
         let now = Instant::now();
         let t = now.saturating_duration_since(origin).as_secs_f64();
@@ -281,11 +250,7 @@ pub fn system_info() -> SystemInfo {
     sys.refresh_memory();
     sys.refresh_cpu_all();
     SystemInfo {
-        cpu_model: sys
-            .cpus()
-            .first()
-            .map(|c| c.brand().trim().to_string())
-            .unwrap_or_default(),
+        cpu_model: sys.cpus().first().map(|c| c.brand().trim().to_string()).unwrap_or_default(),
         cpu_cores_logical: sys.cpus().len(),
         cpu_cores_physical: System::physical_core_count(),
         memory_bytes: sys.total_memory(),

@@ -19,9 +19,7 @@ fn splitmix(x: &mut u64) -> u64 {
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;
-        Rng {
-            s: [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)],
-        }
+        Rng { s: [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)] }
     }
 
     /// An independent stream for sub-task `i` (e.g. one per worker).
@@ -30,10 +28,7 @@ impl Rng {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        let r = self.s[0]
-            .wrapping_add(self.s[3])
-            .rotate_left(23)
-            .wrapping_add(self.s[0]);
+        let r = self.s[0].wrapping_add(self.s[3]).rotate_left(23).wrapping_add(self.s[0]);
         let t = self.s[1] << 17;
         self.s[2] ^= self.s[0];
         self.s[3] ^= self.s[1];
@@ -130,10 +125,7 @@ mod tests {
         for (k, theta) in [(0.5, 2.0), (4.0, 0.25)] {
             let (m, v) = moments(&(0..n).map(|_| r.gamma(k, theta)).collect::<Vec<_>>());
             assert!((m - k * theta).abs() < 0.02 * (k * theta).max(1.0), "gamma mean {m}");
-            assert!(
-                (v - k * theta * theta).abs() < 0.05 * (k * theta * theta).max(1.0),
-                "gamma var {v}"
-            );
+            assert!((v - k * theta * theta).abs() < 0.05 * (k * theta * theta).max(1.0), "gamma var {v}");
         }
         // Pareto(xm=1, alpha=3): mean 1.5.
         let (m, _) = moments(&(0..n).map(|_| r.pareto(1.0, 3.0)).collect::<Vec<_>>());

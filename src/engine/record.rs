@@ -293,8 +293,7 @@ impl Recorder {
                 sh.hists.record(Metric::Tpot, (e2e - ttft) / (n - 1));
             }
             if e2e > 0 {
-                sh.hists
-                    .record(Metric::RequestTokS, (n as f64 * 1e12 / e2e as f64) as u64);
+                sh.hists.record(Metric::RequestTokS, (n as f64 * 1e12 / e2e as f64) as u64);
             }
         }
     }

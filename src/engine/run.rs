@@ -33,11 +33,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Options {
-            window: Duration::from_secs(1),
-            drain: Duration::from_secs(10),
-            shards: (2 * cores).max(2),
-        }
+        Options { window: Duration::from_secs(1), drain: Duration::from_secs(10), shards: (2 * cores).max(2) }
     }
 }
 
@@ -158,12 +154,7 @@ impl<'a> Engine<'a> {
         let started = SystemTime::now();
         self.origin = Instant::now();
         let probes = Probes::start(
-            &self
-                .valid
-                .probes
-                .iter()
-                .map(|(k, every, _)| (*k, every.as_std()))
-                .collect::<Vec<_>>(),
+            &self.valid.probes.iter().map(|(k, every, _)| (*k, every.as_std())).collect::<Vec<_>>(),
             self.origin,
         );
         let mut phases = vec![];
@@ -211,11 +202,7 @@ impl<'a> Engine<'a> {
         let started_s = start.duration_since(self.origin).as_secs_f64();
         let pressure = phase.pressure.as_ref().map(|p| {
             let cap = p.cap.as_ref().map_or(DEFAULT_CAP, |c| c.value.0);
-            Pressure::apply(
-                p.memory.as_ref().map(|m| m.value),
-                p.cpu_threads.as_ref().map_or(0, |c| c.value),
-                cap,
-            )
+            Pressure::apply(p.memory.as_ref().map(|m| m.value), p.cpu_threads.as_ref().map_or(0, |c| c.value), cap)
         });
         if let Some(p) = pressure.as_ref().filter(|p| p.report.capped) {
             let w = format!(
@@ -272,31 +259,18 @@ impl<'a> Engine<'a> {
                 stop.clone(),
                 derive_seed(self.seed(), index as u64 + 1, di as u64 + 1),
                 d.requests.as_ref().map(|r| r.value),
-                d.max_in_flight
-                    .as_ref()
-                    .map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
+                d.max_in_flight.as_ref().map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
             ));
             let segs = drive::segments(&d.shape.value, phase_secs);
-            tasks.push(tokio::spawn(drive::run(
-                ctx.clone(),
-                segs,
-                start,
-                end,
-                self.options.shards,
-            )));
+            tasks.push(tokio::spawn(drive::run(ctx.clone(), segs, start, end, self.options.shards)));
             ctxs.push(ctx);
         }
         let conditions = &self.valid.phase_until[index];
-        let stopped_by = self
-            .supervise(phase, start, end, &stop, &recorders, conditions, &tasks)
-            .await;
+        let stopped_by = self.supervise(phase, start, end, &stop, &recorders, conditions, &tasks).await;
         stop.set();
         self.drain(phase, &recorders, tasks).await;
         for c in &ctxs {
-            let (late, sent) = (
-                c.late_dispatches.load(Ordering::Relaxed),
-                c.dispatched.load(Ordering::Relaxed),
-            );
+            let (late, sent) = (c.late_dispatches.load(Ordering::Relaxed), c.dispatched.load(Ordering::Relaxed));
             // A few late dispatches are OS scheduling noise; a steady share means the
             // generator cannot produce the rate.
             if sent > 100 && late * 20 > sent {
@@ -309,11 +283,7 @@ impl<'a> Engine<'a> {
         let now = Instant::now();
         let workloads = recorders
             .into_iter()
-            .map(|(name, r)| WorkloadOutcome {
-                kind: self.kind(&name),
-                recorded: r.finish(now),
-                name,
-            })
+            .map(|(name, r)| WorkloadOutcome { kind: self.kind(&name), recorded: r.finish(now), name })
             .collect();
         (workloads, stopped_by)
     }
@@ -370,9 +340,8 @@ impl<'a> Engine<'a> {
             if end.is_some_and(|e| now >= e) {
                 return "duration".into();
             }
-            if let Some(c) = conditions
-                .iter()
-                .find(|c| holds(c, recorders, now.duration_since(start).as_secs_f64(), self.valid))
+            if let Some(c) =
+                conditions.iter().find(|c| holds(c, recorders, now.duration_since(start).as_secs_f64(), self.valid))
             {
                 return format!("condition: {} {} {}", c.metric.selector, c.op, c.value);
             }
@@ -438,13 +407,9 @@ impl Engine<'_> {
             let Some(v) = measure::value(e.metric.def.name, agg, &h, &c, secs, k) else {
                 continue;
             };
-            let needed = agg
-                .and_then(crate::dsl::metrics::percentile)
-                .map(crate::evaluate::required_samples);
-            let have = super::record::Metric::ALL
-                .iter()
-                .find(|m| m.name() == e.metric.def.name)
-                .map(|m| h.get(*m).len());
+            let needed = agg.and_then(crate::dsl::metrics::percentile).map(crate::evaluate::required_samples);
+            let have =
+                super::record::Metric::ALL.iter().find(|m| m.name() == e.metric.def.name).map(|m| h.get(*m).len());
             if needed.is_some_and(|n| have.unwrap_or(0) < n) {
                 continue;
             }
@@ -469,14 +434,7 @@ fn holds(c: &ValidCondition, recorders: &BTreeMap<String, Arc<Recorder>>, secs: 
         return false;
     };
     let (h, counters) = r.snapshot();
-    match measure::value(
-        c.metric.def.name,
-        c.metric.aggregation.as_deref(),
-        &h,
-        &counters,
-        secs,
-        3.0,
-    ) {
+    match measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), &h, &counters, secs, 3.0) {
         Some(x) => compare(x, c.op, c.value.base()),
         None => false,
     }
@@ -522,13 +480,8 @@ impl Engine<'_> {
                 why = "search time limit".into();
                 break;
             }
-            let shape = LoadShape::Open {
-                rate: crate::dsl::units::Rate(rate),
-                arrivals: s.arrivals,
-            };
-            let (level, rec) = self
-                .level(index, n, phase, &s.workload.value, shape, step, &conds, rate)
-                .await;
+            let shape = LoadShape::Open { rate: crate::dsl::units::Rate(rate), arrivals: s.arrivals };
+            let (level, rec) = self.level(index, n, phase, &s.workload.value, shape, step, &conds, rate).await;
             self.reporter.event(&RunEvent::SearchLevel {
                 workload: s.workload.value.clone(),
                 rate,
@@ -562,7 +515,12 @@ impl Engine<'_> {
             for r in recorded {
                 acc.hists.add(&r.hists);
                 acc.counters.add(&r.counters);
-                acc.series.extend(r.series);
+                // Each level's windows count from the level's start: shift them onto the phase.
+                let offset = acc.elapsed.as_secs_f64();
+                acc.series.extend(r.series.into_iter().map(|mut w| {
+                    w.start_s += offset;
+                    w
+                }));
                 acc.elapsed += r.elapsed;
             }
             acc
@@ -575,11 +533,7 @@ impl Engine<'_> {
             })
             .into_iter()
             .collect();
-        let outcome = SearchOutcome {
-            workload: s.workload.value.clone(),
-            max_sustainable_rate: stable,
-            levels,
-        };
+        let outcome = SearchOutcome { workload: s.workload.value.clone(), max_sustainable_rate: stable, levels };
         (workloads, why, Some(outcome))
     }
 

@@ -20,9 +20,7 @@ pub struct Synthetic {
 impl Synthetic {
     pub fn from_spec(spec: &Spec) -> Synthetic {
         Synthetic {
-            latency: spec.latency.as_ref().map(|l| l.value).unwrap_or(LatencyDist::Fixed {
-                value: Default::default(),
-            }),
+            latency: spec.latency.as_ref().map(|l| l.value).unwrap_or(LatencyDist::Fixed { value: Default::default() }),
             cpu_work: spec.cpu_work.as_ref().map(|c| c.value.as_std()).unwrap_or_default(),
             error_probability: spec.error_probability.as_ref().map(|p| p.value.0).unwrap_or(0.0),
             tokens: spec.tokens.as_ref().map(|(n, gap)| (n.value, gap.value.as_std())),
@@ -84,10 +82,7 @@ impl Workload for Synthetic {
                 clock::sleep(Duration::from_secs_f64(latency)).await;
             }
             if fail {
-                return Err(RequestError {
-                    kind: "injected",
-                    message: "synthetic error (errors probability)".into(),
-                });
+                return Err(RequestError { kind: "injected", message: "synthetic error (errors probability)".into() });
             }
             if let Some((count, gap)) = self.tokens {
                 let start = Instant::now();

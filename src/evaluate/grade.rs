@@ -43,31 +43,17 @@ impl Grade {
 /// weight; only a pass counts as met.
 pub fn grade(outcomes: &[Outcome]) -> (f64, usize, usize, Grade) {
     let total_w: f64 = outcomes.iter().map(|o| o.weight).sum();
-    let met_w: f64 = outcomes
-        .iter()
-        .filter(|o| o.status == Status::Pass)
-        .map(|o| o.weight)
-        .sum();
+    let met_w: f64 = outcomes.iter().filter(|o| o.status == Status::Pass).map(|o| o.weight).sum();
     let met = outcomes.iter().filter(|o| o.status == Status::Pass).count();
     if outcomes.is_empty() || total_w <= 0.0 {
-        return (
-            1.0,
-            met,
-            outcomes.len(),
-            if outcomes.is_empty() {
-                Grade::Ungraded
-            } else {
-                Grade::Excellent
-            },
-        );
+        return (1.0, met, outcomes.len(), if outcomes.is_empty() { Grade::Ungraded } else { Grade::Excellent });
     }
     let score = met_w / total_w;
     (score, met, outcomes.len(), Grade::of(score))
 }
 
 fn probe_peak(doc: &Value, kind: &str, series: &str) -> Option<f64> {
-    doc.pointer(&format!("/probes/{kind}/series/{series}/summary/peak"))
-        .and_then(Value::as_f64)
+    doc.pointer(&format!("/probes/{kind}/series/{series}/summary/peak")).and_then(Value::as_f64)
 }
 
 /// What the probes say about throttling and memory pressure, when they say anything.
@@ -86,10 +72,7 @@ fn evidence(doc: &Value) -> Vec<String> {
 }
 
 fn kind_of(doc: &Value, subject: &str) -> String {
-    doc.pointer(&format!("/benchmarks/{subject}/kind"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+    doc.pointer(&format!("/benchmarks/{subject}/kind")).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// Advice for each metric that missed its target, without repeats.
@@ -110,11 +93,7 @@ pub fn recommendations(doc: &Value, outcomes: &[Outcome]) -> Vec<String> {
         }
         if agg.ends_with("spike_rate") {
             let ev = evidence(doc);
-            let why = if ev.is_empty() {
-                String::new()
-            } else {
-                format!(" Evidence: {}.", ev.join(", "))
-            };
+            let why = if ev.is_empty() { String::new() } else { format!(" Evidence: {}.", ev.join(", ")) };
             push(format!("{subject}: latency spikes; check CPU throttling and memory pressure, and isolate the service from other load.{why}"));
             continue;
         }

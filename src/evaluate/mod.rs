@@ -76,10 +76,7 @@ fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 /// Evaluates every expectation of the result's plan against its data.
 pub fn evaluate(doc: &Value) -> Evaluation {
     let empty = vec![];
-    let specs = doc
-        .pointer("/config/expectations")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+    let specs = doc.pointer("/config/expectations").and_then(Value::as_array).unwrap_or(&empty);
     let outcomes: Vec<Outcome> = specs.iter().map(|e| outcome(doc, e)).collect();
     let mut invalid_reasons = vec![];
     if s(doc, "status") == Some("interrupted") {
@@ -112,11 +109,7 @@ pub fn evaluate(doc: &Value) -> Evaluation {
 
 fn bound_text(spec: &Value) -> String {
     s(spec, "text")
-        .map(|t| {
-            t.trim_start_matches(s(spec, "selector").unwrap_or(""))
-                .trim()
-                .to_string()
-        })
+        .map(|t| t.trim_start_matches(s(spec, "selector").unwrap_or("")).trim().to_string())
         .unwrap_or_default()
 }
 
@@ -124,11 +117,7 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
     let severity = s(spec, "severity").unwrap_or("fail").to_string();
     let fail_status = if severity == "warn" { Status::Warn } else { Status::Fail };
     let measured = value::measure(doc, spec);
-    let required = spec
-        .get("aggregation")
-        .and_then(Value::as_str)
-        .and_then(percentile)
-        .map(required_samples);
+    let required = spec.get("aggregation").and_then(Value::as_str).and_then(percentile).map(required_samples);
     let base = &spec["base"];
     let (status, message) = match &measured {
         None => match s(spec, "on_missing").unwrap_or("fail") {
@@ -179,10 +168,7 @@ pub fn holds(x: f64, base: &Value) -> bool {
     match base.get("op").and_then(Value::as_str).and_then(Comparison::from_name) {
         Some(op) => compare(x, op, base["value"].as_f64().unwrap_or(f64::NAN)),
         None => {
-            let (lo, hi) = (
-                base["lo"].as_f64().unwrap_or(f64::NAN),
-                base["hi"].as_f64().unwrap_or(f64::NAN),
-            );
+            let (lo, hi) = (base["lo"].as_f64().unwrap_or(f64::NAN), base["hi"].as_f64().unwrap_or(f64::NAN));
             x >= lo - 1e-12 && x <= hi + 1e-12
         }
     }

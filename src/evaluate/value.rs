@@ -94,12 +94,7 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
     let value = measure::value(metric, agg, &h, &c, secs, k)?;
     let samples = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| h.get(*m).len());
-    Some(Measured {
-        value,
-        text: text(unit, share, value),
-        samples,
-        windows: None,
-    })
+    Some(Measured { value, text: text(unit, share, value), samples, windows: None })
 }
 
 /// One window's value of `metric.agg` in base units.
@@ -112,9 +107,7 @@ fn window_value(w: &Value, metric: &str, agg: Option<&str>) -> Option<f64> {
         "error_rate" => (n("requests")? > 0.0).then(|| n("errors").unwrap_or(0.0) / n("requests").unwrap_or(1.0)),
         "requests" | "errors" | "dropped" => n(metric).map(|x| if agg == Some("rate") { x / secs } else { x }),
         _ => {
-            let stat = w
-                .pointer(&format!("/metrics/{metric}/{}", agg.unwrap_or("mean")))?
-                .as_f64()?;
+            let stat = w.pointer(&format!("/metrics/{metric}/{}", agg.unwrap_or("mean")))?.as_f64()?;
             Some(if metric == "request_tok_s" { stat } else { stat / 1e3 })
         }
     }
@@ -134,18 +127,11 @@ fn windowed(
 ) -> Option<Measured> {
     let phases: Vec<&Value> = match phase_name {
         Some(p) => vec![phase(doc, p)?],
-        None => doc["phases"]
-            .as_array()?
-            .iter()
-            .filter(|p| p["role"] == "measure")
-            .collect(),
+        None => doc["phases"].as_array()?.iter().filter(|p| p["role"] == "measure").collect(),
     };
     let mut groups: Vec<f64> = vec![];
     for p in phases {
-        let Some(series) = p
-            .pointer(&format!("/workloads/{subject}/series"))
-            .and_then(Value::as_array)
-        else {
+        let Some(series) = p.pointer(&format!("/workloads/{subject}/series")).and_then(Value::as_array) else {
             continue;
         };
         let per = series.first().and_then(|w| w["seconds"].as_f64()).unwrap_or(1.0);
@@ -174,11 +160,7 @@ fn windowed(
     let passed = groups.iter().filter(|v| super::holds(**v, &spec["base"])).count();
     let worst = groups.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let share = spec["base"]["share"].as_bool().unwrap_or(false);
-    let text = format!(
-        "{passed} of {} windows (worst {})",
-        groups.len(),
-        text(&spec["unit"], share, worst)
-    );
+    let text = format!("{passed} of {} windows (worst {})", groups.len(), text(&spec["unit"], share, worst));
     Some(Measured {
         value: passed as f64 / groups.len() as f64,
         text,

@@ -29,20 +29,15 @@ fn arrivals(a: &Arrivals) -> String {
 
 pub fn shape_summary(s: &LoadShape) -> String {
     match s {
-        LoadShape::Closed { concurrency } => format!(
-            "closed loop, {concurrency} worker{}",
-            if *concurrency == 1 { "" } else { "s" }
-        ),
+        LoadShape::Closed { concurrency } => {
+            format!("closed loop, {concurrency} worker{}", if *concurrency == 1 { "" } else { "s" })
+        }
         LoadShape::Open { rate, arrivals: a } => format!("open loop {rate} {}", arrivals(a)),
         LoadShape::RampRate { from, to, arrivals: a } => format!("ramp {from} -> {to} {}", arrivals(a)),
         LoadShape::RampConcurrency { from, to } => format!("ramp {from} -> {to} workers"),
-        LoadShape::Spike {
-            base,
-            peak,
-            every,
-            hold,
-            ..
-        } => format!("spike {base} base, {peak} for {hold} every {every}"),
+        LoadShape::Spike { base, peak, every, hold, .. } => {
+            format!("spike {base} base, {peak} for {hold} every {every}")
+        }
         LoadShape::Stages { stages, .. } => {
             let parts: Vec<String> = stages
                 .iter()
@@ -67,11 +62,8 @@ fn synthetic_mean(s: &Synthetic) -> Option<f64> {
         LatencyDist::Pareto { .. } => return None,
     };
     let cpu = s.cpu_work.as_ref().map(|c| c.value.as_secs_f64()).unwrap_or(0.0);
-    let stream = s
-        .tokens
-        .as_ref()
-        .map(|(n, gap)| n.value.saturating_sub(1) as f64 * gap.value.as_secs_f64())
-        .unwrap_or(0.0);
+    let stream =
+        s.tokens.as_ref().map(|(n, gap)| n.value.saturating_sub(1) as f64 * gap.value.as_secs_f64()).unwrap_or(0.0);
     Some(lat + cpu + stream).filter(|t| *t > 0.0)
 }
 
@@ -86,10 +78,9 @@ pub fn spike_seconds(dur: f64, every: f64, hold: f64) -> f64 {
 /// Expected requests of a drive over `dur` seconds, with a note on how it was estimated.
 fn expected(shape: &LoadShape, dur: Option<f64>, service: Option<f64>) -> (Option<f64>, String) {
     let closed = |workers: f64, d: f64| match service {
-        Some(t) => (
-            Some(workers * d / t),
-            format!("closed loop at a mean service time of {}", Duration::from_secs_f64(t)),
-        ),
+        Some(t) => {
+            (Some(workers * d / t), format!("closed loop at a mean service time of {}", Duration::from_secs_f64(t)))
+        }
         None => (None, "closed loop: depends on the service time".into()),
     };
     let stages_len = |stages: &[Stage]| stages.iter().map(|s| s.duration.as_secs_f64()).sum::<f64>();
@@ -101,22 +92,12 @@ fn expected(shape: &LoadShape, dur: Option<f64>, service: Option<f64>) -> (Optio
     };
     match shape {
         LoadShape::Open { rate, .. } => (Some(rate.0 * d), "rate x duration".into()),
-        LoadShape::RampRate { from, to, .. } => (
-            Some((from.0 + to.0) / 2.0 * d),
-            "mean rate of the ramp x duration".into(),
-        ),
-        LoadShape::Spike {
-            base,
-            peak,
-            every,
-            hold,
-            ..
-        } => {
+        LoadShape::RampRate { from, to, .. } => {
+            (Some((from.0 + to.0) / 2.0 * d), "mean rate of the ramp x duration".into())
+        }
+        LoadShape::Spike { base, peak, every, hold, .. } => {
             let at_peak = spike_seconds(d, every.as_secs_f64(), hold.as_secs_f64());
-            (
-                Some(base.0 * (d - at_peak) + peak.0 * at_peak),
-                "base and peak rates x their time".into(),
-            )
+            (Some(base.0 * (d - at_peak) + peak.0 * at_peak), "base and peak rates x their time".into())
         }
         LoadShape::Closed { concurrency } => closed(*concurrency as f64, d),
         LoadShape::RampConcurrency { from, to } => closed((*from + *to) as f64 / 2.0, d),
@@ -166,20 +147,14 @@ pub fn phases(sc: &Scenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase
     let mut out = vec![];
     for (pi, p) in sc.phases.iter().enumerate() {
         let (min, max) = phase_length(p);
-        let dur = max
-            .filter(|m| *m == min)
-            .or(p.duration.as_ref().map(|d| d.value))
-            .map(|d| d.as_secs_f64());
+        let dur = max.filter(|m| *m == min).or(p.duration.as_ref().map(|d| d.value)).map(|d| d.as_secs_f64());
         let drives = p
             .drives
             .iter()
             .enumerate()
             .map(|(di, d)| {
-                let service = sc
-                    .workloads
-                    .iter()
-                    .find(|w| w.name.value == d.workload.value)
-                    .and_then(|w| match &w.spec {
+                let service =
+                    sc.workloads.iter().find(|w| w.name.value == d.workload.value).and_then(|w| match &w.spec {
                         WorkloadSpec::Synthetic(s) => synthetic_mean(s),
                         _ => None,
                     });
@@ -240,20 +215,12 @@ fn pressure_summary(p: &Pressure) -> String {
         parts.push(format!("memory ballast {}", m.value));
     }
     if let Some(c) = &p.cpu_threads {
-        parts.push(format!(
-            "{} CPU burner thread{}",
-            c.value,
-            if c.value == 1 { "" } else { "s" }
-        ));
+        parts.push(format!("{} CPU burner thread{}", c.value, if c.value == 1 { "" } else { "s" }));
     }
     if let Some(g) = &p.gpu_memory {
         parts.push(format!("GPU memory {}", g.value));
     }
-    let cap = p
-        .cap
-        .as_ref()
-        .map(|c| c.value.to_string())
-        .unwrap_or_else(|| "85%".into());
+    let cap = p.cap.as_ref().map(|c| c.value.to_string()).unwrap_or_else(|| "85%".into());
     format!("{} (memory cap {cap})", parts.join(", "))
 }
 
@@ -337,12 +304,7 @@ fn inference_summary(i: &Inference) -> String {
         Some(ModelSource::Synthetic { arch }) => format!("synthetic {arch}"),
         None => "no model".into(),
     };
-    let dtype = i
-        .model
-        .as_ref()
-        .and_then(|m| m.dtype.as_ref())
-        .map(|d| format!(" ({})", d.value))
-        .unwrap_or_default();
+    let dtype = i.model.as_ref().and_then(|m| m.dtype.as_ref()).map(|d| format!(" ({})", d.value)).unwrap_or_default();
     let prompt = match &i.prompt {
         Some(Prompt::Synthetic(t)) => match t.value {
             TokenDist::Fixed { tokens } => format!("prompt {tokens} tokens"),
@@ -356,14 +318,7 @@ fn inference_summary(i: &Inference) -> String {
     let eos = if i.ignore_eos { "ignore EOS" } else { "up to EOS" };
     let mut s = format!("{model}{dtype}; {prompt}; output {out} tokens, {eos}");
     if !i.batch.is_empty() {
-        s += &format!(
-            "; batch {}",
-            i.batch
-                .iter()
-                .map(|b| b.value.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        s += &format!("; batch {}", i.batch.iter().map(|b| b.value.to_string()).collect::<Vec<_>>().join(" "));
     }
     s
 }
@@ -372,18 +327,12 @@ fn retrieval_summary(r: &Retrieval) -> String {
     let Some(ix) = &r.index else { return "no index".into() };
     let backend = ix.backend.as_ref().map(|b| b.value.as_str()).unwrap_or("hnsw_rs");
     let metric = ix.metric.as_ref().map(|m| m.value.as_str()).unwrap_or("l2");
-    let mut s = format!(
-        "{} ({backend}) {} x {} {metric}",
-        ix.kind.value, ix.entries.value, ix.dim.value
-    );
+    let mut s = format!("{} ({backend}) {} x {} {metric}", ix.kind.value, ix.entries.value, ix.dim.value);
     if let Some(q) = &r.query {
         let k = q.top_k.as_ref().map(|k| k.value).unwrap_or(10);
         s += &format!("; top-{k}");
         if !q.ef.is_empty() {
-            s += &format!(
-                ", ef {}",
-                q.ef.iter().map(|e| e.value.to_string()).collect::<Vec<_>>().join(" ")
-            );
+            s += &format!(", ef {}", q.ef.iter().map(|e| e.value.to_string()).collect::<Vec<_>>().join(" "));
         }
     }
     s

@@ -28,11 +28,7 @@ pub struct Origin {
 impl Origin {
     fn of(sources: &SourceMap, span: Span) -> Origin {
         let (line, column) = sources.line_col(span.file, span.start);
-        Origin {
-            file: sources.get(span.file).name.clone(),
-            line,
-            column,
-        }
+        Origin { file: sources.get(span.file).name.clone(), line, column }
     }
 }
 
@@ -205,32 +201,21 @@ pub const DEFAULT_TOLERANCE: f64 = 0.05;
 pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
     let sc = &v.scenario;
     let seed = sc.seed.as_ref().map(|s| s.value).unwrap_or(0);
-    let device = sc
-        .device
-        .as_ref()
-        .map(|d| d.value.to_string())
-        .unwrap_or_else(|| "cpu".into());
+    let device = sc.device.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| "cpu".into());
     let workloads = sc
         .workloads
         .iter()
         .map(|w| PlannedWorkload {
             name: w.name.value.clone(),
             kind: w.kind.value,
-            device: w
-                .device
-                .as_ref()
-                .map(|d| d.value.to_string())
-                .unwrap_or_else(|| device.clone()),
+            device: w.device.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| device.clone()),
             summary: estimate::workload_summary(w),
             origin: Origin::of(sources, w.name.span),
         })
         .collect();
     let phases = estimate::phases(sc, seed, sources);
     let min_duration = Duration(phases.iter().map(|p| p.min_duration.0).sum());
-    let max_duration = phases
-        .iter()
-        .try_fold(0u64, |acc, p| p.max_duration.map(|d| acc + d.0))
-        .map(Duration);
+    let max_duration = phases.iter().try_fold(0u64, |acc, p| p.max_duration.map(|d| acc + d.0)).map(Duration);
     Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         scenario: sc.name.value.clone(),
@@ -255,11 +240,7 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
         probes: v
             .probes
             .iter()
-            .map(|(kind, every, implied)| PlannedProbe {
-                kind: *kind,
-                every: *every,
-                implied: *implied,
-            })
+            .map(|(kind, every, implied)| PlannedProbe { kind: *kind, every: *every, implied: *implied })
             .collect(),
         expectations: expectations(v, sources),
         min_duration,
@@ -268,11 +249,7 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
         baseline: sc.baseline.as_ref().map(|b| PlannedBaseline {
             path: b.path.value.clone(),
             tolerance: b.tolerance.as_ref().map(|t| t.value.0).unwrap_or(DEFAULT_TOLERANCE),
-            overrides: b
-                .overrides
-                .iter()
-                .map(|(m, t)| (m.text.value.clone(), t.value.0))
-                .collect(),
+            overrides: b.overrides.iter().map(|(m, t)| (m.text.value.clone(), t.value.0)).collect(),
         }),
         outputs: sc
             .report
@@ -305,12 +282,8 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
                 windows_share: x.windows_share.as_ref().map(|w| w.value.0),
                 abort_on_fail: x.abort_on_fail,
                 on_missing: x.on_missing,
-                spike_k: (e
-                    .metric
-                    .aggregation
-                    .as_deref()
-                    .is_some_and(|a| a.ends_with("spike_rate")))
-                .then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
+                spike_k: (e.metric.aggregation.as_deref().is_some_and(|a| a.ends_with("spike_rate")))
+                    .then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
                 subject: x.metric.subject.value.clone(),
                 subject_is_probe: matches!(e.metric.subject, crate::dsl::validate::Subject::Probe(_)),
                 metric: e.metric.def.name.to_string(),

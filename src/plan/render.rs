@@ -8,15 +8,8 @@ use crate::dsl::units::Duration;
 
 fn table(out: &mut String, rows: &[Vec<String>], indent: &str) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
     for r in rows {
         let mut line = indent.to_string();
         for (i, cell) in r.iter().enumerate() {
@@ -69,13 +62,7 @@ pub fn render_text(p: &Plan) -> String {
         let rows: Vec<Vec<String>> = p
             .params
             .iter()
-            .map(|x| {
-                vec![
-                    x.name.clone(),
-                    x.value.clone(),
-                    format!("({}:{})", x.origin.file, x.origin.line),
-                ]
-            })
+            .map(|x| vec![x.name.clone(), x.value.clone(), format!("({}:{})", x.origin.file, x.origin.line)])
             .collect();
         table(&mut out, &rows, "  ");
     }
@@ -96,11 +83,7 @@ pub fn render_text(p: &Plan) -> String {
                 vec![
                     x.kind.to_string(),
                     format!("every {}", x.every),
-                    if x.implied {
-                        "(implied by an expectation)".into()
-                    } else {
-                        String::new()
-                    },
+                    if x.implied { "(implied by an expectation)".into() } else { String::new() },
                 ]
             })
             .collect();
@@ -134,26 +117,17 @@ pub fn render_text(p: &Plan) -> String {
         table(&mut out, &rows, "  ");
     }
     if let Some(b) = &p.baseline {
-        let _ = writeln!(
-            out,
-            "\nbaseline {} (tolerance {}%)",
-            b.path,
-            crate::dsl::units::trim_float(b.tolerance * 100.0)
-        );
+        let _ =
+            writeln!(out, "\nbaseline {} (tolerance {}%)", b.path, crate::dsl::units::trim_float(b.tolerance * 100.0));
         for (m, t) in &b.overrides {
             let _ = writeln!(out, "  {m}: tolerance {}%", crate::dsl::units::trim_float(t * 100.0));
         }
     }
     let o = &p.outputs;
-    let outs: Vec<String> = [
-        ("json", &o.json),
-        ("html", &o.html),
-        ("junit", &o.junit),
-        ("markdown", &o.markdown),
-    ]
-    .iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-    .collect();
+    let outs: Vec<String> = [("json", &o.json), ("html", &o.html), ("junit", &o.junit), ("markdown", &o.markdown)]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect();
     if !outs.is_empty() {
         let _ = writeln!(out, "\noutputs: {}", outs.join(", "));
     }
@@ -206,14 +180,7 @@ fn timeline(out: &mut String, p: &Plan) {
                 first.push(n);
                 rows.push(std::mem::take(&mut first));
             } else {
-                rows.push(vec![
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    what,
-                    n,
-                ]);
+                rows.push(vec![String::new(), String::new(), String::new(), String::new(), what, n]);
             }
         }
     }

@@ -26,10 +26,7 @@ pub fn escape(s: &str) -> String {
 }
 
 pub fn junit(doc: &Value, ev: &Evaluation) -> String {
-    let scenario = doc
-        .pointer("/scenario/name")
-        .and_then(Value::as_str)
-        .unwrap_or("scenario");
+    let scenario = doc.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("scenario");
     let count = |s: Status| ev.outcomes.iter().filter(|o| o.status == s).count();
     let (tests, failures, errors) = (ev.outcomes.len(), count(Status::Fail), count(Status::Insufficient));
     let time = doc["duration_s"].as_f64().unwrap_or(0.0);
@@ -54,12 +51,7 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
     x += "    </properties>\n";
     for o in &ev.outcomes {
         let class = format!("benchctl.{}.{}", scenario, o.selector.split('.').next().unwrap_or(""));
-        let _ = write!(
-            x,
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"",
-            escape(&o.name),
-            escape(&class)
-        );
+        let _ = write!(x, "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"", escape(&o.name), escape(&class));
         match o.status {
             Status::Pass => x += "/>\n",
             Status::Fail => {
@@ -80,11 +72,8 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
                 );
             }
             Status::Warn => {
-                let _ = writeln!(
-                    x,
-                    ">\n      <system-out>warning: {}</system-out>\n    </testcase>",
-                    escape(&o.message)
-                );
+                let _ =
+                    writeln!(x, ">\n      <system-out>warning: {}</system-out>\n    </testcase>", escape(&o.message));
             }
         }
     }

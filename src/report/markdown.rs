@@ -22,10 +22,7 @@ fn cell(s: &str) -> String {
 }
 
 pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
-    let name = doc
-        .pointer("/scenario/name")
-        .and_then(Value::as_str)
-        .unwrap_or("scenario");
+    let name = doc.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("scenario");
     let mut m = String::new();
     let _ = writeln!(
         m,
@@ -90,11 +87,7 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             );
         }
     }
-    if let Some(changes) = doc
-        .pointer("/comparison/changes")
-        .and_then(Value::as_array)
-        .filter(|c| !c.is_empty())
-    {
+    if let Some(changes) = doc.pointer("/comparison/changes").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         let _ = writeln!(m, "\n### Compared with `{}`\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", cell(doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("")));
         for c in changes {
             let pct = |k: &str| format!("{:+.1}%", c[k].as_f64().unwrap_or(0.0) * 100.0);

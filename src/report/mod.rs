@@ -2,10 +2,13 @@
 //! table, and miette diagnostics for failed expectations. Each takes the result document
 //! and its evaluation, nothing else.
 
+pub mod charts;
+mod html;
 mod junit;
 mod markdown;
 mod terminal;
 
+pub use html::{html, DEFAULT_TEMPLATE};
 pub use junit::junit;
 pub use markdown::markdown;
 pub use terminal::{failure_diagnostics, terminal};

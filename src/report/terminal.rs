@@ -46,18 +46,9 @@ pub fn terminal(ev: &Evaluation, color: bool) -> String {
     let rows: Vec<[String; 4]> = ev
         .outcomes
         .iter()
-        .map(|o| {
-            [
-                status_word(o.status).to_string(),
-                o.name.clone(),
-                o.measured_text.clone(),
-                scope(o),
-            ]
-        })
+        .map(|o| [status_word(o.status).to_string(), o.name.clone(), o.measured_text.clone(), scope(o)])
         .collect();
-    let w: Vec<usize> = (0..4)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
+    let w: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for (o, r) in ev.outcomes.iter().zip(&rows) {
         let status = format!("{:<w0$}", r[0], w0 = w[0]);
         out += &format!(
@@ -81,19 +72,9 @@ pub fn terminal(ev: &Evaluation, color: bool) -> String {
 
 /// Byte offset of a 1-based (line, column-in-characters) position.
 fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
-    let start = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum::<usize>();
+    let start = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
     let rest = text.get(start..)?;
-    Some(
-        start
-            + rest
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map_or(rest.len(), |(i, _)| i),
-    )
+    Some(start + rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i))
 }
 
 /// Diagnostics for failed (and insufficient) expectations, labelled at the selector in the
@@ -103,11 +84,9 @@ pub fn failure_diagnostics(ev: &Evaluation) -> (Vec<Diagnostic>, SourceMap) {
     let mut files: std::collections::HashMap<String, crate::dsl::span::FileId> = Default::default();
     let mut diags = vec![];
     for o in ev.outcomes.iter().filter(|o| o.status != Status::Pass) {
-        let (Some(file), Some(line), Some(col)) = (
-            o.origin["file"].as_str(),
-            o.origin["line"].as_u64(),
-            o.origin["column"].as_u64(),
-        ) else {
+        let (Some(file), Some(line), Some(col)) =
+            (o.origin["file"].as_str(), o.origin["line"].as_u64(), o.origin["column"].as_u64())
+        else {
             continue;
         };
         let id = match files.get(file) {
@@ -135,10 +114,9 @@ pub fn failure_diagnostics(ev: &Evaluation) -> (Vec<Diagnostic>, SourceMap) {
         let d = match o.status {
             Status::Fail => Diagnostic::error(Code::ExpectationFailed, format!("expectation failed: {}", o.text)),
             Status::Insufficient => Diagnostic::warning(Code::InsufficientData, format!("not enough data: {}", o.text)),
-            _ => Diagnostic::warning(
-                Code::ExpectationFailed,
-                format!("expectation not met (severity warn): {}", o.text),
-            ),
+            _ => {
+                Diagnostic::warning(Code::ExpectationFailed, format!("expectation not met (severity warn): {}", o.text))
+            }
         };
         diags.push(d.with_label(Span::new(id, at, len), label).with_help(o.message.clone()));
     }

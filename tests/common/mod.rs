@@ -17,10 +17,7 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// Checks scenario text as if it were the file `scenario.kdl` in the tests folder.
 pub fn check_text(text: &str, sets: &[&str]) -> Checked {
-    let opts = LoadOptions {
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
+    let opts = LoadOptions { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     dsl::check_source("scenario.kdl", Some(&root().join("tests/scenario.kdl")), text, &opts)
 }
 
@@ -32,8 +29,7 @@ pub fn check_path(path: &Path, opts: &LoadOptions) -> Checked {
 pub fn rendered(c: &Checked) -> String {
     let text = diag::render(&c.diagnostics, &c.sources, false, 80);
     let exe_dir = std::env::current_exe().unwrap().parent().unwrap().display().to_string();
-    text.replace(&format!("{}/", root().display()), "")
-        .replace(&exe_dir, "<exe-dir>")
+    text.replace(&format!("{}/", root().display()), "").replace(&exe_dir, "<exe-dir>")
 }
 
 pub fn codes(c: &Checked) -> Vec<&'static str> {

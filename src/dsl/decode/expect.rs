@@ -48,9 +48,7 @@ pub fn parse_metric_ref(
         parts.push((at, p));
         at += p.len() + 1;
     }
-    if parts
-        .iter()
-        .any(|(_, p)| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    if parts.iter().any(|(_, p)| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     {
         return Err((
             format!("`{trimmed}` is not a metric selector"),
@@ -118,13 +116,7 @@ pub fn conditions(cx: &mut Ctx, text: &Spanned<String>, implied: Option<&Spanned
         let part_span = if exact { span.sub(offset, part.len()) } else { span };
         match parse_condition(part, part_span, implied) {
             Ok(c) => out.push(c),
-            Err((msg, help)) => cx.error(
-                Code::InvalidCondition,
-                part_span,
-                msg,
-                "cannot read this condition",
-                help,
-            ),
+            Err((msg, help)) => cx.error(Code::InvalidCondition, part_span, msg, "cannot read this condition", help),
         }
         offset += part.len() + 4;
     }
@@ -137,12 +129,9 @@ pub fn parse_condition(
     implied: Option<&Spanned<String>>,
 ) -> Result<Condition, (String, String)> {
     let help = "write `metric op value`, e.g. \"ttft.p95 > 50ms\" or \"error_rate > 1%\"".to_string();
-    let found = text.char_indices().find_map(|(i, _)| {
-        OPERATORS
-            .iter()
-            .find(|op| text[i..].starts_with(**op))
-            .map(|op| (i, *op))
-    });
+    let found = text
+        .char_indices()
+        .find_map(|(i, _)| OPERATORS.iter().find(|op| text[i..].starts_with(**op)).map(|op| (i, *op)));
     let Some((at, op)) = found else {
         return Err((format!("`{}` has no comparison operator", text.trim()), help));
     };
@@ -163,10 +152,7 @@ pub fn parse_condition(
     };
     Ok(Condition {
         metric,
-        op: Spanned::new(
-            Comparison::from_name(op).expect("operator list"),
-            span.sub(at, op.len()),
-        ),
+        op: Spanned::new(Comparison::from_name(op).expect("operator list"), span.sub(at, op.len())),
         value: Spanned::new(value, span.sub(value_off, value_text.len())),
     })
 }
@@ -177,10 +163,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
     let selector = r.req_arg::<String>(cx, 0, "a metric", "expect \"chat.ttft.p95\" \"<\" \"5ms\"");
     let within = r.prop::<String>(cx, "within");
     let op = r.arg::<String>(cx, 1);
-    let value = r
-        .arg_entry(2)
-        .and_then(|e| cx.raw(e))
-        .map(|raw| Spanned::new(raw.value.into_owned(), raw.span));
+    let value = r.arg_entry(2).and_then(|e| cx.raw(e)).map(|raw| Spanned::new(raw.value.into_owned(), raw.span));
     let props = (
         r.prop(cx, "phase"),
         r.prop::<ExpectSeverity>(cx, "severity"),
@@ -201,13 +184,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
             return None;
         }
         let c = conds.remove(0);
-        (
-            c.metric,
-            Check::Compare {
-                op: c.op,
-                value: c.value,
-            },
-        )
+        (c.metric, Check::Compare { op: c.op, value: c.value })
     } else {
         let metric = metric_ref(cx, &selector)?;
         let check = match (op, value, within) {
@@ -234,10 +211,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
                     );
                     return None;
                 };
-                Check::Compare {
-                    op: Spanned::new(cmp, op.span),
-                    value,
-                }
+                Check::Compare { op: Spanned::new(cmp, op.span), value }
             }
             (Some(op), None, None) => {
                 cx.error(
@@ -318,10 +292,7 @@ mod tests {
         assert_eq!(m.metric.value, "tok_s");
         assert!(m.aggregation.is_none());
         let m = parse_metric_ref("system.memory.peak", sp(18), None).unwrap();
-        assert_eq!(
-            (m.metric.value.as_str(), m.aggregation.unwrap().value.as_str()),
-            ("memory", "peak")
-        );
+        assert_eq!((m.metric.value.as_str(), m.aggregation.unwrap().value.as_str()), ("memory", "peak"));
         let m = parse_metric_ref("rag.memory.index", sp(16), None).unwrap();
         assert_eq!(m.metric.value, "memory.index");
         assert_eq!(m.metric.span, Span::new(FileId(0), 4, 12));
@@ -334,12 +305,9 @@ mod tests {
 
     #[test]
     fn conditions_parse() {
-        let c = parse_condition(
-            "ttft.p95 > 50ms",
-            Span::new(FileId(0), 10, 15),
-            Some(&Spanned::new("chat".into(), sp(4))),
-        )
-        .unwrap();
+        let c =
+            parse_condition("ttft.p95 > 50ms", Span::new(FileId(0), 10, 15), Some(&Spanned::new("chat".into(), sp(4))))
+                .unwrap();
         assert_eq!(c.op.value, Comparison::Gt);
         assert_eq!(c.op.span, Span::new(FileId(0), 19, 1));
         assert_eq!(c.value.value, KdlValue::String("50ms".into()));

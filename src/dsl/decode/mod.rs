@@ -47,10 +47,8 @@ pub fn decode_scenario(cx: &mut Ctx, root_file: FileId, root: &KdlNode, items: &
     cx.file = root_file;
     let mut r = NodeReader::new(root);
     let name = r.req_arg::<String>(cx, 0, "a name", "scenario \"rtx4090\" { ... }");
-    let mut sc = Scenario {
-        name: name.unwrap_or_else(|| Spanned::new(String::new(), r.name_span(cx))),
-        ..Default::default()
-    };
+    let mut sc =
+        Scenario { name: name.unwrap_or_else(|| Spanned::new(String::new(), r.name_span(cx))), ..Default::default() };
     sc.description = r.prop(cx, "description");
     sc.seed = r.prop(cx, "seed");
     r.finish(cx);
@@ -186,22 +184,13 @@ pub fn parse_device(text: &str) -> Result<DeviceKind, ValueError> {
         "cuda" | "gpu" => Ok(DeviceKind::Cuda { index: 0 }),
         t => match t.strip_prefix("cuda:").map(|n| n.parse::<u32>()) {
             Some(Ok(index)) => Ok(DeviceKind::Cuda { index }),
-            _ => Err(ValueError::new(
-                Code::UnknownValue,
-                format!("`{t}` is not a device"),
-                help,
-            )),
+            _ => Err(ValueError::new(Code::UnknownValue, format!("`{t}` is not a device"), help)),
         },
     }
 }
 
 fn baseline(cx: &mut Ctx, r: &mut NodeReader) -> Option<Baseline> {
-    let path = r.req_arg::<String>(
-        cx,
-        0,
-        "a result file",
-        "baseline \"baseline/rtx4090.json\" tolerance=\"5%\"",
-    );
+    let path = r.req_arg::<String>(cx, 0, "a result file", "baseline \"baseline/rtx4090.json\" tolerance=\"5%\"");
     let tolerance = r.prop::<Percent>(cx, "tolerance");
     let mut overrides = vec![];
     for child in children(r.node) {
@@ -219,11 +208,7 @@ fn baseline(cx: &mut Ctx, r: &mut NodeReader) -> Option<Baseline> {
             }
         }
     }
-    Some(Baseline {
-        path: path?,
-        tolerance,
-        overrides,
-    })
+    Some(Baseline { path: path?, tolerance, overrides })
 }
 
 fn report(cx: &mut Ctx, r: &mut NodeReader) -> ReportOutputs {
@@ -265,12 +250,7 @@ pub fn decode_param(cx: &mut Ctx, node: &KdlNode) -> Option<ParamDecl> {
             cx.error(e.code, d.span, e.message, format!("not a valid {}", ty.value), e.help);
         }
     }
-    if !name
-        .value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        || name.value.is_empty()
-    {
+    if !name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.value.is_empty() {
         cx.error(
             Code::InvalidName,
             name.span,
@@ -279,12 +259,7 @@ pub fn decode_param(cx: &mut Ctx, node: &KdlNode) -> Option<ParamDecl> {
             "rename the parameter, e.g. \"steady_duration\"",
         );
     }
-    Some(ParamDecl {
-        name,
-        ty,
-        default,
-        description,
-    })
+    Some(ParamDecl { name, ty, default, description })
 }
 
 /// Checks that a value fits a parameter's declared type.

@@ -17,33 +17,22 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
         _ => None,
     };
     let name = match fixed_role {
-        Some(role) => r
-            .arg::<String>(cx, 0)
-            .unwrap_or_else(|| Spanned::new(role.as_str().to_string(), r.name_span(cx))),
+        Some(role) => {
+            r.arg::<String>(cx, 0).unwrap_or_else(|| Spanned::new(role.as_str().to_string(), r.name_span(cx)))
+        }
         None => r.req_arg(cx, 0, "a name", "phase \"steady\" duration=\"60s\" { ... }")?,
     };
     let role = match fixed_role {
         Some(role) => role,
-        None => r
-            .prop::<PhaseRole>(cx, "role")
-            .map(|r| r.value)
-            .unwrap_or(PhaseRole::Measure),
+        None => r.prop::<PhaseRole>(cx, "role").map(|r| r.value).unwrap_or(PhaseRole::Measure),
     };
     let duration = r.prop(cx, "duration");
     let until = match r.prop::<String>(cx, "until") {
         Some(text) => conditions(cx, &text, None),
         None => vec![],
     };
-    let mut phase = Phase {
-        poisoned: false,
-        name,
-        role,
-        duration,
-        until,
-        drives: vec![],
-        pressure: None,
-        search: None,
-    };
+    let mut phase =
+        Phase { poisoned: false, name, role, duration, until, drives: vec![], pressure: None, search: None };
     for node in children(r.node) {
         let mut c = NodeReader::new(node);
         match c.name() {
@@ -159,22 +148,11 @@ fn drive(cx: &mut Ctx, r: &mut NodeReader) -> Option<Drive> {
         other => {
             r.consume_all();
             let help = super::super::suggest::help_for(other, SHAPES, "load shapes");
-            cx.error(
-                Code::UnknownValue,
-                span,
-                format!("`{other}` is not a load shape"),
-                "unknown shape",
-                help,
-            );
+            cx.error(Code::UnknownValue, span, format!("`{other}` is not a load shape"), "unknown shape", help);
             None
         }
     };
-    Some(Drive {
-        workload: workload?,
-        shape: Spanned::new(shape?, span),
-        max_in_flight,
-        requests,
-    })
+    Some(Drive { workload: workload?, shape: Spanned::new(shape?, span), max_in_flight, requests })
 }
 
 fn steady(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadShape> {
@@ -191,30 +169,15 @@ fn steady(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
             None
         }
         (Some(c), None) if c.value == 0 => {
-            cx.error(
-                Code::OutOfRange,
-                c.span,
-                "concurrency must be at least 1",
-                "zero",
-                "use concurrency=1 or more",
-            );
+            cx.error(Code::OutOfRange, c.span, "concurrency must be at least 1", "zero", "use concurrency=1 or more");
             None
         }
         (Some(c), None) => Some(LoadShape::Closed { concurrency: c.value }),
         (None, Some(rt)) if rt.value.0 <= 0.0 => {
-            cx.error(
-                Code::OutOfRange,
-                rt.span,
-                "the rate must be above 0",
-                "zero",
-                "use a rate like \"1/s\" or more",
-            );
+            cx.error(Code::OutOfRange, rt.span, "the rate must be above 0", "zero", "use a rate like \"1/s\" or more");
             None
         }
-        (None, Some(rt)) => Some(LoadShape::Open {
-            rate: rt.value,
-            arrivals,
-        }),
+        (None, Some(rt)) => Some(LoadShape::Open { rate: rt.value, arrivals }),
         (None, None) if r.has_prop("concurrency") || r.has_prop("rate") => None,
         (None, None) => {
             let span = r.name_span(cx);
@@ -243,15 +206,8 @@ fn ramp(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadShap
             );
             None
         }
-        (Some(c), None) => Some(LoadShape::RampConcurrency {
-            from: c.value.lo.max(1),
-            to: c.value.hi.max(1),
-        }),
-        (None, Some(rt)) => Some(LoadShape::RampRate {
-            from: rt.value.lo,
-            to: rt.value.hi,
-            arrivals,
-        }),
+        (Some(c), None) => Some(LoadShape::RampConcurrency { from: c.value.lo.max(1), to: c.value.hi.max(1) }),
+        (None, Some(rt)) => Some(LoadShape::RampRate { from: rt.value.lo, to: rt.value.hi, arrivals }),
         (None, None) if r.has_prop("concurrency") || r.has_prop("rate") => None,
         (None, None) => {
             let span = r.name_span(cx);
@@ -284,10 +240,7 @@ fn stages(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
             _ => continue,
         };
         if let Some(d) = duration {
-            out.push(Stage {
-                duration: d.value,
-                target,
-            });
+            out.push(Stage { duration: d.value, target });
         }
     }
     if out.is_empty() {
@@ -305,12 +258,8 @@ fn stages(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
 }
 
 fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
-    let workload = r.req_arg::<String>(
-        cx,
-        0,
-        "a workload name",
-        "search \"chat\" rate=\"1/s..500/s\" until=\"ttft.p95 > 50ms\"",
-    );
+    let workload =
+        r.req_arg::<String>(cx, 0, "a workload name", "search \"chat\" rate=\"1/s..500/s\" until=\"ttft.p95 > 50ms\"");
     let rate = r.req_prop::<Range<Rate>>(cx, "rate", "rate=\"1/s..500/s\"");
     let until = r.req_prop::<String>(cx, "until", "until=\"ttft.p95 > 50ms\"");
     let arrivals = arrivals(cx, r);
@@ -330,13 +279,7 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
     };
     if let Some(f) = &s.factor {
         if f.value <= 1.0 {
-            cx.error(
-                Code::OutOfRange,
-                f.span,
-                "the step factor must be above 1",
-                "too small",
-                "for example: factor=2",
-            );
+            cx.error(Code::OutOfRange, f.span, "the step factor must be above 1", "too small", "for example: factor=2");
         }
     }
     if s.rate.value.lo.0 <= 0.0 {

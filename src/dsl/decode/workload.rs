@@ -14,13 +14,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Workload> {
     let kind = r.req_prop::<WorkloadKind>(cx, "kind", "kind=\"inference\"");
     let device_prop = r.prop::<String>(cx, "device");
     let mut device = device_prop.and_then(|d| match super::parse_device(&d.value) {
-        Ok(kind) => Some(Spanned::new(
-            Device {
-                kind,
-                fallback_cpu: false,
-            },
-            d.span,
-        )),
+        Ok(kind) => Some(Spanned::new(Device { kind, fallback_cpu: false }, d.span)),
         Err(e) => {
             cx.error(e.code, d.span, e.message, "not a device", e.help);
             None
@@ -34,13 +28,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Workload> {
         WorkloadKind::Kernel => WorkloadSpec::Kernel(kernel(cx, nodes, &mut device)),
         WorkloadKind::Synthetic => WorkloadSpec::Synthetic(synthetic(cx, nodes)),
     };
-    Some(Workload {
-        poisoned: false,
-        name: name?,
-        kind,
-        device,
-        spec,
-    })
+    Some(Workload { poisoned: false, name: name?, kind, device, spec })
 }
 
 /// Runs `f` on a child node's reader and reports leftover entries afterwards.
@@ -88,13 +76,7 @@ fn inference(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<D
                 }
                 for b in &inf.batch {
                     if b.value == 0 {
-                        cx.error(
-                            Code::OutOfRange,
-                            b.span,
-                            "a batch size must be at least 1",
-                            "zero",
-                            "use 1 or more",
-                        );
+                        cx.error(Code::OutOfRange, b.span, "a batch size must be at least 1", "zero", "use 1 or more");
                     }
                 }
             }),
@@ -134,11 +116,7 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
     }
     if let Some(p) = hf {
         let (rev, f) = (revision.map(|x| x.value), file.map(|x| x.value));
-        sources.push(p.map(|repo| ModelSource::Hf {
-            repo,
-            revision: rev,
-            file: f,
-        }));
+        sources.push(p.map(|repo| ModelSource::Hf { repo, revision: rev, file: f }));
     } else if let Some(x) = revision.as_ref().or(file.as_ref()) {
         cx.error(
             Code::ConflictingOptions,
@@ -169,18 +147,11 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
             span,
             "`model` needs a source",
             "no source",
-            format!(
-                "add one of {}, e.g. model synthetic=\"gpt2-medium\"",
-                MODEL_SOURCES.join(", ")
-            ),
+            format!("add one of {}, e.g. model synthetic=\"gpt2-medium\"", MODEL_SOURCES.join(", ")),
         );
         return None;
     }
-    Some(Model {
-        source: sources.swap_remove(0),
-        dtype,
-        tokenizer,
-    })
+    Some(Model { source: sources.swap_remove(0), dtype, tokenizer })
 }
 
 /// `prompt tokens=128` | `prompt tokens="32..512"` | `prompt tokens=256 stddev=64` | `prompt file="p.jsonl"`
@@ -203,18 +174,10 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
                         "give a mean (tokens=256) with stddev, or a range without",
                     );
                 }
-                TokenDist::Uniform {
-                    min: range.lo,
-                    max: range.hi,
-                }
+                TokenDist::Uniform { min: range.lo, max: range.hi }
             }
-            (_, Some(sd)) => TokenDist::Normal {
-                mean: cx.decode_raw::<u64>(&raw)?.value,
-                stddev: sd.value,
-            },
-            _ => TokenDist::Fixed {
-                tokens: cx.decode_raw::<u64>(&raw)?.value,
-            },
+            (_, Some(sd)) => TokenDist::Normal { mean: cx.decode_raw::<u64>(&raw)?.value, stddev: sd.value },
+            _ => TokenDist::Fixed { tokens: cx.decode_raw::<u64>(&raw)?.value },
         };
         Some(Spanned::new(dist, raw.span))
     });
@@ -233,11 +196,7 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
                     None
                 }
             });
-            Some(Prompt::File {
-                path,
-                format,
-                tokens: range,
-            })
+            Some(Prompt::File { path, format, tokens: range })
         }
         (None, Some(t)) => Some(Prompt::Synthetic(t)),
         (None, None) if r.has_prop("tokens") || r.has_prop("file") => None,
@@ -258,14 +217,7 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
 const RETRIEVAL_NODES: &[&str] = &["index", "data", "query", "ef-sweep", "ground-truth", "cache"];
 
 fn retrieval(cx: &mut Ctx, nodes: &[KdlNode]) -> Retrieval {
-    let mut ret = Retrieval {
-        index: None,
-        data: None,
-        query: None,
-        ground_truth: true,
-        cache_dir: None,
-        cache: true,
-    };
+    let mut ret = Retrieval { index: None, data: None, query: None, ground_truth: true, cache_dir: None, cache: true };
     let mut sweep: Vec<Spanned<u32>> = vec![];
     for node in nodes {
         match node.name().value() {
@@ -326,22 +278,10 @@ fn index(cx: &mut Ctx, r: &mut NodeReader) -> Option<Index> {
         level_scale: r.prop(cx, "level-scale"),
     };
     if idx.entries.value == 0 {
-        cx.error(
-            Code::OutOfRange,
-            idx.entries.span,
-            "`entries` must be at least 1",
-            "zero",
-            "use a positive number",
-        );
+        cx.error(Code::OutOfRange, idx.entries.span, "`entries` must be at least 1", "zero", "use a positive number");
     }
     if idx.dim.value == 0 {
-        cx.error(
-            Code::OutOfRange,
-            idx.dim.span,
-            "`dim` must be at least 1",
-            "zero",
-            "use a positive number",
-        );
+        cx.error(Code::OutOfRange, idx.dim.span, "`dim` must be at least 1", "zero", "use a positive number");
     }
     Some(idx)
 }
@@ -430,10 +370,7 @@ fn kernel(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Devi
                         continue;
                     }
                     let def = read(cx, d, |cx, r| {
-                        (
-                            r.req_arg::<String>(cx, 0, "a macro name", "define \"N\" \"1024\""),
-                            r.arg::<String>(cx, 1),
-                        )
+                        (r.req_arg::<String>(cx, 0, "a macro name", "define \"N\" \"1024\""), r.arg::<String>(cx, 1))
                     });
                     if let (Some(n), v) = def {
                         k.defines.push((n, v));
@@ -449,9 +386,7 @@ fn kernel(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Devi
                 }
             }
             "shared-memory" => {
-                k.shared_memory = read(cx, node, |cx, r| {
-                    r.req_arg::<Bytes>(cx, 0, "a size", "shared-memory \"48KiB\"")
-                })
+                k.shared_memory = read(cx, node, |cx, r| r.req_arg::<Bytes>(cx, 0, "a size", "shared-memory \"48KiB\""))
             }
             "buffer" => k.buffers.extend(read(cx, node, buffer)),
             "args" => k.args = read(cx, node, kernel_args),
@@ -524,25 +459,14 @@ fn dims(cx: &mut Ctx, r: &mut NodeReader) -> Vec<Spanned<u32>> {
     }
     for d in &v {
         if d.value == 0 {
-            cx.error(
-                Code::OutOfRange,
-                d.span,
-                "a dimension must be at least 1",
-                "zero",
-                "use 1 or more",
-            );
+            cx.error(Code::OutOfRange, d.span, "a dimension must be at least 1", "zero", "use 1 or more");
         }
     }
     v
 }
 
 fn buffer(cx: &mut Ctx, r: &mut NodeReader) -> Option<Buffer> {
-    let name = r.req_arg(
-        cx,
-        0,
-        "a name",
-        "buffer \"x\" type=\"f32\" len=1_048_576 init=\"random\"",
-    );
+    let name = r.req_arg(cx, 0, "a name", "buffer \"x\" type=\"f32\" len=1_048_576 init=\"random\"");
     let ty = r.req_prop(cx, "type", "type=\"f32\"");
     let len = r.req_prop(cx, "len", "len=1_048_576");
     let init = r.prop(cx, "init");
@@ -550,22 +474,9 @@ fn buffer(cx: &mut Ctx, r: &mut NodeReader) -> Option<Buffer> {
     let seed = r.prop(cx, "seed");
     let init = init.unwrap_or_else(|| Spanned::new(BufferInit::Zeros, r.name_span(cx)));
     if init.value == BufferInit::Constant && value.is_none() {
-        cx.error(
-            Code::MissingProperty,
-            init.span,
-            "a constant buffer needs `value`",
-            "no value",
-            "add value=1.0",
-        );
+        cx.error(Code::MissingProperty, init.span, "a constant buffer needs `value`", "no value", "add value=1.0");
     }
-    Some(Buffer {
-        name: name?,
-        ty: ty?,
-        len: len?,
-        init,
-        value,
-        seed,
-    })
+    Some(Buffer { name: name?, ty: ty?, len: len?, init, value, seed })
 }
 
 /// `args "x" "y" (u32)1048576 (f32)2.0`: strings name buffers, annotated numbers are scalars.
@@ -578,11 +489,7 @@ fn kernel_args(cx: &mut Ctx, r: &mut NodeReader) -> Vec<KernelArg> {
             (kdl::KdlValue::String(_), None) => out.extend(cx.decode::<String>(e).map(KernelArg::Buffer)),
             (kdl::KdlValue::Integer(_) | kdl::KdlValue::Float(_), Some(t)) => match ElemType::from_name(t.value()) {
                 Some(ty) => {
-                    let value = e
-                        .value()
-                        .as_float()
-                        .or(e.value().as_integer().map(|i| i as f64))
-                        .unwrap_or(0.0);
+                    let value = e.value().as_float().or(e.value().as_integer().map(|i| i as f64)).unwrap_or(0.0);
                     out.push(KernelArg::Scalar {
                         ty: Spanned::new(ty, cx.span(t.span())),
                         value: Spanned::new(value, span),
@@ -612,12 +519,7 @@ const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens"];
 const DISTRIBUTIONS: &[&str] = &["fixed", "uniform", "normal", "lognormal", "pareto"];
 
 fn synthetic(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
-    let mut s = Synthetic {
-        latency: None,
-        cpu_work: None,
-        error_probability: None,
-        tokens: None,
-    };
+    let mut s = Synthetic { latency: None, cpu_work: None, error_probability: None, tokens: None };
     for node in nodes {
         match node.name().value() {
             "latency" => s.latency = read(cx, node, latency),
@@ -652,53 +554,31 @@ fn synthetic(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
 
 /// `latency "lognormal" median="20ms" sigma=0.5` and the other distributions.
 fn latency(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<LatencyDist>> {
-    let kind = r.req_arg::<String>(
-        cx,
-        0,
-        "a distribution",
-        "latency \"lognormal\" median=\"20ms\" sigma=0.5",
-    )?;
+    let kind = r.req_arg::<String>(cx, 0, "a distribution", "latency \"lognormal\" median=\"20ms\" sigma=0.5")?;
     let mut d = |name: &'static str, ex: &str| r.req_prop::<Duration>(cx, name, ex).map(|v| v.value);
     let dist = match kind.value.as_str() {
-        "fixed" => LatencyDist::Fixed {
-            value: d("value", "value=\"10ms\"")?,
-        },
+        "fixed" => LatencyDist::Fixed { value: d("value", "value=\"10ms\"")? },
         "uniform" => {
             let (min, max) = (d("min", "min=\"5ms\""), d("max", "max=\"15ms\""));
             let (min, max) = (min?, max?);
             if min > max {
-                cx.error(
-                    Code::InvalidRange,
-                    kind.span,
-                    "`min` is above `max`",
-                    "empty range",
-                    "swap min and max",
-                );
+                cx.error(Code::InvalidRange, kind.span, "`min` is above `max`", "empty range", "swap min and max");
             }
             LatencyDist::Uniform { min, max }
         }
         "normal" => {
             let (mean, stddev) = (d("mean", "mean=\"10ms\""), d("stddev", "stddev=\"2ms\""));
-            LatencyDist::Normal {
-                mean: mean?,
-                stddev: stddev?,
-            }
+            LatencyDist::Normal { mean: mean?, stddev: stddev? }
         }
         "lognormal" => {
             let median = d("median", "median=\"20ms\"");
             let sigma = positive(cx, r, "sigma", "sigma=0.5");
-            LatencyDist::Lognormal {
-                median: median?,
-                sigma: sigma?,
-            }
+            LatencyDist::Lognormal { median: median?, sigma: sigma? }
         }
         "pareto" => {
             let scale = d("scale", "scale=\"5ms\"");
             let shape = positive(cx, r, "shape", "shape=2.5");
-            LatencyDist::Pareto {
-                scale: scale?,
-                shape: shape?,
-            }
+            LatencyDist::Pareto { scale: scale?, shape: shape? }
         }
         other => {
             let help = super::super::suggest::help_for(other, DISTRIBUTIONS, "distributions");

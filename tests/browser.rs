@@ -1,0 +1,126 @@
+//! The HTML report in a real browser: headless Chromium renders it to PNG without console
+//! errors, and every chart shows drawn pixels. Needs Debian's `chromium` (.ci/run installs
+//! it); without it the test says so and passes unless BENCHCTL_REQUIRE_BROWSER=1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn chromium() -> Option<PathBuf> {
+    let candidates =
+        [std::env::var("CHROMIUM").ok(), Some("/usr/bin/chromium".into()), Some("/usr/bin/chromium-browser".into())];
+    candidates.into_iter().flatten().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Renders `page` to `png` at the given size; returns Chromium's log.
+fn screenshot(browser: &Path, page: &Path, png: &Path, size: (u32, u32), profile: &Path) -> String {
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--window-size={},{}", size.0, size.1))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium starts");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Pixels that are clearly coloured (chart lines), and pixels that are not near-white.
+fn pixels(png: &Path) -> (usize, usize, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).expect("screenshot written")));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    let (mut colored, mut inked, mut total) = (0, 0, 0);
+    for px in buf[..info.buffer_size()].chunks(step) {
+        let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+        total += 1;
+        if r.max(g).max(b) - r.min(g).min(b) > 60 {
+            colored += 1;
+        }
+        if r.min(g).min(b) < 230 {
+            inked += 1;
+        }
+    }
+    (colored, inked, total)
+}
+
+fn console_errors(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("Uncaught"))).collect()
+}
+
+#[test]
+fn report_renders_in_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("BENCHCTL_REQUIRE_BROWSER").is_err(),
+            "BENCHCTL_REQUIRE_BROWSER is set but no chromium was found"
+        );
+        eprintln!("skipped: no chromium (install Debian's chromium package to run this test)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("web.kdl");
+    std::fs::write(
+        &scenario,
+        "scenario \"web <report> & co\" {\n    description \"checks the HTML report\"\n    workload \"a\" kind=\"synthetic\" {\n        latency \"lognormal\" median=\"2ms\" sigma=0.5\n        tokens count=4 gap=\"500us\"\n    }\n    phase \"one\" duration=\"2s\" {\n        drive \"a\" rate=\"300/s\"\n    }\n    phase \"two\" duration=\"2s\" {\n        drive \"a\" concurrency=4\n    }\n    probe \"system\" every=\"100ms\"\n    expect \"a.latency.p95\" \"<\" \"50ms\"\n    expect \"a.ttft.p50\" \"<\" \"1us\" severity=\"warn\"\n}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = out.join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("web &lt;report&gt; &amp; co"), "user strings are escaped");
+    assert!(
+        !html.contains("http://") && !html.contains("https://")
+            || html.matches("http").all(|_| html.contains("http://www.w3.org")),
+        "no network resources"
+    );
+    let profile = dir.path().join("profile");
+    // The whole page, desktop and phone widths: no console errors, not blank.
+    for (name, size) in [("desktop", (1100, 3600)), ("phone", (390, 5200))] {
+        let png = dir.path().join(format!("{name}.png"));
+        let log = screenshot(&browser, &report, &png, size, &profile);
+        assert!(console_errors(&log).is_empty(), "{name}: console errors: {:?}", console_errors(&log));
+        let (_, inked, total) = pixels(&png);
+        assert!(inked * 50 > total, "{name}: the page looks blank ({inked} of {total} pixels inked)");
+    }
+    // Each chart on its own: drawn lines in colour.
+    let mut charts = 0;
+    for (i, part) in html.split("<section class=\"chart\"").skip(1).enumerate() {
+        let svg = &part[part.find("<svg").expect("an inline svg")..part.find("</svg>").expect("closed svg") + 6];
+        let page = dir.path().join(format!("chart{i}.html"));
+        std::fs::write(
+            &page,
+            format!("<!DOCTYPE html><html><body style=\"margin:0;background:#fff\">{svg}</body></html>"),
+        )
+        .unwrap();
+        let png = dir.path().join(format!("chart{i}.png"));
+        let log = screenshot(&browser, &page, &png, (900, 340), &profile);
+        assert!(console_errors(&log).is_empty(), "chart {i}: {:?}", console_errors(&log));
+        let (colored, _, _) = pixels(&png);
+        assert!(colored > 300, "chart {i} shows no drawn series ({colored} coloured pixels)");
+        charts += 1;
+    }
+    assert!(charts >= 4, "expected the spectrum, two time series and the probe chart, found {charts}");
+}
