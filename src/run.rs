@@ -201,6 +201,8 @@ pub fn present(
     if let Some(c) = &comparison {
         value["comparison"] = serde_json::to_value(c).unwrap_or_default();
     }
+    // `report` on a saved result keeps the comparison the run made.
+    let regressed = value.pointer("/comparison/regressed").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let mut files: Vec<(&PathBuf, Vec<u8>)> = vec![];
     if let Some(p) = &outputs.json {
         files.push((p, serde_json::to_vec_pretty(value).unwrap_or_default()));
@@ -259,7 +261,7 @@ pub fn present(
     }
     // Invalid evidence and failed expectations come first; a regression alone exits 3.
     match evaluate::exit_code(&ev) {
-        exit::SUCCESS if comparison.is_some_and(|c| c.regressed) => exit::REGRESSION,
+        exit::SUCCESS if regressed => exit::REGRESSION,
         code => code,
     }
 }

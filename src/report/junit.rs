@@ -77,6 +77,41 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
             }
         }
     }
-    x += "  </testsuite>\n</testsuites>\n";
+    x += "  </testsuite>\n";
+    x += &comparison_suite(doc);
+    x += "</testsuites>\n";
+    x
+}
+
+/// A second suite when the run was compared with a baseline: one case per metric, failing
+/// when it regressed.
+fn comparison_suite(doc: &Value) -> String {
+    let Some(changes) = doc.pointer("/comparison/changes").and_then(Value::as_array) else { return String::new() };
+    let regressed = changes.iter().filter(|c| c["verdict"] == "regressed").count();
+    let base = doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("baseline");
+    let mut x = format!("  <testsuite name=\"baseline {}\" tests=\"{}\" failures=\"{regressed}\" errors=\"0\" skipped=\"0\" time=\"0\">\n", escape(base), changes.len());
+    for c in changes {
+        let name = format!("{}.{}", c["workload"].as_str().unwrap_or(""), c["metric"].as_str().unwrap_or(""));
+        let _ = write!(x, "    <testcase name=\"{}\" classname=\"benchctl.baseline\" time=\"0\"", escape(&name));
+        if c["verdict"] == "regressed" {
+            let pct = |k: &str| c[k].as_f64().unwrap_or(0.0) * 100.0;
+            let msg = format!(
+                "{:+.1}% (95% interval {:+.1}% .. {:+.1}%), tolerance {:.1}%",
+                pct("change"),
+                pct("ci_low"),
+                pct("ci_high"),
+                pct("tolerance")
+            );
+            let _ = writeln!(
+                x,
+                ">\n      <failure message=\"{}\" type=\"regression\">{}</failure>\n    </testcase>",
+                escape(&msg),
+                escape(&msg)
+            );
+        } else {
+            x += "/>\n";
+        }
+    }
+    x += "  </testsuite>\n";
     x
 }
