@@ -244,3 +244,12 @@ fn stdlib_search_order() {
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["expectations"][0]["name"], "override");
 }
+
+#[test]
+fn run_refuses_workloads_this_build_cannot_run() {
+    let o = benchctl(&["run", "--quiet", "scenarios/rtx4090.kdl"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("cannot run yet") && err.contains("inference"), "{err}");
+    assert!(!err.contains("panicked"));
+}
