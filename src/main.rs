@@ -14,7 +14,7 @@ use benchctl::plan;
 mod run;
 
 #[derive(Parser)]
-#[command(name = "benchctl", version, about = "Declare, check and plan performance scenarios for AI systems", after_help = exit::HELP_TABLE)]
+#[command(name = "benchctl", version, about = "Declare, check, run and gate performance scenarios for AI systems", after_help = exit::HELP_TABLE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +51,7 @@ enum Command {
         #[command(flatten)]
         color: ColorArgs,
     },
-    /// Run a scenario: phases in order, results written as JSON (atomically).
+    /// Run a scenario: phases in order; result JSON, HTML report, verdict and exit code.
     #[command(after_help = exit::HELP_TABLE)]
     Run {
         file: PathBuf,
@@ -72,7 +72,7 @@ enum Command {
         #[command(flatten)]
         color: ColorArgs,
     },
-    /// Evaluate a saved result again: verdict, grade, JUnit, Markdown, without rerunning.
+    /// Evaluate a saved result again: verdict, grade, HTML, JUnit, Markdown, without rerunning.
     #[command(after_help = exit::HELP_TABLE)]
     Report {
         /// A result.json written by `benchctl run`.
