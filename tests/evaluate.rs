@@ -68,6 +68,25 @@ fn constructed(expectations: &str) -> Value {
     serde_json::to_value(&doc).unwrap()
 }
 
+/// Validates a JUnit file against docs/junit.xsd with xmllint (Debian's libxml2-utils;
+/// .ci/run installs it). Without xmllint this says so and passes, unless
+/// BENCHCTL_REQUIRE_XMLLINT=1.
+fn validate_junit(path: &std::path::Path) {
+    let xsd = common::root().join("docs/junit.xsd");
+    match std::process::Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(path).output() {
+        Ok(o) => {
+            assert!(o.status.success(), "{} does not validate:\n{}", path.display(), String::from_utf8_lossy(&o.stderr))
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("BENCHCTL_REQUIRE_XMLLINT").is_err(),
+                "BENCHCTL_REQUIRE_XMLLINT is set but xmllint is missing"
+            );
+            eprintln!("skipped: xmllint not installed (Debian package libxml2-utils)");
+        }
+    }
+}
+
 fn statuses(expectations: &str) -> Vec<(String, Status, String)> {
     let doc = constructed(expectations);
     let ev = evaluate::evaluate(&doc);
@@ -178,6 +197,9 @@ fn junit_structure() {
     let doc = constructed("    expect \"w.error_rate\" \"<\" \"20%\"\n    expect \"w.error_rate\" \"<\" \"1%\"\n    expect \"w.latency.p999\" \"<\" \"1s\"\n    expect \"w.latency.p50\" \"<\" \"1ms\" severity=\"warn\" name=\"a <name> & \\\"quotes\\\"\"");
     let ev = evaluate::evaluate(&doc);
     let xml = benchctl::report::junit(&doc, &ev);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junit.xml"), &xml).unwrap();
+    validate_junit(&dir.path().join("junit.xml"));
     let mut reader = quick_xml::Reader::from_str(&xml);
     let mut stack: Vec<String> = vec![];
     let mut seen: Vec<(String, Vec<(String, String)>)> = vec![];
@@ -262,6 +284,7 @@ fn cli_pass_fail_and_invalid() {
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(doc["overall_assessment"]["verdict"], "failed");
     assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
+    validate_junit(&junit);
     assert!(out.contains("benchctl::expectation-failed"), "{out}");
     assert!(out.contains("s.kdl:8:13"), "the diagnostic points at the expectation: {out}");
     // p999 needs 4,603 samples.
@@ -365,6 +388,7 @@ fn baseline_save_compare_and_regression() {
     assert_eq!(o.status.code(), Some(3), "report keeps the run's regression verdict");
     let junit = std::fs::read_to_string(d.join("j.xml")).unwrap();
     assert!(junit.contains("type=\"regression\"") && junit.contains("w.latency.p50"), "{junit}");
+    validate_junit(&d.join("j.xml"));
     // `compare` on the files says the same, and the reverse direction is an improvement.
     assert_eq!(bench(&["compare".as_ref(), saved.as_os_str(), slower.as_os_str()]).status.code(), Some(3));
     let o = bench(&["compare".as_ref(), slower.as_os_str(), saved.as_os_str()]);
