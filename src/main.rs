@@ -110,6 +110,23 @@ enum Command {
     /// Manage baselines.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Write a commented starter scenario.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "scenario.kdl")]
+        file: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the scenarios in ./scenarios and the stdlib modules, with what each is for.
+    List {
+        /// Extra stdlib folder to list (as for `check --stdlib`).
+        #[arg(long = "stdlib", value_name = "DIR")]
+        stdlib: Vec<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Rewrite scenarios in canonical form (comments kept).
     #[command(after_help = exit::HELP_TABLE)]
     Fmt {
@@ -190,6 +207,17 @@ fn main() -> ExitCode {
         }
         Command::Plan { file, load, format, color } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Init { file, force } => init(&file, force),
+        Command::List { stdlib } => list(&stdlib),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "benchctl",
+                &mut std::io::stdout(),
+            );
+            exit::SUCCESS
+        }
         Command::Compare { baseline, result, tolerance } => run::compare_cmd(&baseline, &result, &tolerance),
         Command::Baseline(BaselineCommand::Save { result, to }) => run::baseline_save(&result, to),
         Command::Report { result, junit, markdown, json, html, templates, quiet, color } => {
@@ -303,6 +331,75 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
         }
     }
     status
+}
+
+/// The starter scenario of `benchctl init`.
+const STARTER: &str = include_str!("../templates/starter.kdl");
+
+fn init(file: &std::path::Path, force: bool) -> u8 {
+    if file.exists() && !force {
+        eprintln!("error: `{}` exists; pass --force to overwrite it", file.display());
+        return exit::INVALID_INPUT;
+    }
+    let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "starter".into());
+    let name: String =
+        name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let text = STARTER
+        .replace("scenario \"starter\"", &format!("scenario \"{name}\""))
+        .replace("out/starter/", &format!("out/{name}/"));
+    if let Err(e) = benchctl::result::write_atomic(file, text.as_bytes()) {
+        eprintln!("error: cannot write `{}`: {e}", file.display());
+        return exit::RUNTIME_ERROR;
+    }
+    println!("wrote {}: check it with `benchctl check {0}`, run it with `benchctl run {0}`", file.display());
+    exit::SUCCESS
+}
+
+fn list(extra: &[PathBuf]) -> u8 {
+    use benchctl::dsl::load::{builtin_modules, summary_line};
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir("scenarios")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "kdl"))
+        .collect();
+    scenarios.sort();
+    if !scenarios.is_empty() {
+        println!("scenarios (./scenarios):");
+        for p in &scenarios {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            println!("  {:<28} {}", p.display().to_string(), summary_line(&text));
+        }
+    }
+    let opts = LoadOptions { stdlib_dirs: extra.to_vec(), ..Default::default() };
+    for dir in opts.stdlib_path() {
+        let mut files = vec![];
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "kdl") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        if !files.is_empty() {
+            println!("stdlib modules in {}:", dir.display());
+            for p in files {
+                let rel = p.strip_prefix(&dir).unwrap_or(&p).display().to_string();
+                println!("  std/{rel:<24} {}", summary_line(&std::fs::read_to_string(&p).unwrap_or_default()));
+            }
+        }
+    }
+    println!("stdlib modules built in (use \"std/...\"):");
+    for (path, text) in builtin_modules() {
+        println!("  std/{path:<24} {}", summary_line(text));
+    }
+    exit::SUCCESS
 }
 
 /// Writes through a temporary file in the same folder and renames it into place, so an

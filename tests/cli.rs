@@ -253,3 +253,29 @@ fn run_refuses_workloads_this_build_cannot_run() {
     assert!(err.contains("cannot run yet") && err.contains("inference"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn init_list_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my-bench.kdl");
+    let path = file.display().to_string();
+    assert_eq!(benchctl(&["init", &path]).status.code(), Some(0));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("scenario \"my-bench\"") && text.contains("//"), "a commented scenario named after the file");
+    let o = benchctl(&["check", "--deny-warnings", &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(benchctl(&["fmt", "--check", &path]).status.code(), Some(0));
+    let o = benchctl(&["init", &path]);
+    assert_eq!(o.status.code(), Some(2), "never overwrites without --force");
+    assert!(stderr(&o).contains("--force"));
+    assert_eq!(benchctl(&["init", "--force", &path]).status.code(), Some(0));
+    let o = benchctl(&["list"]);
+    let out = stdout(&o);
+    assert!(out.contains("scenarios/quick.kdl") && out.contains("std/targets/rtx4090.kdl"), "{out}");
+    assert!(out.contains("Smoke test"), "descriptions are shown: {out}");
+    for shell in ["bash", "zsh", "fish"] {
+        let o = benchctl(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("benchctl"), "{shell}");
+    }
+}

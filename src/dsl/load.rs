@@ -18,6 +18,22 @@ use super::suggest;
 
 include!(concat!(env!("OUT_DIR"), "/stdlib.rs"));
 
+/// The standard library built into the binary: (path under `std/`, text).
+pub fn builtin_modules() -> &'static [(&'static str, &'static str)] {
+    BUILTIN_STDLIB
+}
+
+/// What a scenario or module is for: its `description`, else its first `//` comment line.
+pub fn summary_line(text: &str) -> String {
+    let comment = text.lines().map(str::trim).find_map(|l| l.strip_prefix("//")).map(|c| c.trim().to_string());
+    let description = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("description "))
+        .map(|d| d.trim().trim_matches('"').to_string());
+    description.filter(|d| !d.is_empty()).or(comment).unwrap_or_default()
+}
+
 /// Where to look for modules and what to override.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
