@@ -165,7 +165,7 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
     let mut phase_until = vec![];
     let mut search_until = vec![];
     for p in &sc.phases {
-        check_phase(&sc, p, &names, diags);
+        check_phase(p, &names, diags);
         phase_until.push(p.until.iter().filter_map(|c| condition(&sc, c, diags)).collect());
         search_until
             .push(p.search.iter().flat_map(|s| s.until.iter()).filter_map(|c| condition(&sc, c, diags)).collect());
@@ -289,7 +289,7 @@ fn check_kernel(w: &Workload, k: &Kernel, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_phase(sc: &Scenario, p: &Phase, names: &Names, diags: &mut Vec<Diagnostic>) {
+fn check_phase(p: &Phase, names: &Names, diags: &mut Vec<Diagnostic>) {
     for d in &p.drives {
         lookup(&names.workloads, &d.workload, "workload", Code::UnknownWorkload, diags);
     }
@@ -306,7 +306,6 @@ fn check_phase(sc: &Scenario, p: &Phase, names: &Names, diags: &mut Vec<Diagnost
                 .with_help("add duration=\"60s\", an until=\"...\" condition, or requests=N on every drive"),
         );
     }
-    let _ = sc;
 }
 
 /// Resolves `subject.metric[.agg]` against the workloads and probes of the scenario.

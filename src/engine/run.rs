@@ -266,7 +266,7 @@ impl<'a> Engine<'a> {
             ctxs.push(ctx);
         }
         let conditions = &self.valid.phase_until[index];
-        let stopped_by = self.supervise(phase, start, end, &stop, &recorders, conditions, &tasks).await;
+        let stopped_by = self.supervise(phase, start, end, &recorders, conditions, &tasks).await;
         stop.set();
         self.drain(phase, &recorders, tasks).await;
         for c in &ctxs {
@@ -304,7 +304,6 @@ impl<'a> Engine<'a> {
         phase: &Phase,
         start: Instant,
         end: Option<Instant>,
-        stop: &Stop,
         recorders: &BTreeMap<String, Arc<Recorder>>,
         conditions: &[ValidCondition],
         tasks: &[tokio::task::JoinHandle<()>],
@@ -352,7 +351,6 @@ impl<'a> Engine<'a> {
                     "load shape ended".into()
                 };
             }
-            let _ = stop;
             while next <= now {
                 next += window;
             }

@@ -84,7 +84,7 @@ pub fn parse_metric_ref(
 
 /// A selector in its own string value, reported at that value on error.
 pub fn metric_ref(cx: &mut Ctx, text: &Spanned<String>) -> Option<MetricRef> {
-    match parse_metric_ref(&text.value, inner_span(cx, text), None) {
+    match parse_metric_ref(&text.value, inner_span(text), None) {
         Ok(m) => Some(m),
         Err((msg, help)) => {
             cx.error(Code::UnknownMetric, text.span, msg, "not a metric selector", help);
@@ -95,8 +95,7 @@ pub fn metric_ref(cx: &mut Ctx, text: &Spanned<String>) -> Option<MetricRef> {
 
 /// The span of a string's contents, excluding its quotes, when the literal has no escapes
 /// (so that byte offsets inside the value match the source).
-fn inner_span(cx: &Ctx, text: &Spanned<String>) -> Span {
-    let _ = cx;
+fn inner_span(text: &Spanned<String>) -> Span {
     if text.span.len == text.value.len() + 2 {
         text.span.sub(1, text.value.len())
     } else {
@@ -108,7 +107,7 @@ const OPERATORS: &[&str] = &[">=", "<=", "==", ">", "<"];
 
 /// Parses `"ttft.p95 > 50ms or error_rate > 1%"` into conditions (any one holding stops).
 pub fn conditions(cx: &mut Ctx, text: &Spanned<String>, implied: Option<&Spanned<String>>) -> Vec<Condition> {
-    let span = inner_span(cx, text);
+    let span = inner_span(text);
     let exact = span != text.span;
     let mut out = vec![];
     let mut offset = 0;
@@ -188,7 +187,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
     } else {
         let metric = metric_ref(cx, &selector)?;
         let check = match (op, value, within) {
-            (Some(op), _, Some(w)) => {
+            (Some(_), _, Some(w)) => {
                 cx.error(
                     Code::ConflictingOptions,
                     w.span,
@@ -196,7 +195,6 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
                     "range",
                     "keep one form",
                 );
-                let _ = op;
                 return None;
             }
             (Some(op), Some(value), None) => {
