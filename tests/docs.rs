@@ -29,40 +29,10 @@ fn metric_tables_match_the_catalogue() {
 
 #[test]
 fn every_node_is_documented() {
+    use benchctl::dsl::decode::*;
     let text = doc("scenario-language.md");
-    for node in benchctl::dsl::decode::BODY_NODES.iter().chain(&[
-        "drive",
-        "pressure",
-        "search",
-        "stage",
-        "model",
-        "prompt",
-        "output",
-        "batch",
-        "slo",
-        "index",
-        "data",
-        "query",
-        "ef-sweep",
-        "ground-truth",
-        "cache",
-        "source",
-        "entry",
-        "compile",
-        "grid",
-        "block",
-        "shared-memory",
-        "buffer",
-        "args",
-        "rates",
-        "iterations",
-        "launches-per-timing",
-        "check",
-        "latency",
-        "cpu-work",
-        "errors",
-        "tokens",
-    ]) {
+    let lists = [BODY_NODES, PHASE_NODES, INFERENCE_NODES, RETRIEVAL_NODES, KERNEL_NODES, SYNTHETIC_NODES, &["stage"]];
+    for node in lists.iter().flat_map(|l| l.iter()) {
         assert!(text.contains(&format!("`{node}`")), "docs/scenario-language.md lacks `{node}`");
     }
 }

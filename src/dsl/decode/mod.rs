@@ -6,6 +6,8 @@ mod phase;
 mod workload;
 
 pub use expect::{parse_condition, parse_metric_ref};
+pub use phase::PHASE_NODES;
+pub use workload::{INFERENCE_NODES, KERNEL_NODES, RETRIEVAL_NODES, SYNTHETIC_NODES};
 
 use kdl::KdlNode;
 

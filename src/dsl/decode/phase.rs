@@ -8,7 +8,7 @@ use super::super::span::Spanned;
 use super::super::units::{Duration, Range, Rate};
 use super::expect::conditions;
 
-const PHASE_NODES: &[&str] = &["drive", "pressure", "search"];
+pub const PHASE_NODES: &[&str] = &["drive", "pressure", "search"];
 
 pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
     let fixed_role = match r.name() {

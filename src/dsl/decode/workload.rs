@@ -39,7 +39,7 @@ fn read<T>(cx: &mut Ctx, node: &KdlNode, f: impl FnOnce(&mut Ctx, &mut NodeReade
     out
 }
 
-const INFERENCE_NODES: &[&str] = &["model", "device", "prompt", "output", "batch", "warmup", "slo"];
+pub const INFERENCE_NODES: &[&str] = &["model", "device", "prompt", "output", "batch", "warmup", "slo"];
 
 fn inference(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<Device>>) -> Inference {
     let mut inf = Inference {
@@ -214,7 +214,7 @@ fn prompt(cx: &mut Ctx, r: &mut NodeReader) -> Option<Prompt> {
     }
 }
 
-const RETRIEVAL_NODES: &[&str] = &["index", "data", "query", "ef-sweep", "ground-truth", "cache"];
+pub const RETRIEVAL_NODES: &[&str] = &["index", "data", "query", "ef-sweep", "ground-truth", "cache"];
 
 fn retrieval(cx: &mut Ctx, nodes: &[KdlNode]) -> Retrieval {
     let mut ret = Retrieval { index: None, data: None, query: None, ground_truth: true, cache_dir: None, cache: true };
@@ -322,7 +322,7 @@ fn data(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<DataSource>> {
     }
 }
 
-const KERNEL_NODES: &[&str] = &[
+pub const KERNEL_NODES: &[&str] = &[
     "source",
     "entry",
     "compile",
@@ -515,7 +515,7 @@ fn kernel_args(cx: &mut Ctx, r: &mut NodeReader) -> Vec<KernelArg> {
     out
 }
 
-const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens"];
+pub const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens"];
 const DISTRIBUTIONS: &[&str] = &["fixed", "uniform", "normal", "lognormal", "pareto"];
 
 fn synthetic(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
