@@ -55,11 +55,6 @@ pub struct Comparison {
     pub regressed: bool,
 }
 
-/// A histogram's recorded buckets as (representative value, count), in value order.
-fn buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
-    h.iter_recorded().map(|v| (h.median_equivalent(v.value_iterated_to()), v.count_at_value())).collect()
-}
-
 /// Draws counts of the same total from the buckets' distribution (a multinomial, by
 /// conditional binomials).
 fn resample(buckets: &[(u64, u64)], rng: &mut Rng) -> Vec<(u64, u64)> {
@@ -136,6 +131,7 @@ pub fn bootstrap(
     resamples: usize,
 ) -> (f64, f64) {
     let mut rng = Rng::new(seed);
+    let buckets = |h: &Histogram<u64>| stats::buckets(h).collect::<Vec<_>>();
     let (bb, nb) = (buckets(base), buckets(new));
     let mut changes: Vec<f64> = (0..resamples.max(40))
         .map(|_| {
@@ -167,13 +163,6 @@ fn verdict(change: f64, lo: f64, hi: f64, tolerance: f64, higher_is_better: bool
     }
 }
 
-fn hist(w: &Value, metric: &str) -> Option<Histogram<u64>> {
-    w.pointer(&format!("/histograms/{metric}/data"))
-        .and_then(Value::as_str)
-        .and_then(|d| stats::decode(d).ok())
-        .filter(|h| !h.is_empty())
-}
-
 /// Tolerance for `workload.metric`: a per-metric override, else the default.
 fn tolerance_for(overrides: &BTreeMap<String, f64>, default: f64, workload: &str, metric: &str) -> f64 {
     overrides.get(&format!("{workload}.{metric}")).copied().unwrap_or(default)
@@ -195,7 +184,8 @@ pub fn compare(
             continue;
         };
         for metric in ["latency", "ttft", "itl", "tpot"] {
-            let (Some(bh), Some(nh)) = (hist(bw, metric), hist(nw, metric)) else {
+            let (Some(bh), Some(nh)) = (crate::result::histogram(bw, metric), crate::result::histogram(nw, metric))
+            else {
                 continue;
             };
             for (agg, q) in [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)] {

@@ -323,7 +323,7 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
         if check {
             println!("would reformat: {}", file.display());
             status = exit::FAILED;
-        } else if let Err(e) = write_atomic(file, &formatted) {
+        } else if let Err(e) = benchctl::result::write_atomic(file, formatted.as_bytes()) {
             eprintln!("error: cannot write `{}`: {e}", file.display());
             return exit::RUNTIME_ERROR;
         } else {
@@ -400,14 +400,4 @@ fn list(extra: &[PathBuf]) -> u8 {
         println!("  std/{path:<24} {}", summary_line(text));
     }
     exit::SUCCESS
-}
-
-/// Writes through a temporary file in the same folder and renames it into place, so an
-/// interrupted write never leaves a half-written scenario.
-fn write_atomic(path: &PathBuf, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.benchctl-fmt.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -237,22 +237,9 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
     let mut merged: BTreeMap<String, (String, Recorded)> = BTreeMap::new();
     for p in outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure) {
         for w in &p.workloads {
-            match merged.get_mut(&w.name) {
-                Some((_, acc)) => {
-                    acc.hists.add(&w.recorded.hists);
-                    acc.counters.add(&w.recorded.counters);
-                    acc.elapsed += w.recorded.elapsed;
-                }
-                None => {
-                    let r = Recorded {
-                        hists: w.recorded.hists.clone(),
-                        counters: w.recorded.counters.clone(),
-                        series: vec![],
-                        elapsed: w.recorded.elapsed,
-                    };
-                    merged.insert(w.name.clone(), (w.kind.as_str().to_string(), r));
-                }
-            }
+            let (_, acc) =
+                merged.entry(w.name.clone()).or_insert_with(|| (w.kind.as_str().to_string(), Recorded::default()));
+            acc.add_totals(&w.recorded);
         }
     }
     merged.into_iter().map(|(name, (kind, r))| (name, workload_doc(&kind, &r, false))).collect()
@@ -266,6 +253,13 @@ fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
         stable_levels: s.levels.iter().filter(|l| l.stable).map(|l| l.rate).collect(),
         levels: s.levels.clone(),
     })
+}
+
+/// A workload's histogram of `metric` from a result document (a `WorkloadDoc` as JSON), if
+/// it has samples.
+pub fn histogram(workload: &serde_json::Value, metric: &str) -> Option<hdrhistogram::Histogram<u64>> {
+    let data = workload.pointer(&format!("/histograms/{metric}/data"))?.as_str()?;
+    stats::decode(data).ok().filter(|h| !h.is_empty())
 }
 
 /// `2026-11-28T04:15:00Z` (UTC, second precision).

@@ -268,37 +268,13 @@ pub fn present(
 
 /// `benchctl report`: evaluates a saved result again and writes the requested outputs.
 pub fn report_cmd(result: &Path, outputs: &Outputs, quiet: bool, color: bool) -> u8 {
-    let text = match std::fs::read_to_string(result) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read `{}`: {e}", result.display());
-            return exit::INVALID_INPUT;
-        }
-    };
-    let mut value: serde_json::Value = match serde_json::from_str(&text) {
+    let mut value = match read_result(result) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!(
-                "error: `{}` is not JSON: {e}
-  help: pass the result.json that `benchctl run` wrote",
-                result.display()
-            );
+            eprintln!("error: {e}\n  help: pass the result.json that `benchctl run` wrote");
             return exit::INVALID_INPUT;
         }
     };
-    match value["schema_version"].as_u64() {
-        Some(v) if v == u64::from(result::RESULT_SCHEMA_VERSION) => {}
-        other => {
-            eprintln!(
-                "error: `{}` is not a benchctl result of schema version {} (found {:?})
-  help: pass the result.json that `benchctl run` wrote",
-                result.display(),
-                result::RESULT_SCHEMA_VERSION,
-                other
-            );
-            return exit::INVALID_INPUT;
-        }
-    }
     present(&mut value, outputs, quiet, color, None)
 }
 

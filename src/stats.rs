@@ -52,20 +52,20 @@ pub struct DistSummary {
     pub tukey: Tukey,
 }
 
-/// Each recorded bucket as (representative value, count): the bucket's median-equivalent
-/// value, as hdrhistogram's own mean uses.
-fn buckets(h: &Histogram<u64>) -> impl Iterator<Item = (f64, u64)> + '_ {
-    h.iter_recorded().map(|v| (h.median_equivalent(v.value_iterated_to()) as f64, v.count_at_value()))
+/// Each recorded bucket as (representative value, count), in value order: the bucket's
+/// median-equivalent value, as hdrhistogram's own mean uses.
+pub fn buckets(h: &Histogram<u64>) -> impl Iterator<Item = (u64, u64)> + '_ {
+    h.iter_recorded().map(|v| (h.median_equivalent(v.value_iterated_to()), v.count_at_value()))
 }
 
 /// Samples strictly above `threshold`.
 pub fn count_above(h: &Histogram<u64>, threshold: f64) -> u64 {
-    buckets(h).filter(|(v, _)| *v > threshold).map(|(_, c)| c).sum()
+    buckets(h).filter(|(v, _)| *v as f64 > threshold).map(|(_, c)| c).sum()
 }
 
 /// Samples strictly below `threshold`.
 pub fn count_below(h: &Histogram<u64>, threshold: f64) -> u64 {
-    buckets(h).filter(|(v, _)| *v < threshold).map(|(_, c)| c).sum()
+    buckets(h).filter(|(v, _)| (*v as f64) < threshold).map(|(_, c)| c).sum()
 }
 
 /// Median absolute deviation from the median.
@@ -74,7 +74,7 @@ pub fn mad(h: &Histogram<u64>) -> f64 {
         return 0.0;
     }
     let median = h.value_at_quantile(0.5) as f64;
-    let mut dev: Vec<(f64, u64)> = buckets(h).map(|(v, c)| ((v - median).abs(), c)).collect();
+    let mut dev: Vec<(f64, u64)> = buckets(h).map(|(v, c)| ((v as f64 - median).abs(), c)).collect();
     dev.sort_by(|a, b| a.0.total_cmp(&b.0));
     let half = h.len().div_ceil(2);
     let mut seen = 0;

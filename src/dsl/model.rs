@@ -385,6 +385,19 @@ pub struct Probe {
 }
 
 keyword_enum!(Comparison, "comparison" { Lt = "<", Le = "<=", Gt = ">", Ge = ">=", Eq = "==" });
+
+impl Comparison {
+    /// Whether `x op bound` holds (`==` within a relative 1e-9).
+    pub fn holds(self, x: f64, bound: f64) -> bool {
+        match self {
+            Comparison::Lt => x < bound,
+            Comparison::Le => x <= bound,
+            Comparison::Gt => x > bound,
+            Comparison::Ge => x >= bound,
+            Comparison::Eq => (x - bound).abs() <= 1e-9 * bound.abs().max(1.0),
+        }
+    }
+}
 keyword_enum!(ExpectSeverity, "severity" { Fail = "fail", Warn = "warn" });
 keyword_enum!(OnMissing, "on-missing policy" { Fail = "fail", Warn = "warn", Pass = "pass" });
 

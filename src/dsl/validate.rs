@@ -81,6 +81,16 @@ pub enum Bound {
     Within { lo: Quantity, hi: Quantity },
 }
 
+impl Bound {
+    /// Whether a value in base units meets the bound.
+    pub fn holds(&self, x: f64) -> bool {
+        match self {
+            Bound::Compare { op, value } => op.holds(x, value.base()),
+            Bound::Within { lo, hi } => x >= lo.base() && x <= hi.base(),
+        }
+    }
+}
+
 impl std::fmt::Display for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

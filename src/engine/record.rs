@@ -207,12 +207,32 @@ pub struct Recorder {
 }
 
 /// Everything recorded for one workload in one phase.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Recorded {
     pub hists: Hists,
     pub counters: Counters,
     pub series: Vec<WindowSummary>,
     pub elapsed: Duration,
+}
+
+impl Recorded {
+    /// Adds another record's totals (histograms add losslessly); the series is left as is.
+    pub fn add_totals(&mut self, other: &Recorded) {
+        self.hists.add(&other.hists);
+        self.counters.add(&other.counters);
+        self.elapsed += other.elapsed;
+    }
+
+    /// Appends a record that followed this one: totals add, and its windows (which count
+    /// from its own start) are shifted to follow this record's.
+    pub fn append(&mut self, other: Recorded) {
+        let offset = self.elapsed.as_secs_f64();
+        self.add_totals(&other);
+        self.series.extend(other.series.into_iter().map(|mut w| {
+            w.start_s += offset;
+            w
+        }));
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -15,7 +15,7 @@ use super::probe::{ProbeResult, Probes};
 use super::record::{Recorded, Recorder};
 use super::synthetic::Synthetic;
 use super::workload::Workload;
-use crate::dsl::model::{Comparison, LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind, WorkloadSpec};
+use crate::dsl::model::{LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind, WorkloadSpec};
 use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
 use crate::plan::estimate::{derive_seed, SEARCH_MAX_STEPS, SEARCH_STEP};
 
@@ -328,7 +328,15 @@ impl<'a> Engine<'a> {
                     });
                 }
             }
-            if let Some(why) = self.abort_check(phase, recorders, now.duration_since(start).as_secs_f64()) {
+            let secs = now.duration_since(start).as_secs_f64();
+            // One copy of the totals per window, and only when something will read it.
+            let aborts = self.valid.scenario.expectations.iter().any(|x| x.abort_on_fail);
+            let snapshots: Snapshots = if aborts || !conditions.is_empty() {
+                recorders.iter().map(|(n, r)| (n.clone(), r.snapshot())).collect()
+            } else {
+                Snapshots::new()
+            };
+            if let Some(why) = self.abort_check(phase, &snapshots, secs) {
                 self.aborted_by = Some(why.clone());
                 self.interrupt.set();
                 return format!("aborted: {why}");
@@ -339,9 +347,7 @@ impl<'a> Engine<'a> {
             if end.is_some_and(|e| now >= e) {
                 return "duration".into();
             }
-            if let Some(c) =
-                conditions.iter().find(|c| holds(c, recorders, now.duration_since(start).as_secs_f64(), self.valid))
-            {
+            if let Some(c) = conditions.iter().find(|c| holds(c, &snapshots, secs, self.valid)) {
                 return format!("condition: {} {} {}", c.metric.selector, c.op, c.value);
             }
             if tasks.iter().all(|t| t.is_finished()) {
@@ -388,7 +394,7 @@ impl<'a> Engine<'a> {
 impl Engine<'_> {
     /// An `abort-on-fail` expectation on this phase's workloads that already fails, with
     /// enough samples to say so; checked once per window.
-    fn abort_check(&self, phase: &Phase, recorders: &BTreeMap<String, Arc<Recorder>>, secs: f64) -> Option<String> {
+    fn abort_check(&self, phase: &Phase, snapshots: &Snapshots, secs: f64) -> Option<String> {
         let sc = &self.valid.scenario;
         for e in &self.valid.expectations {
             let x = &sc.expectations[e.index];
@@ -396,13 +402,12 @@ impl Engine<'_> {
             let (true, true, Subject::Workload(w)) = (x.abort_on_fail, in_phase, e.metric.subject) else {
                 continue;
             };
-            let Some(r) = recorders.get(&sc.workloads[w].name.value) else {
+            let Some((h, c)) = snapshots.get(&sc.workloads[w].name.value) else {
                 continue;
             };
-            let (h, c) = r.snapshot();
             let agg = e.metric.aggregation.as_deref();
             let k = x.k.as_ref().map_or(3.0, |k| k.value);
-            let Some(v) = measure::value(e.metric.def.name, agg, &h, &c, secs, k) else {
+            let Some(v) = measure::value(e.metric.def.name, agg, h, c, secs, k) else {
                 continue;
             };
             let needed = agg.and_then(crate::dsl::metrics::percentile).map(crate::evaluate::required_samples);
@@ -411,11 +416,7 @@ impl Engine<'_> {
             if needed.is_some_and(|n| have.unwrap_or(0) < n) {
                 continue;
             }
-            let ok = match &e.bound {
-                crate::dsl::validate::Bound::Compare { op, value } => compare(v, *op, value.base()),
-                crate::dsl::validate::Bound::Within { lo, hi } => v >= lo.base() && v <= hi.base(),
-            };
-            if !ok {
+            if !e.bound.holds(v) {
                 return Some(format!("{} {}", e.metric.selector, e.bound));
             }
         }
@@ -423,28 +424,20 @@ impl Engine<'_> {
     }
 }
 
+/// Each workload's totals so far in the current phase, taken once per window.
+type Snapshots = BTreeMap<String, (super::record::Hists, super::record::Counters)>;
+
 /// Whether a stop condition holds on the data recorded so far.
-fn holds(c: &ValidCondition, recorders: &BTreeMap<String, Arc<Recorder>>, secs: f64, v: &ValidScenario) -> bool {
+fn holds(c: &ValidCondition, snapshots: &Snapshots, secs: f64, v: &ValidScenario) -> bool {
     let Subject::Workload(i) = c.metric.subject else {
         return false;
     };
-    let Some(r) = recorders.get(&v.scenario.workloads[i].name.value) else {
+    let Some((h, counters)) = snapshots.get(&v.scenario.workloads[i].name.value) else {
         return false;
     };
-    let (h, counters) = r.snapshot();
-    match measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), &h, &counters, secs, 3.0) {
-        Some(x) => compare(x, c.op, c.value.base()),
+    match measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), h, counters, secs, 3.0) {
+        Some(x) => c.op.holds(x, c.value.base()),
         None => false,
-    }
-}
-
-pub fn compare(x: f64, op: Comparison, bound: f64) -> bool {
-    match op {
-        Comparison::Lt => x < bound,
-        Comparison::Le => x <= bound,
-        Comparison::Gt => x > bound,
-        Comparison::Ge => x >= bound,
-        Comparison::Eq => (x - bound).abs() <= 1e-9 * bound.abs().max(1.0),
     }
 }
 
@@ -507,20 +500,8 @@ impl Engine<'_> {
                 (None, None) => break,
             };
         }
-        let mut recorded = records.into_iter();
-        let first = recorded.next();
-        let merged = first.map(|mut acc| {
-            for r in recorded {
-                acc.hists.add(&r.hists);
-                acc.counters.add(&r.counters);
-                // Each level's windows count from the level's start: shift them onto the phase.
-                let offset = acc.elapsed.as_secs_f64();
-                acc.series.extend(r.series.into_iter().map(|mut w| {
-                    w.start_s += offset;
-                    w
-                }));
-                acc.elapsed += r.elapsed;
-            }
+        let merged = records.into_iter().reduce(|mut acc, r| {
+            acc.append(r);
             acc
         });
         let workloads = merged
@@ -586,7 +567,7 @@ impl Engine<'_> {
                     secs,
                     3.0,
                 )
-                .is_some_and(|x| compare(x, c.op, c.value.base()))
+                .is_some_and(|x| c.op.holds(x, c.value.base()))
             })
             .map(|c| format!("{} {} {}", c.metric.selector, c.op, c.value))
             .collect();

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::dsl::metrics::percentile;
 use crate::dsl::model::Comparison;
-use crate::engine::run::compare;
 
 /// Confidence for the sample-count rule of percentile bounds.
 pub const CONFIDENCE: f64 = 0.99;
@@ -166,7 +165,7 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
 /// Whether a base-unit value satisfies a bound (`op value` or `lo..hi`).
 pub fn holds(x: f64, base: &Value) -> bool {
     match base.get("op").and_then(Value::as_str).and_then(Comparison::from_name) {
-        Some(op) => compare(x, op, base["value"].as_f64().unwrap_or(f64::NAN)),
+        Some(op) => op.holds(x, base["value"].as_f64().unwrap_or(f64::NAN)),
         None => {
             let (lo, hi) = (base["lo"].as_f64().unwrap_or(f64::NAN), base["hi"].as_f64().unwrap_or(f64::NAN));
             x >= lo - 1e-12 && x <= hi + 1e-12

@@ -7,7 +7,6 @@ use serde_json::Value;
 use crate::dsl::units::{trim_float, Bytes, Duration};
 use crate::engine::measure;
 use crate::engine::record::{Counters, Hists, Metric};
-use crate::stats;
 
 /// A measured value in base units, its text in the bound's unit, and what it rests on.
 #[derive(Debug, Clone)]
@@ -44,11 +43,7 @@ fn phase<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
 fn record(w: &Value) -> (Hists, Counters, f64) {
     let mut h = Hists::default();
     for m in Metric::ALL {
-        if let Some(hist) = w
-            .pointer(&format!("/histograms/{}/data", m.name()))
-            .and_then(Value::as_str)
-            .and_then(|d| stats::decode(d).ok())
-        {
+        if let Some(hist) = crate::result::histogram(w, m.name()) {
             h.0[m as usize] = hist;
         }
     }

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::charts::{self, Band, Line};
 use super::{scope, status_word};
 use crate::evaluate::{Evaluation, Grade, Status};
-use crate::stats;
 
 /// The built-in template.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/report.html");
@@ -182,7 +181,7 @@ fn charts(doc: &Value) -> Vec<ChartView> {
         .into_iter()
         .flatten()
         .filter_map(|(name, w)| {
-            let h = stats::decode(w.pointer("/histograms/latency/data")?.as_str()?).ok()?;
+            let h = crate::result::histogram(w, "latency")?;
             let n = h.len() as f64;
             let qs = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
             let points = qs
