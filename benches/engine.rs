@@ -29,7 +29,7 @@ fn run(phases: &str) -> RunOutcome {
     let text = format!("scenario \"bench\" {{\n    {NOOP}\n{phases}\n}}\n");
     let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
-    let workloads = run::workloads(&valid).unwrap();
+    let workloads = run::workloads(&valid, std::path::Path::new("."), &mut |_, _| {}).ok().unwrap().workloads;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
     rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut q).run())

@@ -15,7 +15,7 @@ use crate::dsl::validate::ValidScenario;
 use crate::engine::pressure::PressureReport;
 use crate::engine::probe::{ProbeResult, SystemInfo};
 use crate::engine::record::{Metric, Recorded, WindowSummary};
-use crate::engine::run::{RunOutcome, SearchOutcome};
+use crate::engine::run::{RunOutcome, SearchOutcome, WorkloadFacts};
 use crate::plan::Plan;
 use crate::stats::{self, DistSummary};
 
@@ -105,6 +105,13 @@ pub struct WorkloadDoc {
     pub input_tokens: u64,
     /// Where token counts come from.
     pub token_source: &'static str,
+    /// Seconds spent processing prompts (summed over requests; 0 when not reported).
+    pub prefill_s: f64,
+    /// Successful requests that met every SLO of the workload.
+    pub good_requests: u64,
+    /// Facts about the workload's setup (model, batch-size table); whole-run records only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<serde_json::Value>,
     pub metrics: BTreeMap<String, MetricDoc>,
     pub histograms: BTreeMap<String, HistogramDoc>,
     pub series: Vec<WindowSummary>,
@@ -119,7 +126,7 @@ pub struct StressTest {
     pub levels: Vec<crate::engine::run::SearchLevel>,
 }
 
-fn workload_doc(kind: &str, r: &Recorded, series: bool) -> WorkloadDoc {
+fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadFacts>) -> WorkloadDoc {
     let secs = r.elapsed.as_secs_f64();
     let c = &r.counters;
     let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
@@ -152,7 +159,10 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool) -> WorkloadDoc {
         tok_s: per_sec(c.output_tokens),
         output_tokens: c.output_tokens,
         input_tokens: c.input_tokens,
-        token_source: "synthetic token stream (counted per emitted token)",
+        token_source: facts.map_or("synthetic token stream (counted per emitted token)", |f| f.token_source),
+        prefill_s: c.prefill_ns as f64 / 1e9,
+        good_requests: c.good,
+        setup: if series { None } else { facts.and_then(|f| f.setup.clone()) },
         metrics,
         histograms,
         series: if series { r.series.clone() } else { vec![] },
@@ -188,7 +198,7 @@ pub fn build(
             workloads: p
                 .workloads
                 .iter()
-                .map(|w| (w.name.clone(), workload_doc(w.kind.as_str(), &w.recorded, true)))
+                .map(|w| (w.name.clone(), workload_doc(w.kind.as_str(), &w.recorded, true, outcome.workload_facts.get(&w.name))))
                 .collect(),
             search: p.search.clone(),
             pressure: p.pressure.clone(),
@@ -242,7 +252,13 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
             acc.add_totals(&w.recorded);
         }
     }
-    merged.into_iter().map(|(name, (kind, r))| (name, workload_doc(&kind, &r, false))).collect()
+    merged
+        .into_iter()
+        .map(|(name, (kind, r))| {
+            let facts = outcome.workload_facts.get(&name);
+            (name, workload_doc(&kind, &r, false, facts))
+        })
+        .collect()
 }
 
 fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {

@@ -30,11 +30,29 @@ pub fn run(
         eprintln!("error: `{}` is not a valid scenario; nothing was run", file.display());
         return exit::INVALID_INPUT;
     };
-    let workloads = match engine::workloads(valid) {
-        Ok(w) => w,
-        Err(engine::Unsupported(why)) => {
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut say = |w: &str, m: String| {
+        if !quiet {
+            eprintln!("{w}: {m}");
+        }
+    };
+    let prepared = match engine::workloads(valid, &base, &mut say) {
+        Ok(p) => p,
+        Err(engine::SetupFailure::Unsupported(why)) => {
             eprintln!("error: {why}");
             return exit::RUNTIME_ERROR;
+        }
+        Err(engine::SetupFailure::Workload { workload, span, error }) => {
+            let mut d = diag::Diagnostic::error(
+                diag::Code::SetupFailed,
+                format!("workload `{workload}` could not be prepared: {}", error.message),
+            )
+            .with_label(span, "from here");
+            if let Some(h) = &error.help {
+                d = d.with_help(h.clone());
+            }
+            eprint!("{}", diag::render(&[d], &checked.sources, color, 100));
+            return if error.input { exit::INVALID_INPUT } else { exit::RUNTIME_ERROR };
         }
     };
     let plan = plan::build(valid, &checked.sources);
@@ -55,7 +73,8 @@ pub fn run(
         Box::new(progress::Plain::new())
     };
     let quiet_panics = QuietPanics::install();
-    let engine = Engine::new(valid, workloads, Options::default(), interrupt, reporter.as_mut());
+    let engine = Engine::new(valid, prepared.workloads, Options::default(), interrupt, reporter.as_mut())
+        .with_warnings(prepared.warnings);
     let outcome = runtime.block_on(engine.run());
     drop(quiet_panics);
     let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());

@@ -62,6 +62,7 @@ fn constructed(expectations: &str) -> Value {
         phases: vec![phase("main", recorded)],
         probes: vec![],
         warnings: vec![],
+        workload_facts: Default::default(),
     };
     let plan = benchctl::plan::build(&valid, &c.sources);
     let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::engine::probe::system_info());

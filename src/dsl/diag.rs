@@ -87,6 +87,8 @@ codes! {
     ProbeIntervalTooShort = "probe-interval-too-short",
     RunLimitExceeded = "run-limit-exceeded",
     UnusedParameter = "unused-parameter",
+    /// Run setup: a workload's model, data or device could not be prepared.
+    SetupFailed = "setup-failed",
     /// Run evaluation: an expectation did not hold (shown at its line in the scenario).
     ExpectationFailed = "expectation-failed",
     /// Run evaluation: too few samples for a percentile bound.

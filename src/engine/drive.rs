@@ -123,6 +123,7 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
             finished,
             outputs: &events.outputs,
             input_tokens: events.input_tokens,
+            prefill: events.prefill,
             error,
             open_loop,
         },

@@ -52,6 +52,8 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
         "error_rate" => (c.requests > 0).then(|| c.errors as f64 / c.requests as f64),
         "throughput" => per_sec(c.requests - c.errors),
         "tok_s" => per_sec(c.output_tokens),
+        "prefill_tok_s" => (c.prefill_ns > 0).then(|| c.input_tokens as f64 / (c.prefill_ns as f64 / 1e9)),
+        "goodput" => per_sec(c.good),
         _ => None,
     }
 }
@@ -71,7 +73,7 @@ mod tests {
             let error = (i % 10 == 0).then_some("x");
             r.record(
                 0,
-                &Sample { intended: t0, started: t0, finished, outputs: &[], input_tokens: 0, error, open_loop: false },
+                &Sample { intended: t0, started: t0, finished, outputs: &[], input_tokens: 0, prefill: None, error, open_loop: false },
             );
         }
         let rec = r.finish(t0 + Duration::from_secs(2));

@@ -11,7 +11,28 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::workload::Slo;
 use crate::stats::histogram;
+
+/// Whether a successful request met every bound of `slo` (times from its intended start).
+fn meets(slo: &Slo, s: &Sample) -> bool {
+    let since = |t: Instant| t.saturating_duration_since(s.intended);
+    let ok = |bound: Option<Duration>, v: Option<Duration>| match (bound, v) {
+        (Some(b), Some(v)) => v <= b,
+        // A bound on a token metric is missed by a request that produced no token.
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    let first = s.outputs.first().map(|&t| since(t));
+    let last = s.outputs.last().map(|&t| since(t));
+    let max_gap = s.outputs.windows(2).map(|p| p[1] - p[0]).max().or(first.map(|_| Duration::ZERO));
+    let tpot = match (first, last, s.outputs.len()) {
+        (Some(f), Some(l), n) if n > 1 => Some((l - f) / (n as u32 - 1)),
+        (Some(_), _, _) => Some(Duration::ZERO),
+        _ => None,
+    };
+    ok(slo.ttft, first) && ok(slo.itl, max_gap) && ok(slo.tpot, tpot) && ok(slo.e2e, last.or(Some(since(s.finished))))
+}
 
 /// The distributions recorded for every workload. Durations in nanoseconds; the per-request
 /// token rate in milli-tokens per second.
@@ -106,6 +127,10 @@ pub struct Counters {
     pub dropped: u64,
     pub output_tokens: u64,
     pub input_tokens: u64,
+    /// Nanoseconds spent processing prompts, summed over requests that report it.
+    pub prefill_ns: u64,
+    /// Successful requests that met every SLO of the workload.
+    pub good: u64,
 }
 
 impl Counters {
@@ -118,6 +143,8 @@ impl Counters {
         self.dropped += o.dropped;
         self.output_tokens += o.output_tokens;
         self.input_tokens += o.input_tokens;
+        self.prefill_ns += o.prefill_ns;
+        self.good += o.good;
     }
 }
 
@@ -131,6 +158,7 @@ pub struct Sample<'a> {
     pub finished: Instant,
     pub outputs: &'a [Instant],
     pub input_tokens: u64,
+    pub prefill: Option<Duration>,
     pub error: Option<&'static str>,
     /// Open loop: record the send lateness.
     pub open_loop: bool,
@@ -204,6 +232,7 @@ pub struct Recorder {
     shards: Vec<Mutex<Shard>>,
     agg: Mutex<Agg>,
     pub in_flight: AtomicU64,
+    slo: Option<Slo>,
 }
 
 /// Everything recorded for one workload in one phase.
@@ -248,7 +277,14 @@ impl Recorder {
             shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
             agg: Mutex::new(Agg::default()),
             in_flight: AtomicU64::new(0),
+            slo: None,
         }
+    }
+
+    /// Counts requests meeting `slo` (goodput).
+    pub fn with_slo(mut self, slo: Option<Slo>) -> Recorder {
+        self.slo = slo;
+        self
     }
 
     fn window_of(&self, t: Instant) -> u64 {
@@ -300,6 +336,14 @@ impl Recorder {
             return;
         }
         sh.hists.record(Metric::Latency, ns(s.intended, s.finished));
+        if let Some(p) = s.prefill {
+            sh.counters.prefill_ns += p.as_nanos() as u64;
+        }
+        if let Some(slo) = &self.slo {
+            if meets(slo, s) {
+                sh.counters.good += 1;
+            }
+        }
         if let (Some(&first), Some(&last)) = (s.outputs.first(), s.outputs.last()) {
             let n = s.outputs.len() as u64;
             sh.counters.output_tokens += n;
@@ -406,6 +450,7 @@ mod tests {
                 finished: ms(15),
                 outputs: &outputs,
                 input_tokens: 4,
+                prefill: None,
                 error: None,
                 open_loop: true,
             },
@@ -418,6 +463,7 @@ mod tests {
                 finished: ms(1600),
                 outputs: &[],
                 input_tokens: 0,
+                prefill: None,
                 error: Some("boom"),
                 open_loop: false,
             },

@@ -15,8 +15,11 @@ use super::probe::{ProbeResult, Probes};
 use super::record::{Recorded, Recorder};
 use super::synthetic::Synthetic;
 use super::workload::Workload;
-use crate::dsl::model::{LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind, WorkloadSpec};
+use crate::dsl::model::{DeviceKind, LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind, WorkloadSpec};
+use crate::dsl::span::Span;
 use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
+use crate::infer::model::SetupError;
+use crate::infer::workload::{InferenceWorkload, Setup as InferenceSetup};
 use crate::plan::estimate::{derive_seed, SEARCH_MAX_STEPS, SEARCH_STEP};
 
 /// Tunables of the engine (not of the scenario).
@@ -87,29 +90,82 @@ pub struct RunOutcome {
     pub phases: Vec<PhaseOutcome>,
     pub probes: Vec<ProbeResult>,
     pub warnings: Vec<String>,
+    /// Per workload: where its token counts come from, and facts about its setup.
+    pub workload_facts: BTreeMap<String, WorkloadFacts>,
 }
 
-/// Why a scenario cannot run with this build (checked before anything starts).
-#[derive(Debug)]
-pub struct Unsupported(pub String);
+#[derive(Debug, Clone)]
+pub struct WorkloadFacts {
+    pub token_source: &'static str,
+    pub setup: Option<serde_json::Value>,
+}
 
-/// Builds the executable workloads, or says which one this build cannot run.
-pub fn workloads(v: &ValidScenario) -> Result<BTreeMap<String, Arc<dyn Workload>>, Unsupported> {
+/// Why a scenario's workloads could not be prepared (before anything is measured).
+#[derive(Debug)]
+pub enum SetupFailure {
+    /// This build cannot run a workload of this kind.
+    Unsupported(String),
+    /// A workload's model, data or device could not be prepared.
+    Workload { workload: String, span: Span, error: SetupError },
+}
+
+/// The executable workloads, with what their setup had to say.
+pub struct Prepared {
+    pub workloads: BTreeMap<String, Arc<dyn Workload>>,
+    pub warnings: Vec<String>,
+}
+
+/// The device a workload runs on: its own, the scenario's, or the CPU. A GPU device with
+/// `fallback="cpu"` becomes the CPU when this build or machine cannot open it.
+fn device_for(v: &ValidScenario, w: &crate::dsl::model::Workload, warnings: &mut Vec<String>) -> DeviceKind {
+    let Some(d) = w.device.as_ref().or(v.scenario.device.as_ref()).map(|d| d.value) else {
+        return DeviceKind::Cpu;
+    };
+    if let DeviceKind::Cuda { .. } = d.kind {
+        if d.fallback_cpu {
+            if let Err(e) = crate::infer::model::device(d.kind) {
+                warnings.push(format!("workload `{}` runs on the CPU (fallback): {}", w.name.value, e.message));
+                return DeviceKind::Cpu;
+            }
+        }
+    }
+    d.kind
+}
+
+/// Builds the executable workloads: loads models (and runs their warmup and batch-size
+/// sweep). `base` is the folder relative paths are resolved against; `progress` receives
+/// (workload, message) lines.
+pub fn workloads(
+    v: &ValidScenario,
+    base: &std::path::Path,
+    progress: &mut dyn FnMut(&str, String),
+) -> Result<Prepared, SetupFailure> {
     let mut out: BTreeMap<String, Arc<dyn Workload>> = BTreeMap::new();
+    let mut warnings = vec![];
+    let seed = v.scenario.seed.as_ref().map_or(0, |s| s.value);
     for w in &v.scenario.workloads {
+        let name = w.name.value.clone();
         match &w.spec {
             WorkloadSpec::Synthetic(s) => {
-                out.insert(w.name.value.clone(), Arc::new(Synthetic::from_spec(s)));
+                out.insert(name, Arc::new(Synthetic::from_spec(s)));
+            }
+            WorkloadSpec::Inference(spec) => {
+                let device = device_for(v, w, &mut warnings);
+                let setup = InferenceSetup { device, seed, base };
+                let span = spec.model.as_ref().map_or(w.name.span, |m| m.source.span);
+                let prepared = InferenceWorkload::prepare(spec, &setup, &mut |m| progress(&name, m))
+                    .map_err(|error| SetupFailure::Workload { workload: name.clone(), span, error })?;
+                out.insert(name, Arc::new(prepared));
             }
             _ => {
-                return Err(Unsupported(format!(
-                    "workload `{}` is of kind `{}`, which this build of benchctl cannot run yet (it runs `synthetic` workloads); `check` and `plan` accept it",
+                return Err(SetupFailure::Unsupported(format!(
+                    "workload `{}` is of kind `{}`, which this build of benchctl cannot run yet (it runs `synthetic` and `inference` workloads); `check` and `plan` accept it",
                     w.name.value, w.kind.value
                 )))
             }
         }
     }
-    Ok(out)
+    Ok(Prepared { workloads: out, warnings })
 }
 
 /// Shared state of one run.
@@ -143,6 +199,12 @@ impl<'a> Engine<'a> {
             warnings: vec![],
             aborted_by: None,
         }
+    }
+
+    /// Warnings from before the run (workload setup), reported with the run's own.
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings.extend(warnings);
+        self
     }
 
     fn warn(&mut self, w: String) {
@@ -190,6 +252,11 @@ impl<'a> Engine<'a> {
             phases,
             probes,
             warnings: self.warnings,
+            workload_facts: self
+                .workloads
+                .iter()
+                .map(|(k, w)| (k.clone(), WorkloadFacts { token_source: w.token_source(), setup: w.facts() }))
+                .collect(),
         }
     }
 
@@ -251,7 +318,10 @@ impl<'a> Engine<'a> {
             let name = d.workload.value.clone();
             let rec = recorders
                 .entry(name.clone())
-                .or_insert_with(|| Arc::new(Recorder::new(start, self.options.window, self.options.shards)))
+                .or_insert_with(|| Arc::new(
+                    Recorder::new(start, self.options.window, self.options.shards)
+                        .with_slo(self.workloads[&name].slo()),
+                ))
                 .clone();
             let ctx = Arc::new(DriveCtx::new(
                 self.workloads[&name].clone(),
@@ -530,7 +600,9 @@ impl Engine<'_> {
     ) -> (SearchLevel, Recorded) {
         let start = Instant::now();
         let stop = Arc::new(Stop::default());
-        let rec = Arc::new(Recorder::new(start, self.options.window, self.options.shards));
+        let rec = Arc::new(
+            Recorder::new(start, self.options.window, self.options.shards).with_slo(self.workloads[workload].slo()),
+        );
         let seed = derive_seed(self.seed(), index as u64 + 1, 1000 + n as u64);
         let ctx = Arc::new(DriveCtx::new(
             self.workloads[workload].clone(),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::clock;
 use super::random::Rng;
-use super::workload::{BoxFuture, Call, RequestError, Workload};
+use super::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
 use crate::dsl::model::{LatencyDist, Synthetic as Spec};
 
 #[derive(Debug, Clone)]
@@ -51,21 +51,6 @@ fn burn(d: Duration) {
     }
 }
 
-/// Returns `Pending` once (waking itself), then `Ready`.
-struct YieldOnce(bool);
-
-impl std::future::Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
-
 impl Workload for Synthetic {
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<(), RequestError>> {
         // Draw everything up front so the sequence depends only on the seed and request order.
@@ -75,7 +60,7 @@ impl Workload for Synthetic {
             if !self.cpu_work.is_zero() {
                 // Service-side work runs on the runtime's threads, never on the open-loop
                 // generator that makes the first poll.
-                YieldOnce(false).await;
+                YieldOnce::default().await;
                 burn(self.cpu_work);
             }
             if latency > 0.0 {

@@ -16,6 +16,8 @@ pub struct Events {
     pub outputs: Vec<Instant>,
     /// Prompt tokens processed (0 when the workload has no prompt).
     pub input_tokens: u64,
+    /// Time spent processing the prompt, when the workload knows it.
+    pub prefill: Option<std::time::Duration>,
 }
 
 impl Events {
@@ -27,6 +29,7 @@ impl Events {
     pub fn clear(&mut self) {
         self.outputs.clear();
         self.input_tokens = 0;
+        self.prefill = None;
     }
 }
 
@@ -55,4 +58,52 @@ pub trait Workload: Send + Sync {
 
     /// Whether requests stream output tokens (TTFT and ITL are recorded).
     fn streams_tokens(&self) -> bool;
+
+    /// Per-request service levels: requests meeting all of them count towards goodput.
+    fn slo(&self) -> Option<Slo> {
+        None
+    }
+
+    /// Where the result's token counts come from.
+    fn token_source(&self) -> &'static str {
+        "synthetic token stream (counted per emitted token)"
+    }
+
+    /// Facts about the workload's setup for the result (model, index, batch-size table),
+    /// read once the run has ended.
+    fn facts(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// Service-level bounds of one request. `itl` bounds every gap between two tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Slo {
+    pub ttft: Option<std::time::Duration>,
+    pub itl: Option<std::time::Duration>,
+    pub tpot: Option<std::time::Duration>,
+    pub e2e: Option<std::time::Duration>,
+}
+
+impl Slo {
+    pub fn is_empty(&self) -> bool {
+        self.ttft.is_none() && self.itl.is_none() && self.tpot.is_none() && self.e2e.is_none()
+    }
+}
+
+/// Returns `Pending` once (waking itself), then `Ready`: moves the rest of a request off
+/// the thread that polled it first.
+#[derive(Default)]
+pub struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }

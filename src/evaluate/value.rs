@@ -59,6 +59,8 @@ fn record(w: &Value) -> (Hists, Counters, f64) {
         dropped: n("dropped"),
         output_tokens: n("output_tokens"),
         input_tokens: n("input_tokens"),
+        prefill_ns: (w["prefill_s"].as_f64().unwrap_or(0.0) * 1e9) as u64,
+        good: n("good_requests"),
     };
     (h, c, w["duration_s"].as_f64().unwrap_or(0.0))
 }
@@ -85,11 +87,25 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
         Some(p) => phase(doc, p)?.pointer(&format!("/workloads/{subject}"))?,
         None => doc.pointer(&format!("/benchmarks/{subject}"))?,
     };
+    if let Some(value) = setup_fact(doc, subject, metric) {
+        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
+    }
     let (h, c, secs) = record(w);
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
     let value = measure::value(metric, agg, &h, &c, secs, k)?;
     let samples = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| h.get(*m).len());
     Some(Measured { value, text: text(unit, share, value), samples, windows: None })
+}
+
+/// Facts of the workload's setup (the same for the whole run), in base units.
+fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
+    let setup = doc.pointer(&format!("/benchmarks/{subject}/setup"))?;
+    match metric {
+        "load_time" => setup.pointer("/model/load_time_s")?.as_f64(),
+        "memory.weights" => setup.pointer("/model/weights_bytes")?.as_f64(),
+        "memory.kv_cache" => setup.get("kv_cache_peak_bytes")?.as_f64(),
+        _ => None,
+    }
 }
 
 /// One window's value of `metric.agg` in base units.

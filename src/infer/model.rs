@@ -1,0 +1,436 @@
+//! Loading a model once: resolving its source (GGUF file, safetensors folder, Hugging Face
+//! repository, synthetic shape), its tokenizer, its device and dtype.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use super::arch::{Config, RandomWeights};
+use super::attention::Cache;
+use super::gpt2::Gpt2;
+use super::llama::Llama;
+use crate::dsl::model::{DType as DslDType, DeviceKind, ModelSource};
+
+/// A workload could not be prepared. `input` errors are the user's to fix (a missing or
+/// malformed file); the others are the machine's (no GPU, out of memory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupError {
+    pub message: String,
+    pub help: Option<String>,
+    pub input: bool,
+}
+
+impl SetupError {
+    pub fn input(message: impl Into<String>, help: impl Into<String>) -> SetupError {
+        SetupError { message: message.into(), help: Some(help.into()), input: true }
+    }
+    pub fn runtime(message: impl Into<String>, help: Option<String>) -> SetupError {
+        SetupError { message: message.into(), help, input: false }
+    }
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The network: one of the two families.
+#[derive(Debug, Clone)]
+pub enum Net {
+    Gpt2(Gpt2),
+    Llama(Llama),
+}
+
+impl Net {
+    pub fn forward(&self, tokens: &Tensor, cache: &mut Cache) -> candle_core::Result<Tensor> {
+        match self {
+            Net::Gpt2(m) => m.forward(tokens, cache),
+            Net::Llama(m) => m.forward(tokens, cache),
+        }
+    }
+    pub fn new_cache(&self, batch: usize, max_len: usize) -> Cache {
+        match self {
+            Net::Gpt2(m) => m.new_cache(batch, max_len),
+            Net::Llama(m) => m.new_cache(batch, max_len),
+        }
+    }
+    pub fn device(&self) -> &Device {
+        match self {
+            Net::Gpt2(m) => m.device(),
+            Net::Llama(m) => m.device(),
+        }
+    }
+    pub fn dtype(&self) -> DType {
+        match self {
+            Net::Gpt2(m) => m.dtype(),
+            Net::Llama(m) => m.dtype(),
+        }
+    }
+    pub fn weight_bytes(&self) -> u64 {
+        match self {
+            Net::Gpt2(m) => m.weight_bytes(),
+            Net::Llama(m) => m.weight_bytes(),
+        }
+    }
+    pub fn kv_bytes_per_token(&self) -> u64 {
+        match self {
+            Net::Gpt2(m) => m.kv_bytes_per_token(),
+            Net::Llama(m) => m.kv_bytes_per_token(),
+        }
+    }
+    pub fn config(&self) -> Config {
+        match self {
+            Net::Gpt2(m) => Config::Gpt2(m.config.clone()),
+            Net::Llama(m) => Config::Llama(m.config.clone()),
+        }
+    }
+    /// The longest sequence (prompt + output) the model takes.
+    pub fn max_positions(&self) -> usize {
+        match self {
+            Net::Gpt2(m) => m.config.n_positions,
+            Net::Llama(m) => m.config.max_position_embeddings.min(32_768),
+        }
+    }
+}
+
+/// What the result says about the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFacts {
+    /// The source as written (`gguf: FILE`, `synthetic: gpt2-medium`, ...).
+    pub source: String,
+    pub family: &'static str,
+    pub parameters: u64,
+    pub layers: usize,
+    pub vocab_size: usize,
+    pub device: String,
+    /// `f32`, `f16`, `bf16`, or the GGUF quantisation (e.g. `q4_1`, computing in f32).
+    pub dtype: String,
+    pub load_time_s: f64,
+    pub weights_bytes: u64,
+    pub kv_bytes_per_token: u64,
+    /// Where text becomes tokens: `tokenizer.json (PATH)`, `GGUF metadata`, or `none`.
+    pub tokenizer: String,
+}
+
+pub struct Loaded {
+    pub net: Net,
+    pub tokenizer: Option<Tokenizer>,
+    pub eos: Option<u32>,
+    pub facts: ModelFacts,
+}
+
+/// What to load.
+pub struct LoadSpec<'a> {
+    pub source: &'a ModelSource,
+    pub dtype: Option<DslDType>,
+    pub tokenizer: Option<&'a str>,
+    pub device: DeviceKind,
+    pub seed: u64,
+    /// Relative paths are resolved against this folder (the scenario's).
+    pub base: &'a Path,
+}
+
+/// The candle device for a scenario device; without CUDA support compiled in, or without
+/// a GPU, a clear error.
+pub fn device(kind: DeviceKind) -> Result<Device, SetupError> {
+    match kind {
+        DeviceKind::Cpu => Ok(Device::Cpu),
+        DeviceKind::Cuda { index } => {
+            if !cfg!(feature = "cuda") {
+                return Err(SetupError::runtime(
+                    format!("device `cuda:{index}` needs a benchctl built with CUDA support; this binary runs models on the CPU only"),
+                    Some("build with `scripts/build-cuda.sh` (see docs/gpu.md), or write `device \"cuda:0\" fallback=\"cpu\"` to run on the CPU where no GPU is present".into()),
+                ));
+            }
+            Device::new_cuda(index as usize).map_err(|e| {
+                SetupError::runtime(
+                    format!("cannot open CUDA device {index}: {e}"),
+                    Some("check `nvidia-smi`, the driver, and that the index exists; `fallback=\"cpu\"` on the device runs on the CPU instead".into()),
+                )
+            })
+        }
+    }
+}
+
+fn dtype_of(d: Option<DslDType>, device: &Device) -> DType {
+    match d {
+        Some(DslDType::F32) => DType::F32,
+        Some(DslDType::F16) => DType::F16,
+        Some(DslDType::Bf16) => DType::BF16,
+        // Half precision is what GPUs serve in; on the CPU f32 is the fast path.
+        None if device.is_cuda() => DType::F16,
+        None => DType::F32,
+    }
+}
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        _ => "f32",
+    }
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn candle_err<'a>(what: &str, path: &'a Path) -> impl Fn(candle_core::Error) -> SetupError + 'a {
+    let what = what.to_string();
+    move |e| {
+        SetupError::input(
+            format!("cannot load {what} `{}`: {e}", path.display()),
+            "check that the file is complete and of the kind the `model` node names",
+        )
+    }
+}
+
+fn tokenizer_file(path: &Path) -> Result<Tokenizer, SetupError> {
+    Tokenizer::from_file(path).map_err(|e| {
+        SetupError::input(
+            format!("cannot read the tokenizer `{}`: {e}", path.display()),
+            "give a Hugging Face tokenizer.json with `tokenizer=\"PATH\"`",
+        )
+    })
+}
+
+/// Loads the model `spec` names, timing the load.
+pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
+    let started = Instant::now();
+    let device = device(spec.device)?;
+    let explicit_tokenizer = spec.tokenizer.map(|t| resolve(spec.base, t));
+    let (net, tokenizer, tokenizer_source, source, dtype_label) = match spec.source {
+        ModelSource::Synthetic { arch } => {
+            let config = Config::of(*arch);
+            let dtype = dtype_of(spec.dtype, &device);
+            let w = RandomWeights { seed: spec.seed, dtype, device: device.clone() };
+            let net = match &config {
+                Config::Gpt2(c) => Gpt2::random(c, &w).map(Net::Gpt2),
+                Config::Llama(c) => Llama::random(c, &w).map(Net::Llama),
+            }
+            .map_err(|e| SetupError::runtime(format!("cannot build the synthetic `{arch}` model: {e}"), None))?;
+            let tok = explicit_tokenizer.as_deref().map(tokenizer_file).transpose()?;
+            let ts = explicit_tokenizer.map(|p| format!("tokenizer.json ({})", p.display()));
+            (net, tok, ts.unwrap_or_else(|| "none (synthetic model: token ids)".into()), format!("synthetic: {arch}"), dtype_name(dtype).to_string())
+        }
+        ModelSource::Gguf { path } => {
+            let path = resolve(spec.base, path);
+            let (net, tok, ts, q) = load_gguf(&path, &device, explicit_tokenizer.as_deref())?;
+            (net, tok, ts, format!("gguf: {}", path.display()), q)
+        }
+        ModelSource::Safetensors { path } => {
+            let dir = resolve(spec.base, path);
+            let dtype = dtype_of(spec.dtype, &device);
+            let (net, tok, ts) = load_safetensors(&dir, dtype, &device, explicit_tokenizer.as_deref())?;
+            (net, tok, ts, format!("safetensors: {}", dir.display()), dtype_name(dtype).to_string())
+        }
+        ModelSource::Hf { repo, revision, file } => {
+            let local = hf_fetch(repo, revision.as_deref(), file.as_deref())?;
+            match local {
+                HfLocal::Gguf(path) => {
+                    let (net, tok, ts, q) = load_gguf(&path, &device, explicit_tokenizer.as_deref())?;
+                    (net, tok, ts, format!("hf: {repo} ({})", path.display()), q)
+                }
+                HfLocal::Folder(dir) => {
+                    let dtype = dtype_of(spec.dtype, &device);
+                    let (net, tok, ts) = load_safetensors(&dir, dtype, &device, explicit_tokenizer.as_deref())?;
+                    (net, tok, ts, format!("hf: {repo}"), dtype_name(dtype).to_string())
+                }
+            }
+        }
+    };
+    let config = net.config();
+    let (layers, eos) = match &config {
+        Config::Gpt2(c) => (c.n_layer, c.eos_token_id),
+        Config::Llama(c) => (c.num_hidden_layers, c.eos_token_id),
+    };
+    let facts = ModelFacts {
+        source,
+        family: config.family(),
+        parameters: config.parameters(),
+        layers,
+        vocab_size: config.vocab_size(),
+        device: match spec.device {
+            DeviceKind::Cpu => "cpu".to_string(),
+            DeviceKind::Cuda { index } => format!("cuda:{index}"),
+        },
+        dtype: dtype_label,
+        load_time_s: started.elapsed().as_secs_f64(),
+        weights_bytes: net.weight_bytes(),
+        kv_bytes_per_token: net.kv_bytes_per_token(),
+        tokenizer: tokenizer_source,
+    };
+    Ok(Loaded { net, tokenizer, eos, facts })
+}
+
+type Parts = (Net, Option<Tokenizer>, String, String);
+
+fn load_gguf(path: &Path, device: &Device, tokenizer: Option<&Path>) -> Result<Parts, SetupError> {
+    use candle_core::quantized::tokenizer::TokenizerFromGguf;
+    let mut f = std::fs::File::open(path).map_err(|e| {
+        SetupError::input(
+            format!("cannot open the GGUF file `{}`: {e}", path.display()),
+            "paths are relative to the scenario's folder; `scripts/fetch-models.sh` fetches the test model",
+        )
+    })?;
+    let ct = gguf_file::Content::read(&mut f).map_err(candle_err("the GGUF file", path))?;
+    let quant = ct
+        .tensor_infos
+        .get("blk.0.attn_q.weight")
+        .map(|t| format!("{:?}", t.ggml_dtype).to_lowercase())
+        .unwrap_or_else(|| "gguf".into());
+    // The dense copy for prompts costs 4 bytes per weight: worth it for the small models a
+    // CPU serves, not for multi-billion-parameter ones.
+    let params: u64 = ct.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
+    let dense_prefill = device.is_cpu() && params <= 2_000_000_000;
+    let net = Llama::from_gguf(&ct, &mut f, device, dense_prefill).map_err(candle_err("the GGUF model", path))?;
+    let (tok, ts) = match tokenizer {
+        Some(t) => (Some(tokenizer_file(t)?), format!("tokenizer.json ({})", t.display())),
+        None => match Tokenizer::from_gguf(&ct) {
+            Ok(mut t) => {
+                fix_pre_tokenizer(&ct, &mut t);
+                (Some(t), "GGUF metadata".to_string())
+            }
+            Err(e) => {
+                return Err(SetupError::input(
+                    format!("cannot build a tokenizer from the GGUF metadata of `{}`: {e}", path.display()),
+                    "give the model's tokenizer.json with `tokenizer=\"PATH\"` on the `model` node",
+                ))
+            }
+        },
+    };
+    Ok((Net::Llama(net), tok, ts, format!("{quant} (computing in f32)")))
+}
+
+/// candle's GGUF tokenizer splits GPT-2-style vocabularies with a space added in front of
+/// the text, which neither GPT-2's nor SmolLM2's own tokenizer does (llama.cpp does not
+/// either): "The" would become " The" and the model would see another prompt. Use the
+/// Hugging Face pipeline instead: byte-level without a prefix space, and single digits for
+/// SmolLM2.
+fn fix_pre_tokenizer(ct: &gguf_file::Content, t: &mut Tokenizer) {
+    use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence, PreTokenizerWrapper};
+    let pre = ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(String::as_str).unwrap_or("gpt2");
+    if matches!(pre, "qwen2" | "smaug-bpe" | "lfm2" | "llama3") {
+        return;
+    }
+    let byte_level = ByteLevel::new(false, true, true);
+    let p: PreTokenizerWrapper = if pre == "smollm" {
+        Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
+    } else {
+        byte_level.into()
+    };
+    t.with_pre_tokenizer(Some(p));
+}
+
+fn load_safetensors(
+    dir: &Path,
+    dtype: DType,
+    device: &Device,
+    tokenizer: Option<&Path>,
+) -> Result<(Net, Option<Tokenizer>, String), SetupError> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        SetupError::input(
+            format!("cannot read `{}`: {e}", config_path.display()),
+            "a safetensors model is a folder with config.json, *.safetensors and tokenizer.json",
+        )
+    })?;
+    let config = Config::from_hf_json(&text)
+        .map_err(|e| SetupError::input(format!("{}: {e}", config_path.display()), "use a gpt2 or llama checkpoint"))?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| SetupError::input(format!("cannot list `{}`: {e}", dir.display()), "check the path"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(SetupError::input(
+            format!("`{}` holds no .safetensors file", dir.display()),
+            "convert PyTorch .bin weights to safetensors, or point at a folder that has them",
+        ));
+    }
+    // SAFETY: the files are memory-mapped read-only; benchctl does not modify them, and a
+    // model folder changed by another process while a benchmark runs is outside its contract.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }
+        .map_err(candle_err("the safetensors files in", dir))?;
+    let net = match &config {
+        Config::Gpt2(c) => Gpt2::load(vb, c).map(Net::Gpt2),
+        Config::Llama(c) => Llama::load(vb, c).map(Net::Llama),
+    }
+    .map_err(candle_err("the weights in", dir))?;
+    let tok_path = tokenizer.map(Path::to_path_buf).unwrap_or_else(|| dir.join("tokenizer.json"));
+    let tok = if tok_path.exists() || tokenizer.is_some() { Some(tokenizer_file(&tok_path)?) } else { None };
+    let ts = match &tok {
+        Some(_) => format!("tokenizer.json ({})", tok_path.display()),
+        None => "none (no tokenizer.json: token ids)".into(),
+    };
+    Ok((net, tok, ts))
+}
+
+enum HfLocal {
+    Gguf(PathBuf),
+    Folder(PathBuf),
+}
+
+/// Resolves a Hugging Face repository through the standard cache (`HF_HOME`), downloading
+/// what is missing unless `HF_HUB_OFFLINE` is set.
+fn hf_fetch(repo: &str, revision: Option<&str>, file: Option<&str>) -> Result<HfLocal, SetupError> {
+    use hf_hub::{Repo, RepoType};
+    let r = Repo::with_revision(repo.to_string(), RepoType::Model, revision.unwrap_or("main").to_string());
+    let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let wanted: Vec<&str> = match file {
+        Some(f) => vec![f],
+        None => vec!["config.json", "tokenizer.json", "model.safetensors"],
+    };
+    let mut got = vec![];
+    if offline {
+        let cache = hf_hub::Cache::from_env().repo(r);
+        for f in &wanted {
+            match cache.get(f) {
+                Some(p) => got.push(p),
+                None if *f == "tokenizer.json" => {}
+                None => {
+                    return Err(SetupError::input(
+                        format!("`{repo}` file `{f}` is not in the Hugging Face cache, and HF_HUB_OFFLINE is set"),
+                        "download it once with network access (unset HF_HUB_OFFLINE), or point `model` at local files",
+                    ))
+                }
+            }
+        }
+    } else {
+        let api = hf_hub::api::sync::ApiBuilder::from_env()
+            .with_progress(false)
+            .build()
+            .map_err(|e| SetupError::runtime(format!("cannot start the Hugging Face client: {e}"), None))?;
+        let api = api.repo(r);
+        for f in &wanted {
+            match api.get(f) {
+                Ok(p) => got.push(p),
+                Err(_) if *f == "tokenizer.json" => {}
+                Err(e) => {
+                    return Err(SetupError::runtime(
+                        format!("cannot fetch `{f}` of `{repo}` from the Hugging Face hub: {e}"),
+                        Some("check the repository id and your network; with HF_HUB_OFFLINE=1 only the local cache is used".into()),
+                    ))
+                }
+            }
+        }
+    }
+    let first = got.first().cloned().expect("a wanted file was found");
+    if first.extension().is_some_and(|e| e == "gguf") {
+        Ok(HfLocal::Gguf(first))
+    } else {
+        Ok(HfLocal::Folder(first.parent().map(Path::to_path_buf).unwrap_or_default()))
+    }
+}
