@@ -73,7 +73,7 @@ fn main() {
         ),
         &Default::default(),
     );
-    let wl = run::workloads(spec.scenario.as_ref().unwrap()).unwrap();
+    let wl = run::workloads(spec.scenario.as_ref().unwrap(), std::path::Path::new("."), &mut |_, _| {}).ok().unwrap().workloads;
     let bare = bare_throughput(wl["noop"].as_ref(), 2.0);
     for p in &o.phases {
         let r = &p.workloads[0].recorded;

@@ -205,7 +205,9 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
         })
         .collect();
     while !stop.load(Ordering::Relaxed) {
-        let next = samplers.iter().map(|s| s.next).min().unwrap_or(now + Duration::from_millis(100));
+        // With no sampler, just wait for the stop flag (never spin: a spinning probe thread
+        // takes a core from the workload).
+        let next = samplers.iter().map(|s| s.next).min().unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
         let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
         std::thread::sleep(wait);
         let now = Instant::now();
