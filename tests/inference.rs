@@ -57,3 +57,125 @@ fn gguf_tokenizer_round_trips_text() {
         assert_eq!(tok.decode(&ids, false).unwrap(), text);
     }
 }
+
+/// Whether numpy is importable; when BENCHCTL_REQUIRE_NUMPY is set (CI), it must be.
+fn numpy() -> bool {
+    let ok = std::process::Command::new("python3").args(["-c", "import numpy"]).status().is_ok_and(|s| s.success());
+    assert!(ok || std::env::var_os("BENCHCTL_REQUIRE_NUMPY").is_none(), "numpy is missing: pip install numpy");
+    if !ok {
+        eprintln!("skipped: numpy is missing");
+    }
+    ok
+}
+
+/// GPT-2 at gpt2-medium size (synthetic weights, f32) with its KV cache against a numpy
+/// forward pass in float64 over the whole sequence: the prompt's last-position logits and
+/// two decode steps, each within 1e-4 relative error (max |diff| / max |reference|).
+#[test]
+fn gpt2_medium_matches_an_independent_numpy_forward_pass() {
+    use benchctl::infer::arch::{Config, RandomWeights};
+    use benchctl::infer::gpt2::Gpt2;
+    use candle_core::{DType, Device, Tensor};
+    if !numpy() {
+        return;
+    }
+    let Config::Gpt2(config) = Config::of(SyntheticArch::Gpt2Medium) else { unreachable!() };
+    let model = Gpt2::random(&config, &RandomWeights { seed: 11, dtype: DType::F32, device: Device::Cpu }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("gpt2-medium.safetensors");
+    let tensors: std::collections::HashMap<String, Tensor> = model.tensors().unwrap().into_iter().collect();
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let tokens: Vec<u32> = vec![464, 3139, 286, 4881, 318, 6342, 13, 50256];
+    let prompt = 6;
+    let out = dir.path().join("logits.f64");
+    let list = tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/gpt2_numpy.py");
+    let status = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&weights)
+        .arg(config.n_head.to_string())
+        .arg(&list)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let raw = std::fs::read(&out).unwrap();
+    let reference: Vec<f64> = raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+    let vocab = config.vocab_size;
+    assert_eq!(reference.len(), tokens.len() * vocab);
+
+    let net = benchctl::infer::model::Net::Gpt2(model);
+    let mut cache = net.new_cache(1, tokens.len());
+    let check = |logits: Tensor, pos: usize| {
+        let ours: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+        let want = &reference[pos * vocab..(pos + 1) * vocab];
+        let scale = want.iter().fold(0f64, |m, x| m.max(x.abs()));
+        let diff = ours.iter().zip(want).fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        eprintln!("position {pos}: relative error {:.2e}", diff / scale);
+        assert!(diff / scale <= 1e-4, "position {pos}: max |diff| {diff:e} vs max |logit| {scale:e}");
+        // Greedy choices agree too.
+        let argmax = |v: &mut dyn Iterator<Item = f64>| v.enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+        assert_eq!(argmax(&mut ours.iter().map(|x| *x as f64)), argmax(&mut want.iter().copied()), "position {pos}");
+    };
+    let x = Tensor::new(&tokens[..prompt], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    check(net.forward(&x, &mut cache).unwrap(), prompt - 1);
+    for pos in prompt..tokens.len() {
+        let x = Tensor::new(&tokens[pos..pos + 1], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        check(net.forward(&x, &mut cache).unwrap(), pos);
+    }
+}
+
+/// The dense prefill path (dequantised weights through the GEMM) and candle's quantised
+/// kernels give the same next-token logits for a prompt, within quantisation noise of the
+/// activations (the quantised path also quantises each activation row to 8 bits).
+#[test]
+fn dense_prefill_agrees_with_the_quantised_path() {
+    use benchctl::infer::llama::Llama;
+    use benchctl::infer::model::Net;
+    use candle_core::quantized::gguf_file;
+    use candle_core::{Device, Tensor};
+    let Some(p) = gguf() else { return };
+    let load = |dense| {
+        let mut f = std::fs::File::open(&p).unwrap();
+        let ct = gguf_file::Content::read(&mut f).unwrap();
+        Net::Llama(Llama::from_gguf(&ct, &mut f, &Device::Cpu, dense).unwrap())
+    };
+    let (dense, quant) = (load(true), load(false));
+    let prompt: Vec<u32> = vec![504, 3575, 282, 4649, 314, 2050, 30, 1082, 5, 9, 1300];
+    let x = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let a: Vec<f32> = dense.forward(&x, &mut dense.new_cache(1, 16)).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let b: Vec<f32> = quant.forward(&x, &mut quant.new_cache(1, 16)).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let diff = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff / scale < 0.05, "max |diff| {diff} vs max |logit| {scale}");
+    let top = |v: &[f32]| v.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).unwrap().0;
+    assert_eq!(top(&a), top(&b));
+}
+
+/// GPT-2 runs in half precision too: f16 and bf16 logits follow the f32 ones (same weights,
+/// rounded) within the precision of the format.
+#[test]
+fn gpt2_half_precision_follows_f32() {
+    use benchctl::infer::arch::{Config, RandomWeights};
+    use benchctl::infer::gpt2::Gpt2;
+    use benchctl::infer::model::Net;
+    use candle_core::{DType, Device, Tensor};
+    let Config::Gpt2(config) = Config::of(SyntheticArch::Gpt2) else { unreachable!() };
+    let logits = |dtype| {
+        let m = Net::Gpt2(Gpt2::random(&config, &RandomWeights { seed: 5, dtype, device: Device::Cpu }).unwrap());
+        let x = Tensor::new(&[464u32, 3139, 286, 4881, 318][..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let mut cache = m.new_cache(1, 8);
+        let mut v: Vec<f32> = m.forward(&x, &mut cache).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let y = Tensor::new(&[13u32][..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        v.extend(m.forward(&y, &mut cache).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        v
+    };
+    let full = logits(DType::F32);
+    let scale = full.iter().fold(0f32, |m, x| m.max(x.abs()));
+    for (dtype, tolerance) in [(DType::F16, 1e-2), (DType::BF16, 5e-2)] {
+        let half = logits(dtype);
+        let diff = half.iter().zip(&full).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        eprintln!("{dtype:?}: relative error {:.2e}", diff / scale);
+        assert!(diff / scale < tolerance, "{dtype:?}: max |diff| {diff} vs max |logit| {scale}");
+    }
+}
