@@ -47,7 +47,7 @@ pub fn run(
                 diag::Code::SetupFailed,
                 format!("workload `{workload}` could not be prepared: {}", error.message),
             )
-            .with_label(span, "from here");
+            .with_label(span, "while preparing this");
             if let Some(h) = &error.help {
                 d = d.with_help(h.clone());
             }

@@ -179,3 +179,104 @@ fn gpt2_half_precision_follows_f32() {
         assert!(diff / scale < tolerance, "{dtype:?}: max |diff| {diff} vs max |logit| {scale}");
     }
 }
+
+fn benchctl(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_benchctl")).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn run_scenario(text: &str) -> (std::process::Output, Option<serde_json::Value>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.kdl");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let o = benchctl(&["run".as_ref(), file.as_os_str(), "--out".as_ref(), out.as_os_str(), "--quiet".as_ref()]);
+    let doc = std::fs::read_to_string(out.join("result.json")).ok().map(|t| serde_json::from_str(&t).unwrap());
+    (o, doc, dir)
+}
+
+/// A synthetic GPT-2 served through the whole pipeline: token metrics, goodput, prefill,
+/// the batch-size table and the model facts reach the result, and expectations on them hold.
+#[test]
+fn synthetic_gpt2_runs_end_to_end() {
+    let (o, doc, _dir) = run_scenario(
+        r#"scenario "e2e" {
+    seed 3
+    workload "chat" kind="inference" {
+        model synthetic="gpt2" dtype="f32"
+        prompt tokens="8..16"
+        output tokens=6
+        batch 1 2
+        warmup requests=1
+        slo ttft="60s" tpot="60s"
+    }
+    phase "steady" duration="3s" {
+        drive "chat" concurrency=2
+    }
+    expect "chat.tok_s" ">" 0
+    expect "chat.goodput" ">" 0
+    expect "chat.prefill_tok_s" ">" 0
+    expect "chat.memory.weights" "<" "600MB"
+    expect "chat.load_time" "<" "60s"
+}
+"#,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = doc.unwrap();
+    let w = &doc["benchmarks"]["chat"];
+    let requests = w["requests"].as_u64().unwrap();
+    assert!(requests >= 2, "{w}");
+    assert_eq!(w["errors"], 0);
+    assert_eq!(w["good_requests"].as_u64().unwrap(), requests);
+    assert_eq!(w["output_tokens"].as_u64().unwrap(), 6 * requests);
+    let input = w["input_tokens"].as_u64().unwrap();
+    assert!(input >= 8 * requests && input <= 16 * requests);
+    assert!(w["prefill_s"].as_f64().unwrap() > 0.0);
+    for m in ["ttft", "itl", "tpot", "e2e", "request_tok_s"] {
+        assert!(w["metrics"][m]["count"].as_u64().unwrap() > 0, "{m}");
+    }
+    assert!(w["token_source"].as_str().unwrap().starts_with("model: generated token ids"));
+    let setup = &w["setup"];
+    assert_eq!(setup["model"]["family"], "gpt2");
+    assert_eq!(setup["model"]["parameters"], 124_439_808);
+    assert_eq!(setup["model"]["dtype"], "f32");
+    assert!(setup["kv_cache_peak_bytes"].as_u64().unwrap() > 0);
+    let rows = setup["batch_sweep"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["batch"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    for r in rows {
+        assert!(r["tok_s_total"].as_f64().unwrap() > 0.0 && r["ttft_p50_ms"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+/// Setup failures are diagnostics at the `model` node: a missing file is the user's to fix
+/// (exit 2); a GPU this build cannot use is the machine's (exit 5) unless the scenario
+/// allows the CPU fallback, which then shows in the result's warnings.
+#[test]
+fn setup_failures_point_at_the_model() {
+    let (o, doc, _d) = run_scenario(
+        "scenario \"s\" {\n    workload \"chat\" kind=\"inference\" {\n        model gguf=\"nowhere/model.gguf\"\n    }\n    phase \"p\" duration=\"1s\" { drive \"chat\" concurrency=1; }\n}\n",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(doc.is_none());
+    assert!(err.contains("benchctl::setup-failed") && err.contains("nowhere/model.gguf"), "{err}");
+    assert!(err.contains("s.kdl:3:"), "{err}");
+
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let gpu = |fallback: &str| {
+        format!(
+            "scenario \"s\" {{\n    device \"cuda:0\"{fallback}\n    workload \"chat\" kind=\"inference\" {{\n        model synthetic=\"gpt2\"\n        prompt tokens=4\n        output tokens=2\n    }}\n    phase \"p\" duration=\"1s\" {{ drive \"chat\" concurrency=1; }}\n}}\n"
+        )
+    };
+    let (o, _, _d) = run_scenario(&gpu(""));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("needs a benchctl built with CUDA"), "{err}");
+    let (o, doc, _d) = run_scenario(&gpu(" fallback=\"cpu\""));
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = doc.unwrap();
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("runs on the CPU (fallback)"), "{warnings}");
+    assert_eq!(doc["benchmarks"]["chat"]["setup"]["model"]["device"], "cpu");
+}
