@@ -371,6 +371,53 @@ impl Drop for QuietPanics {
 }
 
 /// A short table per workload (measured phases).
+/// Left-aligned columns, two spaces apart.
+fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out += &format!("{indent}{}\n", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// The model line and the batch-size table of an inference workload.
+fn setup_lines(name: &str, setup: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let m = &setup["model"];
+    if m.is_object() {
+        out += &format!(
+            "  {name}: {} ({}, {:.1}M parameters, {} on {}); loaded in {:.2}s, {:.1} MB of weights, KV cache peak {:.1} MB\n",
+            m["source"].as_str().unwrap_or("?"),
+            m["family"].as_str().unwrap_or("?"),
+            m["parameters"].as_f64().unwrap_or(0.0) / 1e6,
+            m["dtype"].as_str().unwrap_or("?"),
+            m["device"].as_str().unwrap_or("?"),
+            m["load_time_s"].as_f64().unwrap_or(0.0),
+            m["weights_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            setup["kv_cache_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        );
+    }
+    if let Some(sweep) = setup["batch_sweep"].as_array().filter(|s| !s.is_empty()) {
+        let mut rows = vec![["batch", "ttft p50", "itl p50", "tok/s per seq", "tok/s total", "prefill tok/s"].map(String::from).to_vec()];
+        for r in sweep {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            rows.push(vec![
+                r["batch"].to_string(),
+                format!("{:.2}ms", f("ttft_p50_ms")),
+                format!("{:.2}ms", f("itl_p50_ms")),
+                format!("{:.1}", f("tok_s_per_sequence")),
+                format!("{:.1}", f("tok_s_total")),
+                format!("{:.0}", f("prefill_tok_s")),
+            ]);
+        }
+        out += &format!("  {name}: batch-size sweep ({} prompt tokens, {} output tokens)\n", sweep[0]["prompt_tokens"], sweep[0]["output_tokens"]);
+        out += &table(&rows, "    ");
+    }
+    out
+}
+
 fn summary(doc: &ResultDoc) -> String {
     let mut rows = vec![vec![
         "workload".to_string(),
@@ -400,11 +447,12 @@ fn summary(doc: &ResultDoc) -> String {
             if w.tok_s > 0.0 { format!("{:.0}", w.tok_s) } else { "-".into() },
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
-    for r in rows {
-        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out += &format!("  {}\n", cells.join("  ").trim_end());
+    out += &table(&rows, "  ");
+    for (name, w) in &doc.benchmarks {
+        if let Some(setup) = &w.setup {
+            out += &setup_lines(name, setup);
+        }
     }
     if let Some(s) = &doc.stress_test {
         let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));

@@ -11,8 +11,10 @@
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Module, Result, Tensor};
 
-/// Rows at or above which a quantised layer uses its dense copy (when it has one).
-pub const DENSE_FROM_ROWS: usize = 2;
+/// Rows at or above which a quantised layer uses its dense copy (when it has one). Measured
+/// on SmolLM2-135M Q4_1, 2 cores: a decode step costs 123 / 225 / 443 ms at batch 2 / 4 / 8
+/// on the quantised kernels (linear in rows) and 160 / 168 / 204 ms on the dense copy.
+pub const DENSE_FROM_ROWS: usize = 3;
 
 #[derive(Debug, Clone)]
 pub enum Linear {
