@@ -87,7 +87,10 @@ fn main() {
     let dense = load_ours(&path, true);
     let quant = load_ours(&path, false);
     let new = 64;
-    println!("{:>7} | {:>28} | {:>28} | {:>28}", "prompt", "bare candle TTFT, tok/s", "benchctl dense prefill", "benchctl quantised only");
+    println!(
+        "{:>7} | {:>28} | {:>28} | {:>28}",
+        "prompt", "bare candle TTFT, tok/s", "benchctl dense prefill", "benchctl quantised only"
+    );
     for len in [8usize, 32, 128] {
         let prompt: Vec<u32> = (0..len as u32).map(|i| 1000 + i * 7).collect();
         let (mut b, mut d, mut q) = (vec![], vec![], vec![]);
@@ -105,12 +108,7 @@ fn main() {
         let (dt, dr, ds) = cell(&d);
         let (_, _, qs) = cell(&q);
         println!("{len:>7} | {bs:>28} | {ds:>28} | {qs:>28}");
-        println!(
-            "{:>7}   TTFT bare/dense {:.2}x; dense decode / bare decode {:.3}",
-            "",
-            bt / dt,
-            dr / br
-        );
+        println!("{:>7}   TTFT bare/dense {:.2}x; dense decode / bare decode {:.3}", "", bt / dt, dr / br);
     }
     // 2. Through the engine.
     let text = format!(
@@ -121,7 +119,7 @@ fn main() {
     let valid = c.scenario.expect("bench scenario is valid");
     let prompt: Vec<u32> = (0..32u32).map(|i| 1000 + i * 7).collect();
     let bare_rates: Vec<f64> = (0..runs).map(|_| bare(&path, &prompt, new).1).collect();
-    let wl = run::workloads(&valid, Path::new("."), &mut |_, _| {}).ok().expect("workload loads").workloads;
+    let wl = run::workloads(&valid, Path::new("."), &mut |_, _| {}).expect("workload loads").workloads;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
     let o = rt.block_on(Engine::new(&valid, wl, Options::default(), Arc::new(Stop::default()), &mut q).run());

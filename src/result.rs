@@ -198,7 +198,12 @@ pub fn build(
             workloads: p
                 .workloads
                 .iter()
-                .map(|w| (w.name.clone(), workload_doc(w.kind.as_str(), &w.recorded, true, outcome.workload_facts.get(&w.name))))
+                .map(|w| {
+                    (
+                        w.name.clone(),
+                        workload_doc(w.kind.as_str(), &w.recorded, true, outcome.workload_facts.get(&w.name)),
+                    )
+                })
                 .collect(),
             search: p.search.clone(),
             pressure: p.pressure.clone(),

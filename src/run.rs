@@ -373,7 +373,8 @@ impl Drop for QuietPanics {
 /// A short table per workload (measured phases).
 /// Left-aligned columns, two spaces apart.
 fn table(rows: &[Vec<String>], indent: &str) -> String {
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for r in rows {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -400,7 +401,9 @@ fn setup_lines(name: &str, setup: &serde_json::Value) -> String {
         );
     }
     if let Some(sweep) = setup["batch_sweep"].as_array().filter(|s| !s.is_empty()) {
-        let mut rows = vec![["batch", "ttft p50", "itl p50", "tok/s per seq", "tok/s total", "prefill tok/s"].map(String::from).to_vec()];
+        let mut rows = vec![["batch", "ttft p50", "itl p50", "tok/s per seq", "tok/s total", "prefill tok/s"]
+            .map(String::from)
+            .to_vec()];
         for r in sweep {
             let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
             rows.push(vec![
@@ -412,7 +415,10 @@ fn setup_lines(name: &str, setup: &serde_json::Value) -> String {
                 format!("{:.0}", f("prefill_tok_s")),
             ]);
         }
-        out += &format!("  {name}: batch-size sweep ({} prompt tokens, {} output tokens)\n", sweep[0]["prompt_tokens"], sweep[0]["output_tokens"]);
+        out += &format!(
+            "  {name}: batch-size sweep ({} prompt tokens, {} output tokens)\n",
+            sweep[0]["prompt_tokens"], sweep[0]["output_tokens"]
+        );
         out += &table(&rows, "    ");
     }
     out

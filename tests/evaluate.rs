@@ -34,6 +34,7 @@ fn constructed(expectations: &str) -> Value {
                 finished,
                 outputs: &outputs,
                 input_tokens: 0,
+                prefill: None,
                 error,
                 open_loop: false,
             },

@@ -29,8 +29,15 @@ fn gguf() -> Option<PathBuf> {
 
 fn load_gguf(p: &Path) -> Loaded {
     let source = ModelSource::Gguf { path: p.display().to_string() };
-    load(&LoadSpec { source: &source, dtype: None, tokenizer: None, device: DeviceKind::Cpu, seed: 0, base: Path::new(".") })
-        .unwrap_or_else(|e| panic!("{}", e.message))
+    load(&LoadSpec {
+        source: &source,
+        dtype: None,
+        tokenizer: None,
+        device: DeviceKind::Cpu,
+        seed: 0,
+        base: Path::new("."),
+    })
+    .unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 #[test]
@@ -51,7 +58,12 @@ fn gguf_tokenizer_round_trips_text() {
     let Some(p) = gguf() else { return };
     let m = load_gguf(&p);
     let tok = m.tokenizer.as_ref().unwrap();
-    for text in ["The capital of France is", "  spaces,\ttabs\nand newlines ", "naïve café 東京 🚀 x²", "fn main() { println!(\"{}\", 1_000); }"] {
+    for text in [
+        "The capital of France is",
+        "  spaces,\ttabs\nand newlines ",
+        "naïve café 東京 🚀 x²",
+        "fn main() { println!(\"{}\", 1_000); }",
+    ] {
         let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
         assert!(!ids.is_empty());
         assert_eq!(tok.decode(&ids, false).unwrap(), text);

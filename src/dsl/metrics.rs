@@ -104,7 +104,7 @@ pub const TOKENS: &[MetricDef] = &[
 pub const INFERENCE: &[MetricDef] = &[
     scalar("prefill_tok_s", Unit::Rate, "prompt (input) tokens / total prefill time"),
     counter("input_tokens", "prompt tokens processed"),
-    scalar("goodput", Unit::Rate, "requests meeting every SLO of the workload / phase wall time"),
+    scalar("goodput", Unit::Rate, "successful requests meeting every SLO of the workload (all successful requests when it declares none) / phase wall time"),
     scalar("load_time", Unit::Duration, "time to load the model and move it to the device"),
     scalar("memory.weights", Unit::Bytes, "bytes of model weights on the device"),
     scalar("memory.kv_cache", Unit::Bytes, "peak bytes of KV cache across concurrent requests"),

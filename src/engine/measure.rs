@@ -73,7 +73,16 @@ mod tests {
             let error = (i % 10 == 0).then_some("x");
             r.record(
                 0,
-                &Sample { intended: t0, started: t0, finished, outputs: &[], input_tokens: 0, prefill: None, error, open_loop: false },
+                &Sample {
+                    intended: t0,
+                    started: t0,
+                    finished,
+                    outputs: &[],
+                    input_tokens: 0,
+                    prefill: None,
+                    error,
+                    open_loop: false,
+                },
             );
         }
         let rec = r.finish(t0 + Duration::from_secs(2));
@@ -85,6 +94,6 @@ mod tests {
         let p95 = v("latency", Some("p95")).unwrap();
         assert!((p95 - 0.095).abs() < 0.002, "{p95}");
         assert_eq!(v("ttft", Some("p95")), None);
-        assert_eq!(v("goodput", None), None);
+        assert_eq!(v("goodput", None), Some(45.0));
     }
 }

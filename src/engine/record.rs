@@ -339,10 +339,9 @@ impl Recorder {
         if let Some(p) = s.prefill {
             sh.counters.prefill_ns += p.as_nanos() as u64;
         }
-        if let Some(slo) = &self.slo {
-            if meets(slo, s) {
-                sh.counters.good += 1;
-            }
+        // With no SLO, every successful request meets all of them.
+        if self.slo.as_ref().is_none_or(|slo| meets(slo, s)) {
+            sh.counters.good += 1;
         }
         if let (Some(&first), Some(&last)) = (s.outputs.first(), s.outputs.last()) {
             let n = s.outputs.len() as u64;
@@ -484,5 +483,35 @@ mod tests {
         assert!((h(Metric::RequestTokS).max() as f64 - 200e3).abs() < 200.0);
         let windows: Vec<(f64, u64, u64)> = rec.series.iter().map(|w| (w.start_s, w.requests, w.dropped)).collect();
         assert_eq!(windows, [(0.0, 1, 0), (1.0, 1, 0), (2.0, 0, 1)]);
+    }
+
+    #[test]
+    fn goodput_counts_requests_meeting_every_slo() {
+        let t0 = Instant::now();
+        let slo =
+            Slo { ttft: Some(Duration::from_millis(20)), itl: Some(Duration::from_millis(5)), ..Default::default() };
+        let r = Recorder::new(t0, Duration::from_secs(1), 1).with_slo(Some(slo));
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        fn sample<'a>(t0: Instant, outputs: &'a [Instant], error: Option<&'static str>) -> Sample<'a> {
+            Sample {
+                intended: t0,
+                started: t0,
+                finished: *outputs.last().unwrap_or(&(t0 + Duration::from_millis(50))),
+                outputs,
+                input_tokens: 8,
+                prefill: Some(Duration::from_millis(4)),
+                error,
+                open_loop: false,
+            }
+        }
+        r.record(0, &sample(t0, &[ms(10), ms(14), ms(18)], None)); // meets both
+        r.record(0, &sample(t0, &[ms(25), ms(27)], None)); // TTFT 25 ms > 20 ms
+        r.record(0, &sample(t0, &[ms(10), ms(20)], None)); // a 10 ms gap > 5 ms
+        r.record(0, &sample(t0, &[], None)); // no token: misses the token SLOs
+        r.record(0, &sample(t0, &[ms(5)], Some("boom"))); // failed
+        let rec = r.finish(ms(1000));
+        assert_eq!(rec.counters.good, 1);
+        assert_eq!(rec.counters.prefill_ns, 4 * 4_000_000);
+        assert_eq!(rec.counters.input_tokens, 40);
     }
 }

@@ -318,10 +318,12 @@ impl<'a> Engine<'a> {
             let name = d.workload.value.clone();
             let rec = recorders
                 .entry(name.clone())
-                .or_insert_with(|| Arc::new(
-                    Recorder::new(start, self.options.window, self.options.shards)
-                        .with_slo(self.workloads[&name].slo()),
-                ))
+                .or_insert_with(|| {
+                    Arc::new(
+                        Recorder::new(start, self.options.window, self.options.shards)
+                            .with_slo(self.workloads[&name].slo()),
+                    )
+                })
                 .clone();
             let ctx = Arc::new(DriveCtx::new(
                 self.workloads[&name].clone(),

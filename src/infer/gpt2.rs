@@ -201,7 +201,11 @@ impl Gpt2 {
         let (d, h) = (self.config.n_embd, self.config.n_head);
         let hd = d / h;
         let positions = Tensor::arange(past as u32, (past + s) as u32, &self.device)?;
-        let mut x = self.wte.embedding(&tokens.flatten_all()?)?.reshape((b, s, d))?.broadcast_add(&self.wpe.embedding(&positions)?)?;
+        let mut x = self
+            .wte
+            .embedding(&tokens.flatten_all()?)?
+            .reshape((b, s, d))?
+            .broadcast_add(&self.wpe.embedding(&positions)?)?;
         let mask = if s > 1 { Some(causal_mask(s, past, &self.device)?) } else { None };
         for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
             let a = block.ln_1.forward(&x)?;

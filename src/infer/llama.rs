@@ -106,7 +106,8 @@ impl Llama {
         let norm = q("output_norm.weight")?.dequantize(device)?;
         let mut blocks = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
-            let mut lin = |n: &str| -> Result<Linear> { Linear::quant(q(&format!("blk.{l}.{n}.weight"))?, dense_prefill) };
+            let mut lin =
+                |n: &str| -> Result<Linear> { Linear::quant(q(&format!("blk.{l}.{n}.weight"))?, dense_prefill) };
             let wq = lin("attn_q")?;
             let wk = lin("attn_k")?;
             let wv = lin("attn_v")?;
@@ -140,7 +141,9 @@ impl Llama {
         let c = config;
         let hd = c.hidden_size / c.num_attention_heads;
         let kv = c.num_key_value_heads * hd;
-        let lin = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> { Ok(Linear::dense(vb.get((o, i), "weight")?, None)) };
+        let lin = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
+            Ok(Linear::dense(vb.get((o, i), "weight")?, None))
+        };
         let m = vb.pp("model");
         let mut blocks = Vec::with_capacity(c.num_hidden_layers);
         for l in 0..c.num_hidden_layers {
@@ -160,11 +163,8 @@ impl Llama {
         }
         let embed = m.get((c.vocab_size, c.hidden_size), "embed_tokens.weight")?;
         let tied = c.tie_word_embeddings || !vb.contains_tensor("lm_head.weight");
-        let head = if tied {
-            Linear::dense(embed.clone(), None)
-        } else {
-            lin(vb.pp("lm_head"), c.hidden_size, c.vocab_size)?
-        };
+        let head =
+            if tied { Linear::dense(embed.clone(), None) } else { lin(vb.pp("lm_head"), c.hidden_size, c.vocab_size)? };
         let (cos, sin) = rope_tables(c, vb.dtype(), vb.device())?;
         Ok(Llama {
             config: c.clone(),
@@ -186,7 +186,8 @@ impl Llama {
         let c = config;
         let hd = c.hidden_size / c.num_attention_heads;
         let kv = c.num_key_value_heads * hd;
-        let lin = |name: String, i: usize, o: usize| -> Result<Linear> { Ok(Linear::dense(w.matrix(&name, &[o, i])?, None)) };
+        let lin =
+            |name: String, i: usize, o: usize| -> Result<Linear> { Ok(Linear::dense(w.matrix(&name, &[o, i])?, None)) };
         let mut blocks = Vec::with_capacity(c.num_hidden_layers);
         for l in 0..c.num_hidden_layers {
             let p = format!("model.layers.{l}");
@@ -274,13 +275,18 @@ impl Llama {
         let (b, s) = tokens.dims2()?;
         let past = cache.len();
         if past + s > self.cos.dim(0)? {
-            candle_core::bail!("the sequence would reach {} tokens; this model has {} positions", past + s, self.cos.dim(0)?);
+            candle_core::bail!(
+                "the sequence would reach {} tokens; this model has {} positions",
+                past + s,
+                self.cos.dim(0)?
+            );
         }
         let (h, h_kv) = (c.num_attention_heads, c.num_key_value_heads);
         let hd = c.hidden_size / h;
         let eps = c.rms_norm_eps as f32;
         let mask = if s > 1 { Some(causal_mask(s, past, &self.device)?) } else { None };
-        let mut x = self.embed.embedding(&tokens.flatten_all()?)?.reshape((b, s, c.hidden_size))?.to_dtype(self.dtype)?;
+        let mut x =
+            self.embed.embedding(&tokens.flatten_all()?)?.reshape((b, s, c.hidden_size))?.to_dtype(self.dtype)?;
         for (blk, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
             let a = candle_nn::ops::rms_norm(&x, &blk.attn_norm, eps)?;
             let q = blk.wq.forward(&a)?.reshape((b, s, h, hd))?.transpose(1, 2)?;

@@ -222,7 +222,13 @@ pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
             .map_err(|e| SetupError::runtime(format!("cannot build the synthetic `{arch}` model: {e}"), None))?;
             let tok = explicit_tokenizer.as_deref().map(tokenizer_file).transpose()?;
             let ts = explicit_tokenizer.map(|p| format!("tokenizer.json ({})", p.display()));
-            (net, tok, ts.unwrap_or_else(|| "none (synthetic model: token ids)".into()), format!("synthetic: {arch}"), dtype_name(dtype).to_string())
+            (
+                net,
+                tok,
+                ts.unwrap_or_else(|| "none (synthetic model: token ids)".into()),
+                format!("synthetic: {arch}"),
+                dtype_name(dtype).to_string(),
+            )
         }
         ModelSource::Gguf { path } => {
             let path = resolve(spec.base, path);
@@ -320,7 +326,8 @@ fn load_gguf(path: &Path, device: &Device, tokenizer: Option<&Path>) -> Result<P
 /// SmolLM2.
 fn fix_pre_tokenizer(ct: &gguf_file::Content, t: &mut Tokenizer) {
     use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence, PreTokenizerWrapper};
-    let pre = ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(String::as_str).unwrap_or("gpt2");
+    let pre =
+        ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(String::as_str).unwrap_or("gpt2");
     if matches!(pre, "qwen2" | "smaug-bpe" | "lfm2" | "llama3") {
         return;
     }
@@ -418,12 +425,13 @@ fn hf_fetch(repo: &str, revision: Option<&str>, file: Option<&str>) -> Result<Hf
             match api.get(f) {
                 Ok(p) => got.push(p),
                 Err(_) if *f == "tokenizer.json" => {}
-                Err(e) => {
-                    return Err(SetupError::runtime(
-                        format!("cannot fetch `{f}` of `{repo}` from the Hugging Face hub: {e}"),
-                        Some("check the repository id and your network; with HF_HUB_OFFLINE=1 only the local cache is used".into()),
-                    ))
-                }
+                Err(e) => return Err(SetupError::runtime(
+                    format!("cannot fetch `{f}` of `{repo}` from the Hugging Face hub: {e}"),
+                    Some(
+                        "check the repository id and your network; with HF_HUB_OFFLINE=1 only the local cache is used"
+                            .into(),
+                    ),
+                )),
             }
         }
     }

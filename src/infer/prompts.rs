@@ -96,7 +96,10 @@ impl Prompts {
 /// Texts of a JSONL prompt file: the `prompt` field, or a ShareGPT record's first human turn.
 pub fn read_texts(path: &Path, format: PromptFormat) -> Result<Vec<String>, SetupError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        SetupError::input(format!("cannot read the prompt file `{}`: {e}", path.display()), "paths are relative to the scenario's folder")
+        SetupError::input(
+            format!("cannot read the prompt file `{}`: {e}", path.display()),
+            "paths are relative to the scenario's folder",
+        )
     })?;
     let mut out = vec![];
     for (i, line) in text.lines().enumerate() {
@@ -143,9 +146,9 @@ pub fn tokenize(
 ) -> Result<Vec<Vec<u32>>, SetupError> {
     let mut out = vec![];
     for t in texts {
-        let enc = tok
-            .encode(t.as_str(), false)
-            .map_err(|e| SetupError::input(format!("cannot tokenise a prompt of `{}`: {e}", path.display()), "check the file's text"))?;
+        let enc = tok.encode(t.as_str(), false).map_err(|e| {
+            SetupError::input(format!("cannot tokenise a prompt of `{}`: {e}", path.display()), "check the file's text")
+        })?;
         let n = enc.get_ids().len() as u64;
         if n > 0 && range.is_none_or(|(lo, hi)| n >= lo && n <= hi) {
             out.push(enc.get_ids().to_vec());
@@ -153,7 +156,11 @@ pub fn tokenize(
     }
     if out.is_empty() {
         return Err(SetupError::input(
-            format!("no prompt of `{}` is left after tokenising and the length filter ({} texts read)", path.display(), texts.len()),
+            format!(
+                "no prompt of `{}` is left after tokenising and the length filter ({} texts read)",
+                path.display(),
+                texts.len()
+            ),
             "widen `tokens=\"MIN..MAX\"` on the `prompt` node",
         ));
     }

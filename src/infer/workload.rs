@@ -73,7 +73,10 @@ impl InferenceWorkload {
     /// Loads the model and prompts, runs the warmup requests and the batch-size sweep.
     /// `progress` receives a line per step.
     pub fn prepare(spec: &Inference, setup: &Setup, progress: &mut dyn FnMut(String)) -> Result<Self, SetupError> {
-        let m = spec.model.as_ref().ok_or_else(|| SetupError::input("the workload has no `model`", "add a `model` node"))?;
+        let m = spec
+            .model
+            .as_ref()
+            .ok_or_else(|| SetupError::input("the workload has no `model`", "add a `model` node"))?;
         progress(format!("loading {}", describe(&m.source.value)));
         let Loaded { net, tokenizer, eos, facts } = model::load(&LoadSpec {
             source: &m.source.value,
@@ -91,7 +94,9 @@ impl InferenceWorkload {
             facts.device
         ));
         let (prompts, prompt_source) = match &spec.prompt {
-            None => (Prompts::synthetic(TokenDist::Fixed { tokens: 128 }, facts.vocab_size), "synthetic: 128 tokens".into()),
+            None => {
+                (Prompts::synthetic(TokenDist::Fixed { tokens: 128 }, facts.vocab_size), "synthetic: 128 tokens".into())
+            }
             Some(crate::dsl::model::Prompt::Synthetic(d)) => {
                 (Prompts::synthetic(d.value, facts.vocab_size), format!("synthetic: {}", dist_text(&d.value)))
             }
@@ -164,7 +169,8 @@ impl InferenceWorkload {
         let mut runs: Vec<Generated> = vec![];
         for i in 0..=RUNS {
             let batch = self.prompts.batch(b, len, rng);
-            let g = generate(&self.net, &batch, self.output_tokens, None).map_err(|e| runtime_error("batch sweep", e))?;
+            let g =
+                generate(&self.net, &batch, self.output_tokens, None).map_err(|e| runtime_error("batch sweep", e))?;
             if i > 0 {
                 runs.push(g);
             }
