@@ -292,3 +292,77 @@ fn setup_failures_point_at_the_model() {
     assert!(warnings.contains("runs on the CPU (fallback)"), "{warnings}");
     assert_eq!(doc["benchmarks"]["chat"]["setup"]["model"]["device"], "cpu");
 }
+
+/// Synthetic models written as Hugging Face checkpoints (config.json + model.safetensors)
+/// load back through `safetensors=` and compute the same logits: the safetensors loaders of
+/// both families read the names and layouts the checkpoints use.
+#[test]
+fn safetensors_checkpoints_load_back() {
+    use benchctl::infer::arch::{Config, RandomWeights};
+    use benchctl::infer::gpt2::Gpt2;
+    use benchctl::infer::llama::Llama;
+    use benchctl::infer::model::Net;
+    use candle_core::{DType, Device, Tensor};
+    let w = RandomWeights { seed: 9, dtype: DType::F32, device: Device::Cpu };
+    for arch in [SyntheticArch::Gpt2, SyntheticArch::Smollm2_135m] {
+        let config = Config::of(arch);
+        let (net, tensors) = match &config {
+            Config::Gpt2(c) => {
+                let m = Gpt2::random(c, &w).unwrap();
+                let t = m.tensors().unwrap();
+                (Net::Gpt2(m), t)
+            }
+            Config::Llama(c) => {
+                let m = Llama::random(c, &w).unwrap();
+                let t = m.tensors();
+                (Net::Llama(m), t)
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), config.to_hf_json().to_string()).unwrap();
+        let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
+        candle_core::safetensors::save(&map, dir.path().join("model.safetensors")).unwrap();
+        let source = ModelSource::Safetensors { path: dir.path().display().to_string() };
+        let loaded = load(&LoadSpec {
+            source: &source,
+            dtype: None,
+            tokenizer: None,
+            device: DeviceKind::Cpu,
+            seed: 0,
+            base: Path::new("."),
+        })
+        .unwrap_or_else(|e| panic!("{arch}: {}", e.message));
+        assert_eq!(loaded.net.config(), config);
+        assert!(loaded.facts.tokenizer.starts_with("none"), "{}", loaded.facts.tokenizer);
+        let x = Tensor::new(&[300u32, 301, 302, 303][..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let a: Vec<f32> = net.forward(&x, &mut net.new_cache(1, 4)).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> =
+            loaded.net.forward(&x, &mut loaded.net.new_cache(1, 4)).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(a, b, "{arch}");
+    }
+}
+
+/// A Hugging Face repository that is not in the cache, with HF_HUB_OFFLINE set, is a clear
+/// setup error at the model node (exit 2), not a network attempt.
+#[test]
+fn hub_models_offline_and_not_cached_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.kdl");
+    std::fs::write(
+        &file,
+        "scenario \"s\" {\n    workload \"chat\" kind=\"inference\" {\n        model hf=\"microsoft/DialoGPT-medium\"\n    }\n    phase \"p\" duration=\"1s\" { drive \"chat\" concurrency=1; }\n}\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run".as_ref(), file.as_os_str(), "--quiet".as_ref()])
+        .env("NO_COLOR", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", dir.path().join("hf"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    // The message as one line, whatever the terminal width wrapped.
+    let flat = err.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("is not in the Hugging Face cache, and HF_HUB_OFFLINE is set"), "{err}");
+}

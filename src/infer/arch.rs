@@ -140,6 +140,36 @@ impl Config {
         }
     }
 
+    /// The Hugging Face `config.json` of this configuration (read back by `from_hf_json`).
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        match self {
+            Config::Gpt2(c) => serde_json::json!({
+                "model_type": "gpt2",
+                "vocab_size": c.vocab_size,
+                "n_positions": c.n_positions,
+                "n_embd": c.n_embd,
+                "n_layer": c.n_layer,
+                "n_head": c.n_head,
+                "layer_norm_epsilon": c.layer_norm_epsilon,
+                "eos_token_id": c.eos_token_id,
+            }),
+            Config::Llama(c) => serde_json::json!({
+                "model_type": "llama",
+                "vocab_size": c.vocab_size,
+                "hidden_size": c.hidden_size,
+                "intermediate_size": c.intermediate_size,
+                "num_hidden_layers": c.num_hidden_layers,
+                "num_attention_heads": c.num_attention_heads,
+                "num_key_value_heads": c.num_key_value_heads,
+                "rope_theta": c.rope_theta,
+                "rms_norm_eps": c.rms_norm_eps,
+                "max_position_embeddings": c.max_position_embeddings,
+                "tie_word_embeddings": c.tie_word_embeddings,
+                "eos_token_id": c.eos_token_id,
+            }),
+        }
+    }
+
     /// Parses a Hugging Face `config.json` (model_type `gpt2` or `llama`/`mistral`).
     pub fn from_hf_json(text: &str) -> std::result::Result<Config, String> {
         #[derive(Deserialize)]

@@ -225,6 +225,38 @@ impl Llama {
         })
     }
 
+    /// Dense weights under their Hugging Face names (quantised GGUF layers are left out).
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![
+            ("model.embed_tokens.weight".to_string(), self.embed.clone()),
+            ("model.norm.weight".to_string(), self.norm.clone()),
+        ];
+        let dense = |l: &Linear| match l {
+            Linear::Dense { weight, .. } => Some(weight.clone()),
+            Linear::Quant { .. } => None,
+        };
+        if !self.tied {
+            out.extend(dense(&self.head).map(|w| ("lm_head.weight".to_string(), w)));
+        }
+        for (i, b) in self.blocks.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push((format!("{p}.input_layernorm.weight"), b.attn_norm.clone()));
+            out.push((format!("{p}.post_attention_layernorm.weight"), b.mlp_norm.clone()));
+            for (name, l) in [
+                ("self_attn.q_proj", &b.wq),
+                ("self_attn.k_proj", &b.wk),
+                ("self_attn.v_proj", &b.wv),
+                ("self_attn.o_proj", &b.wo),
+                ("mlp.gate_proj", &b.gate),
+                ("mlp.up_proj", &b.up),
+                ("mlp.down_proj", &b.down),
+            ] {
+                out.extend(dense(l).map(|w| (format!("{p}.{name}.weight"), w)));
+            }
+        }
+        out
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
