@@ -43,6 +43,25 @@ struct WorkloadView {
 }
 
 #[derive(Serialize)]
+struct SweepRow {
+    batch: String,
+    ttft: String,
+    itl: String,
+    per_sequence: String,
+    total: String,
+    prefill: String,
+}
+
+/// An inference workload's model and its batch-size table.
+#[derive(Serialize)]
+struct ModelView {
+    workload: String,
+    facts: Vec<Row>,
+    sweep_note: String,
+    sweep: Vec<SweepRow>,
+}
+
+#[derive(Serialize)]
 struct ChartView {
     title: String,
     svg: String,
@@ -96,6 +115,7 @@ struct View {
     expectations: Vec<ExpectationView>,
     recommendations: Vec<String>,
     workloads: Vec<WorkloadView>,
+    models: Vec<ModelView>,
     charts: Vec<ChartView>,
     stress: Option<StressView>,
     comparison: Vec<ChangeView>,
@@ -137,6 +157,74 @@ fn workloads(doc: &Value) -> Vec<WorkloadView> {
                 ttft_p95: ms(m("ttft", "p95")),
                 tok_s: w["tok_s"].as_f64().filter(|t| *t > 0.0).map_or("-".into(), |t| format!("{t:.0}")),
             }
+        })
+        .collect()
+}
+
+fn models(doc: &Value) -> Vec<ModelView> {
+    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
+    b.iter()
+        .filter_map(|(name, w)| {
+            let setup = &w["setup"];
+            let m = setup.get("model")?;
+            let f = |k: &str| m[k].as_f64().unwrap_or(0.0);
+            let row = |key: &str, value: String| Row { key: key.into(), value };
+            let facts = vec![
+                row("source", str_of(&m["source"])),
+                row(
+                    "family",
+                    format!("{} ({} layers, vocabulary {})", str_of(&m["family"]), m["layers"], m["vocab_size"]),
+                ),
+                row("parameters", format!("{:.1} M", f("parameters") / 1e6)),
+                row(
+                    "weights",
+                    format!("{} on {}, {:.1} MB", str_of(&m["dtype"]), str_of(&m["device"]), f("weights_bytes") / 1e6),
+                ),
+                row("load time", format!("{:.2} s", f("load_time_s"))),
+                row(
+                    "KV cache",
+                    format!(
+                        "{:.1} KB per token, peak {:.1} MB",
+                        f("kv_bytes_per_token") / 1e3,
+                        setup["kv_cache_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6
+                    ),
+                ),
+                row("tokenizer", str_of(&m["tokenizer"])),
+                row("prompts", str_of(&setup["prompts"])),
+                row(
+                    "output",
+                    format!(
+                        "{} tokens{}",
+                        setup["output_tokens"],
+                        if setup["stop_at_eos"] == true { ", up to end of sequence" } else { "" }
+                    ),
+                ),
+            ];
+            let rows = setup["batch_sweep"].as_array().cloned().unwrap_or_default();
+            let sweep_note = rows
+                .first()
+                .map(|r| {
+                    format!(
+                        "{} prompt tokens, {} output tokens, medians of {} runs",
+                        r["prompt_tokens"], r["output_tokens"], r["runs"]
+                    )
+                })
+                .unwrap_or_default();
+            let sweep = rows
+                .iter()
+                .map(|r| {
+                    let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+                    SweepRow {
+                        batch: r["batch"].to_string(),
+                        ttft: format!("{:.2} ms", g("ttft_p50_ms")),
+                        itl: format!("{:.2} ms", g("itl_p50_ms")),
+                        per_sequence: format!("{:.1}", g("tok_s_per_sequence")),
+                        total: format!("{:.1}", g("tok_s_total")),
+                        prefill: format!("{:.0}", g("prefill_tok_s")),
+                    }
+                })
+                .collect();
+            Some(ModelView { workload: name.clone(), facts, sweep_note, sweep })
         })
         .collect()
 }
@@ -345,6 +433,7 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
             .collect(),
         recommendations: ev.recommendations.clone(),
         workloads: workloads(doc),
+        models: models(doc),
         charts: charts(doc),
         stress: stress(doc),
         comparison: comparison(doc),
