@@ -366,3 +366,39 @@ fn hub_models_offline_and_not_cached_fail_clearly() {
     let flat = err.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
     assert!(flat.contains("is not in the Hugging Face cache, and HF_HUB_OFFLINE is set"), "{err}");
 }
+
+/// A ShareGPT prompt file through the real GGUF tokenizer: prompts outside the length filter
+/// are dropped, the rest are served, and the result counts their real token lengths.
+#[test]
+fn prompt_files_are_tokenised_and_filtered() {
+    let Some(p) = gguf() else { return };
+    let m = load_gguf(&p);
+    let tok = m.tokenizer.as_ref().unwrap();
+    let texts = ["What is the capital of France?", "Write a haiku about the sea and the wind over the harbour at dawn.", "Hi"];
+    let lens: Vec<usize> = texts.iter().map(|t| tok.encode(*t, false).unwrap().get_ids().len()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({"conversations": [{"from": "human", "value": t}, {"from": "gpt", "value": "..."}]}).to_string())
+        .collect();
+    std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
+    // Keep the first two: from the shorter of them to the longer.
+    let (lo, hi) = (lens[0].min(lens[1]), lens[0].max(lens[1]));
+    assert!(lens[2] < lo);
+    let text = format!(
+        "scenario \"pf\" {{\n    workload \"chat\" kind=\"inference\" {{\n        model gguf=\"{}\"\n        prompt file=\"prompts.jsonl\" format=\"sharegpt\" tokens=\"{lo}..{hi}\"\n        output tokens=2\n    }}\n    phase \"p\" {{ drive \"chat\" concurrency=1 requests=6; }}\n}}\n",
+        p.display()
+    );
+    let file = dir.path().join("s.kdl");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let o = benchctl(&["run".as_ref(), file.as_os_str(), "--out".as_ref(), out.as_os_str(), "--quiet".as_ref()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let w = &doc["benchmarks"]["chat"];
+    assert_eq!(w["requests"], 6);
+    let input = w["input_tokens"].as_u64().unwrap() as usize;
+    assert!(input >= 6 * lo && input <= 6 * hi, "{input} not within 6 x {lo}..{hi}");
+    let prompts = w["setup"]["prompts"].as_str().unwrap();
+    assert!(prompts.ends_with("(2 of 3 prompts kept)"), "{prompts}");
+}
