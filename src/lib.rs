@@ -9,6 +9,7 @@ pub mod dsl;
 pub mod engine;
 pub mod evaluate;
 pub mod exit;
+pub mod gpu;
 pub mod infer;
 pub mod plan;
 pub mod progress;
