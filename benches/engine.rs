@@ -29,7 +29,7 @@ fn run(phases: &str) -> RunOutcome {
     let text = format!("scenario \"bench\" {{\n    {NOOP}\n{phases}\n}}\n");
     let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
-    let workloads = run::workloads(&valid, std::path::Path::new("."), &mut |_, _| {}).unwrap().workloads;
+    let workloads = run::workloads(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().workloads;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
     rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut q).run())
@@ -73,7 +73,7 @@ fn main() {
         ),
         &Default::default(),
     );
-    let wl = run::workloads(spec.scenario.as_ref().unwrap(), std::path::Path::new("."), &mut |_, _| {})
+    let wl = run::workloads(spec.scenario.as_ref().unwrap(), &spec.sources, std::path::Path::new("."), &mut |_, _| {})
         .ok()
         .unwrap()
         .workloads;

@@ -119,7 +119,7 @@ fn main() {
     let valid = c.scenario.expect("bench scenario is valid");
     let prompt: Vec<u32> = (0..32u32).map(|i| 1000 + i * 7).collect();
     let bare_rates: Vec<f64> = (0..runs).map(|_| bare(&path, &prompt, new).1).collect();
-    let wl = run::workloads(&valid, Path::new("."), &mut |_, _| {}).expect("workload loads").workloads;
+    let wl = run::workloads(&valid, &c.sources, Path::new("."), &mut |_, _| {}).expect("workload loads").workloads;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
     let o = rt.block_on(Engine::new(&valid, wl, Options::default(), Arc::new(Stop::default()), &mut q).run());

@@ -109,6 +109,8 @@ pub struct WorkloadDoc {
     pub prefill_s: f64,
     /// Successful requests that met every SLO of the workload.
     pub good_requests: u64,
+    /// Kernel launches timed (kernel workloads).
+    pub launches: u64,
     /// Facts about the workload's setup (model, batch-size table); whole-run records only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setup: Option<serde_json::Value>,
@@ -162,6 +164,7 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
         token_source: facts.map_or("synthetic token stream (counted per emitted token)", |f| f.token_source),
         prefill_s: c.prefill_ns as f64 / 1e9,
         good_requests: c.good,
+        launches: c.launches,
         setup: if series { None } else { facts.and_then(|f| f.setup.clone()) },
         metrics,
         histograms,
@@ -255,6 +258,11 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
             let (_, acc) =
                 merged.entry(w.name.clone()).or_insert_with(|| (w.kind.as_str().to_string(), Recorded::default()));
             acc.add_totals(&w.recorded);
+        }
+    }
+    for (name, f) in &outcome.workload_facts {
+        if let Some(kind) = f.skipped_kind {
+            merged.entry(name.clone()).or_insert_with(|| (kind.as_str().to_string(), Recorded::default()));
         }
     }
     merged

@@ -36,7 +36,7 @@ pub fn run(
             eprintln!("{w}: {m}");
         }
     };
-    let prepared = match engine::workloads(valid, &base, &mut say) {
+    let prepared = match engine::workloads(valid, &checked.sources, &base, &mut say) {
         Ok(p) => p,
         Err(engine::SetupFailure::Unsupported(why)) => {
             eprintln!("error: {why}");
@@ -51,7 +51,9 @@ pub fn run(
             if let Some(h) = &error.help {
                 d = d.with_help(h.clone());
             }
-            eprint!("{}", diag::render(&[d], &checked.sources, color, 100));
+            let (mut diags, mut sources) = (vec![d], checked.sources.clone());
+            diags.extend(setup_notes(&error, &mut sources));
+            eprint!("{}", diag::render(&diags, &sources, color, 100));
             return if error.input { exit::INVALID_INPUT } else { exit::RUNTIME_ERROR };
         }
     };
@@ -74,7 +76,7 @@ pub fn run(
     };
     let quiet_panics = QuietPanics::install();
     let engine = Engine::new(valid, prepared.workloads, Options::default(), interrupt, reporter.as_mut())
-        .with_warnings(prepared.warnings);
+        .with_setup(prepared.warnings, prepared.skipped);
     let outcome = runtime.block_on(engine.run());
     drop(quiet_panics);
     let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());
@@ -107,6 +109,49 @@ pub fn run(
         eprintln!("the run was interrupted; the result holds what was measured until then");
     }
     code
+}
+
+/// Located setup messages (a kernel's compiler errors) as diagnostics; `.cu` files they
+/// point into are added to `sources` so the messages show the code.
+fn setup_notes(
+    error: &benchctl::infer::model::SetupError,
+    sources: &mut benchctl::dsl::source::SourceMap,
+) -> Vec<diag::Diagnostic> {
+    use benchctl::dsl::source::{Origin, SourceFile};
+    use benchctl::dsl::span::Span;
+    use benchctl::gpu::kernel::NoteAt;
+    let mut files: Vec<(std::path::PathBuf, benchctl::dsl::span::FileId)> = vec![];
+    error
+        .notes
+        .iter()
+        .map(|n| {
+            let span = match &n.at {
+                NoteAt::Span(s) => *s,
+                NoteAt::File { path, text, offset, len } => {
+                    let id = match files.iter().find(|(p, _)| p == path) {
+                        Some((_, id)) => *id,
+                        None => {
+                            let id = sources.add(SourceFile {
+                                name: path.display().to_string(),
+                                path: Some(path.clone()),
+                                text: text.clone(),
+                                origin: Origin::Root,
+                            });
+                            files.push((path.clone(), id));
+                            id
+                        }
+                    };
+                    Span::new(id, *offset, *len)
+                }
+            };
+            let d = if n.error {
+                diag::Diagnostic::error(diag::Code::SetupFailed, format!("CUDA compile error: {}", n.message))
+            } else {
+                diag::Diagnostic::warning(diag::Code::SetupFailed, format!("CUDA compile warning: {}", n.message))
+            };
+            d.with_label(span, "here")
+        })
+        .collect()
 }
 
 /// Where the outputs of an evaluated result go.

@@ -29,8 +29,9 @@ fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
     let c = common::check_text(text, &[]);
     assert!(!c.has_errors(), "{}", common::rendered(&c));
     let valid = c.scenario.unwrap();
-    let workloads =
-        run::workloads(&valid, std::path::Path::new("."), &mut |_, _| {}).expect("synthetic workloads run").workloads;
+    let workloads = run::workloads(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
+        .expect("synthetic workloads run")
+        .workloads;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
     let outcome =

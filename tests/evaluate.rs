@@ -35,6 +35,7 @@ fn constructed(expectations: &str) -> Value {
                 outputs: &outputs,
                 input_tokens: 0,
                 prefill: None,
+                device_time: None,
                 error,
                 open_loop: false,
             },

@@ -374,12 +374,16 @@ fn prompt_files_are_tokenised_and_filtered() {
     let Some(p) = gguf() else { return };
     let m = load_gguf(&p);
     let tok = m.tokenizer.as_ref().unwrap();
-    let texts = ["What is the capital of France?", "Write a haiku about the sea and the wind over the harbour at dawn.", "Hi"];
+    let texts =
+        ["What is the capital of France?", "Write a haiku about the sea and the wind over the harbour at dawn.", "Hi"];
     let lens: Vec<usize> = texts.iter().map(|t| tok.encode(*t, false).unwrap().get_ids().len()).collect();
     let dir = tempfile::tempdir().unwrap();
     let lines: Vec<String> = texts
         .iter()
-        .map(|t| serde_json::json!({"conversations": [{"from": "human", "value": t}, {"from": "gpt", "value": "..."}]}).to_string())
+        .map(|t| {
+            serde_json::json!({"conversations": [{"from": "human", "value": t}, {"from": "gpt", "value": "..."}]})
+                .to_string()
+        })
         .collect();
     std::fs::write(dir.path().join("prompts.jsonl"), lines.join("\n")).unwrap();
     // Keep the first two: from the shorter of them to the longer.
@@ -394,7 +398,8 @@ fn prompt_files_are_tokenised_and_filtered() {
     let out = dir.path().join("out");
     let o = benchctl(&["run".as_ref(), file.as_os_str(), "--out".as_ref(), out.as_os_str(), "--quiet".as_ref()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     let w = &doc["benchmarks"]["chat"];
     assert_eq!(w["requests"], 6);
     let input = w["input_tokens"].as_u64().unwrap() as usize;

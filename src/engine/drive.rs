@@ -124,6 +124,7 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
             outputs: &events.outputs,
             input_tokens: events.input_tokens,
             prefill: events.prefill,
+            device_time: events.device_time.map(|t| (t, events.launches)),
             error,
             open_loop,
         },

@@ -54,6 +54,7 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
         "tok_s" => per_sec(c.output_tokens),
         "prefill_tok_s" => (c.prefill_ns > 0).then(|| c.input_tokens as f64 / (c.prefill_ns as f64 / 1e9)),
         "goodput" => per_sec(c.good),
+        "launches" => counter(c.launches),
         _ => None,
     }
 }
@@ -80,6 +81,7 @@ mod tests {
                     outputs: &[],
                     input_tokens: 0,
                     prefill: None,
+                    device_time: None,
                     error,
                     open_loop: false,
                 },

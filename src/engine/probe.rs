@@ -112,9 +112,120 @@ struct Sampler {
     every: Duration,
     next: Instant,
     series: BTreeMap<String, Series>,
+    /// GPU and energy probes: their sources, opened once (or why they are missing).
+    gpus: Option<crate::gpu::nvml::Gpus>,
+    rapl: Option<crate::gpu::energy::Rapl>,
+    unavailable: Option<String>,
+    energy: EnergyState,
+}
+
+/// Energy accounting across samples.
+#[derive(Default)]
+struct EnergyState {
+    /// Per GPU: the NVML counter's first reading (energy counts from there).
+    first: Vec<Option<f64>>,
+    /// Per GPU without a counter: joules integrated from power, and the last (t, W).
+    integrated: Vec<(f64, Option<(f64, f64)>)>,
+    last: Option<(f64, f64)>,
 }
 
 impl Sampler {
+    fn new(kind: ProbeKind, every: Duration, next: Instant) -> Sampler {
+        let mut s = Sampler {
+            kind,
+            every,
+            next,
+            series: BTreeMap::new(),
+            gpus: None,
+            rapl: None,
+            unavailable: None,
+            energy: EnergyState::default(),
+        };
+        match kind {
+            ProbeKind::Gpu => match crate::gpu::nvml::Gpus::open() {
+                Ok(g) => s.gpus = Some(g),
+                Err(why) => s.unavailable = Some(why),
+            },
+            ProbeKind::Energy => {
+                let gpus = crate::gpu::nvml::Gpus::open();
+                let rapl = crate::gpu::energy::Rapl::open();
+                if let (Err(g), Err(r)) = (&gpus, &rapl) {
+                    s.unavailable = Some(format!("no energy source: {g}; {r}"));
+                }
+                s.gpus = gpus.ok();
+                s.rapl = rapl.ok();
+            }
+            _ => {}
+        }
+        s
+    }
+
+    fn gpu_sample(&mut self, t: f64) {
+        let Some(g) = &self.gpus else { return };
+        let samples: Vec<_> = (0..g.count()).map(|i| g.sample(i)).collect();
+        for (i, x) in samples.iter().enumerate() {
+            // The first GPU's series carry plain names; others are prefixed `gpuN_`.
+            let p = if i == 0 { String::new() } else { format!("gpu{i}_") };
+            let mut put = |name: &str, unit: &'static str, scale: f64, v: Option<f64>| {
+                if let Some(v) = v {
+                    self.series(&format!("{p}{name}"), unit, scale).push(t, v);
+                }
+            };
+            put("utilization", "fraction", 1e4, x.utilization);
+            put("memory", "bytes", 1.0, x.memory_used);
+            put("memory_share", "fraction", 1e4, x.memory_share);
+            put("temperature", "°C", 10.0, x.temperature);
+            put("power", "W", 100.0, x.power_w);
+            put("sm_clock", "MHz", 1.0, x.sm_clock);
+            put("mem_clock", "MHz", 1.0, x.mem_clock);
+            put("throttled", "fraction", 1e4, x.throttled);
+        }
+    }
+
+    fn energy_sample(&mut self, t: f64) {
+        let mut gpu_j = 0.0;
+        if let Some(g) = &self.gpus {
+            let n = g.count() as usize;
+            let samples: Vec<_> = (0..g.count()).map(|i| g.sample(i)).collect();
+            let e = &mut self.energy;
+            e.first.resize(n, None);
+            e.integrated.resize(n, (0.0, None));
+            for (i, x) in samples.iter().enumerate() {
+                match x.energy_j {
+                    // NVML's counter: exact, counted from the first reading.
+                    Some(j) => gpu_j += j - *e.first[i].get_or_insert(j),
+                    // No counter on this GPU: integrate power.
+                    None => {
+                        if let Some(w) = x.power_w {
+                            let (acc, last) = &mut e.integrated[i];
+                            if let Some(prev) = *last {
+                                *acc += crate::gpu::energy::integrate(&[prev, (t, w)]);
+                            }
+                            *last = Some((t, w));
+                        }
+                        gpu_j += e.integrated[i].0;
+                    }
+                }
+            }
+            self.series("gpu", "J", 1e3).push(t, gpu_j);
+        }
+        let cpu_j = self.rapl.as_mut().map(|r| r.sample());
+        if let Some(c) = cpu_j {
+            self.series("cpu", "J", 1e3).push(t, c);
+        }
+        if self.gpus.is_none() && cpu_j.is_none() {
+            return;
+        }
+        let total = gpu_j + cpu_j.unwrap_or(0.0);
+        if let Some((t0, j0)) = self.energy.last {
+            if t > t0 {
+                self.series("power", "W", 100.0).push(t, (total - j0) / (t - t0));
+            }
+        }
+        self.energy.last = Some((t, total));
+        self.series("total", "J", 1e3).push(t, total);
+    }
+
     fn series(&mut self, name: &str, unit: &'static str, scale: f64) -> &mut Series {
         self.series.entry(name.to_string()).or_insert_with(|| Series::new(unit, scale))
     }
@@ -151,7 +262,8 @@ impl Sampler {
                     self.series("threads", "count", 1.0).push(t, threads as f64);
                 }
             }
-            ProbeKind::Gpu | ProbeKind::Energy => {}
+            ProbeKind::Gpu => self.gpu_sample(t),
+            ProbeKind::Energy => self.energy_sample(t),
         }
     }
 }
@@ -180,14 +292,6 @@ impl Probes {
     }
 }
 
-fn unavailable(kind: ProbeKind) -> Option<String> {
-    match kind {
-        ProbeKind::Gpu => Some("GPU probes (NVML) are not built into this benchctl yet".into()),
-        ProbeKind::Energy => Some("energy probes (NVML, RAPL) are not built into this benchctl yet".into()),
-        _ => None,
-    }
-}
-
 fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<AtomicBool>) -> Vec<ProbeResult> {
     let mut sys = System::new();
     let pid = sysinfo::get_current_pid().unwrap_or(Pid::from(0));
@@ -197,12 +301,7 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
     let now = Instant::now();
     let mut samplers: Vec<Sampler> = list
         .iter()
-        .map(|&(kind, every)| Sampler {
-            kind,
-            every,
-            next: now + every.min(Duration::from_millis(200)),
-            series: BTreeMap::new(),
-        })
+        .map(|&(kind, every)| Sampler::new(kind, every, now + every.min(Duration::from_millis(200))))
         .collect();
     while !stop.load(Ordering::Relaxed) {
         // With no sampler, just wait for the stop flag (never spin: a spinning probe thread
@@ -225,7 +324,7 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
         .map(|s| ProbeResult {
             kind: s.kind,
             every_ms: s.every.as_secs_f64() * 1e3,
-            unavailable: unavailable(s.kind),
+            unavailable: s.unavailable,
             series: s.series.into_iter().map(|(k, v)| (k, v.out())).collect(),
         })
         .collect()
@@ -243,7 +342,7 @@ pub struct SystemInfo {
     pub kernel: Option<String>,
     pub arch: String,
     pub hostname: Option<String>,
-    /// Filled by the GPU probes when they are present.
+    /// GPUs NVML reports (name, memory, driver, CUDA version, compute capability).
     pub gpus: Vec<serde_json::Value>,
 }
 
@@ -261,6 +360,6 @@ pub fn system_info() -> SystemInfo {
         kernel: System::kernel_version(),
         arch: System::cpu_arch(),
         hostname: System::host_name(),
-        gpus: vec![],
+        gpus: crate::gpu::nvml::gpu_info().into_iter().filter_map(|g| serde_json::to_value(g).ok()).collect(),
     }
 }

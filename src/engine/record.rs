@@ -46,10 +46,12 @@ pub enum Metric {
     E2e,
     RequestTokS,
     SendLateness,
+    /// Device time of one kernel launch (CUDA events).
+    KernelTime,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::Latency,
         Metric::Ttft,
         Metric::Itl,
@@ -57,6 +59,7 @@ impl Metric {
         Metric::E2e,
         Metric::RequestTokS,
         Metric::SendLateness,
+        Metric::KernelTime,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl Metric {
             Metric::E2e => "e2e",
             Metric::RequestTokS => "request_tok_s",
             Metric::SendLateness => "send_lateness",
+            Metric::KernelTime => "kernel_time",
         }
     }
 
@@ -90,7 +94,7 @@ impl Metric {
 
 /// One histogram per [`Metric`].
 #[derive(Clone, Debug)]
-pub struct Hists(pub [Histogram<u64>; 7]);
+pub struct Hists(pub [Histogram<u64>; 8]);
 
 impl Default for Hists {
     fn default() -> Self {
@@ -131,6 +135,8 @@ pub struct Counters {
     pub prefill_ns: u64,
     /// Successful requests that met every SLO of the workload.
     pub good: u64,
+    /// Kernel launches timed.
+    pub launches: u64,
 }
 
 impl Counters {
@@ -145,6 +151,7 @@ impl Counters {
         self.input_tokens += o.input_tokens;
         self.prefill_ns += o.prefill_ns;
         self.good += o.good;
+        self.launches += o.launches;
     }
 }
 
@@ -159,6 +166,8 @@ pub struct Sample<'a> {
     pub outputs: &'a [Instant],
     pub input_tokens: u64,
     pub prefill: Option<Duration>,
+    /// Device time of one launch, for kernel workloads; and the launches it averages.
+    pub device_time: Option<(Duration, u64)>,
     pub error: Option<&'static str>,
     /// Open loop: record the send lateness.
     pub open_loop: bool,
@@ -339,6 +348,10 @@ impl Recorder {
         if let Some(p) = s.prefill {
             sh.counters.prefill_ns += p.as_nanos() as u64;
         }
+        if let Some((t, n)) = s.device_time {
+            sh.hists.record(Metric::KernelTime, t.as_nanos() as u64);
+            sh.counters.launches += n;
+        }
         // With no SLO, every successful request meets all of them.
         if self.slo.as_ref().is_none_or(|slo| meets(slo, s)) {
             sh.counters.good += 1;
@@ -450,6 +463,7 @@ mod tests {
                 outputs: &outputs,
                 input_tokens: 4,
                 prefill: None,
+                device_time: None,
                 error: None,
                 open_loop: true,
             },
@@ -463,6 +477,7 @@ mod tests {
                 outputs: &[],
                 input_tokens: 0,
                 prefill: None,
+                device_time: None,
                 error: Some("boom"),
                 open_loop: false,
             },
@@ -500,6 +515,7 @@ mod tests {
                 outputs,
                 input_tokens: 8,
                 prefill: Some(Duration::from_millis(4)),
+                device_time: None,
                 error,
                 open_loop: false,
             }

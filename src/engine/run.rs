@@ -98,6 +98,8 @@ pub struct RunOutcome {
 pub struct WorkloadFacts {
     pub token_source: &'static str,
     pub setup: Option<serde_json::Value>,
+    /// Set for a workload skipped on this machine: its kind (it has no record to carry it).
+    pub skipped_kind: Option<WorkloadKind>,
 }
 
 /// Why a scenario's workloads could not be prepared (before anything is measured).
@@ -112,7 +114,17 @@ pub enum SetupFailure {
 /// The executable workloads, with what their setup had to say.
 pub struct Prepared {
     pub workloads: BTreeMap<String, Arc<dyn Workload>>,
+    /// Workloads skipped on this machine (GPU workloads with `fallback="cpu"` and no GPU),
+    /// with the reason: their drives do not run and expectations on them are skipped.
+    pub skipped: BTreeMap<String, String>,
     pub warnings: Vec<String>,
+}
+
+/// The folder for caches (GPU peaks, indexes): `BENCHCTL_CACHE`, else ~/.cache/benchctl.
+pub fn cache_dir() -> std::path::PathBuf {
+    std::env::var_os("BENCHCTL_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/benchctl")
+    })
 }
 
 /// The device a workload runs on: its own, the scenario's, or the CPU. A GPU device with
@@ -137,10 +149,12 @@ fn device_for(v: &ValidScenario, w: &crate::dsl::model::Workload, warnings: &mut
 /// (workload, message) lines.
 pub fn workloads(
     v: &ValidScenario,
+    sources: &crate::dsl::source::SourceMap,
     base: &std::path::Path,
     progress: &mut dyn FnMut(&str, String),
 ) -> Result<Prepared, SetupFailure> {
     let mut out: BTreeMap<String, Arc<dyn Workload>> = BTreeMap::new();
+    let mut skipped = BTreeMap::new();
     let mut warnings = vec![];
     let seed = v.scenario.seed.as_ref().map_or(0, |s| s.value);
     for w in &v.scenario.workloads {
@@ -157,15 +171,49 @@ pub fn workloads(
                     .map_err(|error| SetupFailure::Workload { workload: name.clone(), span, error })?;
                 out.insert(name, Arc::new(prepared));
             }
-            _ => {
+            WorkloadSpec::Kernel(k) => {
+                let d = w.device.as_ref().or(v.scenario.device.as_ref()).map(|d| d.value);
+                let index = match d.map(|d| d.kind) {
+                    Some(DeviceKind::Cuda { index }) => index,
+                    _ => 0,
+                };
+                if d.is_some_and(|d| d.fallback_cpu) {
+                    if let Err(e) = crate::gpu::kernel::open(index) {
+                        let why = format!("workload `{name}` is skipped: {}", e.message);
+                        warnings.push(why.clone());
+                        skipped.insert(name, e.message);
+                        continue;
+                    }
+                }
+                let span = match &k.source {
+                    Some(crate::dsl::model::KernelSource::Inline(s)) => Some(s.span),
+                    Some(crate::dsl::model::KernelSource::File(s)) => Some(s.span),
+                    None => None,
+                };
+                let setup = crate::gpu::kernel::Setup {
+                    workload: &name,
+                    device_index: index,
+                    base,
+                    scenario_text: span.map(|s| sources.get(s.file).text.clone()),
+                    cache_dir: cache_dir(),
+                };
+                let prepared = crate::gpu::kernel::KernelWorkload::prepare(k, &setup, &mut |m| progress(&name, m))
+                    .map_err(|error| SetupFailure::Workload {
+                        workload: name.clone(),
+                        span: span.unwrap_or(w.name.span),
+                        error,
+                    })?;
+                out.insert(name, Arc::new(prepared));
+            }
+            WorkloadSpec::Retrieval(_) => {
                 return Err(SetupFailure::Unsupported(format!(
-                    "workload `{}` is of kind `{}`, which this build of benchctl cannot run yet (it runs `synthetic` and `inference` workloads); `check` and `plan` accept it",
+                    "workload `{}` is of kind `{}`, which this build of benchctl cannot run yet (it runs `synthetic`, `inference` and `kernel` workloads); `check` and `plan` accept it",
                     w.name.value, w.kind.value
                 )))
             }
         }
     }
-    Ok(Prepared { workloads: out, warnings })
+    Ok(Prepared { workloads: out, skipped, warnings })
 }
 
 /// Shared state of one run.
@@ -179,6 +227,7 @@ pub struct Engine<'a> {
     origin: Instant,
     warnings: Vec<String>,
     aborted_by: Option<String>,
+    skipped: BTreeMap<String, String>,
 }
 
 impl<'a> Engine<'a> {
@@ -198,12 +247,14 @@ impl<'a> Engine<'a> {
             origin: Instant::now(),
             warnings: vec![],
             aborted_by: None,
+            skipped: BTreeMap::new(),
         }
     }
 
-    /// Warnings from before the run (workload setup), reported with the run's own.
-    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+    /// What workload setup reported: warnings, and the workloads skipped on this machine.
+    pub fn with_setup(mut self, warnings: Vec<String>, skipped: BTreeMap<String, String>) -> Self {
         self.warnings.extend(warnings);
+        self.skipped = skipped;
         self
     }
 
@@ -255,7 +306,14 @@ impl<'a> Engine<'a> {
             workload_facts: self
                 .workloads
                 .iter()
-                .map(|(k, w)| (k.clone(), WorkloadFacts { token_source: w.token_source(), setup: w.facts() }))
+                .map(|(k, w)| {
+                    (k.clone(), WorkloadFacts { token_source: w.token_source(), setup: w.facts(), skipped_kind: None })
+                })
+                .chain(self.skipped.iter().map(|(k, why)| {
+                    let setup = Some(serde_json::json!({ "skipped": why }));
+                    let kind = self.valid.scenario.workloads.iter().find(|w| &w.name.value == k).map(|w| w.kind.value);
+                    (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, skipped_kind: kind })
+                }))
                 .collect(),
         }
     }
@@ -286,6 +344,7 @@ impl<'a> Engine<'a> {
             ));
         }
         let (workloads, stopped_by, search) = match &phase.search {
+            Some(s) if !self.workloads.contains_key(&s.workload.value) => (vec![], "skipped".to_string(), None),
             Some(s) => self.search(index, phase, s).await,
             None => {
                 let (w, why) = self.drives(index, phase, start).await;
@@ -316,6 +375,10 @@ impl<'a> Engine<'a> {
         let mut tasks = vec![];
         for (di, d) in phase.drives.iter().enumerate() {
             let name = d.workload.value.clone();
+            if !self.workloads.contains_key(&name) {
+                // Skipped on this machine (see `Prepared::skipped`).
+                continue;
+            }
             let rec = recorders
                 .entry(name.clone())
                 .or_insert_with(|| {

@@ -18,6 +18,10 @@ pub struct Events {
     pub input_tokens: u64,
     /// Time spent processing the prompt, when the workload knows it.
     pub prefill: Option<std::time::Duration>,
+    /// Device time of one kernel launch (kernel workloads).
+    pub device_time: Option<std::time::Duration>,
+    /// Kernel launches behind `device_time`.
+    pub launches: u64,
 }
 
 impl Events {
@@ -30,6 +34,8 @@ impl Events {
         self.outputs.clear();
         self.input_tokens = 0;
         self.prefill = None;
+        self.device_time = None;
+        self.launches = 0;
     }
 }
 

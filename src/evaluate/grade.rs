@@ -42,6 +42,8 @@ impl Grade {
 /// (weighted score, targets met, targets, grade). Every expectation is a target with its
 /// weight; only a pass counts as met.
 pub fn grade(outcomes: &[Outcome]) -> (f64, usize, usize, Grade) {
+    let counted: Vec<&Outcome> = outcomes.iter().filter(|o| o.status != Status::Skipped).collect();
+    let outcomes = counted.as_slice();
     let total_w: f64 = outcomes.iter().map(|o| o.weight).sum();
     let met_w: f64 = outcomes.iter().filter(|o| o.status == Status::Pass).map(|o| o.weight).sum();
     let met = outcomes.iter().filter(|o| o.status == Status::Pass).count();

@@ -32,6 +32,9 @@ pub enum Status {
     Warn,
     /// Too few samples for the percentile: not evidence either way; the run is invalid for it.
     Insufficient,
+    /// The workload was skipped on this machine (a GPU workload with `fallback="cpu"` and no
+    /// GPU): neither passed nor failed, and left out of the grade.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,7 +79,8 @@ fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 pub fn evaluate(doc: &Value) -> Evaluation {
     let empty = vec![];
     let specs = doc.pointer("/config/expectations").and_then(Value::as_array).unwrap_or(&empty);
-    let outcomes: Vec<Outcome> = specs.iter().map(|e| outcome(doc, e)).collect();
+    let mut outcomes: Vec<Outcome> = specs.iter().map(|e| outcome(doc, e)).collect();
+    outcomes.extend(kernel_checks(doc));
     let mut invalid_reasons = vec![];
     if s(doc, "status") == Some("interrupted") {
         invalid_reasons.push("the run was interrupted before it finished".to_string());
@@ -106,6 +110,42 @@ pub fn evaluate(doc: &Value) -> Evaluation {
     }
 }
 
+/// A kernel's correctness check is an expectation of its own: `NAME.check`.
+fn kernel_checks(doc: &Value) -> Vec<Outcome> {
+    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
+    b.iter()
+        .filter_map(|(name, w)| {
+            let c = w.pointer("/setup/kernel/check").filter(|c| c.is_object())?;
+            let passed = c["passed"].as_bool().unwrap_or(false);
+            let text =
+                format!("{name}.check {} {}", c["buffer"].as_str().unwrap_or(""), c["against"].as_str().unwrap_or(""));
+            let message = if passed {
+                format!("every element within {}", c["tolerance"])
+            } else {
+                format!(
+                    "{} elements off by more than {} (first at index {}, largest error {})",
+                    c["mismatches"], c["tolerance"], c["first_mismatch"], c["max_abs_error"]
+                )
+            };
+            Some(Outcome {
+                name: format!("{name}.check"),
+                selector: format!("{name}.check"),
+                text,
+                phase: None,
+                severity: "fail".into(),
+                weight: 1.0,
+                status: if passed { Status::Pass } else { Status::Fail },
+                measured: c["max_abs_error"].as_f64(),
+                measured_text: format!("max error {}", c["max_abs_error"]),
+                message,
+                samples: None,
+                required_samples: None,
+                origin: Value::Null,
+            })
+        })
+        .collect()
+}
+
 fn bound_text(spec: &Value) -> String {
     s(spec, "text")
         .map(|t| t.trim_start_matches(s(spec, "selector").unwrap_or("")).trim().to_string())
@@ -115,6 +155,24 @@ fn bound_text(spec: &Value) -> String {
 fn outcome(doc: &Value, spec: &Value) -> Outcome {
     let severity = s(spec, "severity").unwrap_or("fail").to_string();
     let fail_status = if severity == "warn" { Status::Warn } else { Status::Fail };
+    let subject = s(spec, "subject").unwrap_or_default();
+    if let Some(why) = doc.pointer(&format!("/benchmarks/{subject}/setup/skipped")).and_then(Value::as_str) {
+        return Outcome {
+            name: s(spec, "name").unwrap_or_default().to_string(),
+            selector: s(spec, "selector").unwrap_or_default().to_string(),
+            text: s(spec, "text").unwrap_or_default().to_string(),
+            phase: s(spec, "phase").map(str::to_string),
+            severity,
+            weight: spec["weight"].as_f64().unwrap_or(1.0),
+            status: Status::Skipped,
+            measured: None,
+            measured_text: "skipped".into(),
+            message: format!("skipped: {why}"),
+            samples: None,
+            required_samples: None,
+            origin: spec["origin"].clone(),
+        };
+    }
     let measured = value::measure(doc, spec);
     let required = spec.get("aggregation").and_then(Value::as_str).and_then(percentile).map(required_samples);
     let base = &spec["base"];

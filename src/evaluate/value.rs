@@ -61,6 +61,7 @@ fn record(w: &Value) -> (Hists, Counters, f64) {
         input_tokens: n("input_tokens"),
         prefill_ns: (w["prefill_s"].as_f64().unwrap_or(0.0) * 1e9) as u64,
         good: n("good_requests"),
+        launches: n("launches"),
     };
     (h, c, w["duration_s"].as_f64().unwrap_or(0.0))
 }
@@ -91,10 +92,43 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
         return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
     }
     let (h, c, secs) = record(w);
+    if matches!(metric, "energy_per_token" | "energy_per_query") {
+        let value = energy_per(doc, metric, phase_name, &c)?;
+        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
+    }
+    if let Some(value) = kernel_rate(doc, subject, metric, &h) {
+        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
+    }
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
     let value = measure::value(metric, agg, &h, &c, secs, k)?;
     let samples = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| h.get(*m).len());
     Some(Measured { value, text: text(unit, share, value), samples, windows: None })
+}
+
+/// Joules the energy probe counted between `start` and `start + len` (seconds of the run):
+/// the rise of its cumulative series over the samples inside the window.
+fn energy_between(doc: &Value, start: f64, len: f64) -> Option<f64> {
+    let pts = doc.pointer("/probes/energy/series/total/points")?.as_array()?;
+    let inside: Vec<f64> = pts
+        .iter()
+        .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+        .filter(|(t, _)| *t >= start && *t <= start + len)
+        .map(|(_, v)| v)
+        .collect();
+    Some(inside.last()? - inside.first()?)
+}
+
+/// Energy per output token or per query: the energy counted during the record's phases
+/// divided by the tokens or queries.
+fn energy_per(doc: &Value, metric: &str, phase_name: Option<&str>, c: &Counters) -> Option<f64> {
+    let phases: Vec<&Value> = match phase_name {
+        Some(p) => vec![phase(doc, p)?],
+        None => doc["phases"].as_array()?.iter().filter(|p| p["role"] == "measure").collect(),
+    };
+    let joules: f64 =
+        phases.iter().filter_map(|p| energy_between(doc, p["started_s"].as_f64()?, p["duration_s"].as_f64()?)).sum();
+    let n = if metric == "energy_per_token" { c.output_tokens } else { c.requests - c.errors };
+    (n > 0 && joules > 0.0).then(|| joules / n as f64)
 }
 
 /// Facts of the workload's setup (the same for the whole run), in base units.
@@ -105,6 +139,33 @@ fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
         "memory.weights" => setup.pointer("/model/weights_bytes")?.as_f64(),
         "memory.kv_cache" => setup.get("kv_cache_peak_bytes")?.as_f64(),
         _ => None,
+    }
+}
+
+/// A kernel's achieved rates over a record: declared bytes and flops per launch over the
+/// mean kernel time, and their shares of the device's measured peaks (as fractions).
+fn kernel_rate(doc: &Value, subject: &str, metric: &str, h: &Hists) -> Option<f64> {
+    if !matches!(metric, "gb_s" | "tflops" | "bandwidth_share" | "compute_share") {
+        return None;
+    }
+    let k = doc.pointer(&format!("/benchmarks/{subject}/setup/kernel"))?;
+    let t = h.get(Metric::KernelTime);
+    if t.is_empty() {
+        return None;
+    }
+    let mean = std::time::Duration::from_secs_f64(t.mean() / 1e9);
+    let r = crate::gpu::kernel::rates(
+        k["bytes_per_launch"].as_f64(),
+        k["flops_per_launch"].as_f64(),
+        mean,
+        k.pointer("/peaks/gb_s").and_then(Value::as_f64),
+        k.pointer("/peaks/tflops").and_then(Value::as_f64),
+    );
+    match metric {
+        "gb_s" => r.gb_s,
+        "tflops" => r.tflops,
+        "bandwidth_share" => r.bandwidth_share,
+        _ => r.compute_share,
     }
 }
 
@@ -197,6 +258,15 @@ fn probe(
         (_, m, _) => (m, 1.0),
     };
     let s = probe.pointer(&format!("/series/{series}"))?;
+    if kind == "energy" && metric == "total" {
+        return match phase_name {
+            Some(p) => {
+                let ph = phase(doc, p)?;
+                energy_between(doc, ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?)
+            }
+            None => s.pointer("/summary/last")?.as_f64(),
+        };
+    }
     let agg = agg.unwrap_or("mean");
     let v = match phase_name {
         None => s.pointer(&format!("/summary/{agg}"))?.as_f64()?,

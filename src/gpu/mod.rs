@@ -2,4 +2,7 @@
 //! (both loaded dynamically, so the default binary runs without CUDA), NVML probes, and
 //! energy counters.
 
+pub mod energy;
+pub mod kernel;
+pub mod nvml;
 pub mod nvrtc;

@@ -59,7 +59,10 @@ pub enum CompileFailure {
     /// libnvrtc could not be loaded.
     NoNvrtc(String),
     /// The source has errors: the full log and the messages found in it.
-    Errors { log: String, located: Vec<Located> },
+    Errors {
+        log: String,
+        located: Vec<Located>,
+    },
     Other(String),
 }
 
@@ -111,7 +114,8 @@ pub fn compile(src: &str, name: &str, opts: &Options) -> Result<cudarc::nvrtc::P
             "libnvrtc (the CUDA run-time compiler) was not found on the library path".into(),
         ));
     }
-    let options = cudarc::nvrtc::CompileOptions { options: opts.flags(), name: Some(name.to_string()), ..Default::default() };
+    let options =
+        cudarc::nvrtc::CompileOptions { options: opts.flags(), name: Some(name.to_string()), ..Default::default() };
     let src = src.to_string();
     // cudarc panics on a missing symbol; keep that from taking the process down.
     match std::panic::catch_unwind(move || cudarc::nvrtc::compile_ptx_with_opts(src, options)) {
@@ -122,7 +126,9 @@ pub fn compile(src: &str, name: &str, opts: &Options) -> Result<cudarc::nvrtc::P
             Err(CompileFailure::Errors { log, located })
         }
         Ok(Err(e)) => Err(CompileFailure::Other(format!("NVRTC failed: {e:?}"))),
-        Err(_) => Err(CompileFailure::NoNvrtc("libnvrtc could not be used (a symbol is missing: an older CUDA?)".into())),
+        Err(_) => {
+            Err(CompileFailure::NoNvrtc("libnvrtc could not be used (a symbol is missing: an older CUDA?)".into()))
+        }
     }
 }
 

@@ -23,14 +23,16 @@ pub struct SetupError {
     pub message: String,
     pub help: Option<String>,
     pub input: bool,
+    /// Messages located in a source (a kernel's compiler errors).
+    pub notes: Vec<crate::gpu::kernel::SourceNote>,
 }
 
 impl SetupError {
     pub fn input(message: impl Into<String>, help: impl Into<String>) -> SetupError {
-        SetupError { message: message.into(), help: Some(help.into()), input: true }
+        SetupError { message: message.into(), help: Some(help.into()), input: true, notes: vec![] }
     }
     pub fn runtime(message: impl Into<String>, help: Option<String>) -> SetupError {
-        SetupError { message: message.into(), help, input: false }
+        SetupError { message: message.into(), help, input: false, notes: vec![] }
     }
 }
 

@@ -129,6 +129,7 @@ fn class(s: Status) -> &'static str {
         Status::Pass => "pass",
         Status::Fail => "fail",
         Status::Warn | Status::Insufficient => "warn",
+        Status::Skipped => "skip",
     }
 }
 

@@ -29,13 +29,14 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
     let scenario = doc.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("scenario");
     let count = |s: Status| ev.outcomes.iter().filter(|o| o.status == s).count();
     let (tests, failures, errors) = (ev.outcomes.len(), count(Status::Fail), count(Status::Insufficient));
+    let skipped = count(Status::Skipped);
     let time = doc["duration_s"].as_f64().unwrap_or(0.0);
     let stamp = doc["timestamp"].as_str().unwrap_or("");
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(x, "<testsuites name=\"benchctl\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">");
     let _ = writeln!(
         x,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\" timestamp=\"{}\">",
         escape(scenario),
         escape(stamp)
     );
@@ -74,6 +75,9 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
             Status::Warn => {
                 let _ =
                     writeln!(x, ">\n      <system-out>warning: {}</system-out>\n    </testcase>", escape(&o.message));
+            }
+            Status::Skipped => {
+                let _ = writeln!(x, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(&o.message));
             }
         }
     }

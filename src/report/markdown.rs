@@ -13,6 +13,7 @@ fn icon(s: Status) -> &'static str {
         Status::Fail => "❌",
         Status::Warn => "⚠️",
         Status::Insufficient => "❔",
+        Status::Skipped => "⏭️",
     }
 }
 

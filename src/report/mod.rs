@@ -22,6 +22,7 @@ pub fn status_word(s: Status) -> &'static str {
         Status::Fail => "FAIL",
         Status::Warn => "WARN",
         Status::Insufficient => "INSUFFICIENT DATA",
+        Status::Skipped => "SKIPPED",
     }
 }
 

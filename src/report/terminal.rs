@@ -20,6 +20,7 @@ fn status_color(s: Status) -> &'static str {
         Status::Pass => "32",
         Status::Fail => "31",
         Status::Warn | Status::Insufficient => "33",
+        Status::Skipped => "2",
     }
 }
 
@@ -83,7 +84,7 @@ pub fn failure_diagnostics(ev: &Evaluation) -> (Vec<Diagnostic>, SourceMap) {
     let mut sources = SourceMap::new();
     let mut files: std::collections::HashMap<String, crate::dsl::span::FileId> = Default::default();
     let mut diags = vec![];
-    for o in ev.outcomes.iter().filter(|o| o.status != Status::Pass) {
+    for o in ev.outcomes.iter().filter(|o| !matches!(o.status, Status::Pass | Status::Skipped)) {
         let (Some(file), Some(line), Some(col)) =
             (o.origin["file"].as_str(), o.origin["line"].as_u64(), o.origin["column"].as_u64())
         else {
