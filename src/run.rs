@@ -428,9 +428,45 @@ fn table(rows: &[Vec<String>], indent: &str) -> String {
     out
 }
 
-/// The model line and the batch-size table of an inference workload.
-fn setup_lines(name: &str, setup: &serde_json::Value) -> String {
+/// The model line and the batch-size table of an inference workload; the kernel line (rate
+/// against the bare loop and the peak) of a kernel workload; why a workload was skipped.
+fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) -> String {
     let mut out = String::new();
+    if let Some(why) = setup["skipped"].as_str() {
+        out += &format!("  {name}: skipped ({why})\n");
+    }
+    let k = &setup["kernel"];
+    if k.is_object() {
+        let bytes = k["bytes_per_launch"].as_f64();
+        let gb = |ms: f64| bytes.map(|b| b / (ms / 1e3) / 1e9);
+        let bare_ms = k["bare_kernel_time_ms"].as_f64().unwrap_or(f64::NAN);
+        out += &format!(
+            "  {name}: `{}` on {} (compute capability {}), {} launches per timing; bare loop {:.4} ms per launch",
+            k["entry"].as_str().unwrap_or("?"),
+            k["device"].as_str().unwrap_or("?"),
+            k["compute_capability"].as_str().unwrap_or("?"),
+            k["launches_per_timing"],
+            bare_ms
+        );
+        if let (Some(ms), Some(bare)) = (kernel_ms, gb(bare_ms)) {
+            let ours = gb(ms).unwrap_or(f64::NAN);
+            out += &format!("; {ours:.1} GB/s under the harness vs {bare:.1} GB/s bare ({:.1}%)", 100.0 * ours / bare);
+        }
+        if let Some(p) = k["peaks"]["gb_s"].as_f64() {
+            out +=
+                &format!("; peak copy {p:.0} GB/s, SGEMM {:.1} TFLOP/s", k["peaks"]["tflops"].as_f64().unwrap_or(0.0));
+        }
+        out += "\n";
+        if let Some(c) = k["check"].as_object() {
+            let passed = c["passed"].as_bool().unwrap_or(false);
+            out += &format!(
+                "  {name}: check of `{}` ({}): {}\n",
+                c["buffer"].as_str().unwrap_or("?"),
+                c["against"].as_str().unwrap_or("?"),
+                if passed { "passed".to_string() } else { format!("FAILED, {} elements off", c["mismatches"]) }
+            );
+        }
+    }
     let m = &setup["model"];
     if m.is_object() {
         out += &format!(
@@ -502,7 +538,7 @@ fn summary(doc: &ResultDoc) -> String {
     out += &table(&rows, "  ");
     for (name, w) in &doc.benchmarks {
         if let Some(setup) = &w.setup {
-            out += &setup_lines(name, setup);
+            out += &setup_lines(name, setup, w.metrics.get("kernel_time").map(|m| m.summary.mean));
         }
     }
     if let Some(s) = &doc.stress_test {

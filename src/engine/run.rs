@@ -108,7 +108,7 @@ pub enum SetupFailure {
     /// This build cannot run a workload of this kind.
     Unsupported(String),
     /// A workload's model, data or device could not be prepared.
-    Workload { workload: String, span: Span, error: SetupError },
+    Workload { workload: String, span: Span, error: Box<SetupError> },
 }
 
 /// The executable workloads, with what their setup had to say.
@@ -168,7 +168,7 @@ pub fn workloads(
                 let setup = InferenceSetup { device, seed, base };
                 let span = spec.model.as_ref().map_or(w.name.span, |m| m.source.span);
                 let prepared = InferenceWorkload::prepare(spec, &setup, &mut |m| progress(&name, m))
-                    .map_err(|error| SetupFailure::Workload { workload: name.clone(), span, error })?;
+                    .map_err(|error| SetupFailure::Workload { workload: name.clone(), span, error: Box::new(error) })?;
                 out.insert(name, Arc::new(prepared));
             }
             WorkloadSpec::Kernel(k) => {
@@ -201,7 +201,7 @@ pub fn workloads(
                     .map_err(|error| SetupFailure::Workload {
                         workload: name.clone(),
                         span: span.unwrap_or(w.name.span),
-                        error,
+                        error: Box::new(error),
                     })?;
                 out.insert(name, Arc::new(prepared));
             }
