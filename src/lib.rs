@@ -15,4 +15,5 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod result;
+pub mod retrieval;
 pub mod stats;

@@ -143,7 +143,11 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
             m.name().to_string(),
             MetricDoc { unit: m.unit(), summary: stats::summarize(h, SUMMARY_K, m.scale()) },
         );
-        let recorded_unit = if m == Metric::RequestTokS { "milli-tok/s" } else { "ns" };
+        let recorded_unit = match m {
+            Metric::RequestTokS => "milli-tok/s",
+            Metric::Recall => "1e-4",
+            _ => "ns",
+        };
         histograms.insert(
             m.name().to_string(),
             HistogramDoc { recorded_unit, encoding: "hdrhistogram-v2+base64", data: stats::encode(h) },

@@ -435,6 +435,37 @@ fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) ->
     if let Some(why) = setup["skipped"].as_str() {
         out += &format!("  {name}: skipped ({why})\n");
     }
+    let ix = &setup["index"];
+    if ix.is_object() {
+        out += &format!(
+            "  {name}: {} index ({}, {}) of {} x {}, built in {:.2}s, +{:.1} MB resident; data {}; queries {}\n",
+            ix["kind"].as_str().unwrap_or("?"),
+            ix["backend"].as_str().unwrap_or("?"),
+            ix["metric"].as_str().unwrap_or("?"),
+            ix["entries"],
+            ix["dim"],
+            ix["build_time_s"].as_f64().unwrap_or(0.0),
+            ix["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            ix["data"].as_str().unwrap_or("?"),
+            ix["queries"].as_str().unwrap_or("?"),
+        );
+    }
+    if let Some(sweep) = setup["ef_sweep"].as_array().filter(|s| !s.is_empty()) {
+        let mut rows = vec![["ef", "recall@k", "qps", "p50", "p95", "p99"].map(String::from).to_vec()];
+        for r in sweep {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            rows.push(vec![
+                r["ef"].to_string(),
+                format!("{:.4}", f("recall")),
+                format!("{:.0}", f("qps")),
+                format!("{:.3}ms", f("p50_ms")),
+                format!("{:.3}ms", f("p95_ms")),
+                format!("{:.3}ms", f("p99_ms")),
+            ]);
+        }
+        out += &format!("  {name}: ef sweep (every query once, one at a time)\n");
+        out += &table(&rows, "    ");
+    }
     let k = &setup["kernel"];
     if k.is_object() {
         let bytes = k["bytes_per_launch"].as_f64();

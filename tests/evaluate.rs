@@ -36,6 +36,7 @@ fn constructed(expectations: &str) -> Value {
                 input_tokens: 0,
                 prefill: None,
                 device_time: None,
+                recall: None,
                 error,
                 open_loop: false,
             },

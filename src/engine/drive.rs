@@ -125,6 +125,7 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
             input_tokens: events.input_tokens,
             prefill: events.prefill,
             device_time: events.device_time.map(|t| (t, events.launches)),
+            recall: events.recall,
             error,
             open_loop,
         },

@@ -13,6 +13,7 @@ fn metric_of(name: &str) -> Option<Metric> {
 fn base_scale(m: Metric) -> f64 {
     match m {
         Metric::RequestTokS => 1e3,
+        Metric::Recall => 1e4,
         _ => 1e9,
     }
 }
@@ -55,6 +56,7 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
         "prefill_tok_s" => (c.prefill_ns > 0).then(|| c.input_tokens as f64 / (c.prefill_ns as f64 / 1e9)),
         "goodput" => per_sec(c.good),
         "launches" => counter(c.launches),
+        "qps" => per_sec(c.requests - c.errors),
         _ => None,
     }
 }
@@ -82,6 +84,7 @@ mod tests {
                     input_tokens: 0,
                     prefill: None,
                     device_time: None,
+                    recall: None,
                     error,
                     open_loop: false,
                 },

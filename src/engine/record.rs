@@ -48,10 +48,12 @@ pub enum Metric {
     SendLateness,
     /// Device time of one kernel launch (CUDA events).
     KernelTime,
+    /// recall@k of one query, recorded in units of 1e-4.
+    Recall,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 9] = [
         Metric::Latency,
         Metric::Ttft,
         Metric::Itl,
@@ -60,6 +62,7 @@ impl Metric {
         Metric::RequestTokS,
         Metric::SendLateness,
         Metric::KernelTime,
+        Metric::Recall,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +75,7 @@ impl Metric {
             Metric::RequestTokS => "request_tok_s",
             Metric::SendLateness => "send_lateness",
             Metric::KernelTime => "kernel_time",
+            Metric::Recall => "recall",
         }
     }
 
@@ -79,6 +83,7 @@ impl Metric {
     pub fn scale(self) -> f64 {
         match self {
             Metric::RequestTokS => 1e3,
+            Metric::Recall => 1e4,
             _ => 1e6,
         }
     }
@@ -87,6 +92,7 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::RequestTokS => "tok/s",
+            Metric::Recall => "fraction",
             _ => "ms",
         }
     }
@@ -94,7 +100,7 @@ impl Metric {
 
 /// One histogram per [`Metric`].
 #[derive(Clone, Debug)]
-pub struct Hists(pub [Histogram<u64>; 8]);
+pub struct Hists(pub [Histogram<u64>; 9]);
 
 impl Default for Hists {
     fn default() -> Self {
@@ -168,6 +174,8 @@ pub struct Sample<'a> {
     pub prefill: Option<Duration>,
     /// Device time of one launch, for kernel workloads; and the launches it averages.
     pub device_time: Option<(Duration, u64)>,
+    /// recall@k of a retrieval query.
+    pub recall: Option<f64>,
     pub error: Option<&'static str>,
     /// Open loop: record the send lateness.
     pub open_loop: bool,
@@ -348,6 +356,10 @@ impl Recorder {
         if let Some(p) = s.prefill {
             sh.counters.prefill_ns += p.as_nanos() as u64;
         }
+        if let Some(r) = s.recall {
+            // Resolution 1e-4; a recall of 0 is kept as 1e-4 (histograms start at 1).
+            sh.hists.record(Metric::Recall, (r * 1e4).round() as u64);
+        }
         if let Some((t, n)) = s.device_time {
             sh.hists.record(Metric::KernelTime, t.as_nanos() as u64);
             sh.counters.launches += n;
@@ -464,6 +476,7 @@ mod tests {
                 input_tokens: 4,
                 prefill: None,
                 device_time: None,
+                recall: None,
                 error: None,
                 open_loop: true,
             },
@@ -478,6 +491,7 @@ mod tests {
                 input_tokens: 0,
                 prefill: None,
                 device_time: None,
+                recall: None,
                 error: Some("boom"),
                 open_loop: false,
             },
@@ -516,6 +530,7 @@ mod tests {
                 input_tokens: 8,
                 prefill: Some(Duration::from_millis(4)),
                 device_time: None,
+                recall: None,
                 error,
                 open_loop: false,
             }

@@ -205,11 +205,22 @@ pub fn workloads(
                     })?;
                 out.insert(name, Arc::new(prepared));
             }
-            WorkloadSpec::Retrieval(_) => {
-                return Err(SetupFailure::Unsupported(format!(
-                    "workload `{}` is of kind `{}`, which this build of benchctl cannot run yet (it runs `synthetic`, `inference` and `kernel` workloads); `check` and `plan` accept it",
-                    w.name.value, w.kind.value
-                )))
+            WorkloadSpec::Retrieval(r) => {
+                if r.cache {
+                    warnings.push(format!(
+                        "workload `{name}`: caching indexes on disk is not in this build yet; the index is built on every run"
+                    ));
+                }
+                let span = r.index.as_ref().map_or(w.name.span, |i| i.kind.span);
+                let setup = crate::retrieval::workload::Setup { seed, base };
+                let prepared =
+                    crate::retrieval::workload::RetrievalWorkload::prepare(r, &setup, &mut |m| progress(&name, m))
+                        .map_err(|error| SetupFailure::Workload {
+                            workload: name.clone(),
+                            span,
+                            error: Box::new(error),
+                        })?;
+                out.insert(name, Arc::new(prepared));
             }
         }
     }

@@ -22,6 +22,8 @@ pub struct Events {
     pub device_time: Option<std::time::Duration>,
     /// Kernel launches behind `device_time`.
     pub launches: u64,
+    /// recall@k of a retrieval query, when ground truth exists.
+    pub recall: Option<f64>,
 }
 
 impl Events {
@@ -36,6 +38,7 @@ impl Events {
         self.prefill = None;
         self.device_time = None;
         self.launches = 0;
+        self.recall = None;
     }
 }
 

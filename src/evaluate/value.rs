@@ -138,6 +138,8 @@ fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
         "load_time" => setup.pointer("/model/load_time_s")?.as_f64(),
         "memory.weights" => setup.pointer("/model/weights_bytes")?.as_f64(),
         "memory.kv_cache" => setup.get("kv_cache_peak_bytes")?.as_f64(),
+        "build_time" => setup.pointer("/index/build_time_s")?.as_f64(),
+        "memory.index" => setup.pointer("/index/memory_bytes")?.as_f64(),
         _ => None,
     }
 }

@@ -1,0 +1,7 @@
+//! Vector retrieval: data (synthetic clustered, .npy, .fvecs/.bvecs, JSONL), exact search
+//! for ground truth and the `flat` index, HNSW through hnsw_rs, and the `retrieval` workload.
+
+pub mod data;
+pub mod exact;
+pub mod index;
+pub mod workload;
