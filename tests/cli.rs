@@ -246,11 +246,18 @@ fn stdlib_search_order() {
 }
 
 #[test]
-fn run_refuses_workloads_this_build_cannot_run() {
-    let o = benchctl(&["run", "--quiet", "scenarios/rtx4090.kdl"]);
+fn run_refuses_what_this_build_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("u.kdl");
+    std::fs::write(
+        &file,
+        "scenario \"u\" {\n    workload \"rag\" kind=\"retrieval\" {\n        index \"hnsw\" backend=\"usearch\" entries=100 dim=4\n    }\n    phase \"p\" duration=\"1s\" { drive \"rag\" concurrency=1; }\n}\n",
+    )
+    .unwrap();
+    let o = benchctl(&["run", "--quiet", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("cannot run yet") && err.contains("inference"), "{err}");
+    assert!(err.contains("benchctl::setup-failed") && err.contains("usearch"), "{err}");
     assert!(!err.contains("panicked"));
 }
 
