@@ -28,16 +28,13 @@ fn gguf() -> Option<PathBuf> {
 }
 
 fn load_gguf(p: &Path) -> Loaded {
-    let source = ModelSource::Gguf { path: p.display().to_string() };
-    load(&LoadSpec {
-        source: &source,
-        dtype: None,
-        tokenizer: None,
-        device: DeviceKind::Cpu,
-        seed: 0,
-        base: Path::new("."),
-    })
-    .unwrap_or_else(|e| panic!("{}", e.message))
+    load_source(&ModelSource::Gguf { path: p.display().to_string() })
+}
+
+/// Loads a model on the CPU, failing the test with the setup error's message.
+fn load_source(source: &ModelSource) -> Loaded {
+    load(&LoadSpec { source, dtype: None, tokenizer: None, device: DeviceKind::Cpu, seed: 0, base: Path::new(".") })
+        .unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 #[test]
@@ -322,16 +319,7 @@ fn safetensors_checkpoints_load_back() {
         std::fs::write(dir.path().join("config.json"), config.to_hf_json().to_string()).unwrap();
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
         candle_core::safetensors::save(&map, dir.path().join("model.safetensors")).unwrap();
-        let source = ModelSource::Safetensors { path: dir.path().display().to_string() };
-        let loaded = load(&LoadSpec {
-            source: &source,
-            dtype: None,
-            tokenizer: None,
-            device: DeviceKind::Cpu,
-            seed: 0,
-            base: Path::new("."),
-        })
-        .unwrap_or_else(|e| panic!("{arch}: {}", e.message));
+        let loaded = load_source(&ModelSource::Safetensors { path: dir.path().display().to_string() });
         assert_eq!(loaded.net.config(), config);
         assert!(loaded.facts.tokenizer.starts_with("none"), "{}", loaded.facts.tokenizer);
         let x = Tensor::new(&[300u32, 301, 302, 303][..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();

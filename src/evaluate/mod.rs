@@ -156,27 +156,13 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
     let severity = s(spec, "severity").unwrap_or("fail").to_string();
     let fail_status = if severity == "warn" { Status::Warn } else { Status::Fail };
     let subject = s(spec, "subject").unwrap_or_default();
-    if let Some(why) = doc.pointer(&format!("/benchmarks/{subject}/setup/skipped")).and_then(Value::as_str) {
-        return Outcome {
-            name: s(spec, "name").unwrap_or_default().to_string(),
-            selector: s(spec, "selector").unwrap_or_default().to_string(),
-            text: s(spec, "text").unwrap_or_default().to_string(),
-            phase: s(spec, "phase").map(str::to_string),
-            severity,
-            weight: spec["weight"].as_f64().unwrap_or(1.0),
-            status: Status::Skipped,
-            measured: None,
-            measured_text: "skipped".into(),
-            message: format!("skipped: {why}"),
-            samples: None,
-            required_samples: None,
-            origin: spec["origin"].clone(),
-        };
-    }
-    let measured = value::measure(doc, spec);
+    // A workload skipped on this machine has no data to measure: the outcome says so.
+    let skipped = doc.pointer(&format!("/benchmarks/{subject}/setup/skipped")).and_then(Value::as_str);
+    let measured = if skipped.is_some() { None } else { value::measure(doc, spec) };
     let required = spec.get("aggregation").and_then(Value::as_str).and_then(percentile).map(required_samples);
     let base = &spec["base"];
     let (status, message) = match &measured {
+        None if skipped.is_some() => (Status::Skipped, format!("skipped: {}", skipped.unwrap_or_default())),
         None => match s(spec, "on_missing").unwrap_or("fail") {
             "pass" => (Status::Pass, "no data; on-missing=pass".to_string()),
             "warn" => (Status::Warn, "no data; on-missing=warn".to_string()),
@@ -212,10 +198,12 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
         weight: spec["weight"].as_f64().unwrap_or(1.0),
         status,
         measured: measured.as_ref().map(|m| m.value),
-        measured_text: measured.as_ref().map_or("no data".into(), |m| m.text.clone()),
+        measured_text: measured
+            .as_ref()
+            .map_or(if skipped.is_some() { "skipped" } else { "no data" }.into(), |m| m.text.clone()),
         message,
         samples: measured.as_ref().and_then(|m| m.samples),
-        required_samples: required,
+        required_samples: required.filter(|_| skipped.is_none()),
         origin: spec["origin"].clone(),
     }
 }

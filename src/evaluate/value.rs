@@ -108,23 +108,35 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
 /// Joules the energy probe counted between `start` and `start + len` (seconds of the run):
 /// the rise of its cumulative series over the samples inside the window.
 fn energy_between(doc: &Value, start: f64, len: f64) -> Option<f64> {
-    let pts = doc.pointer("/probes/energy/series/total/points")?.as_array()?;
-    let inside: Vec<f64> = pts
-        .iter()
-        .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
-        .filter(|(t, _)| *t >= start && *t <= start + len)
-        .map(|(_, v)| v)
-        .collect();
+    let inside = points_within(doc.pointer("/probes/energy/series/total")?, start, len)?;
     Some(inside.last()? - inside.first()?)
+}
+
+/// The values of a probe series sampled between `start` and `start + len` (run seconds).
+fn points_within(series: &Value, start: f64, len: f64) -> Option<Vec<f64>> {
+    Some(
+        series["points"]
+            .as_array()?
+            .iter()
+            .filter_map(|pt| Some((pt[0].as_f64()?, pt[1].as_f64()?)))
+            .filter(|(t, _)| *t >= start && *t <= start + len)
+            .map(|(_, v)| v)
+            .collect(),
+    )
+}
+
+/// The named phase, or every measured phase.
+fn phases_of<'a>(doc: &'a Value, phase_name: Option<&str>) -> Option<Vec<&'a Value>> {
+    Some(match phase_name {
+        Some(p) => vec![phase(doc, p)?],
+        None => doc["phases"].as_array()?.iter().filter(|p| p["role"] == "measure").collect(),
+    })
 }
 
 /// Energy per output token or per query: the energy counted during the record's phases
 /// divided by the tokens or queries.
 fn energy_per(doc: &Value, metric: &str, phase_name: Option<&str>, c: &Counters) -> Option<f64> {
-    let phases: Vec<&Value> = match phase_name {
-        Some(p) => vec![phase(doc, p)?],
-        None => doc["phases"].as_array()?.iter().filter(|p| p["role"] == "measure").collect(),
-    };
+    let phases = phases_of(doc, phase_name)?;
     let joules: f64 =
         phases.iter().filter_map(|p| energy_between(doc, p["started_s"].as_f64()?, p["duration_s"].as_f64()?)).sum();
     let n = if metric == "energy_per_token" { c.output_tokens } else { c.requests - c.errors };
@@ -199,10 +211,7 @@ fn windowed(
     phase_name: Option<&str>,
     length: f64,
 ) -> Option<Measured> {
-    let phases: Vec<&Value> = match phase_name {
-        Some(p) => vec![phase(doc, p)?],
-        None => doc["phases"].as_array()?.iter().filter(|p| p["role"] == "measure").collect(),
-    };
+    let phases = phases_of(doc, phase_name)?;
     let mut groups: Vec<f64> = vec![];
     for p in phases {
         let Some(series) = p.pointer(&format!("/workloads/{subject}/series")).and_then(Value::as_array) else {
@@ -274,14 +283,7 @@ fn probe(
         None => s.pointer(&format!("/summary/{agg}"))?.as_f64()?,
         Some(p) => {
             let ph = phase(doc, p)?;
-            let (start, len) = (ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?);
-            let mut vals: Vec<f64> = s["points"]
-                .as_array()?
-                .iter()
-                .filter_map(|pt| Some((pt[0].as_f64()?, pt[1].as_f64()?)))
-                .filter(|(t, _)| *t >= start && *t <= start + len)
-                .map(|(_, v)| v)
-                .collect();
+            let mut vals = points_within(s, ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?)?;
             if vals.is_empty() {
                 return None;
             }

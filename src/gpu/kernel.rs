@@ -167,9 +167,8 @@ struct Device {
 impl Device {
     fn launch(&self, f: &CudaFunction) -> Result<(), cudarc::driver::DriverError> {
         let mut b = self.stream.launch_builder(f);
-        let scalars: Vec<Scalar> =
-            self.args.iter().filter_map(|a| if let Arg::Scalar(s) = a { Some(*s) } else { None }).collect();
-        let mut si = 0;
+        // Scalars are pushed by reference from `self.args`, which outlives the launch: no
+        // per-launch allocation on the timed path.
         for a in &self.args {
             match a {
                 Arg::Buffer(i) => match &self.buffers[*i] {
@@ -182,20 +181,16 @@ impl Device {
                     DevBuf::U64(s) => b.arg(s),
                     DevBuf::U8(s) => b.arg(s),
                 },
-                Arg::Scalar(_) => {
-                    let s = &scalars[si];
-                    si += 1;
-                    match s {
-                        Scalar::F32(v) => b.arg(v),
-                        Scalar::F64(v) => b.arg(v),
-                        Scalar::F16(v) => b.arg(v),
-                        Scalar::I32(v) => b.arg(v),
-                        Scalar::U32(v) => b.arg(v),
-                        Scalar::I64(v) => b.arg(v),
-                        Scalar::U64(v) => b.arg(v),
-                        Scalar::U8(v) => b.arg(v),
-                    }
-                }
+                Arg::Scalar(s) => match s {
+                    Scalar::F32(v) => b.arg(v),
+                    Scalar::F64(v) => b.arg(v),
+                    Scalar::F16(v) => b.arg(v),
+                    Scalar::I32(v) => b.arg(v),
+                    Scalar::U32(v) => b.arg(v),
+                    Scalar::I64(v) => b.arg(v),
+                    Scalar::U64(v) => b.arg(v),
+                    Scalar::U8(v) => b.arg(v),
+                },
             };
         }
         // SAFETY: the argument list follows the scenario's `args`, which the user declares to
