@@ -206,20 +206,22 @@ pub fn workloads(
                 out.insert(name, Arc::new(prepared));
             }
             WorkloadSpec::Retrieval(r) => {
-                if r.cache {
-                    warnings.push(format!(
-                        "workload `{name}`: caching indexes on disk is not in this build yet; the index is built on every run"
-                    ));
-                }
                 let span = r.index.as_ref().map_or(w.name.span, |i| i.kind.span);
-                let setup = crate::retrieval::workload::Setup { seed, base };
-                let prepared =
-                    crate::retrieval::workload::RetrievalWorkload::prepare(r, &setup, &mut |m| progress(&name, m))
-                        .map_err(|error| SetupFailure::Workload {
-                            workload: name.clone(),
-                            span,
-                            error: Box::new(error),
-                        })?;
+                let cache = r.cache.then(|| match &r.cache_dir {
+                    Some(d) => base.join(&d.value),
+                    None => cache_dir().join("retrieval"),
+                });
+                let setup = crate::retrieval::workload::Setup { seed, base, cache };
+                let mut said = vec![];
+                let prepared = crate::retrieval::workload::RetrievalWorkload::prepare(r, &setup, &mut said, &mut |m| {
+                    progress(&name, m)
+                })
+                .map_err(|error| SetupFailure::Workload {
+                    workload: name.clone(),
+                    span,
+                    error: Box::new(error),
+                })?;
+                warnings.extend(said.into_iter().map(|m| format!("workload `{name}`: {m}")));
                 out.insert(name, Arc::new(prepared));
             }
         }

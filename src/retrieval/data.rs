@@ -192,6 +192,12 @@ pub fn jsonl(b: &[u8]) -> Result<Vectors, String> {
     Ok(Vectors { dim: dim.ok_or("the file holds no vector")?, data })
 }
 
+/// Whether a path names a vector file by its extension (.npy, .fvecs, .bvecs); `.jsonl` and
+/// `.txt` may hold texts.
+pub fn is_vector_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("npy" | "fvecs" | "bvecs"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,19 @@
-//! Vector indexes behind one interface: exact search (`flat`) and HNSW through hnsw_rs.
+//! Vector indexes behind one interface: exact search (`flat`), HNSW through hnsw_rs, and HNSW
+//! through usearch (a C++ engine). Both HNSW backends can be written to a folder and read
+//! back, which is what the on-disk cache stores.
 
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use hnsw_rs::api::AnnT;
+use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::{DistDot, DistL2, Hnsw};
 
 use super::data::Vectors;
 use super::exact::{self, Dist};
 
-/// Build parameters of an HNSW index.
+/// Build parameters of an HNSW index (both backends; the last three are hnsw_rs's own).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct HnswParams {
     pub m: usize,
@@ -35,7 +41,11 @@ impl Default for HnswParams {
 pub trait AnnIndex: Send + Sync {
     /// Ids of the (approximately) nearest `k` entries to `q`; `ef` is the search breadth
     /// (ignored by exact search).
-    fn search(&self, q: &[f32], k: usize, ef: usize) -> Vec<u32>;
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String>;
+    /// Bytes the index holds in memory (graph and stored vectors), where the backend says.
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Exact search over all entries.
@@ -45,8 +55,11 @@ pub struct Flat {
 }
 
 impl AnnIndex for Flat {
-    fn search(&self, q: &[f32], k: usize, _ef: usize) -> Vec<u32> {
-        exact::topk(&self.data, q, k, self.dist)
+    fn search(&self, q: &[f32], k: usize, _ef: usize) -> Result<Vec<u32>, String> {
+        Ok(exact::topk(&self.data, q, k, self.dist))
+    }
+    fn memory_bytes(&self) -> Option<u64> {
+        Some(self.data.data.len() as u64 * 4)
     }
 }
 
@@ -60,6 +73,9 @@ enum Graph {
 pub struct HnswRs {
     graph: Graph,
 }
+
+/// The file stem hnsw_rs writes under (`index.hnsw.graph`, `index.hnsw.data`).
+pub const HNSW_RS_STEM: &str = "index";
 
 impl HnswRs {
     pub fn build(data: &Vectors, dist: Dist, p: &HnswParams) -> HnswRs {
@@ -86,15 +102,172 @@ impl HnswRs {
         };
         HnswRs { graph }
     }
+
+    /// Writes the graph and its vectors into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        let r = match &self.graph {
+            Graph::L2(h) => h.file_dump(dir, HNSW_RS_STEM),
+            Graph::Dot(h) => h.file_dump(dir, HNSW_RS_STEM),
+        };
+        match r {
+            Ok(stem) if stem == HNSW_RS_STEM => Ok(()),
+            Ok(stem) => Err(format!("hnsw_rs wrote under another name ({stem}): the folder was not empty")),
+            Err(e) => Err(format!("hnsw_rs could not write the index: {e}")),
+        }
+    }
+
+    /// Reads an index written by [`HnswRs::save`]. hnsw_rs checks its files with assertions,
+    /// so a damaged file is caught here as an error (the cache verifies checksums first).
+    pub fn load(dir: &Path, dist: Dist) -> Result<HnswRs, String> {
+        let dir = dir.to_path_buf();
+        let loaded = std::panic::catch_unwind(move || -> Result<Graph, String> {
+            // The reloaded graph borrows its reader for its whole life; the reader is small
+            // and one is made per index load, so it is kept for the life of the process.
+            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dir, HNSW_RS_STEM)));
+            let mut g = match dist {
+                Dist::L2 => Graph::L2(io.load_hnsw::<f32, DistL2>().map_err(|e| e.to_string())?),
+                Dist::Dot => Graph::Dot(io.load_hnsw::<f32, DistDot>().map_err(|e| e.to_string())?),
+            };
+            match &mut g {
+                Graph::L2(h) => h.set_searching_mode(true),
+                Graph::Dot(h) => h.set_searching_mode(true),
+            }
+            Ok(g)
+        });
+        match loaded {
+            Ok(Ok(graph)) => Ok(HnswRs { graph }),
+            Ok(Err(e)) => Err(format!("hnsw_rs could not read the index: {e}")),
+            Err(_) => Err("hnsw_rs rejected the index files (a consistency check failed)".into()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.graph {
+            Graph::L2(h) => h.get_nb_point(),
+            Graph::Dot(h) => h.get_nb_point(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl AnnIndex for HnswRs {
-    fn search(&self, q: &[f32], k: usize, ef: usize) -> Vec<u32> {
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String> {
         let r = match &self.graph {
             Graph::L2(h) => h.search(q, k, ef.max(k)),
             Graph::Dot(h) => h.search(q, k, ef.max(k)),
         };
-        r.into_iter().map(|n| n.d_id as u32).collect()
+        Ok(r.into_iter().map(|n| n.d_id as u32).collect())
+    }
+}
+
+/// HNSW by usearch. Its search breadth is a property of the index, not of a call: it is
+/// changed only when a call asks for another ef (the ef sweep runs one query at a time;
+/// requests in the phases all use one ef).
+pub struct Usearch {
+    index: usearch::Index,
+    ef: AtomicUsize,
+}
+
+/// The file name of a saved usearch index.
+pub const USEARCH_FILE: &str = "index.usearch";
+
+/// Concurrent searches usearch can serve at once: it keeps one search context per slot and
+/// fails a call that finds none free.
+fn usearch_slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).max(64)
+}
+
+impl Usearch {
+    fn options(dim: usize, dist: Dist, p: &HnswParams) -> usearch::IndexOptions {
+        usearch::IndexOptions {
+            dimensions: dim,
+            metric: match dist {
+                Dist::L2 => usearch::MetricKind::L2sq,
+                Dist::Dot => usearch::MetricKind::IP,
+            },
+            quantization: usearch::ScalarKind::F32,
+            connectivity: p.m,
+            expansion_add: p.ef_construction,
+            expansion_search: 64,
+            multi: false,
+        }
+    }
+
+    /// Builds with one adding thread per core.
+    pub fn build(data: &Vectors, dist: Dist, p: &HnswParams) -> Result<Usearch, String> {
+        let index = usearch::Index::new(&Self::options(data.dim, dist, p)).map_err(|e| format!("usearch: {e}"))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        index.reserve_capacity_and_threads(data.len(), usearch_slots()).map_err(|e| format!("usearch: {e}"))?;
+        let failed = std::sync::Mutex::new(None);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (index, failed) = (&index, &failed);
+                s.spawn(move || {
+                    let mut i = t;
+                    while i < data.len() {
+                        if let Err(e) = index.add(i as u64, data.row(i)) {
+                            *failed.lock().unwrap() = Some(format!("usearch could not add entry {i}: {e}"));
+                            return;
+                        }
+                        i += threads;
+                    }
+                });
+            }
+        });
+        if let Some(e) = failed.into_inner().unwrap() {
+            return Err(e);
+        }
+        Ok(Usearch { index, ef: AtomicUsize::new(64) })
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        let path = dir.join(USEARCH_FILE);
+        self.index.save(&path.to_string_lossy()).map_err(|e| format!("usearch could not write the index: {e}"))
+    }
+
+    /// Maps a saved index into memory (read-only; pages come from the file as searches touch
+    /// them).
+    pub fn view(dir: &Path, dim: usize, dist: Dist, p: &HnswParams) -> Result<Usearch, String> {
+        let path = dir.join(USEARCH_FILE);
+        let path = path.to_string_lossy();
+        fn bad(e: impl std::fmt::Display) -> String {
+            format!("usearch could not read the index: {e}")
+        }
+        let meta = usearch::Index::metadata(&path).map_err(bad)?;
+        if meta.dimensions as usize != dim {
+            return Err(format!("the saved index has dimension {}, not {dim}", meta.dimensions));
+        }
+        let index = usearch::Index::new(&Self::options(dim, dist, p)).map_err(bad)?;
+        index.view(&path).map_err(bad)?;
+        index.reserve_capacity_and_threads(index.size(), usearch_slots()).map_err(bad)?;
+        index.change_expansion_search(64);
+        Ok(Usearch { index, ef: AtomicUsize::new(64) })
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl AnnIndex for Usearch {
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String> {
+        let ef = ef.max(k);
+        if self.ef.swap(ef, Ordering::Relaxed) != ef {
+            self.index.change_expansion_search(ef);
+        }
+        let m = self.index.search(q, k).map_err(|e| format!("usearch search failed: {e}"))?;
+        Ok(m.keys.into_iter().map(|k| k as u32).collect())
+    }
+    fn memory_bytes(&self) -> Option<u64> {
+        Some(self.index.memory_usage() as u64)
     }
 }
 
@@ -103,20 +276,57 @@ mod tests {
     use super::super::data::clustered;
     use super::*;
 
+    fn mean_recall(idx: &dyn AnnIndex, queries: &Vectors, gt: &[Vec<u32>], ef: usize) -> f64 {
+        (0..queries.len()).map(|i| exact::recall(&idx.search(queries.row(i), 10, ef).unwrap(), &gt[i])).sum::<f64>()
+            / queries.len() as f64
+    }
+
     #[test]
     fn hnsw_recall_against_exact_search() {
         let data = clustered(5000, 32, 50, 0.3, 2, 0);
         let queries = clustered(100, 32, 50, 0.3, 2, 1);
         let gt = exact::ground_truth(&data, &queries, 10, Dist::L2);
         let idx = HnswRs::build(&data, Dist::L2, &HnswParams::default());
-        let mean = |ef| {
-            (0..queries.len()).map(|i| exact::recall(&idx.search(queries.row(i), 10, ef), &gt[i])).sum::<f64>()
-                / queries.len() as f64
-        };
-        let (lo, hi) = (mean(10), mean(200));
+        let (lo, hi) = (mean_recall(&idx, &queries, &gt, 10), mean_recall(&idx, &queries, &gt, 200));
         assert!(hi >= 0.95, "recall@10 at ef 200: {hi}");
         assert!(hi >= lo, "recall fell with a wider search: {lo} -> {hi}");
         let flat = Flat { data: Arc::new(data), dist: Dist::L2 };
-        assert_eq!(flat.search(queries.row(0), 10, 0), gt[0]);
+        assert_eq!(flat.search(queries.row(0), 10, 0).unwrap(), gt[0]);
+    }
+
+    #[test]
+    fn both_backends_save_and_reload_to_the_same_answers() {
+        // hnsw_rs's dot distance asserts unit vectors (cosine), so the data are normalised.
+        let mut data = clustered(3000, 24, 30, 0.3, 4, 0);
+        let mut queries = clustered(50, 24, 30, 0.3, 4, 1);
+        data.normalize();
+        queries.normalize();
+        let gt = exact::ground_truth(&data, &queries, 10, Dist::Dot);
+        let p = HnswParams::default();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+
+        let h = HnswRs::build(&data, Dist::Dot, &p);
+        h.save(&a).unwrap();
+        let h2 = HnswRs::load(&a, Dist::Dot).unwrap();
+        assert_eq!(h2.len(), data.len());
+        let u = Usearch::build(&data, Dist::Dot, &p).unwrap();
+        assert_eq!(u.len(), data.len());
+        u.save(&b).unwrap();
+        let u2 = Usearch::view(&b, 24, Dist::Dot, &p).unwrap();
+        for i in 0..queries.len() {
+            let q = queries.row(i);
+            assert_eq!(h.search(q, 10, 100).unwrap(), h2.search(q, 10, 100).unwrap());
+            assert_eq!(u.search(q, 10, 100).unwrap(), u2.search(q, 10, 100).unwrap());
+        }
+        assert!(mean_recall(&u2, &queries, &gt, 200) >= 0.95);
+        assert!(mean_recall(&h2, &queries, &gt, 200) >= 0.95);
+        // A damaged file is an error, not a panic.
+        std::fs::write(a.join("index.hnsw.graph"), b"not a graph").unwrap();
+        assert!(HnswRs::load(&a, Dist::Dot).is_err());
+        std::fs::write(b.join(USEARCH_FILE), b"not an index").unwrap();
+        assert!(Usearch::view(&b, 24, Dist::Dot, &p).is_err());
     }
 }

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::cache::{self, Cache, Key, Lookup};
 use super::data::{self, Vectors};
+use super::embed::{self, Embedder};
 use super::exact::{self, Dist};
-use super::index::{AnnIndex, Flat, HnswParams, HnswRs};
+use super::index::{AnnIndex, Flat, HnswParams, HnswRs, Usearch};
 use crate::dsl::model::{DataSource, IndexBackend, IndexKind, Metric, QuerySource, Retrieval};
 use crate::engine::random::Rng;
 use crate::engine::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
@@ -39,10 +41,19 @@ pub struct IndexFacts {
     pub top_k: usize,
     /// The ef of requests in the phases.
     pub ef: usize,
+    /// Seconds to build (on a cache hit: the build that made the cached entry).
     pub build_time_s: f64,
-    /// Resident memory the build added (process RSS after - before).
+    /// Bytes the index holds (the backend's count; for hnsw_rs, process RSS after the build
+    /// minus before).
     pub memory_bytes: u64,
+    /// Bytes of the index on disk (in the cache).
+    pub file_bytes: Option<u64>,
+    pub from_cache: bool,
+    /// Seconds to read the index from the cache.
+    pub load_time_s: Option<f64>,
     pub ground_truth_s: Option<f64>,
+    pub ground_truth_from_cache: bool,
+    pub cache_dir: Option<String>,
     pub recall_definition: &'static str,
 }
 
@@ -59,6 +70,8 @@ pub struct RetrievalWorkload {
 pub struct Setup<'a> {
     pub seed: u64,
     pub base: &'a std::path::Path,
+    /// The cache folder for indexes, ground truth and embeddings (None: caching is off).
+    pub cache: Option<std::path::PathBuf>,
 }
 
 fn rss() -> u64 {
@@ -71,22 +84,256 @@ fn rss() -> u64 {
         * 1024
 }
 
+/// Sizes of the files in a folder (what an index takes on disk).
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// What the preparation steps share: the cache (if on), the warnings for the result, and the
+/// progress line.
+struct Ctx<'a> {
+    cache: Option<&'a Cache>,
+    warnings: &'a mut Vec<String>,
+    progress: &'a mut dyn FnMut(String),
+}
+
+fn cache_failed(what: &str, e: &str) -> String {
+    format!("could not cache the {what} ({e}); the run goes on without it")
+}
+
+/// Vectors of a text file, embedded with the model (cached by the text, the model's files and
+/// this format).
+fn embed_texts(path: &std::path::Path, embedder: &Embedder, cx: &mut Ctx) -> Result<(Vectors, usize), SetupError> {
+    let (cache, warnings, progress) = (cx.cache, &mut *cx.warnings, &mut *cx.progress);
+    let texts = embed::read_texts(path)?;
+    let mut key = Key::new("embed");
+    key.text("model", embedder.dir.display());
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        let meta = std::fs::metadata(embedder.dir.join(f)).ok();
+        key.text(f, format!("{:?}", meta.map(|m| (m.len(), m.modified().ok()))));
+    }
+    for t in &texts {
+        key.part("t", t.as_bytes());
+    }
+    let key = key.hex();
+    if let Some(c) = cache {
+        match c.lookup("embed", &key) {
+            Lookup::Hit { dir, .. } => match data::read(&dir.join("vectors.npy")) {
+                Ok(v) if v.len() == texts.len() => {
+                    progress(format!("{} texts: embeddings from the cache", texts.len()));
+                    return Ok((v, texts.len()));
+                }
+                _ => warnings
+                    .push(format!("the cached embeddings of {} were unreadable: embedded again", path.display())),
+            },
+            Lookup::Corrupt(why) => {
+                warnings.push(format!("cached embeddings of {}: {why}; embedded again", path.display()))
+            }
+            Lookup::Miss => {}
+        }
+    }
+    let n = texts.len();
+    let t = Instant::now();
+    progress(format!("embedding {n} texts of {} with {}", path.display(), embedder.dir.display()));
+    let mut last = Instant::now();
+    let v = embedder
+        .embed(&texts, &mut |done| {
+            if last.elapsed().as_secs_f64() > 2.0 {
+                last = Instant::now();
+                progress(format!("embedded {done}/{n}"));
+            }
+        })
+        .map_err(|e| SetupError::runtime(e, None))?;
+    progress(format!("embedded {n} texts in {:.1} s", t.elapsed().as_secs_f64()));
+    if let Some(c) = cache {
+        let npy = v.to_npy();
+        if let Err(e) = c.store("embed", &key, serde_json::json!({}), |d| {
+            std::fs::write(d.join("vectors.npy"), &npy).map_err(|e| e.to_string())
+        }) {
+            warnings.push(cache_failed("embeddings", &e));
+        }
+    }
+    Ok((v, n))
+}
+
+/// An HNSW index from the cache, or built (and then cached). Returns the index, its build
+/// time (of the cached build on a hit), the memory it added, its size on disk, and whether it
+/// came from the cache.
+struct Built {
+    index: Arc<dyn AnnIndex>,
+    build_time_s: f64,
+    memory_bytes: u64,
+    file_bytes: Option<u64>,
+    cached: bool,
+    load_time_s: Option<f64>,
+}
+
+fn hnsw_index(
+    backend: IndexBackend,
+    base: &Vectors,
+    data_hash: &str,
+    dist: Dist,
+    p: &HnswParams,
+    cx: &mut Ctx,
+) -> Result<Built, SetupError> {
+    let (cache, warnings, progress) = (cx.cache, &mut *cx.warnings, &mut *cx.progress);
+    let lib = match backend {
+        IndexBackend::HnswRs => "hnsw_rs 0.3".to_string(),
+        IndexBackend::Usearch => format!("usearch {}", usearch::version()),
+    };
+    let key = Key::new("index")
+        .text("data", data_hash)
+        .text("backend", &lib)
+        .text("dist", format!("{dist:?}"))
+        .text("params", serde_json::to_string(p).unwrap())
+        .hex();
+    let what = format!("{}-{}x{}", backend.as_str(), base.len(), base.dim);
+    if let Some(c) = cache {
+        match c.lookup(&what, &key) {
+            Lookup::Hit { dir, facts } => {
+                let before = rss();
+                let t = Instant::now();
+                let loaded: Result<Arc<dyn AnnIndex>, String> = match backend {
+                    IndexBackend::HnswRs => HnswRs::load(&dir, dist).and_then(|h| {
+                        if h.len() == base.len() {
+                            Ok(Arc::new(h) as Arc<dyn AnnIndex>)
+                        } else {
+                            Err(format!("it holds {} entries, not {}", h.len(), base.len()))
+                        }
+                    }),
+                    IndexBackend::Usearch => Usearch::view(&dir, base.dim, dist, p).and_then(|u| {
+                        if u.len() == base.len() {
+                            Ok(Arc::new(u) as Arc<dyn AnnIndex>)
+                        } else {
+                            Err(format!("it holds {} entries, not {}", u.len(), base.len()))
+                        }
+                    }),
+                };
+                match loaded {
+                    Ok(index) => {
+                        let load = t.elapsed().as_secs_f64();
+                        progress(format!("index from the cache in {load:.1} s ({})", dir.display()));
+                        return Ok(Built {
+                            memory_bytes: index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before)),
+                            index,
+                            build_time_s: facts["build_time_s"].as_f64().unwrap_or(f64::NAN),
+                            file_bytes: Some(folder_bytes(&dir)),
+                            cached: true,
+                            load_time_s: Some(load),
+                        });
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        warnings
+                            .push(format!("the cached index in {} could not be used ({e}): rebuilt", dir.display()));
+                    }
+                }
+            }
+            Lookup::Corrupt(why) => warnings.push(format!("a cached {what} index was damaged ({why}): rebuilt")),
+            Lookup::Miss => {}
+        }
+    }
+    progress(format!(
+        "building HNSW ({}, M {}, ef_construction {}) on {} cores",
+        backend.as_str(),
+        p.m,
+        p.ef_construction,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    ));
+    let before = rss();
+    let t = Instant::now();
+    type Save = Box<dyn Fn(&std::path::Path) -> Result<(), String>>;
+    let (index, save): (Arc<dyn AnnIndex>, Save) = match backend {
+        IndexBackend::HnswRs => {
+            let h = Arc::new(HnswRs::build(base, dist, p));
+            (h.clone(), Box::new(move |d: &std::path::Path| h.save(d)))
+        }
+        IndexBackend::Usearch => {
+            let u = Arc::new(Usearch::build(base, dist, p).map_err(|e| SetupError::runtime(e, None))?);
+            (u.clone(), Box::new(move |d: &std::path::Path| u.save(d)))
+        }
+    };
+    let build_time_s = t.elapsed().as_secs_f64();
+    let memory_bytes = index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before));
+    progress(format!("index built in {build_time_s:.1} s"));
+    let mut file_bytes = None;
+    if let Some(c) = cache {
+        let t = Instant::now();
+        match c.store(&what, &key, serde_json::json!({ "build_time_s": build_time_s }), |d| save(d)) {
+            Ok(dir) => {
+                file_bytes = Some(folder_bytes(&dir));
+                progress(format!("index cached in {:.1} s ({})", t.elapsed().as_secs_f64(), dir.display()));
+            }
+            Err(e) => warnings.push(cache_failed("index", &e)),
+        }
+    }
+    Ok(Built { index, build_time_s, memory_bytes, file_bytes, cached: false, load_time_s: None })
+}
+
+/// Exact top-k of every query (cached by the data, the queries, k and the distance).
+fn ground_truth(
+    base: &Vectors,
+    data_hash: &str,
+    queries: &Vectors,
+    k: usize,
+    dist: Dist,
+    cx: &mut Ctx,
+) -> (Vec<Vec<u32>>, f64, bool) {
+    let (cache, warnings, progress) = (cx.cache, &mut *cx.warnings, &mut *cx.progress);
+    let key = Key::new("truth")
+        .text("data", data_hash)
+        .text("queries", cache::vectors_hash(queries))
+        .text("k", k)
+        .text("dist", format!("{dist:?}"))
+        .hex();
+    if let Some(c) = cache {
+        match c.lookup("truth", &key) {
+            Lookup::Hit { dir, facts } => match cache::read_truth(&dir.join("truth.bin")) {
+                Ok(t) if t.len() == queries.len() => {
+                    progress("ground truth from the cache".into());
+                    return (t, facts["seconds"].as_f64().unwrap_or(f64::NAN), true);
+                }
+                _ => warnings.push("the cached ground truth was unreadable: recomputed".into()),
+            },
+            Lookup::Corrupt(why) => warnings.push(format!("the cached ground truth was damaged ({why}): recomputed")),
+            Lookup::Miss => {}
+        }
+    }
+    let t = Instant::now();
+    progress(format!("exact top-{k} of {} queries over {} entries", queries.len(), base.len()));
+    let truth = exact::ground_truth(base, queries, k, dist);
+    let secs = t.elapsed().as_secs_f64();
+    if let Some(c) = cache {
+        if let Err(e) = c.store("truth", &key, serde_json::json!({ "seconds": secs }), |d| {
+            cache::write_truth(&d.join("truth.bin"), &truth, k)
+        }) {
+            warnings.push(cache_failed("ground truth", &e));
+        }
+    }
+    (truth, secs, false)
+}
+
 impl RetrievalWorkload {
-    pub fn prepare(r: &Retrieval, setup: &Setup, progress: &mut dyn FnMut(String)) -> Result<Self, SetupError> {
+    pub fn prepare(
+        r: &Retrieval,
+        setup: &Setup,
+        warnings: &mut Vec<String>,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<Self, SetupError> {
         let idx =
             r.index.as_ref().ok_or_else(|| SetupError::input("the workload has no `index`", "add an `index` node"))?;
-        if idx.backend.as_ref().is_some_and(|b| b.value == IndexBackend::Usearch) {
-            return Err(SetupError::runtime(
-                "the `usearch` backend is not in this build of benchctl yet",
-                Some("use `backend=\"hnsw_rs\"` (the default) or `index \"flat\"`".into()),
-            ));
-        }
+        let backend = idx.backend.as_ref().map_or(IndexBackend::HnswRs, |b| b.value);
         let metric = idx.metric.as_ref().map_or(Metric::L2, |m| m.value);
         let dist = if metric == Metric::L2 { Dist::L2 } else { Dist::Dot };
         let (n, dim) = (idx.entries.value as usize, idx.dim.value as usize);
         let q = r.query.as_ref();
         let k = q.and_then(|q| q.top_k.as_ref()).map_or(10, |k| k.value as usize);
         let count = q.and_then(|q| q.count.as_ref()).map_or(1000, |c| c.value as usize);
+        let cache = setup.cache.clone().map(Cache::new);
+        let mut cx = Ctx { cache: cache.as_ref(), warnings, progress };
+        let mut embedder = None;
         // Data.
         let t = Instant::now();
         let (mut base, data_text, centres) = match r.data.as_ref().map(|d| &d.value) {
@@ -97,7 +344,9 @@ impl RetrievalWorkload {
                     }
                     _ => (1000, 0.5),
                 };
-                progress(format!("generating {n} x {dim} clustered vectors ({clusters} centres, spread {spread})"));
+                (cx.progress)(format!(
+                    "generating {n} x {dim} clustered vectors ({clusters} centres, spread {spread})"
+                ));
                 (
                     data::clustered(n, dim, clusters, spread, setup.seed, 0),
                     format!("synthetic: {clusters} clusters, spread {spread}"),
@@ -106,25 +355,43 @@ impl RetrievalWorkload {
             }
             Some(DataSource::File { path }) => {
                 let p = setup.base.join(&path.value);
-                progress(format!("reading {}", p.display()));
-                let v = data::read(&p)?;
+                (cx.progress)(format!("reading {}", p.display()));
+                let mut v = data::read(&p)?;
                 if v.dim != dim {
                     return Err(SetupError::input(
                         format!("`{}` holds vectors of dimension {}, the index declares dim={dim}", p.display(), v.dim),
                         format!("set `dim={}` on the `index` node", v.dim),
                     ));
                 }
-                let mut v = v;
                 v.data.truncate(n.min(v.len()) * dim);
                 (v, format!("file: {}", p.display()), None)
             }
-            Some(DataSource::Text { .. }) => {
-                return Err(SetupError::runtime(
-                    "text corpora embedded with a sentence model are not in this build of benchctl yet",
-                    Some("embed the corpus yourself and give the vectors with `data file=\"vectors.npy\"`".into()),
-                ))
+            Some(DataSource::Text { corpus, model }) => {
+                let e = Embedder::load(&embed::resolve_model(model.as_ref().map(|m| m.value.as_str()), setup.base))?;
+                if e.dim != dim {
+                    return Err(SetupError::input(
+                        format!(
+                            "the embedding model gives vectors of dimension {}, the index declares dim={dim}",
+                            e.dim
+                        ),
+                        format!("set `dim={}` on the `index` node", e.dim),
+                    ));
+                }
+                let p = setup.base.join(&corpus.value);
+                let (mut v, texts) = embed_texts(&p, &e, &mut cx)?;
+                v.data.truncate(n.min(v.len()) * dim);
+                let text = format!("text: {} ({texts} texts, {})", p.display(), e.dir.display());
+                embedder = Some(e);
+                (v, text, None)
             }
         };
+        if base.len() < n {
+            cx.warnings.push(format!(
+                "the data holds {} entries, fewer than entries={n}: the index has {}",
+                base.len(),
+                base.len()
+            ));
+        }
         // Queries.
         let source = q.and_then(|q| q.source.as_ref()).map_or(QuerySource::HeldOut, |s| s.value);
         let mut queries = match (source, centres) {
@@ -135,7 +402,12 @@ impl RetrievalWorkload {
                 let f = q.and_then(|q| q.file.as_ref()).ok_or_else(|| {
                     SetupError::input("`source=\"file\"` needs `file=` on the `query` node", "add file=\"queries.npy\"")
                 })?;
-                let v = data::read(&setup.base.join(&f.value))?;
+                let path = setup.base.join(&f.value);
+                let v = match &embedder {
+                    // Texts are embedded with the corpus's model.
+                    Some(e) if !data::is_vector_file(&path) => embed_texts(&path, e, &mut cx)?.0,
+                    _ => data::read(&path)?,
+                };
                 if v.dim != dim {
                     return Err(SetupError::input(
                         format!("the query file has dimension {}, the index {dim}", v.dim),
@@ -144,7 +416,7 @@ impl RetrievalWorkload {
                 }
                 v
             }
-            // Sampled from the data with Gaussian noise (held-out queries of a file dataset too).
+            // Sampled from the data with Gaussian noise (held-out queries of file and text data too).
             _ => {
                 let noise = q.and_then(|q| q.noise.as_ref()).map_or(0.01, |x| x.value);
                 let mut rng = Rng::new(setup.seed ^ 0x9e37);
@@ -160,14 +432,36 @@ impl RetrievalWorkload {
             base.normalize();
             queries.normalize();
         }
+        if backend == IndexBackend::HnswRs && idx.kind.value == IndexKind::Hnsw && metric == Metric::Dot {
+            // hnsw_rs's dot distance is 1 - <a, b> and asserts that it is not negative: it is
+            // for unit vectors only.
+            let off = (0..base.len())
+                .map(|i| base.row(i).iter().map(|x| x * x).sum::<f32>().sqrt())
+                .any(|n| (n - 1.0).abs() > 1e-3);
+            if off {
+                return Err(SetupError::input(
+                    "hnsw_rs's `dot` distance works on unit vectors only, and these data are not normalised",
+                    "use `metric=\"cosine\"` (normalises data and queries), or `backend=\"usearch\"` for inner products of any length",
+                ));
+            }
+        }
+        let data_hash = cache::vectors_hash(&base);
         let data_s = t.elapsed().as_secs_f64();
-        progress(format!("data ready in {data_s:.1} s: {} entries, {} queries", base.len(), queries.len()));
+        (cx.progress)(format!("data ready in {data_s:.1} s: {} entries, {} queries", base.len(), queries.len()));
         let base = Arc::new(base);
         // Index.
-        let before = rss();
-        let t = Instant::now();
-        let (index, params): (Arc<dyn AnnIndex>, Option<HnswParams>) = match idx.kind.value {
-            IndexKind::Flat => (Arc::new(Flat { data: base.clone(), dist }), None),
+        let (built, params) = match idx.kind.value {
+            IndexKind::Flat => (
+                Built {
+                    index: Arc::new(Flat { data: base.clone(), dist }),
+                    build_time_s: 0.0,
+                    memory_bytes: base.data.len() as u64 * 4,
+                    file_bytes: None,
+                    cached: false,
+                    load_time_s: None,
+                },
+                None,
+            ),
             IndexKind::Hnsw => {
                 let d = HnswParams::default();
                 let p = HnswParams {
@@ -178,29 +472,22 @@ impl RetrievalWorkload {
                     keep_pruned: idx.keep_pruned.as_ref().map_or(d.keep_pruned, |e| e.value),
                     level_scale: idx.level_scale.as_ref().map_or(d.level_scale, |e| e.value),
                 };
-                progress(format!(
-                    "building HNSW (hnsw_rs, M {}, ef_construction {}) on all cores",
-                    p.m, p.ef_construction
-                ));
-                (Arc::new(HnswRs::build(&base, dist, &p)), Some(p))
+                let b = hnsw_index(backend, &base, &data_hash, dist, &p, &mut cx)?;
+                (b, Some(p))
             }
         };
-        let build_time_s = t.elapsed().as_secs_f64();
-        let memory_bytes = rss().saturating_sub(before);
-        progress(format!("index built in {build_time_s:.1} s"));
         // Ground truth.
-        let (truth, ground_truth_s) = if r.ground_truth {
-            let t = Instant::now();
-            progress(format!("exact top-{k} of {} queries", queries.len()));
-            (Some(Arc::new(exact::ground_truth(&base, &queries, k, dist))), Some(t.elapsed().as_secs_f64()))
+        let (truth, ground_truth_s, truth_cached) = if r.ground_truth {
+            let (t, s, c) = ground_truth(&base, &data_hash, &queries, k, dist, &mut cx);
+            (Some(Arc::new(t)), Some(s), c)
         } else {
-            (None, None)
+            (None, None, false)
         };
         let efs: Vec<usize> = q.map(|q| q.ef.iter().map(|e| e.value as usize).collect()).unwrap_or_default();
         let ef = efs.first().copied().unwrap_or(64);
         let facts = IndexFacts {
             kind: idx.kind.value.as_str(),
-            backend: if idx.kind.value == IndexKind::Flat { "exact" } else { "hnsw_rs" },
+            backend: if idx.kind.value == IndexKind::Flat { "exact" } else { backend.as_str() },
             metric: metric.as_str(),
             entries: base.len(),
             dim,
@@ -209,30 +496,37 @@ impl RetrievalWorkload {
             queries: format!("{} ({} queries)", source.as_str(), queries.len()),
             top_k: k,
             ef,
-            build_time_s,
-            memory_bytes,
+            build_time_s: built.build_time_s,
+            memory_bytes: built.memory_bytes,
+            file_bytes: built.file_bytes,
+            from_cache: built.cached,
+            load_time_s: built.load_time_s,
             ground_truth_s,
+            ground_truth_from_cache: truth_cached,
+            cache_dir: setup.cache.as_ref().map(|d| d.display().to_string()),
             recall_definition:
                 "recall@k = |returned top-k ∩ exact top-k| / k, averaged over queries; exact top-k by brute force",
         };
-        let mut w = RetrievalWorkload { index, queries: Arc::new(queries), truth, k, ef, facts, sweep: vec![] };
+        let mut w =
+            RetrievalWorkload { index: built.index, queries: Arc::new(queries), truth, k, ef, facts, sweep: vec![] };
         if efs.len() > 1 {
             for &e in &efs {
-                progress(format!("ef sweep: ef {e}"));
-                w.sweep.push(w.sweep_row(e));
+                (cx.progress)(format!("ef sweep: ef {e}"));
+                let row = w.sweep_row(e).map_err(|e| SetupError::runtime(e, None))?;
+                w.sweep.push(row);
             }
         }
         Ok(w)
     }
 
     /// Every query once, one at a time, at `ef`.
-    fn sweep_row(&self, ef: usize) -> EfRow {
+    fn sweep_row(&self, ef: usize) -> Result<EfRow, String> {
         let mut lat = Vec::with_capacity(self.queries.len());
         let mut recall = 0.0;
         let start = Instant::now();
         for i in 0..self.queries.len() {
             let t = Instant::now();
-            let got = self.index.search(self.queries.row(i), self.k, ef);
+            let got = self.index.search(self.queries.row(i), self.k, ef)?;
             lat.push(t.elapsed().as_secs_f64() * 1e3);
             if let Some(gt) = &self.truth {
                 recall += exact::recall(&got, &gt[i]);
@@ -241,7 +535,7 @@ impl RetrievalWorkload {
         let secs = start.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).saturating_sub(1).min(lat.len() - 1)];
-        EfRow {
+        Ok(EfRow {
             ef,
             queries: lat.len(),
             recall: if self.truth.is_some() { recall / lat.len() as f64 } else { f64::NAN },
@@ -249,7 +543,7 @@ impl RetrievalWorkload {
             p50_ms: pct(0.50),
             p95_ms: pct(0.95),
             p99_ms: pct(0.99),
-        }
+        })
     }
 }
 
@@ -260,7 +554,10 @@ impl Workload for RetrievalWorkload {
             // Off the open-loop generator's thread; the search runs on the runtime's thread,
             // as a service's handler would.
             YieldOnce::default().await;
-            let got = self.index.search(self.queries.row(i), self.k, self.ef);
+            let got = self
+                .index
+                .search(self.queries.row(i), self.k, self.ef)
+                .map_err(|message| RequestError { kind: "search", message })?;
             if let Some(gt) = &self.truth {
                 call.events.recall = Some(exact::recall(&got, &gt[i]));
             }

@@ -1,0 +1,281 @@
+//! The on-disk cache of built indexes, ground truth and embedded corpora.
+//!
+//! An entry is a folder named by what it holds and a 128-bit xxh3 key over everything its
+//! content depends on (the data's bytes, the parameters, the backend and its version, this
+//! format's version). It is written under a temporary name and renamed into place, so a
+//! reader never sees half an entry; its `manifest.json` lists every file with its size and
+//! checksum, and an entry whose files do not match is reported, deleted and rebuilt, never
+//! used.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use twox_hash::XxHash3_128;
+
+use super::data::Vectors;
+
+/// Bumped whenever what an entry holds changes meaning.
+const FORMAT: u32 = 1;
+
+/// A key built from labelled parts.
+#[derive(Default)]
+pub struct Key(XxHash3_128);
+
+impl Key {
+    pub fn new(kind: &str) -> Key {
+        let mut k = Key(XxHash3_128::with_seed(0));
+        k.part("format", &FORMAT.to_le_bytes());
+        k.part("kind", kind.as_bytes());
+        k
+    }
+    /// Adds a labelled part (labels keep `("ab", "c")` apart from `("a", "bc")`).
+    pub fn part(&mut self, label: &str, bytes: &[u8]) -> &mut Key {
+        for b in [label.as_bytes(), bytes] {
+            self.0.write(&(b.len() as u64).to_le_bytes());
+            self.0.write(b);
+        }
+        self
+    }
+    pub fn text(&mut self, label: &str, value: impl std::fmt::Display) -> &mut Key {
+        self.part(label, value.to_string().as_bytes())
+    }
+    pub fn hex(&self) -> String {
+        format!("{:032x}", self.0.finish_128())
+    }
+}
+
+/// The checksum of a set of vectors (dimension and every value).
+pub fn vectors_hash(v: &Vectors) -> String {
+    let mut h = XxHash3_128::with_seed(0);
+    h.write(&(v.dim as u64).to_le_bytes());
+    // Values as their little-endian bytes, in blocks (no copy of the whole set).
+    let mut buf = Vec::with_capacity(1 << 16);
+    for chunk in v.data.chunks(1 << 14) {
+        buf.clear();
+        for x in chunk {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        h.write(&buf);
+    }
+    format!("{:032x}", h.finish_128())
+}
+
+fn file_hash(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = XxHash3_128::with_seed(0);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf)?;
+        if r == 0 {
+            break;
+        }
+        h.write(&buf[..r]);
+        n += r as u64;
+    }
+    Ok((n, format!("{:032x}", h.finish_128())))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FileEntry {
+    name: String,
+    bytes: u64,
+    xxh3: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    key: String,
+    what: String,
+    benchctl: String,
+    files: Vec<FileEntry>,
+    /// Facts recorded with the entry (build time, memory) to report on a hit.
+    facts: serde_json::Value,
+}
+
+/// What looking up an entry found.
+pub enum Lookup {
+    /// A verified entry: its folder and the facts stored with it.
+    Hit {
+        dir: PathBuf,
+        facts: serde_json::Value,
+    },
+    Miss,
+    /// An entry was there but failed verification (the reason); it has been removed.
+    Corrupt(String),
+}
+
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    pub fn new(root: PathBuf) -> Cache {
+        Cache { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn entry_dir(&self, what: &str, key: &str) -> PathBuf {
+        self.root.join(format!("{what}-{key}"))
+    }
+
+    /// Finds the entry and checks every file against its manifest.
+    pub fn lookup(&self, what: &str, key: &str) -> Lookup {
+        let dir = self.entry_dir(what, key);
+        if !dir.exists() {
+            return Lookup::Miss;
+        }
+        match verify(&dir, what, key) {
+            Ok(facts) => Lookup::Hit { dir, facts },
+            Err(reason) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Lookup::Corrupt(reason)
+            }
+        }
+    }
+
+    /// Writes an entry: `fill` puts its files into a fresh folder, then the manifest is
+    /// written and the folder renamed into place. Returns the entry's folder.
+    pub fn store(
+        &self,
+        what: &str,
+        key: &str,
+        facts: serde_json::Value,
+        fill: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, String> {
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| format!("cannot create the cache folder {}: {e}", self.root.display()))?;
+        let tmp = self.root.join(format!(".tmp-{what}-{key}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot write in {}: {e}", self.root.display()))?;
+        let result = (|| {
+            fill(&tmp)?;
+            let mut files = vec![];
+            let mut names: Vec<_> = std::fs::read_dir(&tmp)
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for name in names {
+                let (bytes, xxh3) = file_hash(&tmp.join(&name)).map_err(|e| e.to_string())?;
+                files.push(FileEntry { name, bytes, xxh3 });
+            }
+            let m = Manifest {
+                format: FORMAT,
+                key: key.to_string(),
+                what: what.to_string(),
+                benchctl: env!("CARGO_PKG_VERSION").to_string(),
+                files,
+                facts,
+            };
+            let mut f = std::fs::File::create(tmp.join("manifest.json")).map_err(|e| e.to_string())?;
+            f.write_all(&serde_json::to_vec_pretty(&m).unwrap()).map_err(|e| e.to_string())?;
+            f.sync_all().map_err(|e| e.to_string())?;
+            let dir = self.entry_dir(what, key);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
+            Ok(dir)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+}
+
+fn verify(dir: &Path, what: &str, key: &str) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| format!("no readable manifest ({e})"))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| format!("the manifest is not valid ({e})"))?;
+    if m.format != FORMAT || m.key != key || m.what != what {
+        return Err("the manifest belongs to another entry or format".into());
+    }
+    if m.files.is_empty() {
+        return Err("the manifest lists no files".into());
+    }
+    for f in &m.files {
+        let (bytes, xxh3) = file_hash(&dir.join(&f.name)).map_err(|e| format!("{} is unreadable ({e})", f.name))?;
+        if bytes != f.bytes {
+            return Err(format!("{} has {bytes} bytes, the manifest says {}", f.name, f.bytes));
+        }
+        if xxh3 != f.xxh3 {
+            return Err(format!("{} does not match its checksum", f.name));
+        }
+    }
+    Ok(m.facts)
+}
+
+/// Ground truth as a file: `BCGT`, rows and k as u32, then rows x k ids (little-endian).
+pub fn write_truth(path: &Path, truth: &[Vec<u32>], k: usize) -> Result<(), String> {
+    let mut b = Vec::with_capacity(12 + truth.len() * k * 4);
+    b.extend_from_slice(b"BCGT");
+    b.extend_from_slice(&(truth.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(k as u32).to_le_bytes());
+    for row in truth {
+        for j in 0..k {
+            b.extend_from_slice(&row.get(j).copied().unwrap_or(u32::MAX).to_le_bytes());
+        }
+    }
+    std::fs::write(path, b).map_err(|e| e.to_string())
+}
+
+pub fn read_truth(path: &Path) -> Result<Vec<Vec<u32>>, String> {
+    let b = std::fs::read(path).map_err(|e| e.to_string())?;
+    if b.len() < 12 || &b[..4] != b"BCGT" {
+        return Err("not a ground-truth file".into());
+    }
+    let word = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let (rows, k) = (word(4) as usize, word(8) as usize);
+    if b.len() != 12 + rows * k * 4 {
+        return Err("the ground-truth file has the wrong length".into());
+    }
+    Ok((0..rows).map(|r| (0..k).map(|j| word(12 + (r * k + j) * 4)).filter(|&id| id != u32::MAX).collect()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_found_verified_and_a_damaged_one_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::new(dir.path().to_path_buf());
+        let key = Key::new("t").text("x", 1).hex();
+        assert!(matches!(c.lookup("truth", &key), Lookup::Miss));
+        let truth = vec![vec![1, 2, 3], vec![4, 5, 6]];
+        let d = c
+            .store("truth", &key, serde_json::json!({"s": 1.5}), |d| write_truth(&d.join("truth.bin"), &truth, 3))
+            .unwrap();
+        match c.lookup("truth", &key) {
+            Lookup::Hit { dir, facts } => {
+                assert_eq!(read_truth(&dir.join("truth.bin")).unwrap(), truth);
+                assert_eq!(facts["s"], 1.5);
+            }
+            _ => panic!("expected a hit"),
+        }
+        // Same length, other bytes: the checksum catches it.
+        let mut b = std::fs::read(d.join("truth.bin")).unwrap();
+        b[14] ^= 1;
+        std::fs::write(d.join("truth.bin"), b).unwrap();
+        assert!(matches!(c.lookup("truth", &key), Lookup::Corrupt(r) if r.contains("checksum")));
+        assert!(!d.exists(), "a corrupt entry is removed");
+        assert!(matches!(c.lookup("truth", &key), Lookup::Miss));
+    }
+
+    #[test]
+    fn keys_separate_parts_and_values() {
+        let a = Key::new("k").text("a", "bc").hex();
+        let b = Key::new("k").text("ab", "c").hex();
+        assert_ne!(a, b);
+        assert_eq!(a, Key::new("k").text("a", "bc").hex());
+        let v = Vectors { dim: 2, data: vec![1.0, 2.0] };
+        let w = Vectors { dim: 1, data: vec![1.0, 2.0] };
+        assert_ne!(vectors_hash(&v), vectors_hash(&w));
+    }
+}
