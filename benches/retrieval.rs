@@ -24,10 +24,17 @@ use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
 use benchctl::engine::record::Metric;
 use benchctl::engine::run::{self, Engine, Options};
+use benchctl::engine::workload::Workload;
+use benchctl::retrieval::workload::{RetrievalWorkload, Setup};
 
 struct Quiet;
 impl Reporter for Quiet {
     fn event(&mut self, _: &benchctl::engine::events::RunEvent) {}
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
@@ -95,7 +102,7 @@ fn main() {
     );
     drop(p);
     // 3. Sweep, then 4. the engine at the first ef.
-    let (valid, p, _) = prepare(&format!("{ef} 16 32 64 128"));
+    let (valid, p, _) = prepare(&format!("{ef} 16 32 64 128 256"));
     let facts = p.workloads["r"].facts().unwrap();
     let mut rows = facts["ef_sweep"].as_array().unwrap().clone();
     rows.sort_by_key(|r| r["ef"].as_u64());
@@ -111,19 +118,36 @@ fn main() {
             r["qps"].as_f64().unwrap()
         );
     }
-    let bare = facts["ef_sweep"].as_array().unwrap()[0].clone();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let mut q = Quiet;
-    let o = rt.block_on(Engine::new(&valid, p.workloads, Options::default(), Arc::new(Stop::default()), &mut q).run());
-    let rec = &o.phases[0].workloads[0].recorded;
-    let lat = rec.hists.get(Metric::Latency);
-    let (p50, p95) = (lat.value_at_quantile(0.5) as f64 / 1e6, lat.value_at_quantile(0.95) as f64 / 1e6);
-    let recall = rec.hists.get(Metric::Recall).mean() / 1e4;
-    let (b50, b95) = (bare["p50_ms"].as_f64().unwrap(), bare["p95_ms"].as_f64().unwrap());
+    drop(p);
+    // 4. The engine against a bare loop on the same index, interleaved (3 rounds; medians).
+    let spec = match &valid.scenario.workloads[0].spec {
+        benchctl::dsl::model::WorkloadSpec::Retrieval(r) => r,
+        _ => unreachable!(),
+    };
+    let setup = Setup { seed: 7, base: Path::new("."), cache: Some(cache.clone().into()) };
+    let w = Arc::new(RetrievalWorkload::prepare(spec, &setup, &mut vec![], &mut |_| {}).expect("prepares"));
+    let workers: usize = env("BENCH_WORKERS", cores);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
+    let (mut e50, mut e95, mut b50, mut b95, mut recall) = (vec![], vec![], vec![], vec![], 0.0);
+    for _ in 0..3 {
+        let bare = w.sweep_row(ef).unwrap();
+        b50.push(bare.p50_ms);
+        b95.push(bare.p95_ms);
+        let mut map: std::collections::BTreeMap<String, Arc<dyn Workload>> = Default::default();
+        map.insert("r".into(), w.clone());
+        let mut q = Quiet;
+        let o = rt.block_on(Engine::new(&valid, map, Options::default(), Arc::new(Stop::default()), &mut q).run());
+        let rec = &o.phases[0].workloads[0].recorded;
+        let lat = rec.hists.get(Metric::Latency);
+        e50.push(lat.value_at_quantile(0.5) as f64 / 1e6);
+        e95.push(lat.value_at_quantile(0.95) as f64 / 1e6);
+        recall = rec.hists.get(Metric::Recall).mean() / Metric::Recall.scale();
+    }
+    let (e50, e95, b50, b95) = (median(e50), median(e95), median(b50), median(b95));
     println!(
-        "engine at ef {ef}, {requests} requests: p50 {p50:.3} ms, p95 {p95:.3} ms, recall {recall:.3}; bare loop p50 {b50:.3} ms, p95 {b95:.3} ms; engine/bare p50 {:.3}, p95 {:.3}",
-        p50 / b50,
-        p95 / b95
+        "engine at ef {ef}, {requests} requests x 3 rounds: p50 {e50:.3} ms, p95 {e95:.3} ms, recall {recall:.3}; bare loop (1000 queries x 3) p50 {b50:.3} ms, p95 {b95:.3} ms; engine/bare p50 {:.3}, p95 {:.3}",
+        e50 / b50,
+        e95 / b95
     );
     println!("peak RSS of this process: {:.0} MB", peak_rss_mb());
 }

@@ -357,6 +357,8 @@ fn init(file: &std::path::Path, force: bool) -> u8 {
 
 fn list(extra: &[PathBuf]) -> u8 {
     use benchctl::dsl::load::{builtin_modules, summary_line};
+    // Sections of (name, what it is for), printed with one name column.
+    let mut sections: Vec<(String, Vec<(String, String)>)> = vec![];
     let mut scenarios: Vec<PathBuf> = std::fs::read_dir("scenarios")
         .into_iter()
         .flatten()
@@ -366,11 +368,11 @@ fn list(extra: &[PathBuf]) -> u8 {
         .collect();
     scenarios.sort();
     if !scenarios.is_empty() {
-        println!("scenarios (./scenarios):");
-        for p in &scenarios {
-            let text = std::fs::read_to_string(p).unwrap_or_default();
-            println!("  {:<28} {}", p.display().to_string(), summary_line(&text));
-        }
+        let rows = scenarios
+            .iter()
+            .map(|p| (p.display().to_string(), summary_line(&std::fs::read_to_string(p).unwrap_or_default())))
+            .collect();
+        sections.push(("scenarios (./scenarios):".into(), rows));
     }
     let opts = LoadOptions { stdlib_dirs: extra.to_vec(), ..Default::default() };
     for dir in opts.stdlib_path() {
@@ -388,16 +390,24 @@ fn list(extra: &[PathBuf]) -> u8 {
         }
         files.sort();
         if !files.is_empty() {
-            println!("stdlib modules in {}:", dir.display());
-            for p in files {
-                let rel = p.strip_prefix(&dir).unwrap_or(&p).display().to_string();
-                println!("  std/{rel:<24} {}", summary_line(&std::fs::read_to_string(&p).unwrap_or_default()));
-            }
+            let rows = files
+                .iter()
+                .map(|p| {
+                    let rel = p.strip_prefix(&dir).unwrap_or(p).display().to_string();
+                    (format!("std/{rel}"), summary_line(&std::fs::read_to_string(p).unwrap_or_default()))
+                })
+                .collect();
+            sections.push((format!("stdlib modules in {}:", dir.display()), rows));
         }
     }
-    println!("stdlib modules built in (use \"std/...\"):");
-    for (path, text) in builtin_modules() {
-        println!("  std/{path:<24} {}", summary_line(text));
+    let rows = builtin_modules().iter().map(|(path, text)| (format!("std/{path}"), summary_line(text))).collect();
+    sections.push(("stdlib modules built in (use \"std/...\"):".into(), rows));
+    let width = sections.iter().flat_map(|s| s.1.iter().map(|r| r.0.len())).max().unwrap_or(0);
+    for (title, rows) in sections {
+        println!("{title}");
+        for (name, what) in rows {
+            println!("  {name:<width$}  {what}");
+        }
     }
     exit::SUCCESS
 }

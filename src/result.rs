@@ -145,7 +145,7 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
         );
         let recorded_unit = match m {
             Metric::RequestTokS => "milli-tok/s",
-            Metric::Recall => "1e-4",
+            Metric::Recall => "1e-3",
             _ => "ns",
         };
         histograms.insert(

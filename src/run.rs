@@ -437,14 +437,22 @@ fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) ->
     }
     let ix = &setup["index"];
     if ix.is_object() {
+        let built = if ix["from_cache"] == true {
+            format!(
+                "from the cache in {:.2}s (built in {:.2}s)",
+                ix["load_time_s"].as_f64().unwrap_or(0.0),
+                ix["build_time_s"].as_f64().unwrap_or(0.0)
+            )
+        } else {
+            format!("built in {:.2}s", ix["build_time_s"].as_f64().unwrap_or(0.0))
+        };
         out += &format!(
-            "  {name}: {} index ({}, {}) of {} x {}, built in {:.2}s, +{:.1} MB resident; data {}; queries {}\n",
+            "  {name}: {} index ({}, {}) of {} x {}, {built}, {:.1} MB in memory; data {}; queries {}\n",
             ix["kind"].as_str().unwrap_or("?"),
             ix["backend"].as_str().unwrap_or("?"),
             ix["metric"].as_str().unwrap_or("?"),
             ix["entries"],
             ix["dim"],
-            ix["build_time_s"].as_f64().unwrap_or(0.0),
             ix["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,
             ix["data"].as_str().unwrap_or("?"),
             ix["queries"].as_str().unwrap_or("?"),

@@ -187,7 +187,7 @@ fn fmt_check_and_rewrite() {
 #[test]
 fn shipped_files_are_formatted() {
     let mut args = vec!["fmt".to_string(), "--check".into()];
-    for dir in ["scenarios", "stdlib/targets", "stdlib/models", "stdlib/phases"] {
+    for dir in ["scenarios", "stdlib/targets", "stdlib/models", "stdlib/phases", "stdlib/workloads"] {
         for e in std::fs::read_dir(common::root().join(dir)).unwrap() {
             args.push(e.unwrap().path().display().to_string());
         }
@@ -223,7 +223,7 @@ fn stdlib_search_order() {
     let o = benchctl(&["plan", "--format", "json", "tests/fixtures/imports/stdlib_user.kdl"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(plan["expectations"].as_array().unwrap().len(), 4);
+    assert_eq!(plan["expectations"].as_array().unwrap().len(), 6);
     // --stdlib DIR comes first.
     let o = benchctl(&[
         "plan",
@@ -251,13 +251,13 @@ fn run_refuses_what_this_build_cannot_run() {
     let file = dir.path().join("u.kdl");
     std::fs::write(
         &file,
-        "scenario \"u\" {\n    workload \"rag\" kind=\"retrieval\" {\n        index \"hnsw\" backend=\"usearch\" entries=100 dim=4\n    }\n    phase \"p\" duration=\"1s\" { drive \"rag\" concurrency=1; }\n}\n",
+        "scenario \"u\" {\n    device \"cuda:0\"\n    workload \"chat\" kind=\"inference\" {\n        model synthetic=\"gpt2\"\n    }\n    phase \"p\" duration=\"1s\" { drive \"chat\" concurrency=1; }\n}\n",
     )
     .unwrap();
     let o = benchctl(&["run", "--quiet", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("benchctl::setup-failed") && err.contains("usearch"), "{err}");
+    assert!(err.contains("benchctl::setup-failed") && err.contains("build-cuda"), "{err}");
     assert!(!err.contains("panicked"));
 }
 

@@ -25,7 +25,19 @@ pub fn builtin_modules() -> &'static [(&'static str, &'static str)] {
 
 /// What a scenario or module is for: its `description`, else its first `//` comment line.
 pub fn summary_line(text: &str) -> String {
-    let comment = text.lines().map(str::trim).find_map(|l| l.strip_prefix("//")).map(|c| c.trim().to_string());
+    // The leading comment block, up to the end of its first sentence.
+    let block: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .map_while(|l| l.strip_prefix("//"))
+        .map(str::trim)
+        .collect();
+    let joined = block.join(" ");
+    let comment = (!joined.is_empty()).then(|| match joined.find(". ") {
+        Some(i) => joined[..=i].to_string(),
+        None => joined.clone(),
+    });
     let description = text
         .lines()
         .map(str::trim)

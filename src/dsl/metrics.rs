@@ -88,6 +88,7 @@ pub const COMMON: &[MetricDef] = &[
     scalar("throughput", Unit::Rate, "successful requests / phase wall time"),
     dist("send_lateness", Unit::Duration, "actual send time - intended send time (open loop only): how far the load generator fell behind"),
     counter("dropped", "intended starts skipped because max-in-flight was reached"),
+    scalar("max_sustainable_load", Unit::Rate, "the highest stable arrival rate the breaking-point search found for the workload (0 when no level was stable; no data without a search)"),
 ];
 
 /// Token-stream metrics (inference, and synthetic workloads with `tokens`).
@@ -124,9 +125,17 @@ pub const RETRIEVAL: &[MetricDef] = &[
         definition: "recall@k = |returned top-k ∩ exact top-k| / k, per query; exact top-k from brute-force search",
     },
     scalar("qps", Unit::Rate, "queries answered / phase wall time"),
-    scalar("build_time", Unit::Duration, "time to build (or load from cache) the index"),
-    scalar("memory.index", Unit::Bytes, "resident memory added by the index"),
-    scalar("index_size", Unit::Bytes, "bytes of the index on disk"),
+    scalar(
+        "build_time",
+        Unit::Duration,
+        "time to build the index (on a cache hit: the build that made the cached entry)",
+    ),
+    scalar(
+        "memory.index",
+        Unit::Bytes,
+        "memory the index holds (the backend's count; for hnsw_rs the resident memory its build added)",
+    ),
+    scalar("index_size", Unit::Bytes, "bytes of the index on disk (in the cache; missing when caching is off)"),
     scalar("energy_per_query", Unit::Number("J"), "energy over the phase / queries"),
 ];
 

@@ -291,6 +291,7 @@ fn generate(
     shards: usize,
     handle: &tokio::runtime::Handle,
 ) {
+    crate::engine::workload::mark_generator_thread();
     let mut rng = Rng::new(seed);
     let requests = Rng::new(seed ^ 0x5EED);
     let mut t = 0.0;

@@ -13,7 +13,7 @@ fn metric_of(name: &str) -> Option<Metric> {
 fn base_scale(m: Metric) -> f64 {
     match m {
         Metric::RequestTokS => 1e3,
-        Metric::Recall => 1e4,
+        Metric::Recall => 1e3,
         _ => 1e9,
     }
 }

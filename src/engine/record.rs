@@ -48,7 +48,8 @@ pub enum Metric {
     SendLateness,
     /// Device time of one kernel launch (CUDA events).
     KernelTime,
-    /// recall@k of one query, recorded in units of 1e-4.
+    /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored
+    /// exactly at 3 significant digits, so the recall of any k up to 1000 is kept exactly.
     Recall,
 }
 
@@ -83,7 +84,7 @@ impl Metric {
     pub fn scale(self) -> f64 {
         match self {
             Metric::RequestTokS => 1e3,
-            Metric::Recall => 1e4,
+            Metric::Recall => 1e3,
             _ => 1e6,
         }
     }
@@ -357,8 +358,8 @@ impl Recorder {
             sh.counters.prefill_ns += p.as_nanos() as u64;
         }
         if let Some(r) = s.recall {
-            // Resolution 1e-4; a recall of 0 is kept as 1e-4 (histograms start at 1).
-            sh.hists.record(Metric::Recall, (r * 1e4).round() as u64);
+            // Units of 1e-3, exact in the histogram (see `Metric::Recall`).
+            sh.hists.record(Metric::Recall, (r * 1e3).round() as u64);
         }
         if let Some((t, n)) = s.device_time {
             sh.hists.record(Metric::KernelTime, t.as_nanos() as u64);

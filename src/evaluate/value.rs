@@ -145,6 +145,10 @@ fn energy_per(doc: &Value, metric: &str, phase_name: Option<&str>, c: &Counters)
 
 /// Facts of the workload's setup (the same for the whole run), in base units.
 fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
+    if metric == "max_sustainable_load" {
+        let s = doc.get("stress_test").filter(|s| s["workload"] == subject)?;
+        return Some(s["max_sustainable_load"].as_f64().unwrap_or(0.0));
+    }
     let setup = doc.pointer(&format!("/benchmarks/{subject}/setup"))?;
     match metric {
         "load_time" => setup.pointer("/model/load_time_s")?.as_f64(),
@@ -152,6 +156,7 @@ fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
         "memory.kv_cache" => setup.get("kv_cache_peak_bytes")?.as_f64(),
         "build_time" => setup.pointer("/index/build_time_s")?.as_f64(),
         "memory.index" => setup.pointer("/index/memory_bytes")?.as_f64(),
+        "index_size" => setup.pointer("/index/file_bytes")?.as_f64(),
         _ => None,
     }
 }

@@ -179,12 +179,35 @@ fn dtype_name(d: DType) -> &'static str {
     }
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+/// The model folder: `$BENCHCTL_MODELS`, else ~/.cache/benchctl/models
+/// (scripts/fetch-models.sh fills it).
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("BENCHCTL_MODELS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/benchctl/models"),
+    }
+}
+
+/// A model path of a scenario: `~/` is the home folder; a relative path is looked up beside
+/// the scenario, then in the model folder (so a scenario can name a fetched model by its
+/// file name).
+pub fn resolve(base: &Path, p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        return PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(rest);
+    }
     let p = Path::new(p);
     if p.is_absolute() {
-        p.to_path_buf()
+        return p.to_path_buf();
+    }
+    let local = base.join(p);
+    if local.exists() {
+        return local;
+    }
+    let fetched = models_dir().join(p);
+    if fetched.exists() {
+        fetched
     } else {
-        base.join(p)
+        local
     }
 }
 

@@ -62,6 +62,24 @@ struct ModelView {
 }
 
 #[derive(Serialize)]
+struct EfRowView {
+    ef: String,
+    recall: String,
+    qps: String,
+    p50: String,
+    p95: String,
+    p99: String,
+}
+
+/// A retrieval workload's index and its ef sweep.
+#[derive(Serialize)]
+struct IndexView {
+    workload: String,
+    facts: Vec<Row>,
+    sweep: Vec<EfRowView>,
+}
+
+#[derive(Serialize)]
 struct ChartView {
     title: String,
     svg: String,
@@ -116,6 +134,7 @@ struct View {
     recommendations: Vec<String>,
     workloads: Vec<WorkloadView>,
     models: Vec<ModelView>,
+    indexes: Vec<IndexView>,
     charts: Vec<ChartView>,
     stress: Option<StressView>,
     comparison: Vec<ChangeView>,
@@ -226,6 +245,75 @@ fn models(doc: &Value) -> Vec<ModelView> {
                 })
                 .collect();
             Some(ModelView { workload: name.clone(), facts, sweep_note, sweep })
+        })
+        .collect()
+}
+
+fn indexes(doc: &Value) -> Vec<IndexView> {
+    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
+    b.iter()
+        .filter_map(|(name, w)| {
+            let i = w["setup"].get("index")?;
+            let row = |key: &str, value: String| Row { key: key.into(), value };
+            let mb = |k: &str| i[k].as_f64().map(|v| format!("{:.1} MB", v / 1e6));
+            let secs = |k: &str| i[k].as_f64().map(|v| format!("{v:.1} s"));
+            let mut facts = vec![
+                row(
+                    "index",
+                    format!(
+                        "{} ({}), {} x {}, {}",
+                        str_of(&i["kind"]),
+                        str_of(&i["backend"]),
+                        i["entries"],
+                        i["dim"],
+                        str_of(&i["metric"])
+                    ),
+                ),
+                row("data", str_of(&i["data"])),
+                row("queries", format!("{}, top-{}, ef {} in the phases", str_of(&i["queries"]), i["top_k"], i["ef"])),
+            ];
+            if let Some(p) = i["params"].as_object() {
+                facts.push(row("build parameters", format!("M {}, ef_construction {}", p["m"], p["ef_construction"])));
+            }
+            let build = secs("build_time_s").unwrap_or_default();
+            let source = if i["from_cache"] == true {
+                format!("from the cache in {} (built in {build})", secs("load_time_s").unwrap_or_default())
+            } else {
+                format!("built in {build}")
+            };
+            facts.push(row("build", source));
+            facts.push(row(
+                "memory",
+                format!(
+                    "{}{}",
+                    mb("memory_bytes").unwrap_or_default(),
+                    mb("file_bytes").map(|f| format!(", {f} on disk")).unwrap_or_default()
+                ),
+            ));
+            if let Some(g) = secs("ground_truth_s") {
+                let cached = if i["ground_truth_from_cache"] == true { " (from the cache)" } else { "" };
+                facts.push(row("ground truth", format!("exact search, {g}{cached}")));
+            }
+            facts.push(row("recall", str_of(&i["recall_definition"])));
+            let sweep = w["setup"]["ef_sweep"]
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+                            EfRowView {
+                                ef: r["ef"].to_string(),
+                                recall: format!("{:.3}", g("recall")),
+                                qps: format!("{:.0}", g("qps")),
+                                p50: format!("{:.3} ms", g("p50_ms")),
+                                p95: format!("{:.3} ms", g("p95_ms")),
+                                p99: format!("{:.3} ms", g("p99_ms")),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(IndexView { workload: name.clone(), facts, sweep })
         })
         .collect()
 }
@@ -435,6 +523,7 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
         recommendations: ev.recommendations.clone(),
         workloads: workloads(doc),
         models: models(doc),
+        indexes: indexes(doc),
         charts: charts(doc),
         stress: stress(doc),
         comparison: comparison(doc),

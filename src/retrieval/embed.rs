@@ -20,12 +20,7 @@ pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 const MAX_TOKENS: usize = 256;
 const BATCH: usize = 32;
 
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("BENCHCTL_MODELS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/benchctl/models"),
-    }
-}
+pub use crate::infer::model::models_dir;
 
 /// Where a model named in a scenario lives: a path (relative to the scenario), else a folder
 /// of that name in the model folder.

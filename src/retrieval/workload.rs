@@ -203,7 +203,7 @@ fn hnsw_index(
                             Err(format!("it holds {} entries, not {}", h.len(), base.len()))
                         }
                     }),
-                    IndexBackend::Usearch => Usearch::view(&dir, base.dim, dist, p).and_then(|u| {
+                    IndexBackend::Usearch => Usearch::load(&dir, base.dim, dist, p).and_then(|u| {
                         if u.len() == base.len() {
                             Ok(Arc::new(u) as Arc<dyn AnnIndex>)
                         } else {
@@ -520,7 +520,7 @@ impl RetrievalWorkload {
     }
 
     /// Every query once, one at a time, at `ef`.
-    fn sweep_row(&self, ef: usize) -> Result<EfRow, String> {
+    pub fn sweep_row(&self, ef: usize) -> Result<EfRow, String> {
         let mut lat = Vec::with_capacity(self.queries.len());
         let mut recall = 0.0;
         let start = Instant::now();

@@ -1,0 +1,64 @@
+//! The shipped scenarios run: quick (the README's main command) end to end as shipped, and
+//! each stress scenario in a shortened form (`--set`), each producing a graded result.
+
+mod common;
+
+fn run(file: &str, sets: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut args: Vec<String> =
+        vec!["run".into(), file.into(), "--out".into(), out.display().to_string(), "--quiet".into()];
+    for s in sets {
+        args.push("--set".into());
+        args.push(s.to_string());
+    }
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(&args)
+        .current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(out.join("result.json"))
+        .unwrap_or_else(|e| panic!("{file}: no result ({e}): {}", String::from_utf8_lossy(&o.stderr)));
+    (o, serde_json::from_str(&text).unwrap())
+}
+
+/// A graded, complete result: every measured phase ran, every expectation has an outcome.
+fn graded(file: &str, o: &std::process::Output, doc: &serde_json::Value) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    // 0: all met; 1: an expectation failed (a loaded CI machine may miss a latency bound).
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{file}: exit {:?}\n{err}", o.status.code());
+    assert_eq!(doc["status"], "completed", "{file}: {err}");
+    let a = &doc["overall_assessment"];
+    assert_ne!(a["performance_grade"], "UNGRADED", "{file}: {a}");
+    assert_eq!(a["valid"], true, "{file}: {a}");
+    let outcomes = doc["evaluation"].as_array().unwrap();
+    assert!(outcomes.len() >= 2, "{file}: expectations not evaluated");
+    assert!(outcomes.iter().all(|x| x["measured"].is_number()), "{file}: {outcomes:?}");
+    assert!(doc["benchmarks"]["chat"]["requests"].as_u64().unwrap() > 0, "{file}: no request ran");
+}
+
+#[test]
+fn quick_runs_end_to_end_as_shipped() {
+    let (o, doc) = run("scenarios/quick.kdl", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(doc["status"], "completed");
+    assert!(doc["benchmarks"]["svc"]["requests"].as_u64().unwrap() > 1000);
+}
+
+#[test]
+fn stress_scenarios_run_shortened_and_are_graded() {
+    let short = ["chat_output=8", "warmup_duration=1s"];
+    for (file, sets) in [
+        ("scenarios/stress-steady.kdl", vec!["steady_duration=4s", "steady_rate=3/s"]),
+        ("scenarios/stress-ramp.kdl", vec!["ramp_duration=5s", "ramp_rates=2/s..4/s"]),
+        ("scenarios/stress-spike.kdl", vec!["spike_duration=6s", "spike_base=2/s"]),
+        ("scenarios/stress-breaking-point.kdl", vec!["limit_step=5s", "limit_rates=1/s..8/s"]),
+        ("scenarios/stress-memory-pressure.kdl", vec!["pressure_duration=12s", "pressure_memory=10%"]),
+    ] {
+        let mut all = short.to_vec();
+        all.extend(sets);
+        let (o, doc) = run(file, &all);
+        graded(file, &o, &doc);
+    }
+}
