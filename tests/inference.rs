@@ -8,23 +8,10 @@ use benchctl::dsl::model::{DeviceKind, ModelSource, SyntheticArch};
 use benchctl::infer::generate::generate;
 use benchctl::infer::model::{load, LoadSpec, Loaded};
 
-/// The model cache, or `None` (the test is skipped) unless BENCHCTL_REQUIRE_MODELS is set,
-/// in which case a missing model fails the test. CI fetches the models and sets it.
+mod common;
+
 fn gguf() -> Option<PathBuf> {
-    let dir = std::env::var_os("BENCHCTL_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/benchctl/models"));
-    let p = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("BENCHCTL_REQUIRE_MODELS").is_none(),
-        "{} is missing: run scripts/fetch-models.sh",
-        p.display()
-    );
-    eprintln!("skipped: {} is missing (run scripts/fetch-models.sh)", p.display());
-    None
+    common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 fn load_gguf(p: &Path) -> Loaded {

@@ -2,6 +2,8 @@
 //! reaches high recall with an ef sweep, vector files load (and malformed ones are clear
 //! setup errors at the index).
 
+mod common;
+
 type Ran = (std::process::Output, String, Option<serde_json::Value>);
 
 fn run(text: &str, files: &[(&str, Vec<u8>)]) -> Ran {
@@ -229,19 +231,8 @@ fn recall_agrees_with_a_plain_nested_loop() {
     assert!((ours - theirs).abs() < 1e-9, "{ours} vs {theirs}");
 }
 
-/// The all-MiniLM-L6-v2 folder, or `None` (skipped) unless BENCHCTL_REQUIRE_MODELS is set.
 fn minilm() -> Option<std::path::PathBuf> {
-    let p = benchctl::retrieval::embed::models_dir().join(benchctl::retrieval::embed::DEFAULT_MODEL);
-    if p.join("model.safetensors").exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("BENCHCTL_REQUIRE_MODELS").is_none(),
-        "{} is missing: run scripts/fetch-models.sh",
-        p.display()
-    );
-    eprintln!("skipped: {} is missing (run scripts/fetch-models.sh)", p.display());
-    None
+    common::fetched_model(benchctl::retrieval::embed::DEFAULT_MODEL)
 }
 
 const TOPICS: [(&str, [&str; 4]); 6] = [

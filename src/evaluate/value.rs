@@ -88,7 +88,7 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
         Some(p) => phase(doc, p)?.pointer(&format!("/workloads/{subject}"))?,
         None => doc.pointer(&format!("/benchmarks/{subject}"))?,
     };
-    if let Some(value) = setup_fact(doc, subject, metric) {
+    if let Some(value) = setup_fact(doc, subject, metric).or_else(|| breaking_point(doc, subject, metric)) {
         return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
     }
     let (h, c, secs) = record(w);
@@ -143,12 +143,14 @@ fn energy_per(doc: &Value, metric: &str, phase_name: Option<&str>, c: &Counters)
     (n > 0 && joules > 0.0).then(|| joules / n as f64)
 }
 
+/// The highest stable rate of the breaking-point search on the workload (0 when none was).
+fn breaking_point(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
+    let s = doc.get("stress_test").filter(|s| metric == "max_sustainable_load" && s["workload"] == subject)?;
+    Some(s["max_sustainable_load"].as_f64().unwrap_or(0.0))
+}
+
 /// Facts of the workload's setup (the same for the whole run), in base units.
 fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
-    if metric == "max_sustainable_load" {
-        let s = doc.get("stress_test").filter(|s| s["workload"] == subject)?;
-        return Some(s["max_sustainable_load"].as_f64().unwrap_or(0.0));
-    }
     let setup = doc.pointer(&format!("/benchmarks/{subject}/setup"))?;
     match metric {
         "load_time" => setup.pointer("/model/load_time_s")?.as_f64(),

@@ -20,20 +20,6 @@ pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 const MAX_TOKENS: usize = 256;
 const BATCH: usize = 32;
 
-pub use crate::infer::model::models_dir;
-
-/// Where a model named in a scenario lives: a path (relative to the scenario), else a folder
-/// of that name in the model folder.
-pub fn resolve_model(name: Option<&str>, base: &Path) -> PathBuf {
-    let name = name.unwrap_or(DEFAULT_MODEL);
-    let local = base.join(name);
-    if local.join("config.json").exists() {
-        local
-    } else {
-        models_dir().join(name)
-    }
-}
-
 pub struct Embedder {
     model: BertModel,
     tokenizer: Tokenizer,

@@ -42,6 +42,11 @@ pub trait AnnIndex: Send + Sync {
     /// Ids of the (approximately) nearest `k` entries to `q`; `ef` is the search breadth
     /// (ignored by exact search).
     fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String>;
+    /// Entries in the index.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Bytes the index holds in memory (graph and stored vectors), where the backend says.
     fn memory_bytes(&self) -> Option<u64> {
         None
@@ -57,6 +62,9 @@ pub struct Flat {
 impl AnnIndex for Flat {
     fn search(&self, q: &[f32], k: usize, _ef: usize) -> Result<Vec<u32>, String> {
         Ok(exact::topk(&self.data, q, k, self.dist))
+    }
+    fn len(&self) -> usize {
+        self.data.len()
     }
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.data.data.len() as u64 * 4)
@@ -140,17 +148,6 @@ impl HnswRs {
             Err(_) => Err("hnsw_rs rejected the index files (a consistency check failed)".into()),
         }
     }
-
-    pub fn len(&self) -> usize {
-        match &self.graph {
-            Graph::L2(h) => h.get_nb_point(),
-            Graph::Dot(h) => h.get_nb_point(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl AnnIndex for HnswRs {
@@ -160,6 +157,12 @@ impl AnnIndex for HnswRs {
             Graph::Dot(h) => h.search(q, k, ef.max(k)),
         };
         Ok(r.into_iter().map(|n| n.d_id as u32).collect())
+    }
+    fn len(&self) -> usize {
+        match &self.graph {
+            Graph::L2(h) => h.get_nb_point(),
+            Graph::Dot(h) => h.get_nb_point(),
+        }
     }
 }
 
@@ -252,14 +255,6 @@ impl Usearch {
         index.change_expansion_search(64);
         Ok(Usearch { index, ef: AtomicUsize::new(64) })
     }
-
-    pub fn len(&self) -> usize {
-        self.index.size()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl AnnIndex for Usearch {
@@ -270,6 +265,9 @@ impl AnnIndex for Usearch {
         }
         let m = self.index.search(q, k).map_err(|e| format!("usearch search failed: {e}"))?;
         Ok(m.keys.into_iter().map(|k| k as u32).collect())
+    }
+    fn len(&self) -> usize {
+        self.index.size()
     }
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.index.memory_usage() as u64)

@@ -1,6 +1,7 @@
 //! The retrieval workload: data and queries prepared once, an index built (timed, its memory
 //! measured), exact ground truth for recall, an ef sweep, then one query per request.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -85,7 +86,7 @@ fn rss() -> u64 {
 }
 
 /// Sizes of the files in a folder (what an index takes on disk).
-fn folder_bytes(dir: &std::path::Path) -> u64 {
+fn folder_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
         .unwrap_or(0)
@@ -99,45 +100,95 @@ struct Ctx<'a> {
     progress: &'a mut dyn FnMut(String),
 }
 
-fn cache_failed(what: &str, e: &str) -> String {
-    format!("could not cache the {what} ({e}); the run goes on without it")
+impl Ctx<'_> {
+    /// A verified cache entry, read by `read`; `None` when caching is off, on a miss, or when
+    /// the entry is damaged or cannot be read (then it is reported as `label` and removed, and
+    /// the caller does the work again, as `redo` says).
+    fn cached<T>(
+        &mut self,
+        what: &str,
+        key: &str,
+        label: &str,
+        redo: &str,
+        read: impl FnOnce(&Path, &serde_json::Value) -> Result<T, String>,
+    ) -> Option<(T, PathBuf)> {
+        match self.cache?.lookup(what, key) {
+            Lookup::Hit { dir, facts } => match read(&dir, &facts) {
+                Ok(v) => Some((v, dir)),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    self.warnings.push(format!("the cached {label} could not be used ({e}): {redo}"));
+                    None
+                }
+            },
+            Lookup::Corrupt(why) => {
+                self.warnings.push(format!("the cached {label} was damaged ({why}): {redo}"));
+                None
+            }
+            Lookup::Miss => None,
+        }
+    }
+
+    /// Stores an entry when caching is on; a failure is a warning, not an error.
+    fn store(
+        &mut self,
+        what: &str,
+        key: &str,
+        label: &str,
+        facts: serde_json::Value,
+        fill: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Option<PathBuf> {
+        match self.cache?.store(what, key, facts, fill) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                self.warnings.push(format!("could not cache the {label} ({e}); the run goes on without it"));
+                None
+            }
+        }
+    }
+
+    /// A key, built only when caching is on (hashing gigabytes of data is not free).
+    fn key(&self, build: impl FnOnce() -> Key) -> Option<String> {
+        self.cache.map(|_| build().hex())
+    }
 }
 
 /// Vectors of a text file, embedded with the model (cached by the text, the model's files and
-/// this format).
-fn embed_texts(path: &std::path::Path, embedder: &Embedder, cx: &mut Ctx) -> Result<(Vectors, usize), SetupError> {
-    let (cache, warnings, progress) = (cx.cache, &mut *cx.warnings, &mut *cx.progress);
+/// this format), and how many texts it held.
+fn embed_texts(path: &Path, embedder: &Embedder, cx: &mut Ctx) -> Result<(Vectors, usize), SetupError> {
     let texts = embed::read_texts(path)?;
-    let mut key = Key::new("embed");
-    key.text("model", embedder.dir.display());
-    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-        let meta = std::fs::metadata(embedder.dir.join(f)).ok();
-        key.text(f, format!("{:?}", meta.map(|m| (m.len(), m.modified().ok()))));
-    }
-    for t in &texts {
-        key.part("t", t.as_bytes());
-    }
-    let key = key.hex();
-    if let Some(c) = cache {
-        match c.lookup("embed", &key) {
-            Lookup::Hit { dir, .. } => match data::read(&dir.join("vectors.npy")) {
-                Ok(v) if v.len() == texts.len() => {
-                    progress(format!("{} texts: embeddings from the cache", texts.len()));
-                    return Ok((v, texts.len()));
-                }
-                _ => warnings
-                    .push(format!("the cached embeddings of {} were unreadable: embedded again", path.display())),
-            },
-            Lookup::Corrupt(why) => {
-                warnings.push(format!("cached embeddings of {}: {why}; embedded again", path.display()))
+    let n = texts.len();
+    let key = cx.key(|| {
+        let mut key = Key::new("embed");
+        key.text("model", embedder.dir.display());
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+            let meta = std::fs::metadata(embedder.dir.join(f)).ok();
+            key.text(f, format!("{:?}", meta.map(|m| (m.len(), m.modified().ok()))));
+        }
+        for t in &texts {
+            key.part("t", t.as_bytes());
+        }
+        key
+    });
+    let label = format!("embeddings of {}", path.display());
+    if let Some(key) = &key {
+        let hit = cx.cached("embed", key, &label, "embedded again", |dir, _| {
+            let v = data::read(&dir.join("vectors.npy")).map_err(|e| e.message)?;
+            if v.len() == n {
+                Ok(v)
+            } else {
+                Err(format!("it holds {} vectors, not {n}", v.len()))
             }
-            Lookup::Miss => {}
+        });
+        if let Some((v, _)) = hit {
+            (cx.progress)(format!("{n} texts: embeddings from the cache"));
+            return Ok((v, n));
         }
     }
-    let n = texts.len();
     let t = Instant::now();
-    progress(format!("embedding {n} texts of {} with {}", path.display(), embedder.dir.display()));
+    (cx.progress)(format!("embedding {n} texts of {} with {}", path.display(), embedder.dir.display()));
     let mut last = Instant::now();
+    let progress = &mut *cx.progress;
     let v = embedder
         .embed(&texts, &mut |done| {
             if last.elapsed().as_secs_f64() > 2.0 {
@@ -146,27 +197,24 @@ fn embed_texts(path: &std::path::Path, embedder: &Embedder, cx: &mut Ctx) -> Res
             }
         })
         .map_err(|e| SetupError::runtime(e, None))?;
-    progress(format!("embedded {n} texts in {:.1} s", t.elapsed().as_secs_f64()));
-    if let Some(c) = cache {
+    (cx.progress)(format!("embedded {n} texts in {:.1} s", t.elapsed().as_secs_f64()));
+    if let Some(key) = &key {
         let npy = v.to_npy();
-        if let Err(e) = c.store("embed", &key, serde_json::json!({}), |d| {
+        cx.store("embed", key, &label, serde_json::json!({}), |d| {
             std::fs::write(d.join("vectors.npy"), &npy).map_err(|e| e.to_string())
-        }) {
-            warnings.push(cache_failed("embeddings", &e));
-        }
+        });
     }
     Ok((v, n))
 }
 
-/// An HNSW index from the cache, or built (and then cached). Returns the index, its build
-/// time (of the cached build on a hit), the memory it added, its size on disk, and whether it
-/// came from the cache.
+/// An index from the cache, or built (and then cached), with what the result reports of it.
 struct Built {
     index: Arc<dyn AnnIndex>,
+    /// Seconds of the build (on a cache hit: of the build that made the entry).
     build_time_s: f64,
     memory_bytes: u64,
     file_bytes: Option<u64>,
-    cached: bool,
+    /// Seconds to read it from the cache; `None` when it was built in this run.
     load_time_s: Option<f64>,
 }
 
@@ -178,64 +226,45 @@ fn hnsw_index(
     p: &HnswParams,
     cx: &mut Ctx,
 ) -> Result<Built, SetupError> {
-    let (cache, warnings, progress) = (cx.cache, &mut *cx.warnings, &mut *cx.progress);
-    let lib = match backend {
-        IndexBackend::HnswRs => "hnsw_rs 0.3".to_string(),
-        IndexBackend::Usearch => format!("usearch {}", usearch::version()),
-    };
-    let key = Key::new("index")
-        .text("data", data_hash)
-        .text("backend", &lib)
-        .text("dist", format!("{dist:?}"))
-        .text("params", serde_json::to_string(p).unwrap())
-        .hex();
     let what = format!("{}-{}x{}", backend.as_str(), base.len(), base.dim);
-    if let Some(c) = cache {
-        match c.lookup(&what, &key) {
-            Lookup::Hit { dir, facts } => {
-                let before = rss();
-                let t = Instant::now();
-                let loaded: Result<Arc<dyn AnnIndex>, String> = match backend {
-                    IndexBackend::HnswRs => HnswRs::load(&dir, dist).and_then(|h| {
-                        if h.len() == base.len() {
-                            Ok(Arc::new(h) as Arc<dyn AnnIndex>)
-                        } else {
-                            Err(format!("it holds {} entries, not {}", h.len(), base.len()))
-                        }
-                    }),
-                    IndexBackend::Usearch => Usearch::load(&dir, base.dim, dist, p).and_then(|u| {
-                        if u.len() == base.len() {
-                            Ok(Arc::new(u) as Arc<dyn AnnIndex>)
-                        } else {
-                            Err(format!("it holds {} entries, not {}", u.len(), base.len()))
-                        }
-                    }),
-                };
-                match loaded {
-                    Ok(index) => {
-                        let load = t.elapsed().as_secs_f64();
-                        progress(format!("index from the cache in {load:.1} s ({})", dir.display()));
-                        return Ok(Built {
-                            memory_bytes: index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before)),
-                            index,
-                            build_time_s: facts["build_time_s"].as_f64().unwrap_or(f64::NAN),
-                            file_bytes: Some(folder_bytes(&dir)),
-                            cached: true,
-                            load_time_s: Some(load),
-                        });
-                    }
-                    Err(e) => {
-                        let _ = std::fs::remove_dir_all(&dir);
-                        warnings
-                            .push(format!("the cached index in {} could not be used ({e}): rebuilt", dir.display()));
-                    }
-                }
+    let key = cx.key(|| {
+        let lib = match backend {
+            IndexBackend::HnswRs => "hnsw_rs 0.3".to_string(),
+            IndexBackend::Usearch => format!("usearch {}", usearch::version()),
+        };
+        let mut key = Key::new("index");
+        key.text("data", data_hash)
+            .text("backend", &lib)
+            .text("dist", format!("{dist:?}"))
+            .text("params", serde_json::to_string(p).unwrap());
+        key
+    });
+    if let Some(key) = &key {
+        let hit = cx.cached(&what, key, &format!("{what} index"), "rebuilt", |dir, facts| {
+            let before = rss();
+            let t = Instant::now();
+            let index: Arc<dyn AnnIndex> = match backend {
+                IndexBackend::HnswRs => Arc::new(HnswRs::load(dir, dist)?),
+                IndexBackend::Usearch => Arc::new(Usearch::load(dir, base.dim, dist, p)?),
+            };
+            if index.len() != base.len() {
+                return Err(format!("it holds {} entries, not {}", index.len(), base.len()));
             }
-            Lookup::Corrupt(why) => warnings.push(format!("a cached {what} index was damaged ({why}): rebuilt")),
-            Lookup::Miss => {}
+            Ok(Built {
+                load_time_s: Some(t.elapsed().as_secs_f64()),
+                memory_bytes: index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before)),
+                index,
+                build_time_s: facts["build_time_s"].as_f64().unwrap_or(f64::NAN),
+                file_bytes: Some(folder_bytes(dir)),
+            })
+        });
+        if let Some((built, dir)) = hit {
+            let load = built.load_time_s.unwrap_or_default();
+            (cx.progress)(format!("index from the cache in {load:.1} s ({})", dir.display()));
+            return Ok(built);
         }
     }
-    progress(format!(
+    (cx.progress)(format!(
         "building HNSW ({}, M {}, ef_construction {}) on {} cores",
         backend.as_str(),
         p.m,
@@ -244,35 +273,35 @@ fn hnsw_index(
     ));
     let before = rss();
     let t = Instant::now();
-    type Save = Box<dyn Fn(&std::path::Path) -> Result<(), String>>;
+    type Save = Box<dyn Fn(&Path) -> Result<(), String>>;
     let (index, save): (Arc<dyn AnnIndex>, Save) = match backend {
         IndexBackend::HnswRs => {
             let h = Arc::new(HnswRs::build(base, dist, p));
-            (h.clone(), Box::new(move |d: &std::path::Path| h.save(d)))
+            (h.clone(), Box::new(move |d: &Path| h.save(d)))
         }
         IndexBackend::Usearch => {
             let u = Arc::new(Usearch::build(base, dist, p).map_err(|e| SetupError::runtime(e, None))?);
-            (u.clone(), Box::new(move |d: &std::path::Path| u.save(d)))
+            (u.clone(), Box::new(move |d: &Path| u.save(d)))
         }
     };
     let build_time_s = t.elapsed().as_secs_f64();
     let memory_bytes = index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before));
-    progress(format!("index built in {build_time_s:.1} s"));
+    (cx.progress)(format!("index built in {build_time_s:.1} s"));
     let mut file_bytes = None;
-    if let Some(c) = cache {
+    if let Some(key) = &key {
         let t = Instant::now();
-        match c.store(&what, &key, serde_json::json!({ "build_time_s": build_time_s }), |d| save(d)) {
-            Ok(dir) => {
-                file_bytes = Some(folder_bytes(&dir));
-                progress(format!("index cached in {:.1} s ({})", t.elapsed().as_secs_f64(), dir.display()));
-            }
-            Err(e) => warnings.push(cache_failed("index", &e)),
+        let facts = serde_json::json!({ "build_time_s": build_time_s });
+        if let Some(dir) = cx.store(&what, key, "index", facts, |d| save(d)) {
+            file_bytes = Some(folder_bytes(&dir));
+            (cx.progress)(format!("index cached in {:.1} s ({})", t.elapsed().as_secs_f64(), dir.display()));
         }
     }
-    Ok(Built { index, build_time_s, memory_bytes, file_bytes, cached: false, load_time_s: None })
+    Ok(Built { index, build_time_s, memory_bytes, file_bytes, load_time_s: None })
 }
 
-/// Exact top-k of every query (cached by the data, the queries, k and the distance).
+/// Exact top-k of every query (cached by the data, the queries, k and the distance): the
+/// answers, the seconds they took (on a hit: when they were computed) and whether they came
+/// from the cache.
 fn ground_truth(
     base: &Vectors,
     data_hash: &str,
@@ -281,36 +310,36 @@ fn ground_truth(
     dist: Dist,
     cx: &mut Ctx,
 ) -> (Vec<Vec<u32>>, f64, bool) {
-    let (cache, warnings, progress) = (cx.cache, &mut *cx.warnings, &mut *cx.progress);
-    let key = Key::new("truth")
-        .text("data", data_hash)
-        .text("queries", cache::vectors_hash(queries))
-        .text("k", k)
-        .text("dist", format!("{dist:?}"))
-        .hex();
-    if let Some(c) = cache {
-        match c.lookup("truth", &key) {
-            Lookup::Hit { dir, facts } => match cache::read_truth(&dir.join("truth.bin")) {
-                Ok(t) if t.len() == queries.len() => {
-                    progress("ground truth from the cache".into());
-                    return (t, facts["seconds"].as_f64().unwrap_or(f64::NAN), true);
-                }
-                _ => warnings.push("the cached ground truth was unreadable: recomputed".into()),
-            },
-            Lookup::Corrupt(why) => warnings.push(format!("the cached ground truth was damaged ({why}): recomputed")),
-            Lookup::Miss => {}
+    let key = cx.key(|| {
+        let mut key = Key::new("truth");
+        key.text("data", data_hash)
+            .text("queries", cache::vectors_hash(queries))
+            .text("k", k)
+            .text("dist", format!("{dist:?}"));
+        key
+    });
+    if let Some(key) = &key {
+        let hit = cx.cached("truth", key, "ground truth", "recomputed", |dir, facts| {
+            let t = cache::read_truth(&dir.join("truth.bin"))?;
+            if t.len() == queries.len() {
+                Ok((t, facts["seconds"].as_f64().unwrap_or(f64::NAN)))
+            } else {
+                Err(format!("it holds {} queries, not {}", t.len(), queries.len()))
+            }
+        });
+        if let Some(((truth, secs), _)) = hit {
+            (cx.progress)("ground truth from the cache".into());
+            return (truth, secs, true);
         }
     }
     let t = Instant::now();
-    progress(format!("exact top-{k} of {} queries over {} entries", queries.len(), base.len()));
+    (cx.progress)(format!("exact top-{k} of {} queries over {} entries", queries.len(), base.len()));
     let truth = exact::ground_truth(base, queries, k, dist);
     let secs = t.elapsed().as_secs_f64();
-    if let Some(c) = cache {
-        if let Err(e) = c.store("truth", &key, serde_json::json!({ "seconds": secs }), |d| {
+    if let Some(key) = &key {
+        cx.store("truth", key, "ground truth", serde_json::json!({ "seconds": secs }), |d| {
             cache::write_truth(&d.join("truth.bin"), &truth, k)
-        }) {
-            warnings.push(cache_failed("ground truth", &e));
-        }
+        });
     }
     (truth, secs, false)
 }
@@ -367,7 +396,9 @@ impl RetrievalWorkload {
                 (v, format!("file: {}", p.display()), None)
             }
             Some(DataSource::Text { corpus, model }) => {
-                let e = Embedder::load(&embed::resolve_model(model.as_ref().map(|m| m.value.as_str()), setup.base))?;
+                // Found like any model path: beside the scenario, then in the model folder.
+                let name = model.as_ref().map_or(embed::DEFAULT_MODEL, |m| m.value.as_str());
+                let e = Embedder::load(&crate::infer::model::resolve(setup.base, name))?;
                 if e.dim != dim {
                     return Err(SetupError::input(
                         format!(
@@ -445,7 +476,8 @@ impl RetrievalWorkload {
                 ));
             }
         }
-        let data_hash = cache::vectors_hash(&base);
+        // Only cache keys use the data's hash.
+        let data_hash = if cx.cache.is_some() { cache::vectors_hash(&base) } else { String::new() };
         let data_s = t.elapsed().as_secs_f64();
         (cx.progress)(format!("data ready in {data_s:.1} s: {} entries, {} queries", base.len(), queries.len()));
         let base = Arc::new(base);
@@ -457,7 +489,6 @@ impl RetrievalWorkload {
                     build_time_s: 0.0,
                     memory_bytes: base.data.len() as u64 * 4,
                     file_bytes: None,
-                    cached: false,
                     load_time_s: None,
                 },
                 None,
@@ -499,7 +530,7 @@ impl RetrievalWorkload {
             build_time_s: built.build_time_s,
             memory_bytes: built.memory_bytes,
             file_bytes: built.file_bytes,
-            from_cache: built.cached,
+            from_cache: built.load_time_s.is_some(),
             load_time_s: built.load_time_s,
             ground_truth_s,
             ground_truth_from_cache: truth_cached,

@@ -42,3 +42,20 @@ pub fn wrap(inner: &str) -> String {
         "scenario \"t\" {{\n    workload \"svc\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"2ms\"\n        tokens count=8 gap=\"1ms\"\n    }}\n    phase \"steady\" duration=\"1s\" {{\n        drive \"svc\" concurrency=1\n    }}\n{inner}\n}}\n"
     )
 }
+
+/// A file or folder that scripts/fetch-models.sh puts in the model folder, or `None` (the
+/// test is skipped) unless BENCHCTL_REQUIRE_MODELS is set, in which case a missing model
+/// fails the test. CI fetches the models and sets it.
+pub fn fetched_model(name: &str) -> Option<PathBuf> {
+    let p = benchctl::infer::model::models_dir().join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("BENCHCTL_REQUIRE_MODELS").is_none(),
+        "{} is missing: run scripts/fetch-models.sh",
+        p.display()
+    );
+    eprintln!("skipped: {} is missing (run scripts/fetch-models.sh)", p.display());
+    None
+}
