@@ -223,6 +223,29 @@ fn parameter_without_value_is_an_error() {
 }
 
 #[test]
+fn index_options_belong_to_their_backend() {
+    let index = |props: &str| {
+        wrap(&format!(
+            "    workload \"rag\" kind=\"retrieval\" {{\n        index \"hnsw\" entries=1000 dim=8 {props}\n    }}\n    phase \"p2\" duration=\"1s\" {{ drive \"rag\" concurrency=1; }}"
+        ))
+    };
+    let c = check_text(&index("backend=\"usearch\" quantization=\"f16\""), &[]);
+    assert!(!c.has_errors(), "{}", rendered(&c));
+    let WorkloadSpec::Retrieval(r) = &c.scenario.unwrap().scenario.workloads[1].spec else { panic!("retrieval") };
+    assert_eq!(r.index.as_ref().unwrap().quantization.as_ref().unwrap().value, Quantization::F16);
+    // hnsw_rs (the default backend) stores f32 only.
+    let c = check_text(&index("quantization=\"i8\""), &[]);
+    assert_eq!(codes(&c), ["conflicting-options"], "{}", rendered(&c));
+    assert!(rendered(&c).contains("backend=\"usearch\""), "{}", rendered(&c));
+    // hnsw_rs's build options do nothing in usearch: a warning each.
+    let c = check_text(&index("backend=\"usearch\" keep-pruned=#true level-scale=0.5"), &[]);
+    assert!(!c.has_errors(), "{}", rendered(&c));
+    assert_eq!(codes(&c), ["conflicting-options", "conflicting-options"], "{}", rendered(&c));
+    let c = check_text(&index("quantization=\"f64\" backend=\"usearch\""), &[]);
+    assert_eq!(codes(&c), ["unknown-value"], "{}", rendered(&c));
+}
+
+#[test]
 fn plan_snapshot() {
     let c = check_path(std::path::Path::new("scenarios/quick.kdl"), &Default::default());
     let v = c.scenario.as_ref().expect("quick is valid");

@@ -164,6 +164,7 @@ pub struct Slo {
 
 keyword_enum!(IndexKind, "index kind" { Hnsw = "hnsw", Flat = "flat" });
 keyword_enum!(IndexBackend, "index backend" { HnswRs = "hnsw_rs", Usearch = "usearch" });
+keyword_enum!(Quantization, "scalar type" { F32 = "f32", F16 = "f16", Bf16 = "bf16", I8 = "i8" });
 keyword_enum!(Metric, "distance metric" { L2 = "l2", Cosine = "cosine", Dot = "dot" });
 keyword_enum!(QuerySource, "query source" { HeldOut = "held-out", File = "file", Sample = "sample" });
 
@@ -180,6 +181,8 @@ pub struct Index {
     pub extend_candidates: Option<Spanned<bool>>,
     pub keep_pruned: Option<Spanned<bool>>,
     pub level_scale: Option<Spanned<f64>>,
+    /// The scalar type usearch stores vectors as (usearch only).
+    pub quantization: Option<Spanned<Quantization>>,
 }
 
 #[derive(Debug)]

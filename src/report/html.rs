@@ -273,7 +273,14 @@ fn indexes(doc: &Value) -> Vec<IndexView> {
                 row("queries", format!("{}, top-{}, ef {} in the phases", str_of(&i["queries"]), i["top_k"], i["ef"])),
             ];
             if let Some(p) = i["params"].as_object() {
-                facts.push(row("build parameters", format!("M {}, ef_construction {}", p["m"], p["ef_construction"])));
+                let mut text = format!("M {}, ef_construction {}", p["m"], p["ef_construction"]);
+                if let Some(q) = p.get("quantization").and_then(|q| q.as_str()) {
+                    text += &format!(", vectors stored as {q}");
+                }
+                if let Some(k) = i["kernel"].as_str() {
+                    text += &format!(", distance kernel {k}");
+                }
+                facts.push(row("build parameters", text));
             }
             let build = secs("build_time_s").unwrap_or_default();
             let source = if i["from_cache"] == true {

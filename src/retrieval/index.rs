@@ -12,8 +12,10 @@ use hnsw_rs::prelude::{DistDot, DistL2, Hnsw};
 
 use super::data::Vectors;
 use super::exact::{self, Dist};
+use crate::dsl::model::Quantization;
 
-/// Build parameters of an HNSW index (both backends; the last three are hnsw_rs's own).
+/// Build parameters of an HNSW index (both backends; `max_layers` to `level_scale` are
+/// hnsw_rs's own, `quantization` usearch's).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct HnswParams {
     pub m: usize,
@@ -23,6 +25,14 @@ pub struct HnswParams {
     pub keep_pruned: bool,
     /// Multiplies hnsw_rs's level scale (1.0 = its default 1/ln(m)).
     pub level_scale: f64,
+    /// The scalar type usearch stores vectors as. Left out of the serialised form (and so of
+    /// cache keys) at its default f32, so indexes cached before it existed stay valid.
+    #[serde(skip_serializing_if = "is_f32")]
+    pub quantization: Quantization,
+}
+
+fn is_f32(q: &Quantization) -> bool {
+    *q == Quantization::F32
 }
 
 impl Default for HnswParams {
@@ -34,6 +44,7 @@ impl Default for HnswParams {
             extend_candidates: false,
             keep_pruned: false,
             level_scale: 1.0,
+            quantization: Quantization::F32,
         }
     }
 }
@@ -49,6 +60,11 @@ pub trait AnnIndex: Send + Sync {
     }
     /// Bytes the index holds in memory (graph and stored vectors), where the backend says.
     fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// The distance kernel the backend picked for this machine, where it says (usearch names
+    /// its SIMD target: "serial", "haswell", "skylake", ...).
+    fn kernel(&self) -> Option<String> {
         None
     }
 }
@@ -195,7 +211,12 @@ impl Usearch {
                 Dist::L2 => usearch::MetricKind::L2sq,
                 Dist::Dot => usearch::MetricKind::IP,
             },
-            quantization: usearch::ScalarKind::F32,
+            quantization: match p.quantization {
+                Quantization::F32 => usearch::ScalarKind::F32,
+                Quantization::F16 => usearch::ScalarKind::F16,
+                Quantization::Bf16 => usearch::ScalarKind::BF16,
+                Quantization::I8 => usearch::ScalarKind::I8,
+            },
             connectivity: p.m,
             expansion_add: p.ef_construction,
             expansion_search: 64,
@@ -272,6 +293,9 @@ impl AnnIndex for Usearch {
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.index.memory_usage() as u64)
     }
+    fn kernel(&self) -> Option<String> {
+        Some(self.index.hardware_acceleration())
+    }
 }
 
 #[cfg(test)]
@@ -331,5 +355,31 @@ mod tests {
         assert!(HnswRs::load(&a, Dist::Dot).is_err());
         std::fs::write(b.join(USEARCH_FILE), b"not an index").unwrap();
         assert!(Usearch::load(&b, 24, Dist::Dot, &p).is_err());
+    }
+
+    #[test]
+    fn usearch_stores_vectors_at_the_chosen_precision() {
+        let data = clustered(5000, 32, 50, 0.3, 2, 0);
+        let queries = clustered(100, 32, 50, 0.3, 2, 1);
+        let gt = exact::ground_truth(&data, &queries, 10, Dist::L2);
+        let build =
+            |q| Usearch::build(&data, Dist::L2, &HnswParams { quantization: q, ..HnswParams::default() }).unwrap();
+        let (f32_, f16_, i8_) = (build(Quantization::F32), build(Quantization::F16), build(Quantization::I8));
+        // The stored vectors shrink with the scalar type: 2 bytes a value from f32 to f16, 1
+        // from f16 to i8 (the graphs differ by a few links: the build runs on several threads).
+        let bytes = |u: &Usearch| u.index.serialized_length() as f64;
+        let values = (data.len() * data.dim) as f64;
+        let (saved16, saved8) = (bytes(&f32_) - bytes(&f16_), bytes(&f16_) - bytes(&i8_));
+        assert!((saved16 / (2.0 * values) - 1.0).abs() < 0.01, "f32 -> f16 saved {saved16} bytes");
+        assert!((saved8 / values - 1.0).abs() < 0.01, "f16 -> i8 saved {saved8} bytes");
+        // Half precision loses almost nothing here; i8 is lossy and its recall says so.
+        let (r32, r16, r8) = (
+            mean_recall(&f32_, &queries, &gt, 200),
+            mean_recall(&f16_, &queries, &gt, 200),
+            mean_recall(&i8_, &queries, &gt, 200),
+        );
+        assert!(r32 >= 0.98 && r16 >= r32 - 0.01, "recall@10 at ef 200: f32 {r32}, f16 {r16}");
+        assert!(r8 < r16, "recall@10 at ef 200: i8 {r8}, f16 {r16}");
+        assert!(f16_.kernel().is_some_and(|k| !k.is_empty()));
     }
 }

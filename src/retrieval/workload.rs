@@ -56,6 +56,8 @@ pub struct IndexFacts {
     pub ground_truth_from_cache: bool,
     pub cache_dir: Option<String>,
     pub recall_definition: &'static str,
+    /// The SIMD target of the backend's distance kernel, where it says (usearch).
+    pub kernel: Option<String>,
 }
 
 pub struct RetrievalWorkload {
@@ -502,6 +504,7 @@ impl RetrievalWorkload {
                     extend_candidates: idx.extend_candidates.as_ref().map_or(d.extend_candidates, |e| e.value),
                     keep_pruned: idx.keep_pruned.as_ref().map_or(d.keep_pruned, |e| e.value),
                     level_scale: idx.level_scale.as_ref().map_or(d.level_scale, |e| e.value),
+                    quantization: idx.quantization.as_ref().map_or(d.quantization, |e| e.value),
                 };
                 let b = hnsw_index(backend, &base, &data_hash, dist, &p, &mut cx)?;
                 (b, Some(p))
@@ -537,6 +540,7 @@ impl RetrievalWorkload {
             cache_dir: setup.cache.as_ref().map(|d| d.display().to_string()),
             recall_definition:
                 "recall@k = |returned top-k ∩ exact top-k| / k, averaged over queries; exact top-k by brute force",
+            kernel: built.index.kernel(),
         };
         let mut w =
             RetrievalWorkload { index: built.index, queries: Arc::new(queries), truth, k, ef, facts, sweep: vec![] };

@@ -2,7 +2,7 @@
 
 use kdl::KdlNode;
 
-use super::super::diag::Code;
+use super::super::diag::{Code, Diagnostic};
 use super::super::model::*;
 use super::super::reader::{children, Ctx, NodeReader};
 use super::super::span::Spanned;
@@ -276,7 +276,36 @@ fn index(cx: &mut Ctx, r: &mut NodeReader) -> Option<Index> {
         extend_candidates: r.prop(cx, "extend-candidates"),
         keep_pruned: r.prop(cx, "keep-pruned"),
         level_scale: r.prop(cx, "level-scale"),
+        quantization: r.prop(cx, "quantization"),
     };
+    let usearch = idx.backend.as_ref().is_some_and(|b| b.value == IndexBackend::Usearch);
+    if let Some(q) = idx.quantization.as_ref().filter(|_| !usearch) {
+        cx.error(
+            Code::ConflictingOptions,
+            q.span,
+            "`quantization` applies only to the usearch backend (hnsw_rs and flat indexes store f32)",
+            "needs backend=\"usearch\"",
+            "add backend=\"usearch\" to this index, or remove `quantization`",
+        );
+    }
+    if usearch {
+        let hnsw_rs_only = [
+            idx.max_layers.as_ref().map(|x| (x.span, "max-layers")),
+            idx.extend_candidates.as_ref().map(|x| (x.span, "extend-candidates")),
+            idx.keep_pruned.as_ref().map(|x| (x.span, "keep-pruned")),
+            idx.level_scale.as_ref().map(|x| (x.span, "level-scale")),
+        ];
+        for (span, name) in hnsw_rs_only.into_iter().flatten() {
+            cx.push(
+                Diagnostic::warning(
+                    Code::ConflictingOptions,
+                    format!("`{name}` is an hnsw_rs build option; usearch ignores it"),
+                )
+                .with_label(span, "no effect with backend=\"usearch\"")
+                .with_help(format!("remove `{name}`, or use backend=\"hnsw_rs\"")),
+            );
+        }
+    }
     if idx.entries.value == 0 {
         cx.error(Code::OutOfRange, idx.entries.span, "`entries` must be at least 1", "zero", "use a positive number");
     }
