@@ -12,7 +12,7 @@
 //!
 //! Environment: BENCH_BACKEND (usearch | hnsw_rs, default usearch), BENCH_N (200000),
 //! BENCH_DIM (128), BENCH_EF (64: the engine's ef), BENCH_REQUESTS (5000),
-//! BENCH_CACHE (target/bench-cache), and hnsw_rs's build options BENCH_EXTEND (0/1),
+//! BENCH_CACHE (target/bench-cache), BENCH_M (16), and hnsw_rs's build options BENCH_EXTEND (0/1),
 //! BENCH_KEEP (0/1), BENCH_LEVEL (level scale factor, 1.0); usearch's BENCH_QUANT (f32, f16,
 //! bf16, i8: the scalar type it stores vectors as).
 
@@ -60,13 +60,14 @@ fn main() {
     let keep = env("BENCH_KEEP", 0) == 1;
     let level: f64 = env("BENCH_LEVEL", 1.0);
     let quant: String = env("BENCH_QUANT", "f32".to_string());
+    let m: usize = env("BENCH_M", 16);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "machine: {cores} cores; {backend}, {n} x {dim}, M 16, ef_construction 200, {quant}, 1000 held-out queries"
+        "machine: {cores} cores; {backend}, {n} x {dim}, M {m}, ef_construction 200, {quant}, 1000 held-out queries"
     );
     let scenario = |efs: &str| {
         format!(
-            "scenario \"bench\" {{\n    seed 7\n    workload \"r\" kind=\"retrieval\" {{\n        index \"hnsw\" backend=\"{backend}\" entries={n} dim={dim} m=16 ef-construction=200 {}\n        data synthetic clusters=1000 spread=0.5\n        query top-k=10 count=1000 source=\"held-out\"\n        ef-sweep {efs}\n        cache dir=\"{cache}\"\n    }}\n    phase \"p\" {{ drive \"r\" concurrency=1 requests={requests}; }}\n}}\n",
+            "scenario \"bench\" {{\n    seed 7\n    workload \"r\" kind=\"retrieval\" {{\n        index \"hnsw\" backend=\"{backend}\" entries={n} dim={dim} m={m} ef-construction=200 {}\n        data synthetic clusters=1000 spread=0.5\n        query top-k=10 count=1000 source=\"held-out\"\n        ef-sweep {efs}\n        cache dir=\"{cache}\"\n    }}\n    phase \"p\" {{ drive \"r\" concurrency=1 requests={requests}; }}\n}}\n",
             if backend == "usearch" {
                 format!("quantization=\"{quant}\"")
             } else {

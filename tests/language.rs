@@ -243,6 +243,14 @@ fn index_options_belong_to_their_backend() {
     assert_eq!(codes(&c), ["conflicting-options", "conflicting-options"], "{}", rendered(&c));
     let c = check_text(&index("quantization=\"f64\" backend=\"usearch\""), &[]);
     assert_eq!(codes(&c), ["unknown-value"], "{}", rendered(&c));
+    // i8 keeps only directions: cosine only.
+    let c = check_text(&index("backend=\"usearch\" quantization=\"i8\" metric=\"cosine\""), &[]);
+    assert!(!c.has_errors(), "{}", rendered(&c));
+    for metric in ["", "metric=\"l2\"", "metric=\"dot\""] {
+        let c = check_text(&index(&format!("backend=\"usearch\" quantization=\"i8\" {metric}")), &[]);
+        assert_eq!(codes(&c), ["conflicting-options"], "{}", rendered(&c));
+        assert!(rendered(&c).contains("cosine"), "{}", rendered(&c));
+    }
 }
 
 #[test]

@@ -359,11 +359,15 @@ mod tests {
 
     #[test]
     fn usearch_stores_vectors_at_the_chosen_precision() {
-        let data = clustered(5000, 32, 50, 0.3, 2, 0);
-        let queries = clustered(100, 32, 50, 0.3, 2, 1);
-        let gt = exact::ground_truth(&data, &queries, 10, Dist::L2);
+        // Cosine data (normalised, dot product): the only kind i8 keeps, since usearch scales
+        // each vector to unit length before rounding it to i8.
+        let mut data = clustered(5000, 32, 50, 0.3, 2, 0);
+        let mut queries = clustered(100, 32, 50, 0.3, 2, 1);
+        data.normalize();
+        queries.normalize();
+        let gt = exact::ground_truth(&data, &queries, 10, Dist::Dot);
         let build =
-            |q| Usearch::build(&data, Dist::L2, &HnswParams { quantization: q, ..HnswParams::default() }).unwrap();
+            |q| Usearch::build(&data, Dist::Dot, &HnswParams { quantization: q, ..HnswParams::default() }).unwrap();
         let (f32_, f16_, i8_) = (build(Quantization::F32), build(Quantization::F16), build(Quantization::I8));
         // The stored vectors shrink with the scalar type: 2 bytes a value from f32 to f16, 1
         // from f16 to i8 (the graphs differ by a few links: the build runs on several threads).
@@ -372,14 +376,14 @@ mod tests {
         let (saved16, saved8) = (bytes(&f32_) - bytes(&f16_), bytes(&f16_) - bytes(&i8_));
         assert!((saved16 / (2.0 * values) - 1.0).abs() < 0.01, "f32 -> f16 saved {saved16} bytes");
         assert!((saved8 / values - 1.0).abs() < 0.01, "f16 -> i8 saved {saved8} bytes");
-        // Half precision loses almost nothing here; i8 is lossy and its recall says so.
+        // Half precision loses almost nothing; i8 loses some, and the recall shows it.
         let (r32, r16, r8) = (
             mean_recall(&f32_, &queries, &gt, 200),
             mean_recall(&f16_, &queries, &gt, 200),
             mean_recall(&i8_, &queries, &gt, 200),
         );
         assert!(r32 >= 0.98 && r16 >= r32 - 0.01, "recall@10 at ef 200: f32 {r32}, f16 {r16}");
-        assert!(r8 < r16, "recall@10 at ef 200: i8 {r8}, f16 {r16}");
+        assert!((0.7..r16).contains(&r8), "recall@10 at ef 200: i8 {r8}, f16 {r16}");
         assert!(f16_.kernel().is_some_and(|k| !k.is_empty()));
     }
 }
