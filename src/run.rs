@@ -447,10 +447,11 @@ fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) ->
             format!("built in {:.2}s", ix["build_time_s"].as_f64().unwrap_or(0.0))
         };
         out += &format!(
-            "  {name}: {} index ({}, {}) of {} x {}, {built}, {:.1} MB in memory; data {}; queries {}\n",
+            "  {name}: {} index ({}, {}{}) of {} x {}, {built}, {:.1} MB in memory; data {}; queries {}\n",
             ix["kind"].as_str().unwrap_or("?"),
             ix["backend"].as_str().unwrap_or("?"),
             ix["metric"].as_str().unwrap_or("?"),
+            ix["params"]["quantization"].as_str().map(|q| format!(", {q} vectors")).unwrap_or_default(),
             ix["entries"],
             ix["dim"],
             ix["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,

@@ -174,7 +174,7 @@ fn usearch_and_hnsw_rs_in_one_scenario() {
     let text = r#"scenario "two" {
     seed 5
     workload "a" kind="retrieval" {
-        index "hnsw" backend="usearch" entries=3000 dim=32 metric="dot"
+        index "hnsw" backend="usearch" entries=3000 dim=32 metric="dot" quantization="f16"
         query top-k=10 count=100 ef=128
         cache enabled=#false
     }
@@ -194,6 +194,9 @@ fn usearch_and_hnsw_rs_in_one_scenario() {
     assert_eq!(doc["benchmarks"]["a"]["setup"]["index"]["backend"], "usearch");
     assert_eq!(doc["benchmarks"]["b"]["setup"]["index"]["backend"], "hnsw_rs");
     assert_eq!(doc["benchmarks"]["a"]["requests"], 300);
+    let a = &doc["benchmarks"]["a"]["setup"]["index"];
+    assert_eq!(a["params"]["quantization"], "f16");
+    assert!(a["kernel"].as_str().is_some_and(|k| !k.is_empty()), "{a}");
     // hnsw_rs's dot distance is for unit vectors: other data get a clear error, not a panic.
     let (o, err, _) = run(&text.replace("metric=\"cosine\"", "metric=\"dot\""), &[]);
     assert_eq!(o.status.code(), Some(2), "{err}");
