@@ -196,6 +196,10 @@ fn usearch_and_hnsw_rs_in_one_scenario() {
     assert_eq!(doc["benchmarks"]["a"]["requests"], 300);
     let a = &doc["benchmarks"]["a"]["setup"]["index"];
     assert_eq!(a["params"]["quantization"], "f16");
+    // Each backend's default M: 16 for usearch, 32 for hnsw_rs (its frontier at 1M).
+    assert_eq!(a["params"]["m"], 16);
+    assert_eq!(doc["benchmarks"]["b"]["setup"]["index"]["params"]["m"], 32);
+    assert!(doc["benchmarks"]["b"]["setup"]["index"]["params"].get("quantization").is_none());
     assert!(a["kernel"].as_str().is_some_and(|k| !k.is_empty()), "{a}");
     // hnsw_rs's dot distance is for unit vectors: other data get a clear error, not a panic.
     let (o, err, _) = run(&text.replace("metric=\"cosine\"", "metric=\"dot\""), &[]);

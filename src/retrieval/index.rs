@@ -12,7 +12,7 @@ use hnsw_rs::prelude::{DistDot, DistL2, Hnsw};
 
 use super::data::Vectors;
 use super::exact::{self, Dist};
-use crate::dsl::model::Quantization;
+use crate::dsl::model::{IndexBackend, Quantization};
 
 /// Build parameters of an HNSW index (both backends; `max_layers` to `level_scale` are
 /// hnsw_rs's own, `quantization` usearch's).
@@ -45,6 +45,19 @@ impl Default for HnswParams {
             keep_pruned: false,
             level_scale: 1.0,
             quantization: Quantization::F32,
+        }
+    }
+}
+
+impl HnswParams {
+    /// A backend's defaults: M 16 for usearch, M 32 for hnsw_rs. On 1M x 128 clustered
+    /// vectors (ef_construction 200), hnsw_rs with M 32 reached recall@10 0.976 at ef 64
+    /// (p95 0.90 ms) where M 16 reached 0.744 (and needed ef 256 for 0.959, p95 2.05 ms),
+    /// in the same build time (634 s against 633 s) and about 5 % more memory.
+    pub fn defaults_for(backend: IndexBackend) -> HnswParams {
+        match backend {
+            IndexBackend::Usearch => HnswParams::default(),
+            IndexBackend::HnswRs => HnswParams { m: 32, ..HnswParams::default() },
         }
     }
 }

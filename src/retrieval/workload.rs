@@ -496,7 +496,7 @@ impl RetrievalWorkload {
                 None,
             ),
             IndexKind::Hnsw => {
-                let d = HnswParams::default();
+                let d = HnswParams::defaults_for(backend);
                 let p = HnswParams {
                     m: idx.m.as_ref().map_or(d.m, |m| m.value as usize),
                     ef_construction: idx.ef_construction.as_ref().map_or(d.ef_construction, |e| e.value as usize),
