@@ -267,10 +267,11 @@ fn hnsw_index(
         }
     }
     (cx.progress)(format!(
-        "building HNSW ({}, M {}, ef_construction {}) on {} cores",
+        "building HNSW ({}, M {}, ef_construction {}{}) on {} cores",
         backend.as_str(),
         p.m,
         p.ef_construction,
+        if backend == IndexBackend::Usearch { format!(", {} vectors", p.quantization) } else { String::new() },
         std::thread::available_parallelism().map_or(1, |n| n.get())
     ));
     let before = rss();
