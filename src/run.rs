@@ -78,6 +78,9 @@ pub fn run(
     let engine = Engine::new(valid, prepared.workloads, Options::default(), interrupt, reporter.as_mut())
         .with_setup(prepared.warnings, prepared.skipped);
     let outcome = runtime.block_on(engine.run());
+    // Work the drains gave up on is told to stop (an inference request stops at its next
+    // token), but a blocking call cannot be interrupted: do not wait for it to end the run.
+    runtime.shutdown_background();
     drop(quiet_panics);
     let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());
     let path = out.unwrap_or_else(|| default_dir(&doc)).join("result.json");

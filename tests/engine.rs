@@ -244,3 +244,59 @@ fn schema_matches(doc: &serde_json::Value) {
     let level = &doc["stress_test"]["levels"][0];
     assert_eq!(keys(level), required("/$defs/search_level/required"), "search level");
 }
+
+/// Requests the drain gives up on are dropped (so their work stops) rather than left running
+/// into the next phase and past the end of the run.
+#[test]
+fn requests_left_after_the_drain_are_dropped() {
+    use benchctl::engine::workload::{BoxFuture, Call, RequestError, Workload};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Never answers; counts calls started and call futures dropped.
+    #[derive(Default)]
+    struct Stuck {
+        started: AtomicU64,
+        dropped: Arc<AtomicU64>,
+    }
+    struct OnDrop(Arc<AtomicU64>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    impl Workload for Stuck {
+        fn call<'a>(&'a self, _: Call<'a>) -> BoxFuture<'a, Result<(), RequestError>> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            let guard = OnDrop(self.dropped.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+        }
+        fn streams_tokens(&self) -> bool {
+            false
+        }
+    }
+
+    let _serial = serial();
+    let text = scenario(
+        "latency \"fixed\" value=\"1ms\"",
+        "    phase \"a\" duration=\"1s\" { drive \"w\" rate=\"50/s\"; }\n    phase \"b\" duration=\"1s\" { drive \"w\" concurrency=3; }",
+    );
+    let c = common::check_text(&text, &[]);
+    let valid = c.scenario.unwrap();
+    let stuck = Arc::new(Stuck::default());
+    let mut workloads = std::collections::BTreeMap::new();
+    workloads.insert("w".to_string(), stuck.clone() as Arc<dyn Workload>);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let options = Options { drain: Duration::from_millis(200), ..Options::default() };
+    let mut events = Collect(vec![]);
+    let outcome = rt.block_on(Engine::new(&valid, workloads, options, Arc::new(Stop::default()), &mut events).run());
+    let started = stuck.started.load(Ordering::SeqCst);
+    assert!(started >= 40, "{started} calls started");
+    assert_eq!(stuck.dropped.load(Ordering::SeqCst), started, "every abandoned call was dropped");
+    let left: Vec<&String> = outcome.warnings.iter().filter(|w| w.contains("still in flight")).collect();
+    assert_eq!(left.len(), 2, "{:?}", outcome.warnings);
+    assert!(left[1].contains("3 requests"), "{left:?}");
+}

@@ -382,3 +382,33 @@ fn prompt_files_are_tokenised_and_filtered() {
     let prompts = w["setup"]["prompts"].as_str().unwrap();
     assert!(prompts.ends_with("(2 of 3 prompts kept)"), "{prompts}");
 }
+
+/// An overloaded open loop leaves generations running when the phase's drain ends: they
+/// are abandoned and stop at their next token, so the run ends soon after the drain instead
+/// of waiting for them (20 requests of 900 tokens each would take minutes on 2 cores).
+#[test]
+fn abandoned_generations_stop_with_the_run() {
+    let started = std::time::Instant::now();
+    let (o, doc, _dir) = run_scenario(
+        r#"scenario "overload" {
+    seed 3
+    workload "chat" kind="inference" {
+        model synthetic="gpt2" dtype="f32"
+        prompt tokens=8
+        output tokens=900 ignore-eos=#true
+    }
+    phase "flood" duration="1s" {
+        drive "chat" rate="20/s"
+    }
+}
+"#,
+    );
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = doc.expect("the result is written");
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("still in flight after the 10s drain"), "{warnings}");
+    // Load, one second of arrivals and the 10-second drain; minutes if the abandoned
+    // generations ran to the end.
+    assert!(took < std::time::Duration::from_secs(40), "the run took {took:?}");
+}

@@ -108,7 +108,12 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
 async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Events, intended: Instant, open_loop: bool) {
     events.clear();
     let started = Instant::now();
-    let result = CatchUnwind(ctx.workload.call(Call { rng, events })).await;
+    let result = tokio::select! {
+        biased;
+        r = CatchUnwind(ctx.workload.call(Call { rng, events })) => r,
+        // Abandoned after the drain: dropping the call drops its work; nothing is recorded.
+        _ = ctx.recorder.abandoned() => return,
+    };
     let finished = Instant::now();
     let error = match result {
         Ok(Ok(())) => None,

@@ -4,7 +4,7 @@
 //! stays flat however long the run.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -251,6 +251,11 @@ pub struct Recorder {
     agg: Mutex<Agg>,
     pub in_flight: AtomicU64,
     slo: Option<Slo>,
+    /// Set when the drain gives up on the requests still in flight: they return at once,
+    /// unrecorded, and drop their work (an inference request stops at its next token), so
+    /// that they load neither the following phases nor the end of the run.
+    abandoned: AtomicBool,
+    abandon: tokio::sync::Notify,
 }
 
 /// Everything recorded for one workload in one phase.
@@ -296,6 +301,24 @@ impl Recorder {
             agg: Mutex::new(Agg::default()),
             in_flight: AtomicU64::new(0),
             slo: None,
+            abandoned: AtomicBool::new(false),
+            abandon: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Gives up on the requests in flight (see `abandoned`).
+    pub fn abandon_in_flight(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        self.abandon.notify_waiters();
+    }
+
+    /// Resolves once the requests in flight are abandoned.
+    pub async fn abandoned(&self) {
+        let notified = self.abandon.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.abandoned.load(Ordering::SeqCst) {
+            notified.await;
         }
     }
 

@@ -529,6 +529,9 @@ impl<'a> Engine<'a> {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let left: u64 = recorders.values().map(|r| r.in_flight.load(Ordering::Relaxed)).sum();
+        for r in recorders.values() {
+            r.abandon_in_flight();
+        }
         if left > 0 {
             self.warn(format!(
                 "phase `{}`: {left} requests still in flight after the {}s drain were not recorded",

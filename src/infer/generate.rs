@@ -2,6 +2,7 @@
 //! Every token's timestamp is taken after its id has been copied to the host, which waits
 //! for the device: a token is "ready" when the caller could print it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use candle_core::{Result, Tensor};
@@ -26,6 +27,19 @@ pub struct Generated {
 /// Generates up to `max_new` tokens after each prompt (all prompts of one length). With
 /// `eos`, a sequence ends at that token (it is counted); otherwise exactly `max_new`.
 pub fn generate(net: &Net, prompts: &[Vec<u32>], max_new: usize, eos: Option<u32>) -> Result<Generated> {
+    generate_unless(net, prompts, max_new, eos, &AtomicBool::new(false))
+}
+
+/// [`generate`], stopping with an error before the prefill or the next token once `cancel`
+/// is set (the request was abandoned).
+pub fn generate_unless(
+    net: &Net,
+    prompts: &[Vec<u32>],
+    max_new: usize,
+    eos: Option<u32>,
+    cancel: &AtomicBool,
+) -> Result<Generated> {
+    let cancelled = || cancel.load(Ordering::Relaxed);
     let b = prompts.len();
     let s = prompts.first().map(Vec::len).unwrap_or(0);
     if b == 0 || s == 0 || prompts.iter().any(|p| p.len() != s) {
@@ -40,6 +54,9 @@ pub fn generate(net: &Net, prompts: &[Vec<u32>], max_new: usize, eos: Option<u32
     let mut times = vec![Vec::with_capacity(max_new); b];
     let mut tokens = vec![Vec::with_capacity(max_new); b];
     let mut done = vec![false; b];
+    if cancelled() {
+        candle_core::bail!("the request was abandoned");
+    }
     let mut next = argmax_rows(&net.forward(&input, &mut cache)?)?;
     let first = Instant::now();
     let prefill = first - started;
@@ -54,6 +71,9 @@ pub fn generate(net: &Net, prompts: &[Vec<u32>], max_new: usize, eos: Option<u32
         }
         if step + 1 == max_new || done.iter().all(|d| *d) {
             break;
+        }
+        if cancelled() {
+            candle_core::bail!("the request was abandoned");
         }
         let input = Tensor::from_vec(next.clone(), (b, 1), device)?;
         next = argmax_rows(&net.forward(&input, &mut cache)?)?;

@@ -1,12 +1,12 @@
 //! The inference workload: a model loaded once and shared by every request, each request
 //! with its own KV cache, generating on the blocking pool while the engine times it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::generate::{generate, Generated};
+use super::generate::{generate, generate_unless, Generated};
 use super::model::{self, LoadSpec, Loaded, ModelFacts, Net, SetupError};
 use super::prompts::{self, Prompts};
 use crate::dsl::model::{DeviceKind, Inference, PromptFormat, TokenDist};
@@ -207,6 +207,16 @@ impl InferenceWorkload {
     }
 }
 
+/// Sets its flag when dropped.
+#[derive(Default)]
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn runtime_error(what: &str, e: candle_core::Error) -> SetupError {
     SetupError::runtime(format!("the model failed during the {what}: {e}"), None)
 }
@@ -238,10 +248,14 @@ impl Workload for InferenceWorkload {
             let net = self.net.clone();
             let (n, eos, kv) = (self.output_tokens, self.eos, self.kv.clone());
             let input = prompt.len() as u64;
+            // Dropping this request (the engine abandons requests the drain gave up on) stops
+            // its generation at the next token instead of letting it run on unseen.
+            let cancel = CancelOnDrop::default();
+            let flag = cancel.0.clone();
             let job = tokio::task::spawn_blocking(move || {
                 let bytes = net.kv_bytes_per_token() * (prompt.len() + n) as u64;
                 kv.enter(bytes);
-                let r = generate(&net, &[prompt], n, eos);
+                let r = generate_unless(&net, &[prompt], n, eos, &flag);
                 kv.leave(bytes);
                 r
             });
