@@ -300,3 +300,18 @@ fn requests_left_after_the_drain_are_dropped() {
     assert_eq!(left.len(), 2, "{:?}", outcome.warnings);
     assert!(left[1].contains("3 requests"), "{left:?}");
 }
+
+/// A phase's duration counts from when its pressure is in place: touching a memory ballast
+/// takes time that must not come out of the drives' share.
+#[test]
+fn pressure_setup_does_not_shorten_the_phase() {
+    let _serial = serial();
+    let (o, _) = run_text(&scenario(
+        "latency \"fixed\" value=\"1ms\"",
+        "    phase \"p\" duration=\"1s\" {\n        pressure memory=\"2GiB\"\n        drive \"w\" concurrency=1\n    }",
+    ));
+    let r = &o.phases[0].workloads[0].recorded;
+    // About 900 requests of 1 ms fit in the second.
+    assert!(r.counters.requests > 500, "{} requests", r.counters.requests);
+    assert!(o.phases[0].pressure.as_ref().is_some_and(|p| p.memory_held_bytes >= 2 << 30));
+}

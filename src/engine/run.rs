@@ -336,12 +336,15 @@ impl<'a> Engine<'a> {
     }
 
     async fn phase(&mut self, index: usize, phase: &Phase) -> PhaseOutcome {
-        let start = Instant::now();
-        let started_s = start.duration_since(self.origin).as_secs_f64();
         let pressure = phase.pressure.as_ref().map(|p| {
             let cap = p.cap.as_ref().map_or(DEFAULT_CAP, |c| c.value.0);
             Pressure::apply(p.memory.as_ref().map(|m| m.value), p.cpu_threads.as_ref().map_or(0, |c| c.value), cap)
         });
+        // The phase's clock starts once its pressure is in place: touching a large memory
+        // ballast takes seconds (about 10 s for 8 GB here), which used to come out of the
+        // phase's duration and could leave its drives no time at all.
+        let start = Instant::now();
+        let started_s = start.duration_since(self.origin).as_secs_f64();
         if let Some(p) = pressure.as_ref().filter(|p| p.report.capped) {
             let w = format!(
                 "phase `{}`: memory ballast stopped at {} MiB by the safety cap",
