@@ -334,14 +334,20 @@ mod tests {
         assert_eq!(flat.search(queries.row(0), 10, 0).unwrap(), gt[0]);
     }
 
-    #[test]
-    fn both_backends_save_and_reload_to_the_same_answers() {
-        // hnsw_rs's dot distance asserts unit vectors (cosine), so the data are normalised.
-        let mut data = clustered(3000, 24, 30, 0.3, 4, 0);
-        let mut queries = clustered(50, 24, 30, 0.3, 4, 1);
+    /// Normalised clustered data and queries (spread 0.3) with their exact top-10 by dot product.
+    fn cosine_set(n: usize, dim: usize, nq: usize, clusters: usize, seed: u64) -> (Vectors, Vectors, Vec<Vec<u32>>) {
+        let mut data = clustered(n, dim, clusters, 0.3, seed, 0);
+        let mut queries = clustered(nq, dim, clusters, 0.3, seed, 1);
         data.normalize();
         queries.normalize();
         let gt = exact::ground_truth(&data, &queries, 10, Dist::Dot);
+        (data, queries, gt)
+    }
+
+    #[test]
+    fn both_backends_save_and_reload_to_the_same_answers() {
+        // hnsw_rs's dot distance asserts unit vectors (cosine), so the data are normalised.
+        let (data, queries, gt) = cosine_set(3000, 24, 50, 30, 4);
         let p = HnswParams::default();
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -374,11 +380,7 @@ mod tests {
     fn usearch_stores_vectors_at_the_chosen_precision() {
         // Cosine data (normalised, dot product): the only kind i8 keeps, since usearch scales
         // each vector to unit length before rounding it to i8.
-        let mut data = clustered(5000, 32, 50, 0.3, 2, 0);
-        let mut queries = clustered(100, 32, 50, 0.3, 2, 1);
-        data.normalize();
-        queries.normalize();
-        let gt = exact::ground_truth(&data, &queries, 10, Dist::Dot);
+        let (data, queries, gt) = cosine_set(5000, 32, 100, 50, 2);
         let build =
             |q| Usearch::build(&data, Dist::Dot, &HnswParams { quantization: q, ..HnswParams::default() }).unwrap();
         let (f32_, f16_, i8_) = (build(Quantization::F32), build(Quantization::F16), build(Quantization::I8));

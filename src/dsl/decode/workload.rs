@@ -288,23 +288,19 @@ fn index(cx: &mut Ctx, r: &mut NodeReader) -> Option<Index> {
             "add backend=\"usearch\" to this index, or remove `quantization`",
         );
     }
-    if let Some(q) = idx.quantization.as_ref().filter(|q| usearch && q.value == Quantization::I8) {
-        if let Some(m) = idx.metric.as_ref().filter(|m| m.value != Metric::Cosine) {
-            cx.conflict(
-                (m.span, "distances on the vectors as given"),
-                (q.span, "scales every vector to unit length"),
-                "usearch's `i8` keeps only each vector's direction, so only cosine distances survive it",
-                "use metric=\"cosine\", or quantization=\"f16\" or \"bf16\" to keep magnitudes",
-            );
-        } else if idx.metric.is_none() {
-            cx.error(
-                Code::ConflictingOptions,
-                q.span,
-                "usearch's `i8` keeps only each vector's direction, so only cosine distances survive it",
-                "the metric is l2 (the default)",
-                "add metric=\"cosine\", or use quantization=\"f16\" or \"bf16\" to keep magnitudes",
-            );
-        }
+    let cosine = idx.metric.as_ref().is_some_and(|m| m.value == Metric::Cosine);
+    if let Some(q) = idx.quantization.as_ref().filter(|q| usearch && q.value == Quantization::I8 && !cosine) {
+        let mut d = Diagnostic::error(
+            Code::ConflictingOptions,
+            "usearch's `i8` keeps only each vector's direction, so only cosine distances survive it",
+        );
+        d = match &idx.metric {
+            Some(m) => d
+                .with_label(q.span, "scales every vector to unit length")
+                .with_label(m.span, "distances on the vectors as given"),
+            None => d.with_label(q.span, "scales every vector to unit length; the metric is l2 (the default)"),
+        };
+        cx.push(d.with_help("use metric=\"cosine\", or quantization=\"f16\" or \"bf16\" to keep magnitudes"));
     }
     if usearch {
         let hnsw_rs_only = [
