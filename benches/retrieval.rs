@@ -121,8 +121,8 @@ fn main() {
             "{:>5} | {:>9.3} | {:>9.3} | {:>9.3} | {:>9.0}",
             r["ef"],
             r["recall"].as_f64().unwrap(),
-            r["p50_ms"].as_f64().unwrap(),
-            r["p95_ms"].as_f64().unwrap(),
+            r["p50_s"].as_f64().unwrap() * 1e3,
+            r["p95_s"].as_f64().unwrap() * 1e3,
             r["qps"].as_f64().unwrap()
         );
     }
@@ -139,8 +139,8 @@ fn main() {
     let (mut e50, mut e95, mut b50, mut b95, mut recall) = (vec![], vec![], vec![], vec![], 0.0);
     for _ in 0..3 {
         let bare = w.sweep_row(ef).unwrap();
-        b50.push(bare.p50_ms);
-        b95.push(bare.p95_ms);
+        b50.push(bare.p50_s * 1e3);
+        b95.push(bare.p95_s * 1e3);
         let mut map: std::collections::BTreeMap<String, Arc<dyn Workload>> = Default::default();
         map.insert("r".into(), w.clone());
         let mut q = Quiet;

@@ -1,7 +1,17 @@
-//! Regression detection against a baseline result: per workload and metric, the relative
-//! change with a bootstrap confidence interval computed from the stored histograms, and a
-//! verdict that needs two gates, as criterion does: the change must be statistically
-//! significant (its 95 % interval excludes zero) and larger than the tolerance.
+//! Regression detection against a baseline result. Two methods, chosen per metric by how
+//! many runs each side holds (`runs` in the result document):
+//!
+//! - between runs (either side has two or more runs): Welch's t-test on the logarithm of the
+//!   per-run statistic, so the interval describes run-to-run variation on this machine. With
+//!   one run on one side, that side borrows the other side's variance (a two-sample t-test
+//!   with the other side's degrees of freedom);
+//! - within one run (both sides have one run): a bootstrap of the stored histograms, plus a
+//!   noise floor, because the within-run interval does not describe run-to-run variation: a
+//!   change is only a regression when it is beyond max(tolerance, noise floor).
+//!
+//! Either way a regression needs two gates, as criterion's does: significance (the 95 %
+//! interval excludes no change) and a change beyond the tolerance. Runs whose host findings
+//! differ are not compared at all: the verdict is "not comparable", with the reason.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +36,8 @@ pub enum Verdict {
     WithinNoise,
     /// One side has no data.
     Missing,
+    /// The runs' host findings differ (see `Comparison::not_comparable`).
+    NotComparable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +45,7 @@ pub struct MetricChange {
     pub workload: String,
     /// `latency.p95`, `throughput`, ...
     pub metric: String,
+    /// `s` (seconds) or `/s`.
     pub unit: &'static str,
     pub base: f64,
     pub new: f64,
@@ -42,8 +55,12 @@ pub struct MetricChange {
     pub ci_low: f64,
     pub ci_high: f64,
     pub tolerance: f64,
+    /// The smallest change a single-run comparison may call a regression (0 between runs).
+    pub noise_floor: f64,
     /// Whether a higher value is better (throughput) or worse (latency).
     pub higher_is_better: bool,
+    /// `between runs (Welch, N vs M runs)` or `within run (bootstrap + noise floor)`.
+    pub method: String,
     pub verdict: Verdict,
 }
 
@@ -51,8 +68,23 @@ pub struct MetricChange {
 pub struct Comparison {
     pub baseline: String,
     pub method: &'static str,
+    pub baseline_runs: usize,
+    pub runs: usize,
     pub changes: Vec<MetricChange>,
     pub regressed: bool,
+    /// Why the runs cannot be compared (their host findings differ); `None` when they can.
+    pub not_comparable: Option<String>,
+}
+
+/// Noise floor of a single-run comparison, by statistic: the within-run interval misses
+/// run-to-run variation, which on a shared machine grows toward the tail. Chosen from
+/// A/A runs on the 2-core development machine (see docs/evaluation.md).
+pub fn noise_floor(metric: &str) -> f64 {
+    match metric.rsplit('.').next() {
+        Some("p99") => 0.30,
+        Some("p95") => 0.20,
+        _ => 0.10,
+    }
 }
 
 /// Draws counts of the same total from the buckets' distribution (a multinomial, by
@@ -168,6 +200,53 @@ fn tolerance_for(overrides: &BTreeMap<String, f64>, default: f64, workload: &str
     overrides.get(&format!("{workload}.{metric}")).copied().unwrap_or(default)
 }
 
+/// The per-run values of `workload`'s `stat` in a result's `runs`.
+fn run_values(doc: &Value, workload: &str, stat: &str) -> Vec<f64> {
+    doc["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.pointer(&format!("/workloads/{workload}/{}", stat.replace('/', "~1")))?.as_f64())
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .collect()
+}
+
+fn mean_var(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let v = if x.len() > 1 { x.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0) } else { f64::NAN };
+    (m, v)
+}
+
+/// The 95 % interval of the relative change new/base - 1 from per-run values: Welch's t on
+/// the logarithms (one side with a single run borrows the other's variance).
+pub fn between_runs(base: &[f64], new: &[f64]) -> Option<(f64, f64, f64)> {
+    if base.is_empty() || new.is_empty() || base.len() + new.len() < 3 {
+        return None;
+    }
+    let (lb, ln): (Vec<f64>, Vec<f64>) = (base.iter().map(|x| x.ln()).collect(), new.iter().map(|x| x.ln()).collect());
+    let ((mb, mut vb), (mn, mut vn)) = (mean_var(&lb), mean_var(&ln));
+    let (nb, nn) = (lb.len() as f64, ln.len() as f64);
+    let df = if vb.is_nan() {
+        vb = vn;
+        nn - 1.0
+    } else if vn.is_nan() {
+        vn = vb;
+        nb - 1.0
+    } else {
+        let (a, b) = (vb / nb, vn / nn);
+        if a + b > 0.0 {
+            (a + b).powi(2) / (a * a / (nb - 1.0) + b * b / (nn - 1.0))
+        } else {
+            nb + nn - 2.0
+        }
+    };
+    let se = (vb / nb + vn / nn).sqrt();
+    let t = crate::evaluate::evidence::student_t_quantile(0.975, df.max(1.0));
+    let d = mn - mb;
+    Some((d.exp() - 1.0, (d - t * se).exp() - 1.0, (d + t * se).exp() - 1.0))
+}
+
 /// Compares every workload that both results measured.
 pub fn compare(
     base: &Value,
@@ -179,67 +258,110 @@ pub fn compare(
     let mut changes = vec![];
     let empty = serde_json::Map::new();
     let workloads = new["benchmarks"].as_object().unwrap_or(&empty);
+    let runs_of = |d: &Value| d["runs"].as_array().map_or(1, |r| r.len().max(1));
+    let (base_runs, new_runs) = (runs_of(base), runs_of(new));
+    let repeated = base_runs > 1 || new_runs > 1;
     for (name, nw) in workloads {
         let Some(bw) = base.pointer(&format!("/benchmarks/{name}")) else {
             continue;
         };
+        let mut push =
+            |metric: String, unit: &'static str, b: f64, n: f64, interval: Option<(f64, f64)>, higher: bool| {
+                let tolerance = tolerance_for(overrides, default_tolerance, name, &metric);
+                let between = repeated
+                    .then(|| between_runs(&run_values(base, name, &metric), &run_values(new, name, &metric)))
+                    .flatten();
+                let change = if b > 0.0 { n / b - 1.0 } else { 0.0 };
+                let (change, lo, hi, floor, method) = match (between, interval) {
+                    (Some((c, lo, hi)), _) => {
+                        (c, lo, hi, 0.0, format!("between runs (Welch, {base_runs} vs {new_runs} runs)"))
+                    }
+                    (None, Some((lo, hi))) => {
+                        (change, lo, hi, noise_floor(&metric), "within run (bootstrap + noise floor)".to_string())
+                    }
+                    (None, None) => return,
+                };
+                changes.push(MetricChange {
+                    workload: name.clone(),
+                    unit,
+                    base: b,
+                    new: n,
+                    change,
+                    ci_low: lo,
+                    ci_high: hi,
+                    tolerance,
+                    noise_floor: floor,
+                    higher_is_better: higher,
+                    verdict: verdict(change, lo, hi, tolerance.max(floor), higher),
+                    method,
+                    metric,
+                });
+            };
         for metric in ["latency", "ttft", "itl", "tpot"] {
             let (Some(bh), Some(nh)) = (crate::result::histogram(bw, metric), crate::result::histogram(nw, metric))
             else {
                 continue;
             };
-            for (agg, q) in [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)] {
+            for (i, (agg, q)) in
+                [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)].into_iter().enumerate()
+            {
                 let stat = move |c: &[(u64, u64)]| q.map_or_else(|| mean(c), |q| quantile(c, q));
                 let point = |h: &Histogram<u64>| q.map_or_else(|| h.mean(), |q| h.value_at_quantile(q) as f64);
                 let (b, n) = (point(&bh), point(&nh));
-                let (lo, hi) = bootstrap(&bh, &nh, &stat, 0xC0FFEE ^ changes.len() as u64, RESAMPLES);
-                let key = format!("{metric}.{agg}");
-                let tolerance = tolerance_for(overrides, default_tolerance, name, &key);
-                let change = if b > 0.0 { n / b - 1.0 } else { 0.0 };
-                changes.push(MetricChange {
-                    workload: name.clone(),
-                    unit: "ms",
-                    base: b / 1e6,
-                    new: n / 1e6,
-                    change,
-                    ci_low: lo,
-                    ci_high: hi,
-                    tolerance,
-                    higher_is_better: false,
-                    verdict: verdict(change, lo, hi, tolerance, false),
-                    metric: key,
-                });
+                // The bootstrap is only needed where no between-run interval exists.
+                let interval = (!repeated)
+                    .then(|| bootstrap(&bh, &nh, &stat, 0xC0FFEE ^ (i as u64) ^ metric.len() as u64, RESAMPLES));
+                push(format!("{metric}.{agg}"), "s", b / 1e9, n / 1e9, interval, false);
             }
         }
-        for (metric, count_key, higher) in [("throughput", "requests", true), ("tok_s", "output_tokens", true)] {
+        for (metric, count_key) in [("throughput", "requests"), ("tok_s", "output_tokens")] {
             let (b, n) = (bw[metric].as_f64().unwrap_or(0.0), nw[metric].as_f64().unwrap_or(0.0));
             let (cb, cn) = (bw[count_key].as_f64().unwrap_or(0.0), nw[count_key].as_f64().unwrap_or(0.0));
             if b <= 0.0 || n <= 0.0 || cb < 1.0 || cn < 1.0 {
                 continue;
             }
             // Counts are Poisson: log of the rate ratio has variance 1/cb + 1/cn.
-            let change = n / b - 1.0;
             let half = 1.96 * (1.0 / cb + 1.0 / cn).sqrt();
-            let (lo, hi) = ((n / b).ln() - half, (n / b).ln() + half);
-            let (lo, hi) = (lo.exp() - 1.0, hi.exp() - 1.0);
-            let tolerance = tolerance_for(overrides, default_tolerance, name, metric);
-            changes.push(MetricChange {
-                workload: name.clone(),
-                metric: metric.into(),
-                unit: "/s",
-                base: b,
-                new: n,
-                change,
-                ci_low: lo,
-                ci_high: hi,
-                tolerance,
-                higher_is_better: higher,
-                verdict: verdict(change, lo, hi, tolerance, higher),
-            });
+            let interval = ((n / b).ln() - half, (n / b).ln() + half);
+            push(metric.into(), "/s", b, n, Some((interval.0.exp() - 1.0, interval.1.exp() - 1.0)), true);
+        }
+    }
+    // Host findings that differ make the runs incomparable: a change may be the host's.
+    let (sb, sn) = (crate::evaluate::host::signature(base), crate::evaluate::host::signature(new));
+    let not_comparable = (sb != sn).then(|| {
+        let say = |s: &[(String, &str)]| {
+            if s.is_empty() {
+                "none".to_string()
+            } else {
+                s.iter().map(|(p, c)| format!("{c} in `{p}`")).collect::<Vec<_>>().join(", ")
+            }
+        };
+        format!("the runs' host findings differ (baseline: {}; this run: {})", say(&sb), say(&sn))
+    });
+    if not_comparable.is_some() {
+        for c in changes.iter_mut().filter(|c| c.verdict == Verdict::Regressed || c.verdict == Verdict::Improved) {
+            c.verdict = Verdict::NotComparable;
         }
     }
     let regressed = changes.iter().any(|c| c.verdict == Verdict::Regressed);
-    Comparison { baseline: baseline_name.to_string(), method: "bootstrap (1,000 resamples of the stored histograms) 95% interval; regressed = significant and beyond the tolerance", changes, regressed }
+    Comparison {
+        baseline: baseline_name.to_string(),
+        method: "between runs: Welch's t on log per-run statistics, 95% interval; one run each: bootstrap (1,000 resamples of the stored histograms) 95% interval and a noise floor; regressed = significant and beyond max(tolerance, noise floor)",
+        baseline_runs: base_runs,
+        runs: new_runs,
+        changes,
+        regressed,
+        not_comparable,
+    }
+}
+
+/// A compared value for people: times in milliseconds, rates per second.
+fn value(x: f64, unit: &str) -> String {
+    if unit == "s" {
+        format!("{:.3}ms", x * 1e3)
+    } else {
+        format!("{x:.3}{unit}")
+    }
 }
 
 /// The comparison as an aligned table.
@@ -254,19 +376,24 @@ pub fn table(c: &Comparison) -> String {
             Verdict::Unchanged => "unchanged",
             Verdict::WithinNoise => "within noise",
             Verdict::Missing => "missing",
+            Verdict::NotComparable => "not comparable",
         };
         rows.push(vec![
             m.workload.clone(),
             m.metric.clone(),
-            format!("{:.3}{}", m.base, m.unit),
-            format!("{:.3}{}", m.new, m.unit),
+            value(m.base, m.unit),
+            value(m.new, m.unit),
             pct(m.change),
             format!("{} .. {}", pct(m.ci_low), pct(m.ci_high)),
             verdict.to_string(),
         ]);
     }
     let w: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = format!("compared with {}\n", c.baseline);
+    let mut out =
+        format!("compared with {} ({} baseline run(s), {} run(s) here)\n", c.baseline, c.baseline_runs, c.runs);
+    if let Some(why) = &c.not_comparable {
+        out += &format!("  not comparable: {why}\n");
+    }
     for r in rows {
         let cells: Vec<String> = r.iter().zip(&w).map(|(c, w)| format!("{c:<w$}")).collect();
         out += &format!("  {}\n", cells.join("  ").trim_end());

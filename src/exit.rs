@@ -21,5 +21,5 @@ Exit codes:
   1  expectations failed (fmt --check: a file needs formatting)
   2  invalid input: scenario errors, bad --set, unreadable file, usage error
   3  regression against the baseline
-  4  invalid run: insufficient data for a target, or interrupted
+  4  invalid run: undecided target, busy host (host-quiet), not comparable, or interrupted
   5  runtime error";

@@ -69,6 +69,10 @@ enum Command {
         /// Folder with a report.html that replaces the built-in HTML template.
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
+        /// Run the measured phases N times (overrides the scenario's `repeat`): the result
+        /// records each run, their spread, and a comparison tests between-run variation.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        repeat: Option<u64>,
         #[command(flatten)]
         color: ColorArgs,
     },
@@ -106,6 +110,9 @@ enum Command {
         /// Default tolerance: a significant change within it counts as unchanged.
         #[arg(long, default_value = "5%", value_name = "PERCENT")]
         tolerance: String,
+        /// Print the comparison as JSON (the result document's `comparison`) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage baselines.
     #[command(subcommand)]
@@ -142,6 +149,13 @@ enum Command {
 enum BaselineCommand {
     /// Save a result as a baseline (default: baseline/<scenario>.json).
     Save {
+        result: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
+    /// Add a result's runs to a baseline (created from the result if it does not exist), so
+    /// that comparisons test against the variation between runs.
+    Add {
         result: PathBuf,
         #[arg(long, value_name = "FILE")]
         to: Option<PathBuf>,
@@ -218,13 +232,16 @@ fn main() -> ExitCode {
             );
             exit::SUCCESS
         }
-        Command::Compare { baseline, result, tolerance } => run::compare_cmd(&baseline, &result, &tolerance),
-        Command::Baseline(BaselineCommand::Save { result, to }) => run::baseline_save(&result, to),
+        Command::Compare { baseline, result, tolerance, json } => {
+            run::compare_cmd(&baseline, &result, &tolerance, json)
+        }
+        Command::Baseline(BaselineCommand::Save { result, to }) => run::baseline_save(&result, to, false),
+        Command::Baseline(BaselineCommand::Add { result, to }) => run::baseline_save(&result, to, true),
         Command::Report { result, junit, markdown, json, html, templates, quiet, color } => {
             run::report_cmd(&result, &run::Outputs { json, junit, markdown, html, templates }, quiet, color.enabled())
         }
-        Command::Run { file, load, out, quiet, baseline, templates, color } => {
-            run::run(&file, &load.options(), out, quiet, baseline, templates, color.enabled())
+        Command::Run { file, load, out, quiet, baseline, templates, repeat, color } => {
+            run::run(&file, &load.options(), run::RunArgs { out, quiet, baseline, templates, repeat }, color.enabled())
         }
     };
     ExitCode::from(code)

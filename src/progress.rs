@@ -17,7 +17,7 @@ impl Reporter for Quiet {
 }
 
 fn window_text(workload: &str, s: &WindowSummary) -> String {
-    let p95 = s.metrics.get("latency").map(|m| format!(" p95 {:.2}ms", m.p95)).unwrap_or_default();
+    let p95 = s.metrics.get("latency").map(|m| format!(" p95 {:.2}ms", m.p95 * 1e3)).unwrap_or_default();
     let tok = if s.tok_s > 0.0 { format!(" {:.0} tok/s", s.tok_s) } else { String::new() };
     let err = if s.errors > 0 { format!(" errors {}", s.errors) } else { String::new() };
     let dropped = if s.dropped > 0 { format!(" dropped {}", s.dropped) } else { String::new() };

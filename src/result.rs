@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::dsl::model::PhaseRole;
 use crate::dsl::source::SourceMap;
 use crate::dsl::validate::ValidScenario;
+use crate::engine::events::Warning;
 use crate::engine::pressure::PressureReport;
 use crate::engine::probe::{ProbeResult, SystemInfo};
 use crate::engine::record::{Metric, Recorded, WindowSummary};
@@ -20,7 +21,7 @@ use crate::plan::Plan;
 use crate::stats::{self, DistSummary};
 
 /// Version of the result document; bumped on incompatible changes.
-pub const RESULT_SCHEMA_VERSION: u32 = 1;
+pub const RESULT_SCHEMA_VERSION: u32 = 2;
 /// Spike-rate k used in summaries (expectations may ask for another).
 pub const SUMMARY_K: f64 = 3.0;
 
@@ -39,11 +40,82 @@ pub struct ResultDoc {
     pub config: serde_json::Value,
     pub system_info: SystemInfo,
     pub phases: Vec<PhaseDoc>,
-    /// Per workload, over its measured phases (warmup and cooldown excluded).
+    /// Per workload, over its measured phases (warmup and cooldown excluded), every
+    /// repetition merged.
     pub benchmarks: BTreeMap<String, WorkloadDoc>,
+    /// One entry per repetition of the measured phases (one for a run without `repeat`): the
+    /// statistics a regression comparison tests, per workload. `baseline add` appends the
+    /// runs of other results to a baseline's.
+    pub runs: Vec<RunSummary>,
+    /// Between-run spread of each statistic, when there is more than one run.
+    pub repeat_spread: BTreeMap<String, BTreeMap<String, Spread>>,
     pub stress_test: Option<StressTest>,
     pub probes: BTreeMap<String, ProbeResult>,
-    pub warnings: Vec<String>,
+    /// The load generator's self-check: host CPU during the run (see `phases[].host`).
+    pub host: HostDoc,
+    pub warnings: Vec<Warning>,
+}
+
+/// Host CPU during the run, sampled every `every_s` seconds (downsampled for long runs).
+#[derive(Debug, Serialize)]
+pub struct HostDoc {
+    pub unavailable: Option<String>,
+    pub every_s: f64,
+    pub cores: usize,
+    /// (seconds since the start, busy, others, steal, own cores); shares are fractions of
+    /// all cores' time.
+    pub points: Vec<[f64; 5]>,
+}
+
+/// Host CPU during one phase: means over the host samples inside it.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct PhaseHost {
+    pub samples: usize,
+    /// Share of all cores' time that was busy.
+    pub busy_mean: f64,
+    /// Share of all cores' time other processes used.
+    pub others_mean: f64,
+    pub others_max: f64,
+    /// Share of all cores' time stolen by the hypervisor.
+    pub steal_mean: f64,
+    /// benchctl's own CPU, in cores.
+    pub own_cores_mean: f64,
+}
+
+fn phase_host(r: &crate::engine::host::HostReport, start: f64, len: f64) -> Option<PhaseHost> {
+    let inside: Vec<_> = r.samples.iter().filter(|s| s.t > start && s.t <= start + len + 1e-9).collect();
+    if inside.is_empty() {
+        return None;
+    }
+    let n = inside.len() as f64;
+    let mean = |f: fn(&crate::engine::host::HostSample) -> f64| inside.iter().map(|s| f(s)).sum::<f64>() / n;
+    Some(PhaseHost {
+        samples: inside.len(),
+        busy_mean: mean(|s| s.busy),
+        others_mean: mean(|s| s.others),
+        others_max: inside.iter().map(|s| s.others).fold(0.0, f64::max),
+        steal_mean: mean(|s| s.steal),
+        own_cores_mean: mean(|s| s.own_cores),
+    })
+}
+
+fn host_doc(r: &crate::engine::host::HostReport) -> HostDoc {
+    let mut points: Vec<[f64; 5]> = r.samples.iter().map(|s| [s.t, s.busy, s.others, s.steal, s.own_cores]).collect();
+    while points.len() > 2000 {
+        points = points
+            .chunks(2)
+            .map(|c| {
+                let mut avg = [0.0; 5];
+                for p in c {
+                    for (a, v) in avg.iter_mut().zip(p) {
+                        *a += v / c.len() as f64;
+                    }
+                }
+                avg
+            })
+            .collect();
+    }
+    HostDoc { unavailable: r.unavailable.clone(), every_s: r.every_s, cores: r.cores, points }
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +134,8 @@ pub struct ScenarioInfo {
 pub struct PhaseDoc {
     pub name: String,
     pub role: PhaseRole,
+    /// The repetition of the measured block the phase ran in (1-based; see `runs`).
+    pub repetition: u64,
     /// Seconds from the start of the run.
     pub started_s: f64,
     pub duration_s: f64,
@@ -70,6 +144,8 @@ pub struct PhaseDoc {
     pub workloads: BTreeMap<String, WorkloadDoc>,
     pub search: Option<SearchOutcome>,
     pub pressure: Option<PressureReport>,
+    /// Host CPU during the phase; null without host samples.
+    pub host: Option<PhaseHost>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,31 +168,163 @@ pub struct HistogramDoc {
 pub struct WorkloadDoc {
     pub kind: String,
     pub duration_s: f64,
+    /// Requests finished, successfully or not.
     pub requests: u64,
     pub errors: u64,
     pub errors_by_kind: BTreeMap<String, u64>,
     pub dropped: u64,
+    /// Open loop: intended arrivals the generator never reached before the phase ended.
+    pub unsent: u64,
+    /// Open loop only (null for closed loops): intended arrivals = sent + dropped + unsent.
+    pub intended: Option<u64>,
+    /// Open loop only: requests the generator sent.
+    pub sent: Option<u64>,
+    /// Open loop only: of those, sent more than 1 ms after their intended time.
+    pub late_sent: Option<u64>,
     pub error_rate: f64,
     /// Successful requests per second.
     pub throughput: f64,
-    /// Output tokens per second (system).
-    pub tok_s: f64,
-    pub output_tokens: u64,
-    pub input_tokens: u64,
-    /// Where token counts come from.
-    pub token_source: &'static str,
-    /// Seconds spent processing prompts (summed over requests; 0 when not reported).
-    pub prefill_s: f64,
+    /// Output tokens per second (system); null for a workload that produces no tokens.
+    pub tok_s: Option<f64>,
+    pub output_tokens: Option<u64>,
+    pub input_tokens: Option<u64>,
+    /// Where token counts come from; null without tokens.
+    pub token_source: Option<&'static str>,
+    /// Seconds spent processing prompts (summed over requests); inference only.
+    pub prefill_s: Option<f64>,
     /// Successful requests that met every SLO of the workload.
     pub good_requests: u64,
-    /// Kernel launches timed (kernel workloads).
-    pub launches: u64,
+    /// Kernel launches timed (kernel workloads only).
+    pub launches: Option<u64>,
     /// Facts about the workload's setup (model, batch-size table); whole-run records only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setup: Option<serde_json::Value>,
+    /// The inherited flat summary (whole-run records only); see docs/metrics.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<FlatSummary>,
     pub metrics: BTreeMap<String, MetricDoc>,
     pub histograms: BTreeMap<String, HistogramDoc>,
     pub series: Vec<WindowSummary>,
+}
+
+/// The field names a script written for the original suite reads, in its units
+/// (milliseconds, percent, megabytes); null where the workload has no such figure.
+#[derive(Debug, Serialize, Clone, Default)]
+pub struct FlatSummary {
+    pub tokens_per_second: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    /// Share of inter-token gaps (latencies without tokens) above mean + 3 sigma, percent.
+    pub spike_rate_percent: Option<f64>,
+    /// Peak resident memory of benchctl's process during the run (process probe), MB.
+    pub memory_peak_mb: Option<f64>,
+    /// Energy counted during the workload's measured phases; null without an energy source.
+    pub energy_consumption_joules: Option<f64>,
+    pub throughput_rps: f64,
+    /// Whether every expectation on the workload passed (set by the evaluation).
+    pub meets_targets: Option<bool>,
+}
+
+/// The gated statistics of one run (repetition), in base units (seconds, per second).
+#[derive(Debug, Serialize, Clone)]
+pub struct RunSummary {
+    pub repetition: u64,
+    /// When the result holding the run started (RFC 3339), so accumulated baselines say
+    /// where each run came from.
+    pub timestamp: String,
+    /// `latency.p50`, `latency.p95`, `latency.p99`, `latency.mean` (and the same for ttft, itl,
+    /// tpot), `throughput`, `tok_s`, per workload.
+    pub workloads: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// Spread of one statistic over the runs.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct Spread {
+    pub runs: usize,
+    pub mean: f64,
+    pub stddev: f64,
+    /// stddev / mean.
+    pub cv: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The statistics a comparison gates on, of one record.
+pub fn run_stats(kind: &str, r: &Recorded) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for m in [Metric::Latency, Metric::Ttft, Metric::Itl, Metric::Tpot] {
+        let h = r.hists.get(m);
+        if h.is_empty() {
+            continue;
+        }
+        for (agg, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+            out.insert(format!("{}.{agg}", m.name()), h.value_at_quantile(q) as f64 / m.scale());
+        }
+        out.insert(format!("{}.mean", m.name()), h.mean() / m.scale());
+    }
+    let secs = r.elapsed.as_secs_f64();
+    if secs > 0.0 {
+        out.insert("throughput".into(), (r.counters.requests - r.counters.errors) as f64 / secs);
+        if applies(kind, &r.counters).0 {
+            out.insert("tok_s".into(), r.counters.output_tokens as f64 / secs);
+        }
+    }
+    out
+}
+
+fn runs(outcome: &RunOutcome, timestamp: &str) -> Vec<RunSummary> {
+    let reps = outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure).map(|p| p.repetition).max().unwrap_or(1);
+    (1..=reps)
+        .map(|rep| {
+            let mut merged: BTreeMap<String, (String, Recorded)> = BTreeMap::new();
+            for p in outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure && p.repetition == rep) {
+                for w in &p.workloads {
+                    let (_, acc) = merged
+                        .entry(w.name.clone())
+                        .or_insert_with(|| (w.kind.as_str().to_string(), Recorded::default()));
+                    acc.add_totals(&w.recorded);
+                }
+            }
+            RunSummary {
+                repetition: rep,
+                timestamp: timestamp.to_string(),
+                workloads: merged.into_iter().map(|(n, (k, r))| (n, run_stats(&k, &r))).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Mean, standard deviation and range of each statistic over the runs (more than one).
+pub fn spread(runs: &[RunSummary]) -> BTreeMap<String, BTreeMap<String, Spread>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Spread>> = BTreeMap::new();
+    if runs.len() < 2 {
+        return out;
+    }
+    let mut values: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for (w, stats) in &r.workloads {
+            for (k, v) in stats {
+                values.entry((w.clone(), k.clone())).or_default().push(*v);
+            }
+        }
+    }
+    for ((w, k), v) in values.into_iter().filter(|(_, v)| v.len() >= 2) {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let s = Spread {
+            runs: v.len(),
+            mean,
+            stddev: sd,
+            cv: if mean != 0.0 { sd / mean.abs() } else { 0.0 },
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        };
+        out.entry(w).or_default().insert(k, s);
+    }
+    out
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +334,12 @@ pub struct StressTest {
     pub max_sustainable_load: Option<f64>,
     pub stable_levels: Vec<f64>,
     pub levels: Vec<crate::engine::run::SearchLevel>,
+}
+
+/// Whether a kind's requests carry tokens, prompts and launches.
+fn applies(kind: &str, c: &crate::engine::record::Counters) -> (bool, bool, bool) {
+    let tokens = kind == "inference" || (kind == "synthetic" && c.output_tokens > 0);
+    (tokens, kind == "inference", kind == "kernel")
 }
 
 fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadFacts>) -> WorkloadDoc {
@@ -143,16 +357,17 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
             m.name().to_string(),
             MetricDoc { unit: m.unit(), summary: stats::summarize(h, SUMMARY_K, m.scale()) },
         );
-        let recorded_unit = match m {
-            Metric::RequestTokS => "milli-tok/s",
-            Metric::Recall => "1e-3",
-            _ => "ns",
-        };
         histograms.insert(
             m.name().to_string(),
-            HistogramDoc { recorded_unit, encoding: "hdrhistogram-v2+base64", data: stats::encode(h) },
+            HistogramDoc {
+                recorded_unit: m.recorded_unit(),
+                encoding: "hdrhistogram-v2+base64",
+                data: stats::encode(h),
+            },
         );
     }
+    let (tokens, prompts, launches) = applies(kind, c);
+    let open_loop = c.sent > 0 || c.dropped > 0 || c.unsent > 0;
     WorkloadDoc {
         kind: kind.to_string(),
         duration_s: secs,
@@ -160,19 +375,43 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
         errors: c.errors,
         errors_by_kind: c.errors_by_kind.clone(),
         dropped: c.dropped,
+        unsent: c.unsent,
+        intended: open_loop.then_some(c.sent + c.dropped + c.unsent),
+        sent: open_loop.then_some(c.sent),
+        late_sent: open_loop.then_some(c.late_sent),
         error_rate: if c.requests > 0 { c.errors as f64 / c.requests as f64 } else { 0.0 },
         throughput: per_sec(c.requests - c.errors),
-        tok_s: per_sec(c.output_tokens),
-        output_tokens: c.output_tokens,
-        input_tokens: c.input_tokens,
-        token_source: facts.map_or("synthetic token stream (counted per emitted token)", |f| f.token_source),
-        prefill_s: c.prefill_ns as f64 / 1e9,
+        tok_s: tokens.then(|| per_sec(c.output_tokens)),
+        output_tokens: tokens.then_some(c.output_tokens),
+        input_tokens: (tokens || prompts).then_some(c.input_tokens),
+        token_source: tokens
+            .then(|| facts.map_or("synthetic token stream (counted per emitted token)", |f| f.token_source)),
+        prefill_s: prompts.then(|| c.prefill_ns as f64 / 1e9),
         good_requests: c.good,
-        launches: c.launches,
+        launches: launches.then_some(c.launches),
         setup: if series { None } else { facts.and_then(|f| f.setup.clone()) },
+        summary: None,
         metrics,
         histograms,
         series: if series { r.series.clone() } else { vec![] },
+    }
+}
+
+/// The inherited flat summary of a whole-run workload record.
+fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>, joules: Option<f64>) -> FlatSummary {
+    let ms = |q: fn(&DistSummary) -> f64| w.metrics.get("latency").map(|m| q(&m.summary) * 1e3);
+    let spikes = w.metrics.get("itl").or_else(|| w.metrics.get("latency"));
+    FlatSummary {
+        tokens_per_second: w.tok_s,
+        p50_ms: ms(|s| s.p50),
+        p95_ms: ms(|s| s.p95),
+        p99_ms: ms(|s| s.p99),
+        p999_ms: ms(|s| s.p999),
+        spike_rate_percent: spikes.map(|m| m.summary.spike_rate.share * 100.0),
+        memory_peak_mb,
+        energy_consumption_joules: joules,
+        throughput_rps: w.throughput,
+        meets_targets: None,
     }
 }
 
@@ -199,6 +438,7 @@ pub fn build(
         .map(|p| PhaseDoc {
             name: p.name.clone(),
             role: p.role,
+            repetition: p.repetition,
             started_s: p.started_s,
             duration_s: p.duration_s,
             stopped_by: p.stopped_by.clone(),
@@ -214,12 +454,29 @@ pub fn build(
                 .collect(),
             search: p.search.clone(),
             pressure: p.pressure.clone(),
+            host: phase_host(&outcome.host, p.started_s, p.duration_s),
         })
         .collect();
+    let mut benchmarks = benchmarks(outcome);
+    let memory_peak_mb = outcome
+        .probes
+        .iter()
+        .find(|p| p.kind == crate::dsl::model::ProbeKind::Process)
+        .and_then(|p| p.series.get("rss"))
+        .filter(|s| s.summary.samples > 0)
+        .map(|s| s.summary.peak / 1e6);
+    for (name, w) in benchmarks.iter_mut() {
+        let joules = energy_of(outcome, name);
+        w.summary = Some(flat_summary(w, memory_peak_mb, joules));
+    }
+    let timestamp = rfc3339(outcome.started);
+    let runs = runs(outcome, &timestamp);
     ResultDoc {
+        repeat_spread: spread(&runs),
+        runs,
         schema_version: RESULT_SCHEMA_VERSION,
         benchctl_version: env!("CARGO_PKG_VERSION"),
-        timestamp: rfc3339(outcome.started),
+        timestamp,
         status: if outcome.interrupted {
             "interrupted"
         } else if outcome.aborted_by.is_some() {
@@ -240,15 +497,18 @@ pub fn build(
         config: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
         system_info,
         phases,
-        benchmarks: benchmarks(outcome),
+        benchmarks,
         stress_test: stress_test(outcome),
         probes: outcome.probes.iter().map(|p| (p.kind.to_string(), p.clone())).collect(),
+        host: host_doc(&outcome.host),
         warnings: outcome
             .warnings
             .iter()
             .cloned()
             .chain(
-                outcome.aborted_by.iter().map(|a| format!("the run was aborted early: `{a}` failed (abort-on-fail)")),
+                outcome.aborted_by.iter().map(|a| {
+                    Warning::new("aborted", format!("the run was aborted early: `{a}` failed (abort-on-fail)"))
+                }),
             )
             .collect(),
     }
@@ -276,6 +536,28 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
             (name, workload_doc(&kind, &r, false, facts))
         })
         .collect()
+}
+
+/// Joules the energy probe counted during the measured phases the workload ran in; `None`
+/// without an energy source.
+fn energy_of(outcome: &RunOutcome, workload: &str) -> Option<f64> {
+    let total = outcome.probes.iter().find(|p| p.kind == crate::dsl::model::ProbeKind::Energy)?.series.get("total")?;
+    let mut joules = None;
+    for p in outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure) {
+        if !p.workloads.iter().any(|w| w.name == workload) {
+            continue;
+        }
+        let inside: Vec<f64> = total
+            .points
+            .iter()
+            .filter(|(t, _)| *t >= p.started_s && *t <= p.started_s + p.duration_s)
+            .map(|(_, v)| *v)
+            .collect();
+        if let (Some(a), Some(b)) = (inside.first(), inside.last()) {
+            *joules.get_or_insert(0.0) += b - a;
+        }
+    }
+    joules
 }
 
 fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {

@@ -13,15 +13,17 @@ use benchctl::engine::run::{self as engine, Engine, Options};
 use benchctl::result::{self, ResultDoc};
 use benchctl::{compare, evaluate, exit, plan, progress, report};
 
-pub fn run(
-    file: &Path,
-    opts: &LoadOptions,
-    out: Option<PathBuf>,
-    quiet: bool,
-    baseline: Option<PathBuf>,
-    templates: Option<PathBuf>,
-    color: bool,
-) -> u8 {
+/// What `benchctl run` was asked for besides the scenario.
+pub struct RunArgs {
+    pub out: Option<PathBuf>,
+    pub quiet: bool,
+    pub baseline: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+    pub repeat: Option<u64>,
+}
+
+pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
+    let RunArgs { out, quiet, baseline, templates, repeat } = args;
     let checked = dsl::check_file(file, opts);
     if !checked.diagnostics.is_empty() {
         eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, 100));
@@ -57,7 +59,10 @@ pub fn run(
             return if error.input { exit::INVALID_INPUT } else { exit::RUNTIME_ERROR };
         }
     };
-    let plan = plan::build(valid, &checked.sources);
+    let mut plan = plan::build(valid, &checked.sources);
+    if let Some(r) = repeat {
+        plan.set_repeat(r, valid);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -75,7 +80,8 @@ pub fn run(
         Box::new(progress::Plain::new())
     };
     let quiet_panics = QuietPanics::install();
-    let engine = Engine::new(valid, prepared.workloads, Options::default(), interrupt, reporter.as_mut())
+    let options = Options { repeat: Some(plan.repeat), ..Options::default() };
+    let engine = Engine::new(valid, prepared.workloads, options, interrupt, reporter.as_mut())
         .with_setup(prepared.warnings, prepared.skipped);
     let outcome = runtime.block_on(engine.run());
     // Work the drains gave up on is told to stop (an inference request stops at its next
@@ -103,11 +109,13 @@ pub fn run(
     let comparison = baseline_for(&plan, baseline, file).and_then(|(path, tolerance, overrides)| match read_result(&path) {
         Ok(base) => Some(compare::compare(&base, &value, &path.display().to_string(), tolerance, &overrides)),
         Err(e) => {
-            eprintln!("warning: no comparison with the baseline: {e}\n  help: save one with `benchctl baseline save RESULT.json --to {}`", path.display());
+            if !quiet {
+                eprintln!("warning: no comparison with the baseline: {e}\n  help: save one with `benchctl baseline save RESULT.json --to {}`", path.display());
+            }
             None
         }
     });
-    let code = present(&mut value, &outputs, quiet, color, comparison);
+    let code = present(&mut value, &outputs, quiet, !quiet, color, comparison);
     if outcome.interrupted {
         eprintln!("the run was interrupted; the result holds what was measured until then");
     }
@@ -207,7 +215,7 @@ fn read_result(path: &Path) -> Result<serde_json::Value, String> {
 }
 
 /// `benchctl compare BASE NEW`: the table, and exit 3 when a metric regressed.
-pub fn compare_cmd(base: &Path, new: &Path, tolerance: &str) -> u8 {
+pub fn compare_cmd(base: &Path, new: &Path, tolerance: &str, json: bool) -> u8 {
     let tol = match benchctl::dsl::units::Percent::parse(tolerance, true) {
         Ok(p) => p.0,
         Err(e) => {
@@ -223,17 +231,30 @@ pub fn compare_cmd(base: &Path, new: &Path, tolerance: &str) -> u8 {
         }
     };
     let c = compare::compare(&b, &n, &base.display().to_string(), tol, &Default::default());
-    print!("{}", compare::table(&c));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
+    } else {
+        print!("{}", compare::table(&c));
+    }
+    if let Some(why) = &c.not_comparable {
+        if !json {
+            println!("not comparable: {why}; no regression verdict (rerun both on a quiet host)");
+        }
+        return exit::INVALID_RUN;
+    }
     if c.regressed {
-        println!("regression: at least one metric is significantly worse than the baseline beyond its tolerance");
+        if !json {
+            println!("regression: at least one metric is significantly worse than the baseline beyond its tolerance");
+        }
         exit::REGRESSION
     } else {
         exit::SUCCESS
     }
 }
 
-/// `benchctl baseline save RESULT [--to FILE]`.
-pub fn baseline_save(result: &Path, to: Option<PathBuf>) -> u8 {
+/// `benchctl baseline save RESULT [--to FILE]`, and `baseline add` (`add`: the result's
+/// runs are appended to those of an existing baseline of the same scenario).
+pub fn baseline_save(result: &Path, to: Option<PathBuf>, add: bool) -> u8 {
     let v = match read_result(result) {
         Ok(v) => v,
         Err(e) => {
@@ -243,9 +264,36 @@ pub fn baseline_save(result: &Path, to: Option<PathBuf>) -> u8 {
     };
     let name = v.pointer("/scenario/name").and_then(serde_json::Value::as_str).unwrap_or("baseline").to_string();
     let to = to.unwrap_or_else(|| PathBuf::from("baseline").join(format!("{name}.json")));
-    match result::write_atomic(&to, &serde_json::to_vec_pretty(&v).unwrap_or_default()) {
+    let doc = if add && to.exists() {
+        let mut base = match read_result(&to) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}\n  help: `baseline add` appends to a baseline written by `baseline save`");
+                return exit::INVALID_INPUT;
+            }
+        };
+        let other = base.pointer("/scenario/name").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        if other != name {
+            eprintln!(
+                "error: `{}` is a baseline of scenario `{other}`, and `{}` a result of `{name}`\n  help: add results of the same scenario, or pass another --to",
+                to.display(),
+                result.display()
+            );
+            return exit::INVALID_INPUT;
+        }
+        let added = v["runs"].as_array().cloned().unwrap_or_default();
+        match base["runs"].as_array_mut() {
+            Some(runs) => runs.extend(added),
+            None => base["runs"] = serde_json::Value::Array(added),
+        }
+        base
+    } else {
+        v
+    };
+    let runs = doc["runs"].as_array().map_or(0, Vec::len);
+    match result::write_atomic(&to, &serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
         Ok(()) => {
-            println!("baseline: {}", to.display());
+            println!("baseline: {} ({runs} run{})", to.display(), if runs == 1 { "" } else { "s" });
             exit::SUCCESS
         }
         Err(e) => {
@@ -260,6 +308,7 @@ pub fn present(
     value: &mut serde_json::Value,
     outputs: &Outputs,
     quiet: bool,
+    print_paths: bool,
     color: bool,
     comparison: Option<compare::Comparison>,
 ) -> u8 {
@@ -316,19 +365,27 @@ pub fn present(
     if let (Some(c), false) = (&comparison, quiet) {
         print!("{}", compare::table(c));
     }
-    for (what, p) in [
-        ("result", &outputs.json),
-        ("report", &outputs.html),
-        ("junit", &outputs.junit),
-        ("markdown", &outputs.markdown),
-    ] {
-        if let Some(p) = p {
-            println!("{what}: {}", p.display());
+    if print_paths {
+        for (what, p) in [
+            ("result", &outputs.json),
+            ("report", &outputs.html),
+            ("junit", &outputs.junit),
+            ("markdown", &outputs.markdown),
+        ] {
+            if let Some(p) = p {
+                println!("{what}: {}", p.display());
+            }
         }
     }
-    // Invalid evidence and failed expectations come first; a regression alone exits 3.
+    let not_comparable = value.pointer("/comparison/not_comparable").and_then(serde_json::Value::as_str);
+    if let (Some(why), false) = (not_comparable, quiet) {
+        println!("baseline comparison not comparable: {why}; no regression verdict");
+    }
+    // Invalid evidence and failed expectations come first; a regression alone exits 3; a
+    // baseline comparison that could not be made is invalid evidence for the gate.
     match evaluate::exit_code(&ev) {
         exit::SUCCESS if regressed => exit::REGRESSION,
+        exit::SUCCESS if not_comparable.is_some() => exit::INVALID_RUN,
         code => code,
     }
 }
@@ -342,7 +399,7 @@ pub fn report_cmd(result: &Path, outputs: &Outputs, quiet: bool, color: bool) ->
             return exit::INVALID_INPUT;
         }
     };
-    present(&mut value, outputs, quiet, color, None)
+    present(&mut value, outputs, quiet, true, color, None)
 }
 
 /// `out/<scenario>/<timestamp>/`, the timestamp in a form that sorts and suits file names.
@@ -470,9 +527,9 @@ fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) ->
                 r["ef"].to_string(),
                 format!("{:.4}", f("recall")),
                 format!("{:.0}", f("qps")),
-                format!("{:.3}ms", f("p50_ms")),
-                format!("{:.3}ms", f("p95_ms")),
-                format!("{:.3}ms", f("p99_ms")),
+                format!("{:.3}ms", f("p50_s") * 1e3),
+                format!("{:.3}ms", f("p95_s") * 1e3),
+                format!("{:.3}ms", f("p99_s") * 1e3),
             ]);
         }
         out += &format!("  {name}: ef sweep (every query once, one at a time)\n");
@@ -482,7 +539,7 @@ fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) ->
     if k.is_object() {
         let bytes = k["bytes_per_launch"].as_f64();
         let gb = |ms: f64| bytes.map(|b| b / (ms / 1e3) / 1e9);
-        let bare_ms = k["bare_kernel_time_ms"].as_f64().unwrap_or(f64::NAN);
+        let bare_ms = k["bare_kernel_time_s"].as_f64().unwrap_or(f64::NAN) * 1e3;
         out += &format!(
             "  {name}: `{}` on {} (compute capability {}), {} launches per timing; bare loop {:.4} ms per launch",
             k["entry"].as_str().unwrap_or("?"),
@@ -532,8 +589,8 @@ fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) ->
             let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
             rows.push(vec![
                 r["batch"].to_string(),
-                format!("{:.2}ms", f("ttft_p50_ms")),
-                format!("{:.2}ms", f("itl_p50_ms")),
+                format!("{:.2}ms", f("ttft_p50_s") * 1e3),
+                format!("{:.2}ms", f("itl_p50_s") * 1e3),
                 format!("{:.1}", f("tok_s_per_sequence")),
                 format!("{:.1}", f("tok_s_total")),
                 format!("{:.0}", f("prefill_tok_s")),
@@ -562,9 +619,9 @@ fn summary(doc: &ResultDoc) -> String {
     ]];
     for (name, w) in &doc.benchmarks {
         let lat = |f: fn(&benchctl::stats::DistSummary) -> f64| {
-            w.metrics.get("latency").map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary)))
+            w.metrics.get("latency").map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary) * 1e3))
         };
-        let ttft = w.metrics.get("ttft").map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95));
+        let ttft = w.metrics.get("ttft").map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95 * 1e3));
         rows.push(vec![
             name.clone(),
             w.requests.to_string(),
@@ -574,19 +631,34 @@ fn summary(doc: &ResultDoc) -> String {
             lat(|s| s.p95),
             lat(|s| s.p99),
             ttft,
-            if w.tok_s > 0.0 { format!("{:.0}", w.tok_s) } else { "-".into() },
+            w.tok_s.map_or("-".into(), |t| format!("{t:.0}")),
         ]);
     }
     let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
     out += &table(&rows, "  ");
     for (name, w) in &doc.benchmarks {
         if let Some(setup) = &w.setup {
-            out += &setup_lines(name, setup, w.metrics.get("kernel_time").map(|m| m.summary.mean));
+            out += &setup_lines(name, setup, w.metrics.get("kernel_time").map(|m| m.summary.mean * 1e3));
         }
     }
     if let Some(s) = &doc.stress_test {
         let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
         out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
+    }
+    if doc.runs.len() > 1 {
+        out += &format!("  between the {} runs (mean, coefficient of variation):\n", doc.runs.len());
+        for (name, stats) in &doc.repeat_spread {
+            let shown: Vec<String> = ["latency.p50", "latency.p95", "latency.p99", "ttft.p95", "throughput", "tok_s"]
+                .iter()
+                .filter_map(|k| stats.get(*k).map(|s| (k, s)))
+                .map(|(k, s)| {
+                    let mean =
+                        if k.contains('.') { format!("{:.3}ms", s.mean * 1e3) } else { format!("{:.1}/s", s.mean) };
+                    format!("{k} {mean} ±{:.1}%", s.cv * 100.0)
+                })
+                .collect();
+            out += &format!("    {name}: {}\n", shown.join(", "));
+        }
     }
     for w in &doc.warnings {
         out += &format!("  warning: {w}\n");

@@ -68,6 +68,18 @@ pub fn count_below(h: &Histogram<u64>, threshold: f64) -> u64 {
     buckets(h).filter(|(v, _)| (*v as f64) < threshold).map(|(_, c)| c).sum()
 }
 
+/// The `rank`-th smallest sample (1-based) as its bucket's value; `None` past the end.
+pub fn order_statistic(h: &Histogram<u64>, rank: u64) -> Option<f64> {
+    let mut seen = 0;
+    for (v, c) in buckets(h) {
+        seen += c;
+        if seen >= rank {
+            return Some(v as f64);
+        }
+    }
+    None
+}
+
 /// Median absolute deviation from the median.
 pub fn mad(h: &Histogram<u64>) -> f64 {
     if h.is_empty() {

@@ -239,7 +239,7 @@ fn synthetic_gpt2_runs_end_to_end() {
     let rows = setup["batch_sweep"].as_array().unwrap();
     assert_eq!(rows.iter().map(|r| r["batch"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
     for r in rows {
-        assert!(r["tok_s_total"].as_f64().unwrap() > 0.0 && r["ttft_p50_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["tok_s_total"].as_f64().unwrap() > 0.0 && r["ttft_p50_s"].as_f64().unwrap() > 0.0, "{r}");
     }
 }
 

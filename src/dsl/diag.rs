@@ -86,6 +86,8 @@ codes! {
     IdlePhase = "idle-phase",
     ProbeIntervalTooShort = "probe-interval-too-short",
     RunLimitExceeded = "run-limit-exceeded",
+    /// Lint: a percentile bound's phases cannot collect the samples a pass needs.
+    TooFewSamples = "too-few-samples",
     UnusedParameter = "unused-parameter",
     /// Run setup: a workload's model, data or device could not be prepared.
     SetupFailed = "setup-failed",

@@ -81,13 +81,15 @@ const fn series(name: &'static str, unit: Unit, definition: &'static str) -> Met
 
 /// Metrics every workload reports.
 pub const COMMON: &[MetricDef] = &[
-    dist("latency", Unit::Duration, "completion time - intended start (open loop: the scheduled send time; closed loop: when the worker issued the request)"),
+    dist("latency", Unit::Duration, "completion time - intended start (open loop: the scheduled send time; closed loop: when the worker issued the request), of successful requests"),
+    dist("failed_latency", Unit::Duration, "failure time - intended start, of failed requests (kept out of `latency`)"),
     counter("requests", "requests completed (successfully or not) in the phase; `.rate` divides by the phase's wall time"),
     counter("errors", "requests that failed"),
     scalar("error_rate", Unit::Ratio, "errors / requests"),
     scalar("throughput", Unit::Rate, "successful requests / phase wall time"),
     dist("send_lateness", Unit::Duration, "actual send time - intended send time (open loop only): how far the load generator fell behind"),
     counter("dropped", "intended starts skipped because max-in-flight was reached"),
+    counter("unsent", "open loop: intended starts before the phase's end that the generator never reached (intended = sent + dropped + unsent)"),
     scalar("max_sustainable_load", Unit::Rate, "the highest stable arrival rate the breaking-point search found for the workload (0 when no level was stable; no data without a search)"),
 ];
 

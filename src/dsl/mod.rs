@@ -77,6 +77,11 @@ fn finish(mut ws: Workspace, opts: &LoadOptions) -> Checked {
         })
         .collect();
     lints::lint(&valid, root, &decls, &|n| params.is_used(n), &mut diagnostics);
+    // Whether percentile bounds can collect their samples: the plan's request estimates
+    // (a pure computation over the scenario), run only once the scenario has no errors.
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        crate::plan::estimate::sample_lints(&valid, &mut diagnostics);
+    }
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
     done(sources, diagnostics, ok.then_some(valid))
 }

@@ -20,6 +20,12 @@ pub struct Scenario {
     pub device: Option<Spanned<Device>>,
     pub tags: Vec<Spanned<String>>,
     pub run_limit: Option<Spanned<Duration>>,
+    /// Confidence of the evidence rule for every expectation (99 % when not given).
+    pub confidence: Option<Spanned<Percent>>,
+    /// Times the measured phases run (`run --repeat` overrides it).
+    pub repeat: Option<Spanned<u64>>,
+    /// What a busy host or a lagging load generator does to the verdict.
+    pub host_quiet: Option<Spanned<HostQuiet>>,
     pub params: Vec<ParamDecl>,
     pub workloads: Vec<Workload>,
     pub phases: Vec<Phase>,
@@ -403,6 +409,10 @@ impl Comparison {
 }
 keyword_enum!(ExpectSeverity, "severity" { Fail = "fail", Warn = "warn" });
 keyword_enum!(OnMissing, "on-missing policy" { Fail = "fail", Warn = "warn", Pass = "pass" });
+keyword_enum!(
+    /// `warn`: a host finding is shown beside the verdict; `invalid`: it makes the run invalid.
+    HostQuiet, "host-quiet policy" { Warn = "warn", Invalid = "invalid" }
+);
 
 /// `workload.metric[.aggregation]` as written; resolved against the metric catalogue later.
 #[derive(Debug, Clone)]
@@ -442,6 +452,8 @@ pub struct Expectation {
     pub weight: Option<Spanned<f64>>,
     pub k: Option<Spanned<f64>>,
     pub name: Option<Spanned<String>>,
+    /// Confidence of the evidence rule for this expectation (else the scenario's).
+    pub confidence: Option<Spanned<Percent>>,
 }
 
 #[derive(Debug)]

@@ -195,6 +195,23 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
             resolve(&sc, m, diags);
         }
     }
+    let confidences = sc.confidence.iter().chain(sc.expectations.iter().filter_map(|e| e.confidence.as_ref()));
+    for c in confidences {
+        if !(c.value.0 >= 0.5 && c.value.0 < 1.0) {
+            diags.push(
+                Diagnostic::error(Code::OutOfRange, format!("a confidence of {} cannot be used", c.value))
+                    .with_label(c.span, "outside 50%..100%")
+                    .with_help("give a level from 50% up to (not including) 100%; 99% is the default, 95% asks for fewer samples"),
+            );
+        }
+    }
+    if let Some(r) = sc.repeat.as_ref().filter(|r| r.value == 0 || r.value > 1000) {
+        diags.push(
+            Diagnostic::error(Code::OutOfRange, format!("`repeat {}` is out of range", r.value))
+                .with_label(r.span, "1 to 1000")
+                .with_help("repeat the measured phases 1 to 1000 times (3 to 5 gives a between-run spread)"),
+        );
+    }
     let probes = probes(&sc, &expectations);
     ValidScenario { scenario: sc, expectations, phase_until, search_until, probes, params: vec![] }
 }

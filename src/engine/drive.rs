@@ -312,6 +312,10 @@ fn generate(
         // Wait in slices so a stop is noticed even between sparse arrivals.
         loop {
             if ctx.stop.is_set() {
+                let shard = index as usize % shards;
+                let n =
+                    unsent(curve, arrivals, &mut rng, t, start, end.map_or(Instant::now(), |e| e.min(Instant::now())));
+                ctx.recorder.record_unsent(shard, intended.min(Instant::now()), n);
                 return;
             }
             let now = Instant::now();
@@ -350,4 +354,21 @@ fn generate(
             handle.spawn(request);
         }
     }
+}
+
+/// Counts the intended arrivals from the one at `t` (seconds from `start`) up to `limit`
+/// that the generator did not reach: they are reported as unsent, never silently lost
+/// (the latest arrivals of a phase are the worst ones; forgetting them would be coordinated
+/// omission at the phase's end).
+fn unsent(curve: &RateCurve, arrivals: Arrivals, rng: &mut Rng, mut t: f64, start: Instant, limit: Instant) -> u64 {
+    let limit_s = limit.saturating_duration_since(start).as_secs_f64();
+    let mut n = 0u64;
+    while t < limit_s && n < 1 << 40 {
+        n += 1;
+        match curve.advance(t, curve::gap(arrivals, rng)) {
+            Some(next) => t = next,
+            None => break,
+        }
+    }
+    n
 }

@@ -30,7 +30,38 @@ pub enum RunEvent {
         stopped_by: String,
         duration_s: f64,
     },
-    Warning(String),
+    Warning(Warning),
+}
+
+/// A warning of the run, as the result document records it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Warning {
+    /// Stable identifier: `setup`, `fallback`, `pressure_capped`, `gpu_pressure_skipped`,
+    /// `generator_behind`, `drain_abandoned`, `aborted`.
+    pub code: &'static str,
+    pub message: String,
+    pub phase: Option<String>,
+    pub workload: Option<String>,
+}
+
+impl Warning {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Warning {
+        Warning { code, message: message.into(), phase: None, workload: None }
+    }
+    pub fn in_phase(mut self, phase: &str) -> Warning {
+        self.phase = Some(phase.to_string());
+        self
+    }
+    pub fn for_workload(mut self, workload: &str) -> Warning {
+        self.workload = Some(workload.to_string());
+        self
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Consumes run events (progress bars, plain lines, nothing).

@@ -9,15 +9,6 @@ fn metric_of(name: &str) -> Option<Metric> {
     Metric::ALL.iter().copied().find(|m| m.name() == name)
 }
 
-/// Divisor from recorded values to base units.
-fn base_scale(m: Metric) -> f64 {
-    match m {
-        Metric::RequestTokS => 1e3,
-        Metric::Recall => 1e3,
-        _ => 1e9,
-    }
-}
-
 /// The value of `metric.agg` over `hists`/`counters` recorded in `secs` seconds; `None` when
 /// there is no data for it (or benchctl records no such metric for this workload yet).
 pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs: f64, k: f64) -> Option<f64> {
@@ -27,7 +18,7 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
         if h.is_empty() {
             return None;
         }
-        let s = base_scale(m);
+        let s = m.scale();
         let agg = agg.unwrap_or("mean");
         return Some(match agg {
             "mean" => h.mean() / s,
@@ -48,6 +39,7 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
         "requests" => counter(c.requests),
         "errors" => counter(c.errors),
         "dropped" => counter(c.dropped),
+        "unsent" => counter(c.unsent),
         "output_tokens" => counter(c.output_tokens),
         "input_tokens" => counter(c.input_tokens),
         "error_rate" => (c.requests > 0).then(|| c.errors as f64 / c.requests as f64),

@@ -3,6 +3,7 @@ pub mod clock;
 pub mod curve;
 pub mod drive;
 pub mod events;
+pub mod host;
 pub mod measure;
 pub mod pressure;
 pub mod probe;

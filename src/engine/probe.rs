@@ -101,7 +101,7 @@ impl Series {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
     pub kind: ProbeKind,
-    pub every_ms: f64,
+    pub every_s: f64,
     /// Why the probe has no data on this machine, when it has none.
     pub unavailable: Option<String>,
     pub series: BTreeMap<String, SeriesOut>,
@@ -323,7 +323,7 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
         .into_iter()
         .map(|s| ProbeResult {
             kind: s.kind,
-            every_ms: s.every.as_secs_f64() * 1e3,
+            every_s: s.every.as_secs_f64(),
             unavailable: s.unavailable,
             series: s.series.into_iter().map(|(k, v)| (k, v.out())).collect(),
         })

@@ -51,10 +51,13 @@ pub enum Metric {
     /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored
     /// exactly at 3 significant digits, so the recall of any k up to 1000 is kept exactly.
     Recall,
+    /// Latency of failed requests (intended start -> failure), kept apart so that fast
+    /// failures do not flatter the latency of the requests that succeeded.
+    FailedLatency,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 10] = [
         Metric::Latency,
         Metric::Ttft,
         Metric::Itl,
@@ -64,6 +67,7 @@ impl Metric {
         Metric::SendLateness,
         Metric::KernelTime,
         Metric::Recall,
+        Metric::FailedLatency,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,15 +81,17 @@ impl Metric {
             Metric::SendLateness => "send_lateness",
             Metric::KernelTime => "kernel_time",
             Metric::Recall => "recall",
+            Metric::FailedLatency => "failed_latency",
         }
     }
 
-    /// Divisor from recorded values to reported ones (ns -> ms; milli-tok/s -> tok/s).
+    /// Divisor from recorded values to reported ones (ns -> s; milli-tok/s -> tok/s;
+    /// 1e-3 -> fraction). Every time in the result document is in seconds.
     pub fn scale(self) -> f64 {
         match self {
             Metric::RequestTokS => 1e3,
             Metric::Recall => 1e3,
-            _ => 1e6,
+            _ => 1e9,
         }
     }
 
@@ -94,14 +100,23 @@ impl Metric {
         match self {
             Metric::RequestTokS => "tok/s",
             Metric::Recall => "fraction",
-            _ => "ms",
+            _ => "s",
+        }
+    }
+
+    /// The unit of the integers recorded in the histogram.
+    pub fn recorded_unit(self) -> &'static str {
+        match self {
+            Metric::RequestTokS => "milli-tok/s",
+            Metric::Recall => "1e-3",
+            _ => "ns",
         }
     }
 }
 
 /// One histogram per [`Metric`].
 #[derive(Clone, Debug)]
-pub struct Hists(pub [Histogram<u64>; 9]);
+pub struct Hists(pub [Histogram<u64>; 10]);
 
 impl Default for Hists {
     fn default() -> Self {
@@ -114,8 +129,8 @@ impl Hists {
         &self.0[m as usize]
     }
     fn record(&mut self, m: Metric, v: u64) {
-        // Auto-resizing histograms accept any u64; saturate rather than lose a sample.
-        let _ = self.0[m as usize].record(v.max(1));
+        // Auto-resizing histograms accept any u64, zero included (a recall of 0 is a 0).
+        let _ = self.0[m as usize].record(v);
     }
     pub fn add(&mut self, other: &Hists) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
@@ -136,6 +151,14 @@ pub struct Counters {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Open loop: intended starts skipped because max-in-flight was reached.
     pub dropped: u64,
+    /// Open loop: intended starts before the phase's end that the generator never reached
+    /// (it fell behind, or the phase was stopped early). Every intended arrival is sent
+    /// (`requests` once finished), `dropped` or `unsent`.
+    pub unsent: u64,
+    /// Open loop: requests the generator sent (finished, failed, or abandoned by the drain).
+    pub sent: u64,
+    /// Open loop: of those, dispatched more than 1 ms after their intended time.
+    pub late_sent: u64,
     pub output_tokens: u64,
     pub input_tokens: u64,
     /// Nanoseconds spent processing prompts, summed over requests that report it.
@@ -154,6 +177,9 @@ impl Counters {
             *self.errors_by_kind.entry(k.clone()).or_default() += v;
         }
         self.dropped += o.dropped;
+        self.unsent += o.unsent;
+        self.sent += o.sent;
+        self.late_sent += o.late_sent;
         self.output_tokens += o.output_tokens;
         self.input_tokens += o.input_tokens;
         self.prefill_ns += o.prefill_ns;
@@ -217,6 +243,7 @@ pub struct WindowSummary {
     pub requests: u64,
     pub errors: u64,
     pub dropped: u64,
+    pub unsent: u64,
     /// Requests finished per second in this window.
     pub throughput: f64,
     /// Output tokens per second in this window.
@@ -241,6 +268,9 @@ struct Agg {
     series: Vec<WindowSummary>,
     /// Windows below this index are closed: late data goes to the next open window.
     closed_below: u64,
+    /// When the record ended (set by `finish`): the last window is as long as it really
+    /// was, not a whole window (a drain of 21 ms is not a second).
+    end: Option<Instant>,
 }
 
 /// Recorder of one workload in one phase, shared by all its workers.
@@ -374,6 +404,7 @@ impl Recorder {
         if let Some(kind) = s.error {
             sh.counters.errors += 1;
             *sh.counters.errors_by_kind.entry(kind.to_string()).or_default() += 1;
+            sh.hists.record(Metric::FailedLatency, ns(s.intended, s.finished));
             return;
         }
         sh.hists.record(Metric::Latency, ns(s.intended, s.finished));
@@ -417,6 +448,16 @@ impl Recorder {
         sh.counters.dropped += 1;
     }
 
+    /// Counts intended starts the generator never reached before the phase ended.
+    pub fn record_unsent(&self, shard: usize, at: Instant, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut sh = self.shard(shard);
+        self.enter(&mut sh, at);
+        sh.counters.unsent += n;
+    }
+
     /// Flushes every shard and closes the windows that ended before `now` (leaving the last
     /// one open for stragglers). Returns the newly closed windows.
     pub fn tick(&self, now: Instant) -> Vec<WindowSummary> {
@@ -436,21 +477,26 @@ impl Recorder {
                 break;
             }
             let (_, (h, c)) = agg.open.pop_first().expect("peeked");
-            out.push(self.summary(w, &h, &c));
+            out.push(self.summary(w, &h, &c, agg.end));
         }
         agg.closed_below = agg.closed_below.max(limit);
         agg.series.extend(out.iter().cloned());
         out
     }
 
-    fn summary(&self, w: u64, h: &Hists, c: &Counters) -> WindowSummary {
-        let secs = self.window.as_secs_f64();
+    fn summary(&self, w: u64, h: &Hists, c: &Counters, end: Option<Instant>) -> WindowSummary {
+        let full = self.window.as_secs_f64();
+        let start_s = w as f64 * full;
+        // The window's real length: cut at the record's end (never below 1 µs).
+        let secs =
+            end.map_or(full, |e| (e.saturating_duration_since(self.start).as_secs_f64() - start_s).clamp(1e-6, full));
         WindowSummary {
-            start_s: w as f64 * secs,
+            start_s,
             seconds: secs,
             requests: c.requests,
             errors: c.errors,
             dropped: c.dropped,
+            unsent: c.unsent,
             throughput: (c.requests - c.errors) as f64 / secs,
             tok_s: c.output_tokens as f64 / secs,
             metrics: Metric::ALL
@@ -469,6 +515,7 @@ impl Recorder {
     /// Flushes and closes everything; `end` is when the phase ended.
     pub fn finish(&self, end: Instant) -> Recorded {
         self.tick(end);
+        lock(&self.agg).end = Some(end);
         self.close_below(u64::MAX);
         let mut agg = lock(&self.agg);
         Recorded {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::drive::{self, DriveCtx, Stop};
-use super::events::{Reporter, RunEvent};
+use super::events::{Reporter, RunEvent, Warning};
 use super::measure;
 use super::pressure::{Pressure, PressureReport, DEFAULT_CAP};
 use super::probe::{ProbeResult, Probes};
@@ -31,12 +31,19 @@ pub struct Options {
     pub drain: Duration,
     /// Recorder shards per workload and phase (contention vs memory).
     pub shards: usize,
+    /// Times the measured phases run (`None`: the scenario's `repeat`, else once).
+    pub repeat: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Options { window: Duration::from_secs(1), drain: Duration::from_secs(10), shards: (2 * cores).max(2) }
+        Options {
+            window: Duration::from_secs(1),
+            drain: Duration::from_secs(10),
+            shards: (2 * cores).max(2),
+            repeat: None,
+        }
     }
 }
 
@@ -72,6 +79,9 @@ pub struct SearchOutcome {
 pub struct PhaseOutcome {
     pub name: String,
     pub role: PhaseRole,
+    /// Which repetition of the measured block this phase ran in (1-based; phases before and
+    /// after the block run once, as repetition 1).
+    pub repetition: u64,
     pub started_s: f64,
     pub duration_s: f64,
     pub stopped_by: String,
@@ -89,7 +99,9 @@ pub struct RunOutcome {
     pub aborted_by: Option<String>,
     pub phases: Vec<PhaseOutcome>,
     pub probes: Vec<ProbeResult>,
-    pub warnings: Vec<String>,
+    /// The host monitor's samples (the load generator's self-check).
+    pub host: super::host::HostReport,
+    pub warnings: Vec<Warning>,
     /// Per workload: where its token counts come from, and facts about its setup.
     pub workload_facts: BTreeMap<String, WorkloadFacts>,
 }
@@ -117,7 +129,7 @@ pub struct Prepared {
     /// Workloads skipped on this machine (GPU workloads with `fallback="cpu"` and no GPU),
     /// with the reason: their drives do not run and expectations on them are skipped.
     pub skipped: BTreeMap<String, String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// The folder for caches (GPU peaks, indexes): `BENCHCTL_CACHE`, else ~/.cache/benchctl.
@@ -129,14 +141,20 @@ pub fn cache_dir() -> std::path::PathBuf {
 
 /// The device a workload runs on: its own, the scenario's, or the CPU. A GPU device with
 /// `fallback="cpu"` becomes the CPU when this build or machine cannot open it.
-fn device_for(v: &ValidScenario, w: &crate::dsl::model::Workload, warnings: &mut Vec<String>) -> DeviceKind {
+fn device_for(v: &ValidScenario, w: &crate::dsl::model::Workload, warnings: &mut Vec<Warning>) -> DeviceKind {
     let Some(d) = w.device.as_ref().or(v.scenario.device.as_ref()).map(|d| d.value) else {
         return DeviceKind::Cpu;
     };
     if let DeviceKind::Cuda { .. } = d.kind {
         if d.fallback_cpu {
             if let Err(e) = crate::infer::model::device(d.kind) {
-                warnings.push(format!("workload `{}` runs on the CPU (fallback): {}", w.name.value, e.message));
+                warnings.push(
+                    Warning::new(
+                        "fallback",
+                        format!("workload `{}` runs on the CPU (fallback): {}", w.name.value, e.message),
+                    )
+                    .for_workload(&w.name.value),
+                );
                 return DeviceKind::Cpu;
             }
         }
@@ -180,7 +198,7 @@ pub fn workloads(
                 if d.is_some_and(|d| d.fallback_cpu) {
                     if let Err(e) = crate::gpu::kernel::open(index) {
                         let why = format!("workload `{name}` is skipped: {}", e.message);
-                        warnings.push(why.clone());
+                        warnings.push(Warning::new("skipped", why.clone()).for_workload(&name));
                         skipped.insert(name, e.message);
                         continue;
                     }
@@ -221,7 +239,10 @@ pub fn workloads(
                     span,
                     error: Box::new(error),
                 })?;
-                warnings.extend(said.into_iter().map(|m| format!("workload `{name}`: {m}")));
+                warnings.extend(
+                    said.into_iter()
+                        .map(|m| Warning::new("setup", format!("workload `{name}`: {m}")).for_workload(&name)),
+                );
                 out.insert(name, Arc::new(prepared));
             }
         }
@@ -238,9 +259,11 @@ pub struct Engine<'a> {
     pub interrupt: Arc<Stop>,
     pub reporter: &'a mut dyn Reporter,
     origin: Instant,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
     aborted_by: Option<String>,
     skipped: BTreeMap<String, String>,
+    /// The repetition being run (1-based).
+    repetition: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -261,17 +284,18 @@ impl<'a> Engine<'a> {
             warnings: vec![],
             aborted_by: None,
             skipped: BTreeMap::new(),
+            repetition: 1,
         }
     }
 
     /// What workload setup reported: warnings, and the workloads skipped on this machine.
-    pub fn with_setup(mut self, warnings: Vec<String>, skipped: BTreeMap<String, String>) -> Self {
+    pub fn with_setup(mut self, warnings: Vec<Warning>, skipped: BTreeMap<String, String>) -> Self {
         self.warnings.extend(warnings);
         self.skipped = skipped;
         self
     }
 
-    fn warn(&mut self, w: String) {
+    fn warn(&mut self, w: Warning) {
         self.reporter.event(&RunEvent::Warning(w.clone()));
         self.warnings.push(w);
     }
@@ -283,21 +307,27 @@ impl<'a> Engine<'a> {
             &self.valid.probes.iter().map(|(k, every, _)| (*k, every.as_std())).collect::<Vec<_>>(),
             self.origin,
         );
+        let host = super::host::HostMonitor::start(self.origin);
         let mut phases = vec![];
-        let count = self.valid.scenario.phases.len();
-        for (index, phase) in self.valid.scenario.phases.iter().enumerate() {
+        let repeat = self.options.repeat.or(self.valid.scenario.repeat.as_ref().map(|r| r.value)).unwrap_or(1);
+        let order = crate::plan::schedule(&self.valid.scenario.phases, repeat);
+        let count = order.len();
+        for (step, &(index, repetition)) in order.iter().enumerate() {
             if self.interrupt.is_set() {
                 break;
             }
+            let phase = &self.valid.scenario.phases[index];
+            self.repetition = repetition;
             let planned_s = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
             self.reporter.event(&RunEvent::PhaseStarted {
-                index,
+                index: step,
                 count,
                 name: phase.name.value.clone(),
                 role: phase.role,
                 planned_s,
             });
-            let outcome = self.phase(index, phase).await;
+            let mut outcome = self.phase(index, phase).await;
+            outcome.repetition = repetition;
             self.reporter.event(&RunEvent::PhaseFinished {
                 name: outcome.name.clone(),
                 stopped_by: outcome.stopped_by.clone(),
@@ -306,6 +336,7 @@ impl<'a> Engine<'a> {
             phases.push(outcome);
         }
         let probes = probes.finish();
+        let host = host.finish();
         self.reporter.finish();
         let interrupted = self.interrupt.is_set() && self.aborted_by.is_none();
         RunOutcome {
@@ -315,6 +346,7 @@ impl<'a> Engine<'a> {
             aborted_by: self.aborted_by,
             phases,
             probes,
+            host,
             warnings: self.warnings,
             workload_facts: self
                 .workloads
@@ -331,8 +363,15 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The seed of the current repetition: the scenario's for the first, derived for the
+    /// others (so that repetitions are independent samples of the load process).
     fn seed(&self) -> u64 {
-        self.valid.scenario.seed.as_ref().map_or(0, |s| s.value)
+        let seed = self.valid.scenario.seed.as_ref().map_or(0, |s| s.value);
+        if self.repetition <= 1 {
+            seed
+        } else {
+            derive_seed(seed, 0x5245_5045_4154, self.repetition)
+        }
     }
 
     async fn phase(&mut self, index: usize, phase: &Phase) -> PhaseOutcome {
@@ -351,13 +390,19 @@ impl<'a> Engine<'a> {
                 phase.name.value,
                 p.report.memory_held_bytes >> 20
             );
-            self.warn(w);
+            self.warn(Warning::new("pressure_capped", w).in_phase(&phase.name.value));
         }
         if let Some(gpu) = phase.pressure.as_ref().and_then(|p| p.gpu_memory.as_ref()) {
-            self.warn(format!(
-                "phase `{}`: GPU memory pressure ({}) needs the GPU support, not in this build; skipped",
-                phase.name.value, gpu.value
-            ));
+            self.warn(
+                Warning::new(
+                    "gpu_pressure_skipped",
+                    format!(
+                        "phase `{}`: GPU memory pressure ({}) needs the GPU support, not in this build; skipped",
+                        phase.name.value, gpu.value
+                    ),
+                )
+                .in_phase(&phase.name.value),
+            );
         }
         let (workloads, stopped_by, search) = match &phase.search {
             Some(s) if !self.workloads.contains_key(&s.workload.value) => (vec![], "skipped".to_string(), None),
@@ -372,6 +417,7 @@ impl<'a> Engine<'a> {
         PhaseOutcome {
             name: phase.name.value.clone(),
             role: phase.role,
+            repetition: 1,
             started_s,
             duration_s: start.elapsed().as_secs_f64(),
             stopped_by,
@@ -420,21 +466,17 @@ impl<'a> Engine<'a> {
         let stopped_by = self.supervise(phase, start, end, &recorders, conditions, &tasks).await;
         stop.set();
         self.drain(phase, &recorders, tasks).await;
-        for c in &ctxs {
-            let (late, sent) = (c.late_dispatches.load(Ordering::Relaxed), c.dispatched.load(Ordering::Relaxed));
-            // A few late dispatches are OS scheduling noise; a steady share means the
-            // generator cannot produce the rate.
-            if sent > 100 && late * 20 > sent {
-                self.warn(format!(
-                    "phase `{}`: the load generator itself fell behind ({late} of {sent} arrivals dispatched over 1 ms late); the rate may be above what this machine can generate",
-                    phase.name.value
-                ));
-            }
-        }
         let now = Instant::now();
         let workloads = recorders
             .into_iter()
-            .map(|(name, r)| WorkloadOutcome { kind: self.kind(&name), recorded: r.finish(now), name })
+            .map(|(name, r)| {
+                let mut recorded = r.finish(now);
+                for c in ctxs.iter().filter(|c| Arc::ptr_eq(&c.recorder, &r)) {
+                    recorded.counters.sent += c.dispatched.load(Ordering::Relaxed);
+                    recorded.counters.late_sent += c.late_dispatches.load(Ordering::Relaxed);
+                }
+                WorkloadOutcome { kind: self.kind(&name), recorded, name }
+            })
             .collect();
         (workloads, stopped_by)
     }
@@ -536,11 +578,17 @@ impl<'a> Engine<'a> {
             r.abandon_in_flight();
         }
         if left > 0 {
-            self.warn(format!(
-                "phase `{}`: {left} requests still in flight after the {}s drain were not recorded",
-                phase.name.value,
-                self.options.drain.as_secs()
-            ));
+            self.warn(
+                Warning::new(
+                    "drain_abandoned",
+                    format!(
+                        "phase `{}`: {left} requests still in flight after the {}s drain were not recorded",
+                        phase.name.value,
+                        self.options.drain.as_secs()
+                    ),
+                )
+                .in_phase(&phase.name.value),
+            );
         }
     }
 }
@@ -696,6 +744,7 @@ impl Engine<'_> {
             None,
             drive::DEFAULT_MAX_IN_FLIGHT,
         ));
+        let ctx_sent = ctx.clone();
         let task = tokio::spawn(drive::run(
             ctx,
             drive::segments(&shape, None),
@@ -710,7 +759,9 @@ impl Engine<'_> {
         stop.set();
         let recorders: BTreeMap<String, Arc<Recorder>> = [(workload.to_string(), rec.clone())].into();
         self.drain(phase, &recorders, vec![task]).await;
-        let recorded = rec.finish(Instant::now());
+        let mut recorded = rec.finish(Instant::now());
+        recorded.counters.sent = ctx_sent.dispatched.load(Ordering::Relaxed);
+        recorded.counters.late_sent = ctx_sent.late_dispatches.load(Ordering::Relaxed);
         let secs = recorded.elapsed.as_secs_f64();
         let failed: Vec<String> = conds
             .iter()

@@ -134,6 +134,7 @@ mod tests {
             message: String::new(),
             samples: None,
             required_samples: None,
+            evidence: None,
             origin: Value::Null,
         }
     }

@@ -2,7 +2,9 @@
 //! samples for each percentile bound), grading and recommendations. Works on the result's
 //! JSON, so `benchctl report` can evaluate a saved result without the scenario.
 
+pub mod evidence;
 mod grade;
+pub mod host;
 mod value;
 
 pub use grade::{grade, Grade};
@@ -13,14 +15,20 @@ use serde_json::Value;
 use crate::dsl::metrics::percentile;
 use crate::dsl::model::Comparison;
 
-/// Confidence for the sample-count rule of percentile bounds.
+/// Default confidence of the evidence rule (settable per scenario and per expectation).
 pub const CONFIDENCE: f64 = 0.99;
 
-/// Samples needed before a `p`-quantile bound is evidence: the smallest n with p^n <= 1 - c,
-/// so that if the true quantile were above the bound, seeing no sample above it would have
-/// probability at most 1 - c. At c = 99 %: p99 needs 459, p95 90, p90 44, p50 7.
+/// Samples needed before an upper bound on the `p`-quantile can pass at confidence `c`: the
+/// smallest n with p^n <= 1 - c, so that if the true quantile were above the bound, seeing
+/// no sample above it would have probability at most 1 - c. At 99 %: p99 needs 459, p95 90,
+/// p90 44, p50 7. A failure can need far fewer (6 of 6 samples above a p95 bound is one).
+pub fn required_samples_at(p: f64, c: f64) -> u64 {
+    ((1.0 - c).ln() / p.ln()).ceil() as u64
+}
+
+/// [`required_samples_at`] at the default confidence.
 pub fn required_samples(p: f64) -> u64 {
-    ((1.0 - CONFIDENCE).ln() / p.ln()).ceil() as u64
+    required_samples_at(p, CONFIDENCE)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,7 +38,8 @@ pub enum Status {
     Fail,
     /// Failed, but the expectation's severity is `warn`.
     Warn,
-    /// Too few samples for the percentile: not evidence either way; the run is invalid for it.
+    /// The samples show neither that the bound holds nor that it is missed at the
+    /// confidence asked for: not evidence either way; the run is invalid for it.
     Insufficient,
     /// The workload was skipped on this machine (a GPU workload with `fallback="cpu"` and no
     /// GPU): neither passed nor failed, and left out of the grade.
@@ -52,7 +61,10 @@ pub struct Outcome {
     pub measured_text: String,
     pub message: String,
     pub samples: Option<u64>,
+    /// Fewest samples with none beyond the bound that could pass a quantile bound.
     pub required_samples: Option<u64>,
+    /// The evidence rule's counts, interval and decision, where the bound has one.
+    pub evidence: Option<evidence::Evidence>,
     pub origin: Value,
 }
 
@@ -67,6 +79,10 @@ pub struct Evaluation {
     pub valid: bool,
     pub invalid_reasons: Vec<String>,
     pub recommendations: Vec<String>,
+    /// Reasons the host or the load generator may have spoiled the run.
+    pub host_findings: Vec<host::Finding>,
+    /// `warn` (findings shown beside the verdict) or `invalid` (they make the run invalid).
+    pub host_quiet: String,
     /// `passed`, `failed` or `invalid`.
     pub verdict: &'static str,
 }
@@ -88,6 +104,11 @@ pub fn evaluate(doc: &Value) -> Evaluation {
     for o in outcomes.iter().filter(|o| o.status == Status::Insufficient) {
         invalid_reasons.push(format!("`{}`: {}", o.name, o.message));
     }
+    let host_findings = host::findings(doc);
+    let host_quiet = doc.pointer("/config/host_quiet").and_then(Value::as_str).unwrap_or("warn").to_string();
+    if host_quiet == "invalid" {
+        invalid_reasons.extend(host_findings.iter().map(|f| format!("host-quiet=\"invalid\": {}", f.message)));
+    }
     let (score, met, total, g) = grade(&outcomes);
     let failed = outcomes.iter().any(|o| o.status == Status::Fail);
     let valid = invalid_reasons.is_empty();
@@ -100,6 +121,8 @@ pub fn evaluate(doc: &Value) -> Evaluation {
         total_targets: total,
         valid,
         invalid_reasons,
+        host_findings,
+        host_quiet,
         verdict: if !valid {
             "invalid"
         } else if failed {
@@ -140,6 +163,7 @@ fn kernel_checks(doc: &Value) -> Vec<Outcome> {
                 message,
                 samples: None,
                 required_samples: None,
+                evidence: None,
                 origin: Value::Null,
             })
         })
@@ -156,11 +180,20 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
     let severity = s(spec, "severity").unwrap_or("fail").to_string();
     let fail_status = if severity == "warn" { Status::Warn } else { Status::Fail };
     let subject = s(spec, "subject").unwrap_or_default();
+    let confidence = spec["confidence"].as_f64().unwrap_or(CONFIDENCE);
     // A workload skipped on this machine has no data to measure: the outcome says so.
     let skipped = doc.pointer(&format!("/benchmarks/{subject}/setup/skipped")).and_then(Value::as_str);
     let measured = if skipped.is_some() { None } else { value::measure(doc, spec) };
-    let required = spec.get("aggregation").and_then(Value::as_str).and_then(percentile).map(required_samples);
     let base = &spec["base"];
+    let op = base.get("op").and_then(Value::as_str).and_then(Comparison::from_name);
+    let required = spec
+        .get("aggregation")
+        .and_then(Value::as_str)
+        .and_then(percentile)
+        .map(|p| evidence::needed_for_pass(p, op.unwrap_or(Comparison::Lt), confidence));
+    let ev = measured.as_ref().and_then(|m| m.basis.as_ref()).and_then(|b| judge(b, base, confidence));
+    let mut measured_text =
+        measured.as_ref().map_or(if skipped.is_some() { "skipped" } else { "no data" }.into(), |m| m.text.clone());
     let (status, message) = match &measured {
         None if skipped.is_some() => (Status::Skipped, format!("skipped: {}", skipped.unwrap_or_default())),
         None => match s(spec, "on_missing").unwrap_or("fail") {
@@ -168,25 +201,40 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
             "warn" => (Status::Warn, "no data; on-missing=warn".to_string()),
             _ => (fail_status, "no data for this metric in the result".to_string()),
         },
-        Some(m) if m.windows.is_none() && required.is_some_and(|r| m.samples.is_some_and(|n| n < r)) => (
-            Status::Insufficient,
-            format!(
-                "{} samples, but a {} bound needs at least {} at {:.0}% confidence",
-                m.samples.unwrap_or(0),
-                s(spec, "aggregation").unwrap_or(""),
-                required.unwrap_or(0),
-                CONFIDENCE * 100.0
-            ),
-        ),
         Some(m) => {
-            let ok = match m.windows {
+            let point = match m.windows {
                 Some((passed, total)) => {
                     total > 0 && passed as f64 >= spec["windows_share"].as_f64().unwrap_or(1.0) * total as f64 - 1e-9
                 }
                 None => holds(m.value, base),
             };
-            let msg = format!("measured {}, expected {}", m.text, bound_text(spec));
-            (if ok { Status::Pass } else { fail_status }, msg)
+            let expected = bound_text(spec);
+            match &ev {
+                Some(e) => {
+                    let said = evidence_text(e, spec, confidence);
+                    measured_text = format!("{} ({said})", m.text);
+                    match e.decision {
+                        evidence::Decision::Holds => {
+                            (Status::Pass, format!("passed: measured {}, expected {expected}; {said}", m.text))
+                        }
+                        evidence::Decision::Missed => {
+                            (fail_status, format!("failed: measured {}, expected {expected}; {said}", m.text))
+                        }
+                        evidence::Decision::Undecided => (
+                            Status::Insufficient,
+                            format!(
+                                "not evidence either way at {:.0}% confidence: measured {}, expected {expected}; {said}",
+                                confidence * 100.0,
+                                m.text
+                            ),
+                        ),
+                    }
+                }
+                None => {
+                    let msg = format!("measured {}, expected {expected}", m.text);
+                    (if point { Status::Pass } else { fail_status }, msg)
+                }
+            }
         }
     };
     Outcome {
@@ -198,13 +246,150 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
         weight: spec["weight"].as_f64().unwrap_or(1.0),
         status,
         measured: measured.as_ref().map(|m| m.value),
-        measured_text: measured
-            .as_ref()
-            .map_or(if skipped.is_some() { "skipped" } else { "no data" }.into(), |m| m.text.clone()),
+        measured_text,
         message,
         samples: measured.as_ref().and_then(|m| m.samples),
         required_samples: required.filter(|_| skipped.is_none()),
+        evidence: ev,
         origin: spec["origin"].clone(),
+    }
+}
+
+/// Applies the evidence rule to a bound (`op value`, or `lo..hi` as two bounds that must
+/// both hold). `None` where the bound has no statistical reading (`==`).
+fn judge(basis: &value::Basis, base: &Value, c: f64) -> Option<evidence::Evidence> {
+    let one = |op: Comparison, bound: f64| judge_one(basis, op, bound, c);
+    match base.get("op").and_then(Value::as_str).and_then(Comparison::from_name) {
+        Some(Comparison::Eq) => None,
+        Some(op) => one(op, base["value"].as_f64()?),
+        None => {
+            let lo = one(Comparison::Ge, base["lo"].as_f64()?)?;
+            let hi = one(Comparison::Le, base["hi"].as_f64()?)?;
+            use evidence::Decision::*;
+            let decision = match (lo.decision, hi.decision) {
+                (Holds, Holds) => Holds,
+                (Missed, _) | (_, Missed) => Missed,
+                _ => Undecided,
+            };
+            // The side that decides (or the first that does not hold) is the one reported.
+            let mut e = if hi.decision == Missed || (lo.decision == Holds && hi.decision != Holds) { hi } else { lo };
+            e.decision = decision;
+            Some(e)
+        }
+    }
+}
+
+fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option<evidence::Evidence> {
+    use evidence::*;
+    use value::Basis;
+    Some(match basis {
+        Basis::Quantile { hist, q, scale } => {
+            let n = hist.len();
+            let b = bound * scale;
+            // Samples on the wrong side of the bound (bucket values at 3 significant digits).
+            let beyond = match op {
+                Comparison::Lt => n - crate::stats::count_below(hist, b),
+                Comparison::Le => crate::stats::count_above(hist, b),
+                Comparison::Gt => n - crate::stats::count_above(hist, b),
+                _ => crate::stats::count_below(hist, b),
+            };
+            let decision = quantile_decision(&QuantileSamples { n, beyond }, *q, op, c);
+            let at = |r: Option<u64>| r.and_then(|r| crate::stats::order_statistic(hist, r)).map(|v| v / scale);
+            Evidence {
+                method: "binomial order statistic",
+                confidence: c,
+                n,
+                beyond: Some(beyond),
+                low: at(lower_rank(n, *q, c)),
+                high: at(upper_rank(n, *q, c)),
+                needed_for_pass: Some(needed_for_pass(*q, op, c)),
+                decision,
+            }
+        }
+        Basis::Mean { hist, scale } => {
+            let (mean, sd, n) = (hist.mean() / scale, hist.stdev() / scale, hist.len());
+            let (decision, lo, hi) = mean_decision(mean, sd, n, bound, op, c);
+            Evidence {
+                method: "student t mean",
+                confidence: c,
+                n,
+                beyond: None,
+                low: lo.is_finite().then_some(lo),
+                high: hi.is_finite().then_some(hi),
+                needed_for_pass: None,
+                decision,
+            }
+        }
+        Basis::Share { events, trials } => Evidence {
+            method: "binomial share",
+            confidence: c,
+            n: *trials,
+            beyond: Some(*events),
+            low: None,
+            high: None,
+            needed_for_pass: None,
+            decision: share_decision(*events, *trials, bound, op, c),
+        },
+        Basis::Count { events, secs } => {
+            if *secs <= 0.0 {
+                return None;
+            }
+            Evidence {
+                method: "poisson count",
+                confidence: c,
+                n: *events,
+                beyond: Some(*events),
+                low: None,
+                high: None,
+                needed_for_pass: None,
+                decision: rate_decision(*events, *secs, bound, op, c),
+            }
+        }
+    })
+}
+
+/// What the evidence says, in words: `6 of 6 samples above 200ms`, `p95 at most 4.1ms`.
+fn evidence_text(e: &evidence::Evidence, spec: &Value, c: f64) -> String {
+    let unit = &spec["unit"];
+    let share = spec["base"]["share"].as_bool().unwrap_or(false);
+    let t = |x: f64| value::text(unit, share, x);
+    let op = spec.pointer("/base/op").and_then(Value::as_str).unwrap_or("<");
+    let pct = c * 100.0;
+    match e.method {
+        "binomial order statistic" => {
+            let side = if matches!(op, ">" | ">=") { "below" } else { "above" };
+            let bound = spec.pointer("/base/value").and_then(Value::as_f64).map(t).unwrap_or_default();
+            let mut out = format!("{} of {} samples {side} {bound}", e.beyond.unwrap_or(0), e.n);
+            match (e.decision, e.low, e.high) {
+                (evidence::Decision::Holds, _, Some(h)) if side == "above" => {
+                    out += &format!("; at most {} at {pct:.0}% confidence", t(h))
+                }
+                (evidence::Decision::Holds, Some(l), _) => {
+                    out += &format!("; at least {} at {pct:.0}% confidence", t(l))
+                }
+                (evidence::Decision::Missed, Some(l), _) if side == "above" => {
+                    out += &format!("; at least {} at {pct:.0}% confidence", t(l))
+                }
+                (evidence::Decision::Missed, _, Some(h)) => {
+                    out += &format!("; at most {} at {pct:.0}% confidence", t(h))
+                }
+                (evidence::Decision::Undecided, lo, hi) => match e.needed_for_pass {
+                    Some(need) if e.n < need => out += &format!("; a pass needs at least {need} samples"),
+                    _ => {
+                        let side = |v: Option<f64>| v.map_or("?".to_string(), t);
+                        out += &format!("; {pct:.0}% interval {}..{} contains the bound", side(lo), side(hi))
+                    }
+                },
+                _ => {}
+            }
+            out
+        }
+        "student t mean" => match (e.low, e.high) {
+            (Some(l), Some(h)) => format!("{pct:.0}% interval {}..{} over {} samples", t(l), t(h), e.n),
+            _ => format!("{} samples: too few for an interval", e.n),
+        },
+        "binomial share" => format!("{} of {} requests", e.beyond.unwrap_or(0), e.n),
+        _ => format!("{} events counted", e.n),
     }
 }
 
@@ -233,7 +418,11 @@ pub fn apply(doc: &mut Value, ev: &Evaluation) {
                 .iter()
                 .map(|o| (o.name.clone(), serde_json::json!({ "selector": o.selector, "measured": o.measured, "measured_text": o.measured_text, "status": o.status, "met": o.status == Status::Pass, "score": if o.status == Status::Pass { 1.0 } else { 0.0 } })))
                 .collect();
-            w["meets_targets"] = Value::Bool(list.iter().all(|o| o.status == Status::Pass));
+            let meets = list.iter().all(|o| o.status == Status::Pass);
+            w["meets_targets"] = Value::Bool(meets);
+            if w["summary"].is_object() {
+                w["summary"]["meets_targets"] = Value::Bool(meets);
+            }
             w["target_scores"] = Value::Object(scores);
         }
     }
@@ -249,7 +438,9 @@ pub fn apply(doc: &mut Value, ev: &Evaluation) {
         "invalid_reasons": ev.invalid_reasons,
         "verdict": ev.verdict,
         "recommendations": ev.recommendations,
+        "host_quiet": ev.host_quiet,
     });
+    doc["host_findings"] = serde_json::to_value(&ev.host_findings).unwrap_or(Value::Null);
     doc["evaluation"] = serde_json::to_value(&ev.outcomes).unwrap_or(Value::Null);
 }
 

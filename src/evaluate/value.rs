@@ -17,6 +17,21 @@ pub struct Measured {
     pub samples: Option<u64>,
     /// Windowed: (windows that met the bound, windows).
     pub windows: Option<(usize, usize)>,
+    /// What a confidence statement about the value can rest on.
+    pub basis: Option<Basis>,
+}
+
+/// The data behind a measured value that the evidence rule can use.
+#[derive(Debug, Clone)]
+pub enum Basis {
+    /// A quantile of a histogram whose recorded integers are base units times `scale`.
+    Quantile { hist: hdrhistogram::Histogram<u64>, q: f64, scale: f64 },
+    /// The mean of a histogram.
+    Mean { hist: hdrhistogram::Histogram<u64>, scale: f64 },
+    /// `events` of `trials` (an error share).
+    Share { events: u64, trials: u64 },
+    /// `events` over `secs` seconds (a rate).
+    Count { events: u64, secs: f64 },
 }
 
 /// Text of a base-unit value in the unit the expectation's metric is measured in.
@@ -35,8 +50,22 @@ pub fn text(unit: &Value, share: bool, x: f64) -> String {
     }
 }
 
-fn phase<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
-    doc["phases"].as_array()?.iter().find(|p| p["name"] == name)
+/// Every run of the named phase (one per repetition); `None` when it never ran.
+fn phase<'a>(doc: &'a Value, name: &str) -> Option<Vec<&'a Value>> {
+    let all: Vec<&Value> = doc["phases"].as_array()?.iter().filter(|p| p["name"] == name).collect();
+    (!all.is_empty()).then_some(all)
+}
+
+/// Histograms, counters and seconds of workload records in the result, merged.
+fn records(ws: &[&Value]) -> (Hists, Counters, f64) {
+    let mut acc = (Hists::default(), Counters::default(), 0.0);
+    for w in ws {
+        let (h, c, secs) = record(w);
+        acc.0.add(&h);
+        acc.1.add(&c);
+        acc.2 += secs;
+    }
+    acc
 }
 
 /// Histograms, counters and seconds of one workload record in the result.
@@ -57,6 +86,9 @@ fn record(w: &Value) -> (Hists, Counters, f64) {
         errors: n("errors"),
         errors_by_kind,
         dropped: n("dropped"),
+        unsent: n("unsent"),
+        sent: n("sent"),
+        late_sent: n("late_sent"),
         output_tokens: n("output_tokens"),
         input_tokens: n("input_tokens"),
         prefill_ns: (w["prefill_s"].as_f64().unwrap_or(0.0) * 1e9) as u64,
@@ -79,30 +111,58 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
             text: text(unit, share, v),
             samples: None,
             windows: None,
+            basis: None,
         });
     }
     if let Some(w) = spec["window"].as_str().and_then(|w| Duration::parse(w).ok()) {
         return windowed(doc, spec, subject, metric, agg, phase_name, w.as_secs_f64());
     }
-    let w = match phase_name {
-        Some(p) => phase(doc, p)?.pointer(&format!("/workloads/{subject}"))?,
-        None => doc.pointer(&format!("/benchmarks/{subject}"))?,
+    let ws: Vec<&Value> = match phase_name {
+        Some(p) => phase(doc, p)?.into_iter().filter_map(|ph| ph.pointer(&format!("/workloads/{subject}"))).collect(),
+        None => vec![doc.pointer(&format!("/benchmarks/{subject}"))?],
     };
-    if let Some(value) = setup_fact(doc, subject, metric).or_else(|| breaking_point(doc, subject, metric)) {
-        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
+    if ws.is_empty() {
+        return None;
     }
-    let (h, c, secs) = record(w);
+    if let Some(value) = setup_fact(doc, subject, metric).or_else(|| breaking_point(doc, subject, metric)) {
+        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None });
+    }
+    let (h, c, secs) = records(&ws);
     if matches!(metric, "energy_per_token" | "energy_per_query") {
         let value = energy_per(doc, metric, phase_name, &c)?;
-        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
+        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None });
     }
     if let Some(value) = kernel_rate(doc, subject, metric, &h) {
-        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None });
+        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None });
     }
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
     let value = measure::value(metric, agg, &h, &c, secs, k)?;
-    let samples = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| h.get(*m).len());
-    Some(Measured { value, text: text(unit, share, value), samples, windows: None })
+    let hist = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| (h.get(*m), m.scale()));
+    let samples = hist.map(|(h, _)| h.len());
+    let basis = match (hist, agg) {
+        (Some((h, scale)), Some(a)) => match crate::dsl::metrics::percentile(a) {
+            Some(q) => Some(Basis::Quantile { hist: h.clone(), q, scale }),
+            None if a == "mean" => Some(Basis::Mean { hist: h.clone(), scale }),
+            None => None,
+        },
+        (None, _) => match metric {
+            "error_rate" => Some(Basis::Share { events: c.errors, trials: c.requests }),
+            "throughput" => Some(Basis::Count { events: c.requests - c.errors, secs }),
+            "goodput" => Some(Basis::Count { events: c.good, secs }),
+            "requests" | "errors" | "dropped" | "unsent" if agg == Some("rate") => {
+                let events = match metric {
+                    "requests" => c.requests,
+                    "errors" => c.errors,
+                    "unsent" => c.unsent,
+                    _ => c.dropped,
+                };
+                Some(Basis::Count { events, secs })
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(Measured { value, text: text(unit, share, value), samples, windows: None, basis })
 }
 
 /// Joules the energy probe counted between `start` and `start + len` (seconds of the run):
@@ -128,7 +188,7 @@ fn points_within(series: &Value, start: f64, len: f64) -> Option<Vec<f64>> {
 /// The named phase, or every measured phase.
 fn phases_of<'a>(doc: &'a Value, phase_name: Option<&str>) -> Option<Vec<&'a Value>> {
     Some(match phase_name {
-        Some(p) => vec![phase(doc, p)?],
+        Some(p) => phase(doc, p)?,
         None => doc["phases"].as_array()?.iter().filter(|p| p["role"] == "measure").collect(),
     })
 }
@@ -190,25 +250,21 @@ fn kernel_rate(doc: &Value, subject: &str, metric: &str, h: &Hists) -> Option<f6
     }
 }
 
-/// One window's value of `metric.agg` in base units.
-fn window_value(w: &Value, metric: &str, agg: Option<&str>) -> Option<f64> {
-    let secs = w["seconds"].as_f64().unwrap_or(1.0);
-    let n = |k: &str| w[k].as_f64();
-    match metric {
-        "throughput" => n("throughput"),
-        "tok_s" => n("tok_s"),
-        "error_rate" => (n("requests")? > 0.0).then(|| n("errors").unwrap_or(0.0) / n("requests").unwrap_or(1.0)),
-        "requests" | "errors" | "dropped" => n(metric).map(|x| if agg == Some("rate") { x / secs } else { x }),
-        _ => {
-            let stat = w.pointer(&format!("/metrics/{metric}/{}", agg.unwrap_or("mean")))?.as_f64()?;
-            Some(if metric == "request_tok_s" { stat } else { stat / 1e3 })
-        }
-    }
+/// Whether a windowed metric is a rate or count (judged over the window's real length).
+fn is_rate(metric: &str, agg: Option<&str>) -> bool {
+    matches!(metric, "throughput" | "tok_s" | "requests" | "errors" | "dropped" | "unsent") || agg == Some("rate")
 }
 
-/// Windowed expectations: group the 1-second windows into windows of the requested length
-/// (a group's percentile or maximum is the largest of its seconds: an upper bound) and count
-/// the groups that meet the bound.
+/// One window's value of a distribution statistic in base units (seconds, tok/s, fraction).
+fn window_stat(w: &Value, metric: &str, agg: Option<&str>) -> Option<f64> {
+    w.pointer(&format!("/metrics/{metric}/{}", agg.unwrap_or("mean")))?.as_f64()
+}
+
+/// Windowed expectations: the 1-second windows of each phase are grouped into windows of
+/// the requested length. A group's rate is its events over its real length (the sum of its
+/// windows' `seconds`); a group shorter than half the requested length (the end of a phase,
+/// or the drain after it) is left out of rate and count expectations. A group's percentile
+/// or maximum is the largest of its seconds' (an upper bound); its minimum the smallest.
 fn windowed(
     doc: &Value,
     spec: &Value,
@@ -219,27 +275,45 @@ fn windowed(
     length: f64,
 ) -> Option<Measured> {
     let phases = phases_of(doc, phase_name)?;
+    let rate = is_rate(metric, agg);
     let mut groups: Vec<f64> = vec![];
     for p in phases {
         let Some(series) = p.pointer(&format!("/workloads/{subject}/series")).and_then(Value::as_array) else {
             continue;
         };
-        let per = series.first().and_then(|w| w["seconds"].as_f64()).unwrap_or(1.0);
+        let per = series.first().and_then(|w| w["seconds"].as_f64()).unwrap_or(1.0).max(1e-9);
         let k = ((length / per).round() as usize).max(1);
         for chunk in series.chunks(k) {
-            let vals: Vec<f64> = chunk.iter().filter_map(|w| window_value(w, metric, agg)).collect();
-            if vals.is_empty() {
-                continue;
-            }
-            let v = match agg {
-                Some("min") => vals.iter().copied().fold(f64::INFINITY, f64::min),
-                Some("mean") | None
-                    if matches!(metric, "throughput" | "tok_s" | "error_rate") || agg == Some("mean") =>
-                {
-                    vals.iter().sum::<f64>() / vals.len() as f64
+            let secs: f64 = chunk.iter().map(|w| w["seconds"].as_f64().unwrap_or(per)).sum();
+            let sum = |key: &str| chunk.iter().map(|w| w[key].as_f64().unwrap_or(0.0)).sum::<f64>();
+            let v = if rate || metric == "error_rate" {
+                if rate && secs < 0.5 * length {
+                    continue;
                 }
-                Some("count") => vals.iter().sum(),
-                _ => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                match metric {
+                    "throughput" => (sum("requests") - sum("errors")) / secs,
+                    "tok_s" => {
+                        chunk
+                            .iter()
+                            .map(|w| w["tok_s"].as_f64().unwrap_or(0.0) * w["seconds"].as_f64().unwrap_or(per))
+                            .sum::<f64>()
+                            / secs
+                    }
+                    "error_rate" if sum("requests") > 0.0 => sum("errors") / sum("requests"),
+                    "error_rate" => continue,
+                    m if agg == Some("rate") => sum(m) / secs,
+                    m => sum(m),
+                }
+            } else {
+                let vals: Vec<f64> = chunk.iter().filter_map(|w| window_stat(w, metric, agg)).collect();
+                if vals.is_empty() {
+                    continue;
+                }
+                match agg {
+                    Some("min") => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                    Some("mean") => vals.iter().sum::<f64>() / vals.len() as f64,
+                    _ => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                }
             };
             groups.push(v);
         }
@@ -248,7 +322,13 @@ fn windowed(
         return None;
     }
     let passed = groups.iter().filter(|v| super::holds(**v, &spec["base"])).count();
-    let worst = groups.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The worst window is the lowest for a lower bound and the highest otherwise.
+    let lower = matches!(spec.pointer("/base/op").and_then(Value::as_str), Some(">" | ">="));
+    let worst = if lower {
+        groups.iter().copied().fold(f64::INFINITY, f64::min)
+    } else {
+        groups.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    };
     let share = spec["base"]["share"].as_bool().unwrap_or(false);
     let text = format!("{passed} of {} windows (worst {})", groups.len(), text(&spec["unit"], share, worst));
     Some(Measured {
@@ -256,6 +336,7 @@ fn windowed(
         text,
         samples: None,
         windows: Some((passed, groups.len())),
+        basis: None,
     })
 }
 
@@ -278,10 +359,10 @@ fn probe(
     let s = probe.pointer(&format!("/series/{series}"))?;
     if kind == "energy" && metric == "total" {
         return match phase_name {
-            Some(p) => {
-                let ph = phase(doc, p)?;
-                energy_between(doc, ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?)
-            }
+            Some(p) => phase(doc, p)?
+                .iter()
+                .map(|ph| energy_between(doc, ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?))
+                .sum(),
             None => s.pointer("/summary/last")?.as_f64(),
         };
     }
@@ -289,8 +370,10 @@ fn probe(
     let v = match phase_name {
         None => s.pointer(&format!("/summary/{agg}"))?.as_f64()?,
         Some(p) => {
-            let ph = phase(doc, p)?;
-            let mut vals = points_within(s, ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?)?;
+            let mut vals = vec![];
+            for ph in phase(doc, p)? {
+                vals.extend(points_within(s, ph["started_s"].as_f64()?, ph["duration_s"].as_f64()?)?);
+            }
             if vals.is_empty() {
                 return None;
             }

@@ -385,7 +385,7 @@ pub struct KernelFacts {
     pub peaks: Option<Peaks>,
     pub peaks_from_cache: bool,
     /// The bare loop (no harness): `iterations` launches timed in groups.
-    pub bare_kernel_time_ms: f64,
+    pub bare_kernel_time_s: f64,
     pub bare: Rates,
     pub check: Option<CheckOutcome>,
 }
@@ -547,7 +547,7 @@ impl KernelWorkload {
             flops_per_launch: flops,
             peaks: pk,
             peaks_from_cache: cached,
-            bare_kernel_time_ms: bare_mean.as_secs_f64() * 1e3,
+            bare_kernel_time_s: bare_mean.as_secs_f64(),
             bare: rates(bytes, flops, bare_mean, pk.map(|p| p.gb_s), pk.map(|p| p.tflops)),
             check,
         };

@@ -21,9 +21,9 @@ pub struct BatchRow {
     pub prompt_tokens: usize,
     pub output_tokens: usize,
     /// Median time to the first token of the batch (prefill of all its prompts).
-    pub ttft_p50_ms: f64,
-    /// Median gap between decode steps.
-    pub itl_p50_ms: f64,
+    pub ttft_p50_s: f64,
+    /// Median gap between decode steps, seconds.
+    pub itl_p50_s: f64,
     /// Output tokens per second of one sequence (median run).
     pub tok_s_per_sequence: f64,
     /// Output tokens per second of the whole batch (median run).
@@ -183,15 +183,15 @@ impl InferenceWorkload {
         let n = self.output_tokens as f64;
         let itls: Vec<f64> = runs
             .iter()
-            .flat_map(|g| g.times[0].windows(2).map(|p| (p[1] - p[0]).as_secs_f64() * 1e3).collect::<Vec<_>>())
+            .flat_map(|g| g.times[0].windows(2).map(|p| (p[1] - p[0]).as_secs_f64()).collect::<Vec<_>>())
             .collect();
         Ok(BatchRow {
             batch: b,
             runs: RUNS,
             prompt_tokens: len,
             output_tokens: self.output_tokens,
-            ttft_p50_ms: med(runs.iter().map(|g| g.prefill.as_secs_f64() * 1e3).collect()),
-            itl_p50_ms: if itls.is_empty() { 0.0 } else { med(itls) },
+            ttft_p50_s: med(runs.iter().map(|g| g.prefill.as_secs_f64()).collect()),
+            itl_p50_s: if itls.is_empty() { 0.0 } else { med(itls) },
             tok_s_per_sequence: med(runs.iter().map(|g| n / e2e(g)).collect()),
             tok_s_total: med(runs.iter().map(|g| b as f64 * n / e2e(g)).collect()),
             prefill_tok_s: med(runs.iter().map(|g| (b * len) as f64 / g.prefill.as_secs_f64()).collect()),

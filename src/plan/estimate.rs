@@ -75,6 +75,137 @@ pub fn spike_seconds(dur: f64, every: f64, hold: f64) -> f64 {
     periods * hold + (rem - (every - hold)).max(0.0)
 }
 
+/// Assumed memory bandwidth for decoding a model's weights once per token, bytes/s: a
+/// deliberately rough figure, used only to warn before a run that a closed loop cannot
+/// collect enough samples.
+const CPU_BANDWIDTH: f64 = 10e9;
+const GPU_BANDWIDTH: f64 = 500e9;
+
+/// Estimated mean service time of a request of `w`, with a note on where it came from.
+pub fn service_time(sc: &Scenario, w: &Workload) -> Option<(f64, String)> {
+    match &w.spec {
+        WorkloadSpec::Synthetic(s) => synthetic_mean(s).map(|t| (t, "the declared latency".into())),
+        WorkloadSpec::Inference(i) => {
+            let m = i.model.as_ref()?;
+            let ModelSource::Synthetic { arch } = m.source.value else { return None };
+            let bytes_per = match m.dtype.as_ref().map(|d| d.value) {
+                Some(DType::F32) | None => 4.0,
+                _ => 2.0,
+            };
+            let params = crate::infer::arch::Config::of(arch).parameters() as f64;
+            let gpu =
+                matches!(w.device.as_ref().or(sc.device.as_ref()).map(|d| d.value.kind), Some(DeviceKind::Cuda { .. }));
+            let bw = if gpu { GPU_BANDWIDTH } else { CPU_BANDWIDTH };
+            let tokens = i.output_tokens.as_ref().map_or(16, |t| t.value).max(1) as f64;
+            Some((
+                tokens * params * bytes_per / bw,
+                format!(
+                    "{} output tokens of a {:.0}M-parameter model at an assumed {:.0} GB/s",
+                    tokens,
+                    params / 1e6,
+                    bw / 1e9
+                ),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Samples one request adds to `metric`'s histogram (`None`: not known before the run).
+fn samples_per_request(w: &Workload, metric: &str) -> Option<f64> {
+    let tokens = match &w.spec {
+        WorkloadSpec::Synthetic(s) => s.tokens.as_ref().map(|(n, _)| n.value as f64),
+        WorkloadSpec::Inference(i) => Some(i.output_tokens.as_ref().map_or(16, |t| t.value) as f64),
+        _ => None,
+    };
+    match metric {
+        "itl" => tokens.map(|t| (t - 1.0).max(0.0)),
+        _ => Some(1.0),
+    }
+}
+
+/// The lint: a percentile bound whose phases are expected to collect fewer samples than a
+/// pass needs at the bound's confidence.
+pub fn sample_lints(v: &crate::dsl::validate::ValidScenario, diags: &mut Vec<crate::dsl::diag::Diagnostic>) {
+    use crate::dsl::diag::{Code, Diagnostic};
+    use crate::dsl::validate::{Bound, Subject};
+    let sc = &v.scenario;
+    let repeat = sc.repeat.as_ref().map_or(1, |r| r.value) as f64;
+    for e in &v.expectations {
+        let x = &sc.expectations[e.index];
+        let Subject::Workload(wi) = e.metric.subject else { continue };
+        let (Bound::Compare { op, value }, None) = (&e.bound, &x.window) else { continue };
+        let w = &sc.workloads[wi];
+        let c = x.confidence.as_ref().or(sc.confidence.as_ref()).map_or(crate::evaluate::CONFIDENCE, |c| c.value.0);
+        // A percentile bound, or an error share bound read as the (1 - share) quantile of a
+        // request's failure: both need the same zero-exceedance sample count to pass.
+        let q = match e.metric.aggregation.as_deref().and_then(crate::dsl::metrics::percentile) {
+            Some(q) => q,
+            None if e.metric.def.name == "error_rate" && matches!(op, Comparison::Lt | Comparison::Le) => {
+                1.0 - value.base()
+            }
+            None => continue,
+        };
+        if !(q > 0.0 && q < 1.0) {
+            continue;
+        }
+        let needed = crate::evaluate::evidence::needed_for_pass(q, *op, c);
+        let phases: Vec<(usize, &Phase)> = match e.phase {
+            Some(i) => vec![(i, &sc.phases[i])],
+            None => sc.phases.iter().enumerate().filter(|(_, p)| p.role == PhaseRole::Measure).collect(),
+        };
+        let mut total = 0.0;
+        let mut notes = vec![];
+        let mut known = true;
+        for (_, p) in &phases {
+            let dur = p.duration.as_ref().map(|d| d.value.as_secs_f64()).filter(|_| p.until.is_empty());
+            for d in p.drives.iter().filter(|d| d.workload.value == w.name.value) {
+                let service = service_time(sc, w);
+                let (n, note) = expected(&d.shape.value, dur, service.as_ref().map(|s| s.0));
+                let cap = d.requests.as_ref().map(|r| r.value as f64);
+                match n.map(|n| cap.map_or(n, |c| n.min(c))) {
+                    Some(n) => {
+                        total += n;
+                        notes.push(match &service {
+                            Some((_, how)) if note.starts_with("closed") => format!("{note} ({how})"),
+                            _ => note,
+                        });
+                    }
+                    None => known = false,
+                }
+            }
+        }
+        let per = samples_per_request(w, e.metric.def.name);
+        let (true, Some(per)) = (known, per) else { continue };
+        let expected_samples = total * per * if e.phase.is_some() { 1.0 } else { repeat };
+        if expected_samples >= needed as f64 || phases.is_empty() {
+            continue;
+        }
+        notes.dedup();
+        let scope = match e.phase {
+            Some(i) => format!("phase `{}`", sc.phases[i].name.value),
+            None => "the measured phases".into(),
+        };
+        diags.push(
+            Diagnostic::warning(
+                Code::TooFewSamples,
+                format!(
+                    "`{} {}` needs at least {needed} samples to pass at {:.0}% confidence, but {scope} should give about {:.0}",
+                    e.metric.selector,
+                    e.bound,
+                    c * 100.0,
+                    expected_samples
+                ),
+            )
+            .with_label(x.metric.text.span, format!("about {expected_samples:.0} samples expected"))
+            .with_help(format!(
+                "lengthen the phase, raise the load, `repeat` the run, or bound a lower percentile (estimate: {})",
+                notes.join("; ")
+            )),
+        );
+    }
+}
+
 /// Expected requests of a drive over `dur` seconds, with a note on how it was estimated.
 fn expected(shape: &LoadShape, dur: Option<f64>, service: Option<f64>) -> (Option<f64>, String) {
     let closed = |workers: f64, d: f64| match service {
@@ -153,11 +284,12 @@ pub fn phases(sc: &Scenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase
             .iter()
             .enumerate()
             .map(|(di, d)| {
-                let service =
-                    sc.workloads.iter().find(|w| w.name.value == d.workload.value).and_then(|w| match &w.spec {
-                        WorkloadSpec::Synthetic(s) => synthetic_mean(s),
-                        _ => None,
-                    });
+                let service = sc
+                    .workloads
+                    .iter()
+                    .find(|w| w.name.value == d.workload.value)
+                    .and_then(|w| service_time(sc, w))
+                    .map(|s| s.0);
                 let exact = if p.until.is_empty() { dur } else { None };
                 let (mut n, mut note) = expected(&d.shape.value, exact, service);
                 if let Some(cap) = &d.requests {

@@ -50,6 +50,10 @@ pub struct Plan {
     /// Longest possible run; `None` when a phase ends only on a condition.
     pub max_duration: Option<Duration>,
     pub run_limit: Option<Duration>,
+    /// Times the measured phases run (a scenario's `repeat`, or `run --repeat`).
+    pub repeat: u64,
+    /// `warn` or `invalid`: what a host or load-generator finding does to the verdict.
+    pub host_quiet: crate::dsl::model::HostQuiet,
     pub baseline: Option<PlannedBaseline>,
     pub outputs: PlannedOutputs,
 }
@@ -133,6 +137,8 @@ pub struct PlannedExpectation {
     pub abort_on_fail: bool,
     pub on_missing: OnMissing,
     pub spike_k: Option<f64>,
+    /// Confidence of the evidence rule (the expectation's, else the scenario's, else 99 %).
+    pub confidence: f64,
     /// The selector's parts, resolved: a workload or probe name, the metric, the aggregation.
     pub subject: String,
     pub subject_is_probe: bool,
@@ -197,6 +203,25 @@ pub struct PlannedOutputs {
 /// Default baseline tolerance when the scenario gives none.
 pub const DEFAULT_TOLERANCE: f64 = 0.05;
 
+impl Plan {
+    /// Runs the measured phases `repeat` times (`run --repeat`): the count and the planned
+    /// lengths change with it.
+    pub fn set_repeat(&mut self, repeat: u64, v: &ValidScenario) {
+        self.repeat = repeat.max(1);
+        let (min, max) = totals(&self.phases, v, self.repeat);
+        self.min_duration = min;
+        self.max_duration = max;
+    }
+}
+
+/// The shortest and longest run when the block of measured phases runs `repeat` times.
+fn totals(phases: &[PlannedPhase], v: &ValidScenario, repeat: u64) -> (Duration, Option<Duration>) {
+    let order = schedule(&v.scenario.phases, repeat);
+    let min = Duration(order.iter().map(|&(i, _)| phases[i].min_duration.0).sum());
+    let max = order.iter().try_fold(0u64, |acc, &(i, _)| phases[i].max_duration.map(|d| acc + d.0)).map(Duration);
+    (min, max)
+}
+
 /// Builds the plan. `sources` maps spans to origins.
 pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
     let sc = &v.scenario;
@@ -214,8 +239,8 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
         })
         .collect();
     let phases = estimate::phases(sc, seed, sources);
-    let min_duration = Duration(phases.iter().map(|p| p.min_duration.0).sum());
-    let max_duration = phases.iter().try_fold(0u64, |acc, p| p.max_duration.map(|d| acc + d.0)).map(Duration);
+    let repeat = sc.repeat.as_ref().map_or(1, |r| r.value);
+    let (min_duration, max_duration) = totals(&phases, v, repeat);
     Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         scenario: sc.name.value.clone(),
@@ -246,6 +271,8 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
         min_duration,
         max_duration,
         run_limit: sc.run_limit.as_ref().map(|l| l.value),
+        repeat,
+        host_quiet: sc.host_quiet.as_ref().map_or(crate::dsl::model::HostQuiet::Warn, |h| h.value),
         baseline: sc.baseline.as_ref().map(|b| PlannedBaseline {
             path: b.path.value.clone(),
             tolerance: b.tolerance.as_ref().map(|t| t.value.0).unwrap_or(DEFAULT_TOLERANCE),
@@ -284,6 +311,11 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
                 on_missing: x.on_missing,
                 spike_k: (e.metric.aggregation.as_deref().is_some_and(|a| a.ends_with("spike_rate")))
                     .then(|| x.k.as_ref().map(|k| k.value).unwrap_or(3.0)),
+                confidence: x
+                    .confidence
+                    .as_ref()
+                    .or(v.scenario.confidence.as_ref())
+                    .map_or(crate::evaluate::CONFIDENCE, |c| c.value.0),
                 subject: x.metric.subject.value.clone(),
                 subject_is_probe: matches!(e.metric.subject, crate::dsl::validate::Subject::Probe(_)),
                 metric: e.metric.def.name.to_string(),
@@ -294,4 +326,21 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
             }
         })
         .collect()
+}
+
+/// The order phases run in, as (phase index, repetition): the phases before the first
+/// measured phase once, the block from the first to the last measured phase `repeat` times,
+/// the phases after it once.
+pub fn schedule(phases: &[crate::dsl::model::Phase], repeat: u64) -> Vec<(usize, u64)> {
+    let measured: Vec<usize> =
+        (0..phases.len()).filter(|&i| phases[i].role == crate::dsl::model::PhaseRole::Measure).collect();
+    let (Some(&first), Some(&last)) = (measured.first(), measured.last()) else {
+        return (0..phases.len()).map(|i| (i, 1)).collect();
+    };
+    let mut out: Vec<(usize, u64)> = (0..first).map(|i| (i, 1)).collect();
+    for r in 1..=repeat.max(1) {
+        out.extend((first..=last).map(|i| (i, r)));
+    }
+    out.extend((last + 1..phases.len()).map(|i| (i, 1)));
+    out
 }

@@ -130,6 +130,9 @@ struct View {
     targets_met: usize,
     total_targets: usize,
     invalid_reasons: Vec<String>,
+    /// Host findings (the load generator's self-check), and the policy applied to them.
+    host_findings: Vec<String>,
+    host_quiet: String,
     expectations: Vec<ExpectationView>,
     recommendations: Vec<String>,
     workloads: Vec<WorkloadView>,
@@ -156,8 +159,9 @@ fn str_of(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_default()
 }
 
+/// A time in seconds (the result's unit) shown in milliseconds.
 fn ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |x| format!("{x:.2} ms"))
+    v.map_or("-".into(), |x| format!("{:.2} ms", x * 1e3))
 }
 
 fn workloads(doc: &Value) -> Vec<WorkloadView> {
@@ -236,8 +240,8 @@ fn models(doc: &Value) -> Vec<ModelView> {
                     let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
                     SweepRow {
                         batch: r["batch"].to_string(),
-                        ttft: format!("{:.2} ms", g("ttft_p50_ms")),
-                        itl: format!("{:.2} ms", g("itl_p50_ms")),
+                        ttft: format!("{:.2} ms", g("ttft_p50_s") * 1e3),
+                        itl: format!("{:.2} ms", g("itl_p50_s") * 1e3),
                         per_sequence: format!("{:.1}", g("tok_s_per_sequence")),
                         total: format!("{:.1}", g("tok_s_total")),
                         prefill: format!("{:.0}", g("prefill_tok_s")),
@@ -312,9 +316,9 @@ fn indexes(doc: &Value) -> Vec<IndexView> {
                                 ef: r["ef"].to_string(),
                                 recall: format!("{:.3}", g("recall")),
                                 qps: format!("{:.0}", g("qps")),
-                                p50: format!("{:.3} ms", g("p50_ms")),
-                                p95: format!("{:.3} ms", g("p95_ms")),
-                                p99: format!("{:.3} ms", g("p99_ms")),
+                                p50: format!("{:.3} ms", g("p50_s") * 1e3),
+                                p95: format!("{:.3} ms", g("p95_s") * 1e3),
+                                p99: format!("{:.3} ms", g("p99_s") * 1e3),
                             }
                         })
                         .collect()
@@ -391,7 +395,7 @@ fn charts(doc: &Value) -> Vec<ChartView> {
     if let Some(svg) = charts::lines("Throughput per second", "time", "requests/s", &thr, &bands, &secs, None) {
         out.push(ChartView { title: "Throughput over time, by phase".into(), svg });
     }
-    let p95 = series(doc, &|w| w.pointer("/metrics/latency/p95").and_then(Value::as_f64));
+    let p95 = series(doc, &|w| w.pointer("/metrics/latency/p95").and_then(Value::as_f64).map(|s| s * 1e3));
     if let Some(svg) = charts::lines("Latency p95 per second", "time", "ms", &p95, &bands, &secs, None) {
         out.push(ChartView { title: "Latency p95 over time, by phase".into(), svg });
     }
@@ -515,6 +519,8 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
         targets_met: ev.targets_met,
         total_targets: ev.total_targets,
         invalid_reasons: ev.invalid_reasons.clone(),
+        host_findings: ev.host_findings.iter().map(|f| f.message.clone()).collect(),
+        host_quiet: ev.host_quiet.clone(),
         expectations: ev
             .outcomes
             .iter()
@@ -535,7 +541,10 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
         stress: stress(doc),
         comparison: comparison(doc),
         comparison_baseline: doc.pointer("/comparison/baseline").map(str_of).unwrap_or_default(),
-        warnings: doc["warnings"].as_array().map(|w| w.iter().map(str_of).collect()).unwrap_or_default(),
+        warnings: doc["warnings"]
+            .as_array()
+            .map(|w| w.iter().map(|w| w["message"].as_str().map(str::to_string).unwrap_or_else(|| str_of(w))).collect())
+            .unwrap_or_default(),
         system: system(doc),
         scenario,
     }

@@ -46,6 +46,10 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
         ("score", format!("{:.3}", ev.score)),
         ("verdict", ev.verdict.to_string()),
         ("status", doc["status"].as_str().unwrap_or("").to_string()),
+        (
+            "host_findings",
+            ev.host_findings.iter().map(|f| format!("{} in {}", f.code, f.phase)).collect::<Vec<_>>().join(", "),
+        ),
     ] {
         let _ = writeln!(x, "      <property name=\"{k}\" value=\"{}\"/>", escape(&v));
     }

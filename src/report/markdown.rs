@@ -60,6 +60,9 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
     for r in &ev.invalid_reasons {
         let _ = writeln!(m, "> **Invalid run:** {}", cell(r));
     }
+    for f in &ev.host_findings {
+        let _ = writeln!(m, "> **Host finding** (`{}`, host-quiet {}): {}", f.code, ev.host_quiet, cell(&f.message));
+    }
     if !ev.recommendations.is_empty() {
         m += "\n### Recommendations\n\n";
         for r in &ev.recommendations {
@@ -72,11 +75,11 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             let lat = |q: &str| {
                 w.pointer(&format!("/metrics/latency/{q}"))
                     .and_then(Value::as_f64)
-                    .map_or("-".into(), |v| format!("{v:.2} ms"))
+                    .map_or("-".into(), |v| format!("{:.2} ms", v * 1e3))
             };
             let _ = writeln!(
                 m,
-                "| {} | {} | {:.1} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
                 cell(name),
                 w["requests"],
                 w["throughput"].as_f64().unwrap_or(0.0),
@@ -84,7 +87,7 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
                 lat("p50"),
                 lat("p95"),
                 lat("p99"),
-                w["tok_s"].as_f64().unwrap_or(0.0)
+                w["tok_s"].as_f64().map_or("-".into(), |t| format!("{t:.0}"))
             );
         }
     }

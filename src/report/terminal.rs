@@ -44,6 +44,16 @@ pub fn terminal(ev: &Evaluation, color: bool) -> String {
         ev.score * 100.0,
         paint(ev.verdict, verdict_color, color)
     );
+    for f in &ev.host_findings {
+        let effect = if ev.host_quiet == "invalid" { "makes the run invalid" } else { "the verdict stands" };
+        out += &format!(
+            "  {} {} ({}; host-quiet {}: {effect})\n",
+            paint("host:", "33", color),
+            f.message,
+            f.code,
+            ev.host_quiet
+        );
+    }
     let rows: Vec<[String; 4]> = ev
         .outcomes
         .iter()

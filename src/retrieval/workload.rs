@@ -24,9 +24,10 @@ pub struct EfRow {
     pub queries: usize,
     pub recall: f64,
     pub qps: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
+    /// Latency percentiles of the sweep's queries, seconds.
+    pub p50_s: f64,
+    pub p95_s: f64,
+    pub p99_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -563,7 +564,7 @@ impl RetrievalWorkload {
         for i in 0..self.queries.len() {
             let t = Instant::now();
             let got = self.index.search(self.queries.row(i), self.k, ef)?;
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            lat.push(t.elapsed().as_secs_f64());
             if let Some(gt) = &self.truth {
                 recall += exact::recall(&got, &gt[i]);
             }
@@ -576,9 +577,9 @@ impl RetrievalWorkload {
             queries: lat.len(),
             recall: if self.truth.is_some() { recall / lat.len() as f64 } else { f64::NAN },
             qps: lat.len() as f64 / secs,
-            p50_ms: pct(0.50),
-            p95_ms: pct(0.95),
-            p99_ms: pct(0.99),
+            p50_s: pct(0.50),
+            p95_s: pct(0.95),
+            p99_s: pct(0.99),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Decoding expectations, metric selectors (`chat.ttft.p95`) and conditions
 //! (`"ttft.p95 > 50ms"`), with spans into the middle of string literals.
 
+use crate::dsl::units::Percent;
 use kdl::KdlValue;
 
 use super::super::diag::Code;
@@ -174,6 +175,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
         r.prop(cx, "k"),
         r.prop(cx, "name"),
     );
+    let confidence = r.prop::<Percent>(cx, "confidence");
     let selector = selector?;
     let span = r.name_span(cx);
     let inline = op.is_none() && within.is_none() && OPERATORS.iter().any(|o| selector.value.contains(o));
@@ -269,6 +271,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
         weight,
         k,
         name,
+        confidence,
     })
 }
 

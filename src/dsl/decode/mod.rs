@@ -32,6 +32,9 @@ pub const BODY_NODES: &[&str] = &[
     "device",
     "tags",
     "run-limit",
+    "confidence",
+    "repeat",
+    "host-quiet",
     "param",
     "use",
     "workload",
@@ -95,6 +98,18 @@ fn decode_item(cx: &mut Ctx, sc: &mut Scenario, node: &KdlNode) {
         "run-limit" => {
             let v = r.req_arg(cx, 0, "a duration", "run-limit \"30m\"");
             once(cx, &mut sc.run_limit, v, "run-limit");
+        }
+        "confidence" => {
+            let v = r.req_arg(cx, 0, "a percentage", "confidence \"99%\"");
+            once(cx, &mut sc.confidence, v, "confidence");
+        }
+        "repeat" => {
+            let v = r.req_arg(cx, 0, "a count", "repeat 3");
+            once(cx, &mut sc.repeat, v, "repeat");
+        }
+        "host-quiet" => {
+            let v = r.req_arg(cx, 0, "a policy", "host-quiet \"invalid\"");
+            once(cx, &mut sc.host_quiet, v, "host-quiet");
         }
         "workload" => {
             let before = cx.error_count();
