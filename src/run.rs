@@ -25,8 +25,10 @@ pub struct RunArgs {
 pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
     let RunArgs { out, quiet, baseline, templates, repeat } = args;
     let checked = dsl::check_file(file, opts);
-    if !checked.diagnostics.is_empty() {
-        eprint!("{}", diag::render(&checked.diagnostics, &checked.sources, color, 100));
+    // `--quiet` shows errors only; lints and warnings are for `check`.
+    let shown: Vec<diag::Diagnostic> = checked.diagnostics.iter().filter(|d| !quiet || d.is_error()).cloned().collect();
+    if !shown.is_empty() {
+        eprint!("{}", diag::render(&shown, &checked.sources, color, 100));
     }
     let Some(valid) = &checked.scenario else {
         eprintln!("error: `{}` is not a valid scenario; nothing was run", file.display());

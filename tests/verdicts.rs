@@ -288,3 +288,21 @@ fn repeated_runs_are_recorded_and_compared_between_runs() {
     assert!(p50.method.starts_with("between runs (Welch"), "{}", p50.method);
     assert_ne!(p50.verdict, benchctl::compare::Verdict::Regressed, "{p50:?}");
 }
+
+/// `--quiet` prints nothing on a clean run (no progress, summary, lints or paths); the exit
+/// code and the files carry the outcome.
+#[test]
+fn quiet_prints_nothing() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // The p99 bound draws a too-few-samples lint, which --quiet keeps to itself.
+    let text = scenario(
+        "latency \"fixed\" value=\"1ms\"",
+        "    phase \"p\" duration=\"1s\" { drive \"w\" rate=\"50/s\"; }\n    expect \"w.latency.p50\" \"<\" \"1s\"\n    expect \"w.latency.p99\" \"<\" \"1s\" severity=\"warn\"",
+    );
+    let (code, doc, out) = cli(dir.path(), &text, &["--quiet"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "", "--quiet printed something");
+    assert_eq!(doc["overall_assessment"]["verdict"], "passed");
+    assert!(dir.path().join("out/report.html").exists());
+}

@@ -220,8 +220,10 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
                         evidence::Decision::Missed => {
                             (fail_status, format!("failed: measured {}, expected {expected}; {said}", m.text))
                         }
+                        // A `severity="warn"` expectation never changes the exit code: an
+                        // undecided one is a warning, not an invalid run.
                         evidence::Decision::Undecided => (
-                            Status::Insufficient,
+                            if severity == "warn" { Status::Warn } else { Status::Insufficient },
                             format!(
                                 "not evidence either way at {:.0}% confidence: measured {}, expected {expected}; {said}",
                                 confidence * 100.0,
@@ -320,20 +322,39 @@ fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option
                 decision,
             }
         }
-        Basis::Share { events, trials } => Evidence {
-            method: "binomial share",
-            confidence: c,
-            n: *trials,
-            beyond: Some(*events),
-            low: None,
-            high: None,
-            needed_for_pass: None,
-            decision: share_decision(*events, *trials, bound, op, c),
-        },
+        // A bound at 0 (or a share at 100 %) leaves no sampling distribution to test
+        // against: the count decides it exactly.
+        Basis::Share { events, trials } => {
+            let exact = !(bound > 0.0 && bound < 1.0);
+            let point = |x: f64| if op.holds(x, bound) { Decision::Holds } else { Decision::Missed };
+            Evidence {
+                method: "binomial share",
+                confidence: c,
+                n: *trials,
+                beyond: Some(*events),
+                low: None,
+                high: None,
+                needed_for_pass: None,
+                decision: match (exact, *trials) {
+                    (_, 0) => return None,
+                    (true, n) => point(*events as f64 / n as f64),
+                    (false, n) => share_decision(*events, n, bound, op, c),
+                },
+            }
+        }
         Basis::Count { events, secs } => {
             if *secs <= 0.0 {
                 return None;
             }
+            let decision = if bound <= 0.0 {
+                if op.holds(*events as f64 / secs, bound) {
+                    Decision::Holds
+                } else {
+                    Decision::Missed
+                }
+            } else {
+                rate_decision(*events, *secs, bound, op, c)
+            };
             Evidence {
                 method: "poisson count",
                 confidence: c,
@@ -342,7 +363,7 @@ fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option
                 low: None,
                 high: None,
                 needed_for_pass: None,
-                decision: rate_decision(*events, *secs, bound, op, c),
+                decision,
             }
         }
     })

@@ -53,7 +53,8 @@ pub fn render_text(p: &Plan) -> String {
         None => format!("runs at least {} (a phase ends on a condition)", p.min_duration),
     };
     let limit = p.run_limit.map(|l| format!(", run limit {l}")).unwrap_or_default();
-    let _ = writeln!(out, "  seed {}, device {}, {total}{limit}", p.seed, p.device);
+    let repeat = if p.repeat > 1 { format!(", measured phases {} times", p.repeat) } else { String::new() };
+    let _ = writeln!(out, "  seed {}, device {}, {total}{repeat}{limit}", p.seed, p.device);
     if !p.tags.is_empty() {
         let _ = writeln!(out, "  tags: {}", p.tags.join(", "));
     }
