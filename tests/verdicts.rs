@@ -306,3 +306,20 @@ fn quiet_prints_nothing() {
     assert_eq!(doc["overall_assessment"]["verdict"], "passed");
     assert!(dir.path().join("out/report.html").exists());
 }
+
+/// Where no service time is known before the run (a closed loop on a retrieval index), the
+/// run estimates the samples again from the warmup's measured latency and warns when a
+/// percentile bound cannot collect them; `check` had nothing to say.
+#[test]
+fn a_warmup_measures_what_the_plan_could_not() {
+    let _s = serial();
+    let text = "scenario \"t\" {\n    seed 3\n    workload \"rag\" kind=\"retrieval\" {\n        index \"flat\" entries=20000 dim=32\n        data synthetic clusters=20 spread=0.4\n        query top-k=10 count=100\n        cache enabled=#false\n    }\n    warmup duration=\"300ms\" { drive \"rag\" concurrency=1; }\n    phase \"p\" duration=\"200ms\" { drive \"rag\" concurrency=1; }\n    expect \"rag.latency.p999\" \"<\" \"1s\" severity=\"warn\"\n}\n";
+    let c = common::check_text(text, &[]);
+    assert!(common::codes(&c).is_empty(), "{}", common::rendered(&c));
+    let doc = run_doc(text);
+    let w: Vec<&Value> =
+        doc["warnings"].as_array().unwrap().iter().filter(|w| w["code"] == "too_few_samples").collect();
+    assert_eq!(w.len(), 1, "{:#}", doc["warnings"]);
+    let msg = w[0]["message"].as_str().unwrap();
+    assert!(msg.contains("needs at least 4603 samples") && msg.contains("the warmup's mean latency"), "{msg}");
+}

@@ -37,7 +37,7 @@ pub enum RunEvent {
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct Warning {
     /// Stable identifier: `setup`, `fallback`, `pressure_capped`, `gpu_pressure_skipped`,
-    /// `generator_behind`, `drain_abandoned`, `aborted`.
+    /// `drain_abandoned`, `too_few_samples` (after a warmup), `aborted`.
     pub code: &'static str,
     pub message: String,
     pub phase: Option<String>,

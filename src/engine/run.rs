@@ -328,6 +328,9 @@ impl<'a> Engine<'a> {
             });
             let mut outcome = self.phase(index, phase).await;
             outcome.repetition = repetition;
+            if phase.role == PhaseRole::Warmup {
+                self.warn_from_warmup(&outcome);
+            }
             self.reporter.event(&RunEvent::PhaseFinished {
                 name: outcome.name.clone(),
                 stopped_by: outcome.stopped_by.clone(),
@@ -594,6 +597,34 @@ impl<'a> Engine<'a> {
 }
 
 impl Engine<'_> {
+    /// After a warmup: percentile bounds the measured phases cannot collect enough samples
+    /// for, with closed-loop request counts estimated from the warmup's measured mean
+    /// latency. Only bounds the estimate before the run could not flag are reported.
+    fn warn_from_warmup(&mut self, warmup: &PhaseOutcome) {
+        use crate::plan::estimate::{service_time, shortfalls};
+        let measured: BTreeMap<&str, f64> = warmup
+            .workloads
+            .iter()
+            .filter_map(|w| {
+                let h = w.recorded.hists.get(super::record::Metric::Latency);
+                (h.len() >= 3).then(|| (w.name.as_str(), h.mean() / 1e9))
+            })
+            .collect();
+        let sc = &self.valid.scenario;
+        let before: Vec<usize> =
+            shortfalls(self.valid, &|w| service_time(sc, w)).iter().map(|s| s.expectation).collect();
+        let now = shortfalls(self.valid, &|w| match measured.get(w.name.value.as_str()) {
+            Some(&t) => {
+                Some((t, format!("the warmup's mean latency, {}", crate::dsl::units::Duration::from_secs_f64(t))))
+            }
+            None => service_time(sc, w),
+        });
+        for s in now.into_iter().filter(|s| !before.contains(&s.expectation)) {
+            let w = Warning::new("too_few_samples", format!("{} (estimate: {})", s.message(), s.estimate));
+            self.warn(w);
+        }
+    }
+
     /// An `abort-on-fail` expectation on this phase's workloads that already fails, with
     /// enough samples to say so; checked once per window.
     fn abort_check(&self, phase: &Phase, snapshots: &Snapshots, secs: f64) -> Option<String> {

@@ -124,13 +124,46 @@ fn samples_per_request(w: &Workload, metric: &str) -> Option<f64> {
     }
 }
 
-/// The lint: a percentile bound whose phases are expected to collect fewer samples than a
-/// pass needs at the bound's confidence.
-pub fn sample_lints(v: &crate::dsl::validate::ValidScenario, diags: &mut Vec<crate::dsl::diag::Diagnostic>) {
-    use crate::dsl::diag::{Code, Diagnostic};
+/// An expectation whose phases are expected to collect fewer samples than a pass needs.
+pub struct Shortfall {
+    /// Index into the scenario's expectations.
+    pub expectation: usize,
+    /// `selector bound`, as written.
+    pub text: String,
+    pub needed: u64,
+    pub expected: f64,
+    pub confidence: f64,
+    /// `phase `steady`` or `the measured phases`.
+    pub scope: String,
+    /// How the requests were estimated.
+    pub estimate: String,
+}
+
+impl Shortfall {
+    pub fn message(&self) -> String {
+        format!(
+            "`{}` needs at least {} samples to pass at {:.0}% confidence, but {} should give about {:.0}",
+            self.text,
+            self.needed,
+            self.confidence * 100.0,
+            self.scope,
+            self.expected
+        )
+    }
+}
+
+/// Service time of a workload: `measured` where it knows one (a warmup's mean latency),
+/// else the declared or estimated one.
+pub type ServiceTime<'a> = &'a dyn Fn(&Workload) -> Option<(f64, String)>;
+
+/// Percentile bounds (and error shares read as quantiles) whose phases cannot collect the
+/// samples a pass needs at the bound's confidence, with request counts estimated from the
+/// drives and `service`.
+pub fn shortfalls(v: &crate::dsl::validate::ValidScenario, service: ServiceTime<'_>) -> Vec<Shortfall> {
     use crate::dsl::validate::{Bound, Subject};
     let sc = &v.scenario;
     let repeat = sc.repeat.as_ref().map_or(1, |r| r.value) as f64;
+    let mut out = vec![];
     for e in &v.expectations {
         let x = &sc.expectations[e.index];
         let Subject::Workload(wi) = e.metric.subject else { continue };
@@ -150,17 +183,17 @@ pub fn sample_lints(v: &crate::dsl::validate::ValidScenario, diags: &mut Vec<cra
             continue;
         }
         let needed = crate::evaluate::evidence::needed_for_pass(q, *op, c);
-        let phases: Vec<(usize, &Phase)> = match e.phase {
-            Some(i) => vec![(i, &sc.phases[i])],
-            None => sc.phases.iter().enumerate().filter(|(_, p)| p.role == PhaseRole::Measure).collect(),
+        let phases: Vec<&Phase> = match e.phase {
+            Some(i) => vec![&sc.phases[i]],
+            None => sc.phases.iter().filter(|p| p.role == PhaseRole::Measure).collect(),
         };
         let mut total = 0.0;
         let mut notes = vec![];
         let mut known = true;
-        for (_, p) in &phases {
+        for p in &phases {
             let dur = p.duration.as_ref().map(|d| d.value.as_secs_f64()).filter(|_| p.until.is_empty());
             for d in p.drives.iter().filter(|d| d.workload.value == w.name.value) {
-                let service = service_time(sc, w);
+                let service = service(w);
                 let (n, note) = expected(&d.shape.value, dur, service.as_ref().map(|s| s.0));
                 let cap = d.requests.as_ref().map(|r| r.value as f64);
                 match n.map(|n| cap.map_or(n, |c| n.min(c))) {
@@ -182,26 +215,36 @@ pub fn sample_lints(v: &crate::dsl::validate::ValidScenario, diags: &mut Vec<cra
             continue;
         }
         notes.dedup();
-        let scope = match e.phase {
-            Some(i) => format!("phase `{}`", sc.phases[i].name.value),
-            None => "the measured phases".into(),
-        };
+        out.push(Shortfall {
+            expectation: e.index,
+            text: format!("{} {}", e.metric.selector, e.bound),
+            needed,
+            expected: expected_samples,
+            confidence: c,
+            scope: match e.phase {
+                Some(i) => format!("phase `{}`", sc.phases[i].name.value),
+                None => "the measured phases".into(),
+            },
+            estimate: notes.join("; "),
+        });
+    }
+    out
+}
+
+/// The lint before a run: [`shortfalls`] from the declared or estimated service times, as
+/// warnings at each expectation.
+pub fn sample_lints(v: &crate::dsl::validate::ValidScenario, diags: &mut Vec<crate::dsl::diag::Diagnostic>) {
+    use crate::dsl::diag::{Code, Diagnostic};
+    let sc = &v.scenario;
+    for s in shortfalls(v, &|w| service_time(sc, w)) {
+        let x = &sc.expectations[s.expectation];
         diags.push(
-            Diagnostic::warning(
-                Code::TooFewSamples,
-                format!(
-                    "`{} {}` needs at least {needed} samples to pass at {:.0}% confidence, but {scope} should give about {:.0}",
-                    e.metric.selector,
-                    e.bound,
-                    c * 100.0,
-                    expected_samples
-                ),
-            )
-            .with_label(x.metric.text.span, format!("about {expected_samples:.0} samples expected"))
-            .with_help(format!(
-                "lengthen the phase, raise the load, `repeat` the run, or bound a lower percentile (estimate: {})",
-                notes.join("; ")
-            )),
+            Diagnostic::warning(Code::TooFewSamples, s.message())
+                .with_label(x.metric.text.span, format!("about {:.0} samples expected", s.expected))
+                .with_help(format!(
+                    "lengthen the phase, raise the load, `repeat` the run, or bound a lower percentile (estimate: {})",
+                    s.estimate
+                )),
         );
     }
 }
