@@ -326,9 +326,15 @@ pub fn compare(
             push(metric.into(), "/s", b, n, Some((interval.0.exp() - 1.0, interval.1.exp() - 1.0)), true);
         }
     }
+    // A gate never passes by comparing nothing: another scenario's baseline, or no metric
+    // measured on both sides, is not a comparison.
+    let name = |d: &Value| d.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let other_scenario = (name(base) != name(new))
+        .then(|| format!("the baseline is a result of scenario `{}` and this one of `{}`", name(base), name(new)));
+    let nothing = changes.is_empty().then(|| "nothing to compare: no workload metric was measured in both".to_string());
     // Host findings that differ make the runs incomparable: a change may be the host's.
     let (sb, sn) = (crate::evaluate::host::signature(base), crate::evaluate::host::signature(new));
-    let not_comparable = (sb != sn).then(|| {
+    let host = (sb != sn).then(|| {
         let say = |s: &[(String, &str)]| {
             if s.is_empty() {
                 "none".to_string()
@@ -338,6 +344,7 @@ pub fn compare(
         };
         format!("the runs' host findings differ (baseline: {}; this run: {})", say(&sb), say(&sn))
     });
+    let not_comparable = other_scenario.or(nothing).or(host);
     if not_comparable.is_some() {
         for c in changes.iter_mut().filter(|c| c.verdict == Verdict::Regressed || c.verdict == Verdict::Improved) {
             c.verdict = Verdict::NotComparable;

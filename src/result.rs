@@ -570,6 +570,33 @@ fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
     })
 }
 
+/// Checks a result document read back from disk: a known status, and every stored histogram
+/// decodes (a corrupted one would otherwise read as "no data" and let a gate pass on
+/// nothing). The error names the first damaged place.
+pub fn verify(doc: &serde_json::Value) -> Result<(), String> {
+    let status = doc["status"].as_str().unwrap_or("");
+    if !matches!(status, "completed" | "interrupted" | "aborted") {
+        return Err(format!("`status` is {}, not completed, interrupted or aborted", doc["status"]));
+    }
+    let records =
+        doc["benchmarks"].as_object().into_iter().flatten().map(|(w, r)| (format!("benchmarks.{w}"), r)).chain(
+            doc["phases"].as_array().into_iter().flatten().enumerate().flat_map(|(i, p)| {
+                p["workloads"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(move |(w, r)| (format!("phases[{i}].workloads.{w}"), r))
+            }),
+        );
+    for (at, r) in records {
+        for (metric, h) in r["histograms"].as_object().into_iter().flatten() {
+            let data = h["data"].as_str().ok_or_else(|| format!("{at}.histograms.{metric} has no data"))?;
+            stats::decode(data).map_err(|e| format!("{at}.histograms.{metric}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// A workload's histogram of `metric` from a result document (a `WorkloadDoc` as JSON), if
 /// it has samples.
 pub fn histogram(workload: &serde_json::Value, metric: &str) -> Option<hdrhistogram::Histogram<u64>> {

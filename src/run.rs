@@ -207,11 +207,15 @@ fn read_result(path: &Path) -> Result<serde_json::Value, String> {
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
     match v["schema_version"].as_u64() {
-        Some(n) if n == u64::from(result::RESULT_SCHEMA_VERSION) => Ok(v),
+        Some(n) if n == u64::from(result::RESULT_SCHEMA_VERSION) => {
+            result::verify(&v).map_err(|why| format!("`{}` is damaged: {why}", path.display()))?;
+            Ok(v)
+        }
         other => Err(format!(
-            "`{}` is not a benchctl result of schema version {} (found {other:?})",
+            "`{}` is not a benchctl result of schema version {} (found {})",
             path.display(),
-            result::RESULT_SCHEMA_VERSION
+            result::RESULT_SCHEMA_VERSION,
+            other.map_or("no schema_version".to_string(), |n| format!("version {n}"))
         )),
     }
 }

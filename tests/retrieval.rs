@@ -108,6 +108,16 @@ fn sweep_recalls(doc: &Option<serde_json::Value>) -> Vec<f64> {
     rows.iter().map(|r| r["recall"].as_f64().unwrap()).collect()
 }
 
+/// Whether `v` holds a number within 1e-12 (relative) of `x` anywhere.
+fn has_number(v: &serde_json::Value, x: f64) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|y| (y - x).abs() <= 1e-12 * x.abs().max(1e-300)),
+        serde_json::Value::Array(a) => a.iter().any(|e| has_number(e, x)),
+        serde_json::Value::Object(o) => o.values().any(|e| has_number(e, x)),
+        _ => false,
+    }
+}
+
 #[test]
 fn cached_indexes_and_ground_truth_hit_miss_and_rebuild_when_damaged() {
     for backend in ["usearch", "hnsw_rs"] {
@@ -145,8 +155,12 @@ fn cached_indexes_and_ground_truth_hit_miss_and_rebuild_when_damaged() {
             .map(|e| e.unwrap().path())
             .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(backend))
             .find(|p| {
-                let m = std::fs::read_to_string(p.join("manifest.json")).unwrap();
-                m.contains(&format!("{}", f["build_time_s"]))
+                // Compared as numbers: serde_json's default float parsing may be one ulp off
+                // the printed text, so a text match flaked.
+                let m: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p.join("manifest.json")).unwrap()).unwrap();
+                let want = f["build_time_s"].as_f64().unwrap();
+                has_number(&m, want)
             })
             .expect("the first entry");
         let file = std::fs::read_dir(&entry)

@@ -323,3 +323,42 @@ fn a_warmup_measures_what_the_plan_could_not() {
     let msg = w[0]["message"].as_str().unwrap();
     assert!(msg.contains("needs at least 4603 samples") && msg.contains("the warmup's mean latency"), "{msg}");
 }
+
+/// A damaged result is refused when read (exit 2), and a comparison with another scenario's
+/// result compares nothing: not comparable (exit 4), never a pass.
+#[test]
+fn damaged_results_and_foreign_baselines_are_refused() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let text = |name: &str| {
+        format!("scenario \"{name}\" {{\n    workload \"w\" kind=\"synthetic\" {{ latency \"fixed\" value=\"1ms\"; }}\n    phase \"p\" duration=\"500ms\" {{ drive \"w\" rate=\"100/s\"; }}\n}}\n")
+    };
+    let (_, doc, _) = cli(dir.path(), &text("a"), &["--quiet"]);
+    let good = dir.path().join("a.json");
+    std::fs::write(&good, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_benchctl");
+    let cmd = |args: &[&std::ffi::OsStr]| std::process::Command::new(bin).args(args).output().unwrap();
+    let mut broken = doc.clone();
+    broken["benchmarks"]["w"]["histograms"]["latency"]["data"] = Value::String("bm90IGEgaGlzdG9ncmFt".into());
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, serde_json::to_vec(&broken).unwrap()).unwrap();
+    let o = cmd(&["report".as_ref(), bad.as_os_str(), "--quiet".as_ref()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is damaged") && err.contains("benchmarks.w.histograms.latency"), "{err}");
+    let o = cmd(&["compare".as_ref(), bad.as_os_str(), good.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2), "a damaged baseline is refused");
+    let mut odd = doc.clone();
+    odd["status"] = Value::String("nonsense".into());
+    std::fs::write(&bad, serde_json::to_vec(&odd).unwrap()).unwrap();
+    let o = cmd(&["report".as_ref(), bad.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    // Another scenario's result as the baseline.
+    let (_, other, _) = cli(dir.path(), &text("b"), &["--quiet"]);
+    let foreign = dir.path().join("b.json");
+    std::fs::write(&foreign, serde_json::to_vec(&other).unwrap()).unwrap();
+    let o = cmd(&["compare".as_ref(), foreign.as_os_str(), good.as_os_str()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.contains("not comparable") && out.contains("scenario `b`"), "{out}");
+}
