@@ -220,7 +220,8 @@ pub struct FlatSummary {
     pub spike_rate_percent: Option<f64>,
     /// Peak resident memory of benchctl's process during the run (process probe), MB.
     pub memory_peak_mb: Option<f64>,
-    /// Energy counted during the workload's measured phases; null without an energy source.
+    /// Energy counted during the workload's measured phases; null without an energy source
+    /// (set by the evaluation, from the energy probe's series).
     pub energy_consumption_joules: Option<f64>,
     pub throughput_rps: f64,
     /// Whether every expectation on the workload passed (set by the evaluation).
@@ -398,7 +399,7 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
 }
 
 /// The inherited flat summary of a whole-run workload record.
-fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>, joules: Option<f64>) -> FlatSummary {
+fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>) -> FlatSummary {
     let ms = |q: fn(&DistSummary) -> f64| w.metrics.get("latency").map(|m| q(&m.summary) * 1e3);
     let spikes = w.metrics.get("itl").or_else(|| w.metrics.get("latency"));
     FlatSummary {
@@ -409,7 +410,7 @@ fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>, joules: Option<f64
         p999_ms: ms(|s| s.p999),
         spike_rate_percent: spikes.map(|m| m.summary.spike_rate.share * 100.0),
         memory_peak_mb,
-        energy_consumption_joules: joules,
+        energy_consumption_joules: None,
         throughput_rps: w.throughput,
         meets_targets: None,
     }
@@ -465,9 +466,8 @@ pub fn build(
         .and_then(|p| p.series.get("rss"))
         .filter(|s| s.summary.samples > 0)
         .map(|s| s.summary.peak / 1e6);
-    for (name, w) in benchmarks.iter_mut() {
-        let joules = energy_of(outcome, name);
-        w.summary = Some(flat_summary(w, memory_peak_mb, joules));
+    for w in benchmarks.values_mut() {
+        w.summary = Some(flat_summary(w, memory_peak_mb));
     }
     let timestamp = rfc3339(outcome.started);
     let runs = runs(outcome, &timestamp);
@@ -536,28 +536,6 @@ fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
             (name, workload_doc(&kind, &r, false, facts))
         })
         .collect()
-}
-
-/// Joules the energy probe counted during the measured phases the workload ran in; `None`
-/// without an energy source.
-fn energy_of(outcome: &RunOutcome, workload: &str) -> Option<f64> {
-    let total = outcome.probes.iter().find(|p| p.kind == crate::dsl::model::ProbeKind::Energy)?.series.get("total")?;
-    let mut joules = None;
-    for p in outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure) {
-        if !p.workloads.iter().any(|w| w.name == workload) {
-            continue;
-        }
-        let inside: Vec<f64> = total
-            .points
-            .iter()
-            .filter(|(t, _)| *t >= p.started_s && *t <= p.started_s + p.duration_s)
-            .map(|(_, v)| *v)
-            .collect();
-        if let (Some(a), Some(b)) = (inside.first(), inside.last()) {
-            *joules.get_or_insert(0.0) += b - a;
-        }
-    }
-    joules
 }
 
 fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {

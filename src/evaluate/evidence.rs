@@ -285,11 +285,9 @@ pub fn needed_for_pass(p: f64, op: Comparison, c: f64) -> u64 {
     ((1.0 - c).ln() / keep.ln()).ceil().max(1.0) as u64
 }
 
-/// The decision for a share bound (`error_rate < 1%`): `k` events in `n` trials.
-pub fn share_decision(k: u64, n: u64, bound: f64, op: Comparison, c: f64) -> Decision {
-    let alpha = 1.0 - c;
-    // Too few events for the share to reach the bound / too many for it to stay below.
-    let (few, many) = (binomial_cdf(k, n, bound) <= alpha, k > 0 && binomial_sf(k, n, bound) <= alpha);
+/// The decision from a count's two tails under the boundary case: `few` (so few events
+/// would be improbable if the value sat at the bound) and `many` (so many would be).
+fn from_tails(op: Comparison, few: bool, many: bool) -> Decision {
     match (upper(op), few, many) {
         (true, true, _) | (false, _, true) => Decision::Holds,
         (true, _, true) | (false, true, _) => Decision::Missed,
@@ -297,18 +295,34 @@ pub fn share_decision(k: u64, n: u64, bound: f64, op: Comparison, c: f64) -> Dec
     }
 }
 
-/// The decision for a rate bound (`throughput >= 450/s`): `k` events in `secs` seconds,
-/// counted as a Poisson process.
-pub fn rate_decision(k: u64, secs: f64, bound: f64, op: Comparison, c: f64) -> Decision {
-    let alpha = 1.0 - c;
-    let mean = bound * secs;
-    let few = poisson_cdf(k, mean) <= alpha;
-    let many = k > 0 && poisson_sf(k, mean) <= alpha;
-    match (upper(op), few, many) {
-        (true, true, _) | (false, _, true) => Decision::Holds,
-        (true, _, true) | (false, true, _) => Decision::Missed,
-        _ => Decision::Undecided,
+/// A bound with no sampling distribution to test against (a share of 0 or 100 %, a rate of
+/// 0): the count decides it exactly.
+fn exactly(x: f64, bound: f64, op: Comparison) -> Decision {
+    if op.holds(x, bound) {
+        Decision::Holds
+    } else {
+        Decision::Missed
     }
+}
+
+/// The decision for a share bound (`error_rate < 1%`): `k` events in `n` trials (n > 0).
+pub fn share_decision(k: u64, n: u64, bound: f64, op: Comparison, c: f64) -> Decision {
+    if !(bound > 0.0 && bound < 1.0) {
+        return exactly(k as f64 / n.max(1) as f64, bound, op);
+    }
+    let alpha = 1.0 - c;
+    // Too few events for the share to reach the bound / too many for it to stay below.
+    from_tails(op, binomial_cdf(k, n, bound) <= alpha, k > 0 && binomial_sf(k, n, bound) <= alpha)
+}
+
+/// The decision for a rate bound (`throughput >= 450/s`): `k` events in `secs` seconds
+/// (secs > 0), counted as a Poisson process.
+pub fn rate_decision(k: u64, secs: f64, bound: f64, op: Comparison, c: f64) -> Decision {
+    if bound <= 0.0 {
+        return exactly(k as f64 / secs, bound, op);
+    }
+    let (alpha, mean) = (1.0 - c, bound * secs);
+    from_tails(op, poisson_cdf(k, mean) <= alpha, k > 0 && poisson_sf(k, mean) <= alpha)
 }
 
 /// One-sided confidence limits of a mean (Student's t), and the decision for `mean op bound`.

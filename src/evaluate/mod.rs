@@ -322,11 +322,10 @@ fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option
                 decision,
             }
         }
-        // A bound at 0 (or a share at 100 %) leaves no sampling distribution to test
-        // against: the count decides it exactly.
         Basis::Share { events, trials } => {
-            let exact = !(bound > 0.0 && bound < 1.0);
-            let point = |x: f64| if op.holds(x, bound) { Decision::Holds } else { Decision::Missed };
+            if *trials == 0 {
+                return None;
+            }
             Evidence {
                 method: "binomial share",
                 confidence: c,
@@ -335,26 +334,13 @@ fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option
                 low: None,
                 high: None,
                 needed_for_pass: None,
-                decision: match (exact, *trials) {
-                    (_, 0) => return None,
-                    (true, n) => point(*events as f64 / n as f64),
-                    (false, n) => share_decision(*events, n, bound, op, c),
-                },
+                decision: share_decision(*events, *trials, bound, op, c),
             }
         }
         Basis::Count { events, secs } => {
             if *secs <= 0.0 {
                 return None;
             }
-            let decision = if bound <= 0.0 {
-                if op.holds(*events as f64 / secs, bound) {
-                    Decision::Holds
-                } else {
-                    Decision::Missed
-                }
-            } else {
-                rate_decision(*events, *secs, bound, op, c)
-            };
             Evidence {
                 method: "poisson count",
                 confidence: c,
@@ -363,7 +349,7 @@ fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option
                 low: None,
                 high: None,
                 needed_for_pass: None,
-                decision,
+                decision: rate_decision(*events, *secs, bound, op, c),
             }
         }
     })
@@ -432,6 +418,12 @@ pub fn apply(doc: &mut Value, ev: &Evaluation) {
         let subject = o.selector.split('.').next().unwrap_or_default().to_string();
         per_workload.entry(subject).or_default().push(o);
     }
+    let energy: std::collections::BTreeMap<String, Option<f64>> = doc["benchmarks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| (name.clone(), value::workload_energy(doc, name)))
+        .collect();
     if let Some(b) = doc.get_mut("benchmarks").and_then(Value::as_object_mut) {
         for (name, w) in b.iter_mut() {
             let list = per_workload.get(name).cloned().unwrap_or_default();
@@ -443,6 +435,7 @@ pub fn apply(doc: &mut Value, ev: &Evaluation) {
             w["meets_targets"] = Value::Bool(meets);
             if w["summary"].is_object() {
                 w["summary"]["meets_targets"] = Value::Bool(meets);
+                w["summary"]["energy_consumption_joules"] = serde_json::json!(energy.get(name).copied().flatten());
             }
             w["target_scores"] = Value::Object(scores);
         }

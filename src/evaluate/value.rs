@@ -101,18 +101,15 @@ fn record(w: &Value) -> (Hists, Counters, f64) {
 pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
     let unit = &spec["unit"];
     let share = spec["base"]["share"].as_bool().unwrap_or(false);
+    // A single value with nothing behind it for a confidence statement.
+    let point =
+        |value: f64| Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None };
     let subject = spec["subject"].as_str()?;
     let metric = spec["metric"].as_str()?;
     let agg = spec["aggregation"].as_str();
     let phase_name = spec["phase"].as_str();
     if spec["subject_is_probe"].as_bool().unwrap_or(false) {
-        return probe(doc, subject, metric, agg, phase_name, share).map(|v| Measured {
-            value: v,
-            text: text(unit, share, v),
-            samples: None,
-            windows: None,
-            basis: None,
-        });
+        return probe(doc, subject, metric, agg, phase_name, share).map(point);
     }
     if let Some(w) = spec["window"].as_str().and_then(|w| Duration::parse(w).ok()) {
         return windowed(doc, spec, subject, metric, agg, phase_name, w.as_secs_f64());
@@ -125,15 +122,15 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
         return None;
     }
     if let Some(value) = setup_fact(doc, subject, metric).or_else(|| breaking_point(doc, subject, metric)) {
-        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None });
+        return Some(point(value));
     }
     let (h, c, secs) = records(&ws);
     if matches!(metric, "energy_per_token" | "energy_per_query") {
         let value = energy_per(doc, metric, phase_name, &c)?;
-        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None });
+        return Some(point(value));
     }
     if let Some(value) = kernel_rate(doc, subject, metric, &h) {
-        return Some(Measured { value, text: text(unit, share, value), samples: None, windows: None, basis: None });
+        return Some(point(value));
     }
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
     let value = measure::value(metric, agg, &h, &c, secs, k)?;
@@ -196,11 +193,25 @@ fn phases_of<'a>(doc: &'a Value, phase_name: Option<&str>) -> Option<Vec<&'a Val
 /// Energy per output token or per query: the energy counted during the record's phases
 /// divided by the tokens or queries.
 fn energy_per(doc: &Value, metric: &str, phase_name: Option<&str>, c: &Counters) -> Option<f64> {
-    let phases = phases_of(doc, phase_name)?;
-    let joules: f64 =
-        phases.iter().filter_map(|p| energy_between(doc, p["started_s"].as_f64()?, p["duration_s"].as_f64()?)).sum();
+    let joules: f64 = phases_energy(doc, &phases_of(doc, phase_name)?);
     let n = if metric == "energy_per_token" { c.output_tokens } else { c.requests - c.errors };
     (n > 0 && joules > 0.0).then(|| joules / n as f64)
+}
+
+/// Joules the energy probe counted during `phases`.
+fn phases_energy(doc: &Value, phases: &[&Value]) -> f64 {
+    phases.iter().filter_map(|p| energy_between(doc, p["started_s"].as_f64()?, p["duration_s"].as_f64()?)).sum()
+}
+
+/// Joules counted during the measured phases `workload` ran in; `None` without an energy
+/// source (the inherited summary's `energy_consumption_joules`).
+pub fn workload_energy(doc: &Value, workload: &str) -> Option<f64> {
+    let per_phase: Vec<f64> = phases_of(doc, None)?
+        .into_iter()
+        .filter(|p| p.pointer(&format!("/workloads/{workload}")).is_some())
+        .filter_map(|p| energy_between(doc, p["started_s"].as_f64()?, p["duration_s"].as_f64()?))
+        .collect();
+    (!per_phase.is_empty()).then(|| per_phase.iter().sum())
 }
 
 /// The highest stable rate of the breaking-point search on the workload (0 when none was).
