@@ -11,12 +11,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use benchctl::clock;
 use benchctl::dsl;
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
+use benchctl::engine::executor::{Engine, Options, RunOutcome};
 use benchctl::engine::record::Metric;
-use benchctl::engine::run::{self, Engine, Options, RunOutcome};
-use benchctl::engine::{clock, random::Rng, workload::Call, workload::Events, workload::Workload};
+use benchctl::random::Rng;
+use benchctl::workload::{Call, Events, Workload};
 
 struct Quiet;
 impl Reporter for Quiet {
@@ -29,10 +31,11 @@ fn run(phases: &str) -> RunOutcome {
     let text = format!("scenario \"bench\" {{\n    {NOOP}\n{phases}\n}}\n");
     let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
-    let workloads = run::workloads(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().workloads;
+    let workloads =
+        benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut q).run())
+    rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut q).execute())
 }
 
 fn rss_kb() -> u64 {
@@ -73,10 +76,15 @@ fn main() {
         ),
         &Default::default(),
     );
-    let wl = run::workloads(spec.scenario.as_ref().unwrap(), &spec.sources, std::path::Path::new("."), &mut |_, _| {})
-        .ok()
-        .unwrap()
-        .workloads;
+    let wl = benchctl::registry::prepare_all(
+        spec.scenario.as_ref().unwrap(),
+        &spec.sources,
+        std::path::Path::new("."),
+        &mut |_, _| {},
+    )
+    .ok()
+    .unwrap()
+    .ready;
     let bare = bare_throughput(wl["noop"].as_ref(), 2.0);
     for p in &o.phases {
         let r = &p.workloads[0].recorded;

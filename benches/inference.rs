@@ -18,11 +18,11 @@ use std::time::Instant;
 use benchctl::dsl;
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
+use benchctl::engine::executor::{Engine, Options};
 use benchctl::engine::record::Metric;
-use benchctl::engine::run::{self, Engine, Options};
-use benchctl::infer::generate::generate;
-use benchctl::infer::llama::Llama;
-use benchctl::infer::model::Net;
+use benchctl::inference::generate::generate;
+use benchctl::inference::llama::Llama;
+use benchctl::inference::model::Net;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, IndexOp, Tensor, D};
 
@@ -119,10 +119,12 @@ fn main() {
     let valid = c.scenario.expect("bench scenario is valid");
     let prompt: Vec<u32> = (0..32u32).map(|i| 1000 + i * 7).collect();
     let bare_rates: Vec<f64> = (0..runs).map(|_| bare(&path, &prompt, new).1).collect();
-    let wl = run::workloads(&valid, &c.sources, Path::new("."), &mut |_, _| {}).expect("workload loads").workloads;
+    let wl = benchctl::registry::prepare_all(&valid, &c.sources, Path::new("."), &mut |_, _| {})
+        .expect("workload loads")
+        .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    let o = rt.block_on(Engine::new(&valid, wl, Options::default(), Arc::new(Stop::default()), &mut q).run());
+    let o = rt.block_on(Engine::new(&valid, wl, Options::default(), Arc::new(Stop::default()), &mut q).execute());
     let rec = &o.phases[0].workloads[0].recorded;
     let tpot = rec.hists.get(Metric::Tpot);
     let engine_rate = 1e9 / tpot.value_at_quantile(0.5) as f64;

@@ -23,10 +23,10 @@ use std::time::Instant;
 use benchctl::dsl;
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
+use benchctl::engine::executor::{Engine, Options};
 use benchctl::engine::record::Metric;
-use benchctl::engine::run::{self, Engine, Options};
-use benchctl::engine::workload::Workload;
-use benchctl::retrieval::workload::{RetrievalWorkload, Setup};
+use benchctl::retrieval::workload::{Options as RetrievalOptions, RetrievalWorkload};
+use benchctl::workload::Workload;
 
 struct Quiet;
 impl Reporter for Quiet {
@@ -80,12 +80,13 @@ fn main() {
         let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
         let valid = c.scenario.unwrap_or_else(|| panic!("bench scenario is invalid: {:?}", c.diagnostics));
         let t = Instant::now();
-        let p = run::workloads(&valid, &c.sources, Path::new("."), &mut |_, m| eprintln!("  {m}")).expect("prepares");
+        let p = benchctl::registry::prepare_all(&valid, &c.sources, Path::new("."), &mut |_, m| eprintln!("  {m}"))
+            .expect("prepares");
         (valid, p, t.elapsed().as_secs_f64())
     };
     // 1. Cold (or warm, if an earlier run left the cache).
     let (_, p, first) = prepare(&format!("{ef}"));
-    let facts = p.workloads["r"].facts().unwrap();
+    let facts = p.ready["r"].detail().unwrap();
     let idx = &facts["index"];
     println!(
         "first start: {first:.1} s to the first query (index {}: build {:.1} s, ground truth {}); index memory {:.0} MB, on disk {:.0} MB",
@@ -101,7 +102,7 @@ fn main() {
     drop(p);
     // 2. Warm.
     let (_, p, second) = prepare(&format!("{ef}"));
-    let facts = p.workloads["r"].facts().unwrap();
+    let facts = p.ready["r"].detail().unwrap();
     println!(
         "second start: {second:.1} s to the first query (index from the cache: {}, read in {:.2} s; ground truth from the cache: {})",
         facts["index"]["from_cache"],
@@ -111,7 +112,7 @@ fn main() {
     drop(p);
     // 3. Sweep, then 4. the engine at the first ef.
     let (valid, p, _) = prepare(&format!("{ef} 16 32 64 128 256"));
-    let facts = p.workloads["r"].facts().unwrap();
+    let facts = p.ready["r"].detail().unwrap();
     let mut rows = facts["ef_sweep"].as_array().unwrap().clone();
     rows.sort_by_key(|r| r["ef"].as_u64());
     rows.dedup_by_key(|r| r["ef"].as_u64());
@@ -132,8 +133,8 @@ fn main() {
         benchctl::dsl::model::WorkloadSpec::Retrieval(r) => r,
         _ => unreachable!(),
     };
-    let setup = Setup { seed: 7, base: Path::new("."), cache: Some(cache.clone().into()) };
-    let w = Arc::new(RetrievalWorkload::prepare(spec, &setup, &mut vec![], &mut |_| {}).expect("prepares"));
+    let setup = RetrievalOptions { seed: 7, base: Path::new("."), cache: Some(cache.clone().into()) };
+    let w = Arc::new(RetrievalWorkload::load(spec, &setup, &mut vec![], &mut |_| {}).expect("prepares"));
     let workers: usize = env("BENCH_WORKERS", cores);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     let (mut e50, mut e95, mut b50, mut b95, mut recall) = (vec![], vec![], vec![], vec![], 0.0);
@@ -144,12 +145,12 @@ fn main() {
         let mut map: std::collections::BTreeMap<String, Arc<dyn Workload>> = Default::default();
         map.insert("r".into(), w.clone());
         let mut q = Quiet;
-        let o = rt.block_on(Engine::new(&valid, map, Options::default(), Arc::new(Stop::default()), &mut q).run());
+        let o = rt.block_on(Engine::new(&valid, map, Options::default(), Arc::new(Stop::default()), &mut q).execute());
         let rec = &o.phases[0].workloads[0].recorded;
         let lat = rec.hists.get(Metric::Latency);
         e50.push(lat.value_at_quantile(0.5) as f64 / 1e6);
         e95.push(lat.value_at_quantile(0.95) as f64 / 1e6);
-        recall = rec.hists.get(Metric::Recall).mean() / Metric::Recall.scale();
+        recall = rec.hists.named("recall").map_or(f64::NAN, |(h, scale)| h.mean() / scale);
     }
     let (e50, e95, b50, b95) = (median(e50), median(e95), median(b50), median(b95));
     println!(

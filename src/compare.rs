@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::random::Rng;
+use crate::random::Rng;
 use crate::stats;
 
 /// Resamples per bootstrap.

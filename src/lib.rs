@@ -4,16 +4,22 @@
 //! source text -> `kdl::KdlDocument` -> spanned [`dsl::model::Scenario`] ->
 //! [`dsl::ValidScenario`] -> [`plan::Plan`]. The DSL modules depend on nothing heavy.
 
+pub mod clock;
 pub mod compare;
 pub mod dsl;
 pub mod engine;
 pub mod evaluate;
 pub mod exit;
-pub mod gpu;
-pub mod infer;
+pub mod files;
+pub mod inference;
+pub mod kernel;
 pub mod plan;
+pub mod probe;
 pub mod progress;
+pub mod random;
+pub mod registry;
 pub mod report;
 pub mod result;
 pub mod retrieval;
 pub mod stats;
+pub mod workload;

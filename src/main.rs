@@ -11,7 +11,7 @@ use benchctl::dsl::{self, diag, format, LoadOptions};
 use benchctl::exit;
 use benchctl::plan;
 
-mod run;
+mod commands;
 
 #[derive(Parser)]
 #[command(name = "benchctl", version, about = "Declare, check, run and gate performance scenarios for AI systems", after_help = exit::HELP_TABLE)]
@@ -233,16 +233,22 @@ fn main() -> ExitCode {
             exit::SUCCESS
         }
         Command::Compare { baseline, result, tolerance, json } => {
-            run::compare_cmd(&baseline, &result, &tolerance, json)
+            commands::compare_cmd(&baseline, &result, &tolerance, json)
         }
-        Command::Baseline(BaselineCommand::Save { result, to }) => run::baseline_save(&result, to, false),
-        Command::Baseline(BaselineCommand::Add { result, to }) => run::baseline_save(&result, to, true),
-        Command::Report { result, junit, markdown, json, html, templates, quiet, color } => {
-            run::report_cmd(&result, &run::Outputs { json, junit, markdown, html, templates }, quiet, color.enabled())
-        }
-        Command::Run { file, load, out, quiet, baseline, templates, repeat, color } => {
-            run::run(&file, &load.options(), run::RunArgs { out, quiet, baseline, templates, repeat }, color.enabled())
-        }
+        Command::Baseline(BaselineCommand::Save { result, to }) => commands::baseline_save(&result, to, false),
+        Command::Baseline(BaselineCommand::Add { result, to }) => commands::baseline_save(&result, to, true),
+        Command::Report { result, junit, markdown, json, html, templates, quiet, color } => commands::report_cmd(
+            &result,
+            &commands::Outputs { json, junit, markdown, html, templates },
+            quiet,
+            color.enabled(),
+        ),
+        Command::Run { file, load, out, quiet, baseline, templates, repeat, color } => commands::run_scenario(
+            &file,
+            &load.options(),
+            commands::RunArgs { out, quiet, baseline, templates, repeat },
+            color.enabled(),
+        ),
     };
     ExitCode::from(code)
 }
@@ -340,7 +346,7 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
         if check {
             println!("would reformat: {}", file.display());
             status = exit::FAILED;
-        } else if let Err(e) = benchctl::result::write_atomic(file, formatted.as_bytes()) {
+        } else if let Err(e) = benchctl::files::write_atomic(file, formatted.as_bytes()) {
             eprintln!("error: cannot write `{}`: {e}", file.display());
             return exit::RUNTIME_ERROR;
         } else {
@@ -364,7 +370,7 @@ fn init(file: &std::path::Path, force: bool) -> u8 {
     let text = STARTER
         .replace("scenario \"starter\"", &format!("scenario \"{name}\""))
         .replace("out/starter/", &format!("out/{name}/"));
-    if let Err(e) = benchctl::result::write_atomic(file, text.as_bytes()) {
+    if let Err(e) = benchctl::files::write_atomic(file, text.as_bytes()) {
         eprintln!("error: cannot write `{}`: {e}", file.display());
         return exit::RUNTIME_ERROR;
     }

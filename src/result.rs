@@ -3,21 +3,20 @@
 //! Its JSON Schema is docs/result.schema.json.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::dsl::model::PhaseRole;
+use crate::dsl::metrics::{workload_metrics, PerRequest};
+use crate::dsl::model::{PhaseRole, WorkloadKind};
 use crate::dsl::source::SourceMap;
 use crate::dsl::validate::ValidScenario;
 use crate::engine::events::Warning;
+use crate::engine::executor::{RunOutcome, SearchOutcome, WorkloadFacts};
 use crate::engine::pressure::PressureReport;
-use crate::engine::probe::{ProbeResult, SystemInfo};
 use crate::engine::record::{Metric, Recorded, WindowSummary};
-use crate::engine::run::{RunOutcome, SearchOutcome, WorkloadFacts};
 use crate::plan::Plan;
+use crate::probe::{ProbeResult, SystemInfo};
 use crate::stats::{self, DistSummary};
 
 /// Version of the result document; bumped on incompatible changes.
@@ -194,11 +193,17 @@ pub struct WorkloadDoc {
     pub prefill_s: Option<f64>,
     /// Successful requests that met every SLO of the workload.
     pub good_requests: u64,
-    /// Kernel launches timed (kernel workloads only).
-    pub launches: Option<u64>,
+    /// The workload's declared per-request counters, each under its own name (a kernel's
+    /// `launches`), for every workload of a kind that declares them.
+    #[serde(flatten)]
+    pub declared: BTreeMap<&'static str, u64>,
     /// Facts about the workload's setup (model, batch-size table); whole-run records only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setup: Option<serde_json::Value>,
+    /// The setup in the shape every report renders (rows, tables, measured values, derived
+    /// metrics, checks); whole-run records only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts: Option<crate::workload::Facts>,
     /// The inherited flat summary (whole-run records only); see docs/metrics.md.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<FlatSummary>,
@@ -253,7 +258,7 @@ pub struct Spread {
 }
 
 /// The statistics a comparison gates on, of one record.
-pub fn run_stats(kind: &str, r: &Recorded) -> BTreeMap<String, f64> {
+pub fn run_stats(kind: WorkloadKind, r: &Recorded) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for m in [Metric::Latency, Metric::Ttft, Metric::Itl, Metric::Tpot] {
         let h = r.hists.get(m);
@@ -279,19 +284,17 @@ fn runs(outcome: &RunOutcome, timestamp: &str) -> Vec<RunSummary> {
     let reps = outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure).map(|p| p.repetition).max().unwrap_or(1);
     (1..=reps)
         .map(|rep| {
-            let mut merged: BTreeMap<String, (String, Recorded)> = BTreeMap::new();
+            let mut merged: BTreeMap<String, (WorkloadKind, Recorded)> = BTreeMap::new();
             for p in outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure && p.repetition == rep) {
                 for w in &p.workloads {
-                    let (_, acc) = merged
-                        .entry(w.name.clone())
-                        .or_insert_with(|| (w.kind.as_str().to_string(), Recorded::default()));
+                    let (_, acc) = merged.entry(w.name.clone()).or_insert_with(|| (w.kind, Recorded::default()));
                     acc.add_totals(&w.recorded);
                 }
             }
             RunSummary {
                 repetition: rep,
                 timestamp: timestamp.to_string(),
-                workloads: merged.into_iter().map(|(n, (k, r))| (n, run_stats(&k, &r))).collect(),
+                workloads: merged.into_iter().map(|(n, (k, r))| (n, run_stats(k, &r))).collect(),
             }
         })
         .collect()
@@ -334,43 +337,49 @@ pub struct StressTest {
     /// Highest stable rate found by the breaking-point search, requests/s.
     pub max_sustainable_load: Option<f64>,
     pub stable_levels: Vec<f64>,
-    pub levels: Vec<crate::engine::run::SearchLevel>,
+    pub levels: Vec<crate::engine::executor::SearchLevel>,
 }
 
-/// Whether a kind's requests carry tokens, prompts and launches.
-fn applies(kind: &str, c: &crate::engine::record::Counters) -> (bool, bool, bool) {
-    let tokens = kind == "inference" || (kind == "synthetic" && c.output_tokens > 0);
-    (tokens, kind == "inference", kind == "kernel")
+/// Whether a kind's requests carry tokens and prompts: the fields its metric catalogue
+/// names (a synthetic workload streams tokens when it has any).
+fn applies(kind: WorkloadKind, c: &crate::engine::record::Counters) -> (bool, bool) {
+    let names = workload_metrics(kind, c.output_tokens > 0);
+    let has = |n: &str| names.iter().any(|m| m.name == n);
+    (has("output_tokens"), has("prefill_tok_s"))
 }
 
-fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadFacts>) -> WorkloadDoc {
+fn workload_doc(kind: WorkloadKind, r: &Recorded, series: bool, facts: Option<&WorkloadFacts>) -> WorkloadDoc {
     let secs = r.elapsed.as_secs_f64();
     let c = &r.counters;
     let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     let mut metrics = BTreeMap::new();
     let mut histograms = BTreeMap::new();
-    for m in Metric::ALL {
-        let h = r.hists.get(m);
-        if h.is_empty() {
+    for m in r.hists.all() {
+        if m.hist.is_empty() {
             continue;
         }
         metrics.insert(
-            m.name().to_string(),
-            MetricDoc { unit: m.unit(), summary: stats::summarize(h, SUMMARY_K, m.scale()) },
+            m.name.to_string(),
+            MetricDoc { unit: m.unit, summary: stats::summarize(m.hist, SUMMARY_K, m.scale) },
         );
         histograms.insert(
-            m.name().to_string(),
+            m.name.to_string(),
             HistogramDoc {
-                recorded_unit: m.recorded_unit(),
+                recorded_unit: m.recorded_unit,
                 encoding: "hdrhistogram-v2+base64",
-                data: stats::encode(h),
+                data: stats::encode(m.hist),
             },
         );
     }
-    let (tokens, prompts, launches) = applies(kind, c);
+    let (tokens, prompts) = applies(kind, c);
+    let declared = workload_metrics(kind, tokens)
+        .into_iter()
+        .filter(|m| m.per_request == Some(PerRequest::Sum))
+        .map(|m| (m.name, c.declared.get(m.name).copied().unwrap_or(0)))
+        .collect();
     let open_loop = c.sent > 0 || c.dropped > 0 || c.unsent > 0;
     WorkloadDoc {
-        kind: kind.to_string(),
+        kind: kind.as_str().to_string(),
         duration_s: secs,
         requests: c.requests,
         errors: c.errors,
@@ -389,8 +398,9 @@ fn workload_doc(kind: &str, r: &Recorded, series: bool, facts: Option<&WorkloadF
             .then(|| facts.map_or("synthetic token stream (counted per emitted token)", |f| f.token_source)),
         prefill_s: prompts.then(|| c.prefill_ns as f64 / 1e9),
         good_requests: c.good,
-        launches: launches.then_some(c.launches),
+        declared,
         setup: if series { None } else { facts.and_then(|f| f.setup.clone()) },
+        facts: if series { None } else { facts.map(|f| f.facts.clone()) },
         summary: None,
         metrics,
         histograms,
@@ -446,12 +456,7 @@ pub fn build(
             workloads: p
                 .workloads
                 .iter()
-                .map(|w| {
-                    (
-                        w.name.clone(),
-                        workload_doc(w.kind.as_str(), &w.recorded, true, outcome.workload_facts.get(&w.name)),
-                    )
-                })
+                .map(|w| (w.name.clone(), workload_doc(w.kind, &w.recorded, true, outcome.workload_facts.get(&w.name))))
                 .collect(),
             search: p.search.clone(),
             pressure: p.pressure.clone(),
@@ -516,24 +521,23 @@ pub fn build(
 
 /// Per workload, the measured phases merged (histograms add losslessly).
 fn benchmarks(outcome: &RunOutcome) -> BTreeMap<String, WorkloadDoc> {
-    let mut merged: BTreeMap<String, (String, Recorded)> = BTreeMap::new();
+    let mut merged: BTreeMap<String, (WorkloadKind, Recorded)> = BTreeMap::new();
     for p in outcome.phases.iter().filter(|p| p.role == PhaseRole::Measure) {
         for w in &p.workloads {
-            let (_, acc) =
-                merged.entry(w.name.clone()).or_insert_with(|| (w.kind.as_str().to_string(), Recorded::default()));
+            let (_, acc) = merged.entry(w.name.clone()).or_insert_with(|| (w.kind, Recorded::default()));
             acc.add_totals(&w.recorded);
         }
     }
     for (name, f) in &outcome.workload_facts {
         if let Some(kind) = f.skipped_kind {
-            merged.entry(name.clone()).or_insert_with(|| (kind.as_str().to_string(), Recorded::default()));
+            merged.entry(name.clone()).or_insert_with(|| (kind, Recorded::default()));
         }
     }
     merged
         .into_iter()
         .map(|(name, (kind, r))| {
             let facts = outcome.workload_facts.get(&name);
-            (name, workload_doc(&kind, &r, false, facts))
+            (name, workload_doc(kind, &r, false, facts))
         })
         .collect()
 }
@@ -599,22 +603,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
-/// disk, then renamed over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "result".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,15 +614,5 @@ mod tests {
         assert_eq!(t(0), "1970-01-01T00:00:00Z");
         assert_eq!(t(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(t(1_795_839_300), "2026-11-28T04:15:00Z");
-    }
-
-    #[test]
-    fn atomic_write_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("sub/result.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temporary files left");
     }
 }

@@ -165,10 +165,26 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
         .map_err(|e| format!("not an HdrHistogram V2 encoding: {e:?}"))
 }
 
+/// Default confidence of the evidence rule (settable per scenario and per expectation).
+pub const CONFIDENCE: f64 = 0.99;
+
+/// Samples needed before an upper bound on the `p`-quantile can pass at confidence `c`: the
+/// smallest n with p^n <= 1 - c, so that if the true quantile were above the bound, seeing
+/// no sample above it would have probability at most 1 - c. At 99 %: p99 needs 459, p95 90,
+/// p90 44, p50 7. A failure can need far fewer (6 of 6 samples above a p95 bound is one).
+pub fn required_samples_at(p: f64, c: f64) -> u64 {
+    ((1.0 - c).ln() / p.ln()).ceil() as u64
+}
+
+/// [`required_samples_at`] at the default confidence.
+pub fn required_samples(p: f64) -> u64 {
+    required_samples_at(p, CONFIDENCE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::random::Rng;
+    use crate::random::Rng;
 
     #[test]
     fn percentiles_match_exact_within_precision() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::{Reporter, RunEvent};
-use benchctl::engine::run::{self, Engine, Options, RunOutcome};
+use benchctl::engine::executor::{Engine, Options, RunOutcome};
 
 struct Collect(Vec<RunEvent>);
 impl Reporter for Collect {
@@ -29,13 +29,13 @@ fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
     let c = common::check_text(text, &[]);
     assert!(!c.has_errors(), "{}", common::rendered(&c));
     let valid = c.scenario.unwrap();
-    let workloads = run::workloads(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
+    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
         .expect("synthetic workloads run")
-        .workloads;
+        .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
-    let outcome =
-        rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut events).run());
+    let outcome = rt
+        .block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut events).execute());
     (outcome, events.0)
 }
 
@@ -249,7 +249,7 @@ fn schema_matches(doc: &serde_json::Value) {
 /// into the next phase and past the end of the run.
 #[test]
 fn requests_left_after_the_drain_are_dropped() {
-    use benchctl::engine::workload::{BoxFuture, Call, RequestError, Workload};
+    use benchctl::workload::{BoxFuture, Call, RequestError, Workload};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Never answers; counts calls started and call futures dropped.
@@ -292,7 +292,8 @@ fn requests_left_after_the_drain_are_dropped() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let options = Options { drain: Duration::from_millis(200), ..Options::default() };
     let mut events = Collect(vec![]);
-    let outcome = rt.block_on(Engine::new(&valid, workloads, options, Arc::new(Stop::default()), &mut events).run());
+    let outcome =
+        rt.block_on(Engine::new(&valid, workloads, options, Arc::new(Stop::default()), &mut events).execute());
     let started = stuck.started.load(Ordering::SeqCst);
     assert!(started >= 40, "{started} calls started");
     assert_eq!(stuck.dropped.load(Ordering::SeqCst), started, "every abandoned call was dropped");

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime};
 
+use benchctl::engine::executor::{PhaseOutcome, RunOutcome, WorkloadOutcome};
 use benchctl::engine::record::{Recorder, Sample};
-use benchctl::engine::run::{PhaseOutcome, RunOutcome, WorkloadOutcome};
 use benchctl::evaluate::{self, Status};
 use serde_json::Value;
 
@@ -35,8 +35,7 @@ fn constructed(expectations: &str) -> Value {
                 outputs: &outputs,
                 input_tokens: 0,
                 prefill: None,
-                device_time: None,
-                recall: None,
+                measured: &[],
                 error,
                 open_loop: false,
             },
@@ -70,7 +69,7 @@ fn constructed(expectations: &str) -> Value {
         workload_facts: Default::default(),
     };
     let plan = benchctl::plan::build(&valid, &c.sources);
-    let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::engine::probe::system_info());
+    let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());
     serde_json::to_value(&doc).unwrap()
 }
 

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use benchctl::dsl::model::{DeviceKind, ModelSource, SyntheticArch};
-use benchctl::infer::generate::generate;
-use benchctl::infer::model::{load, LoadSpec, Loaded};
+use benchctl::inference::generate::generate;
+use benchctl::inference::model::{load, LoadSpec, Loaded};
 
 mod common;
 
@@ -69,8 +69,8 @@ fn numpy() -> bool {
 /// two decode steps, each within 1e-4 relative error (max |diff| / max |reference|).
 #[test]
 fn gpt2_medium_matches_an_independent_numpy_forward_pass() {
-    use benchctl::infer::arch::{Config, RandomWeights};
-    use benchctl::infer::gpt2::Gpt2;
+    use benchctl::inference::arch::{Config, RandomWeights};
+    use benchctl::inference::gpt2::Gpt2;
     use candle_core::{DType, Device, Tensor};
     if !numpy() {
         return;
@@ -100,7 +100,7 @@ fn gpt2_medium_matches_an_independent_numpy_forward_pass() {
     let vocab = config.vocab_size;
     assert_eq!(reference.len(), tokens.len() * vocab);
 
-    let net = benchctl::infer::model::Net::Gpt2(model);
+    let net = benchctl::inference::model::Net::Gpt2(model);
     let mut cache = net.new_cache(1, tokens.len());
     let check = |logits: Tensor, pos: usize| {
         let ours: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
@@ -126,8 +126,8 @@ fn gpt2_medium_matches_an_independent_numpy_forward_pass() {
 /// activations (the quantised path also quantises each activation row to 8 bits).
 #[test]
 fn dense_prefill_agrees_with_the_quantised_path() {
-    use benchctl::infer::llama::Llama;
-    use benchctl::infer::model::Net;
+    use benchctl::inference::llama::Llama;
+    use benchctl::inference::model::Net;
     use candle_core::quantized::gguf_file;
     use candle_core::{Device, Tensor};
     let Some(p) = gguf() else { return };
@@ -152,9 +152,9 @@ fn dense_prefill_agrees_with_the_quantised_path() {
 /// rounded) within the precision of the format.
 #[test]
 fn gpt2_half_precision_follows_f32() {
-    use benchctl::infer::arch::{Config, RandomWeights};
-    use benchctl::infer::gpt2::Gpt2;
-    use benchctl::infer::model::Net;
+    use benchctl::inference::arch::{Config, RandomWeights};
+    use benchctl::inference::gpt2::Gpt2;
+    use benchctl::inference::model::Net;
     use candle_core::{DType, Device, Tensor};
     let Config::Gpt2(config) = Config::of(SyntheticArch::Gpt2) else { unreachable!() };
     let logits = |dtype| {
@@ -282,10 +282,10 @@ fn setup_failures_point_at_the_model() {
 /// both families read the names and layouts the checkpoints use.
 #[test]
 fn safetensors_checkpoints_load_back() {
-    use benchctl::infer::arch::{Config, RandomWeights};
-    use benchctl::infer::gpt2::Gpt2;
-    use benchctl::infer::llama::Llama;
-    use benchctl::infer::model::Net;
+    use benchctl::inference::arch::{Config, RandomWeights};
+    use benchctl::inference::gpt2::Gpt2;
+    use benchctl::inference::llama::Llama;
+    use benchctl::inference::model::Net;
     use candle_core::{DType, Device, Tensor};
     let w = RandomWeights { seed: 9, dtype: DType::F32, device: Device::Cpu };
     for arch in [SyntheticArch::Gpt2, SyntheticArch::Smollm2_135m] {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::{Reporter, RunEvent};
+use benchctl::engine::executor::{Engine, Options};
 use benchctl::engine::record::{Metric, Recorder, Sample};
-use benchctl::engine::run::{self, Engine, Options};
 use serde_json::Value;
 
 struct Quiet;
@@ -31,15 +31,16 @@ fn run_doc(text: &str) -> Value {
     let c = common::check_text(text, &[]);
     assert!(!c.has_errors(), "{}", common::rendered(&c));
     let valid = c.scenario.unwrap();
-    let workloads =
-        run::workloads(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).expect("synthetic").workloads;
+    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
+        .expect("synthetic")
+        .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut quiet = Quiet;
-    let outcome =
-        rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut quiet).run());
+    let outcome = rt
+        .block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut quiet).execute());
     rt.shutdown_background();
     let plan = benchctl::plan::build(&valid, &c.sources);
-    let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::engine::probe::system_info());
+    let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());
     let mut v = serde_json::to_value(&doc).unwrap();
     let ev = benchctl::evaluate::evaluate(&v);
     benchctl::evaluate::apply(&mut v, &ev);
@@ -103,7 +104,7 @@ fn windows_carry_their_real_length() {
 #[test]
 fn a_zero_is_recorded_as_zero() {
     let t0 = Instant::now();
-    let r = Recorder::new(t0, Duration::from_secs(1), 1);
+    let r = Recorder::new(t0, Duration::from_secs(1), 1).with_measures(&[&benchctl::dsl::metrics::RECALL]);
     for recall in [0.0, 0.0, 1.0] {
         r.record(
             0,
@@ -114,15 +115,14 @@ fn a_zero_is_recorded_as_zero() {
                 outputs: &[],
                 input_tokens: 0,
                 prefill: None,
-                device_time: None,
-                recall: Some(recall),
+                measured: &[(0, recall)],
                 error: None,
                 open_loop: false,
             },
         );
     }
     let rec = r.finish(t0 + Duration::from_millis(10));
-    let h = rec.hists.get(Metric::Recall);
+    let (h, _) = rec.hists.named("recall").unwrap();
     assert_eq!((h.min(), h.max(), h.len()), (0, 1000, 3));
     assert_eq!(rec.hists.get(Metric::Latency).min(), 0, "a 0 ns latency is 0 too");
     let v = benchctl::engine::measure::value("recall", Some("min"), &rec.hists, &rec.counters, 1.0, 3.0);

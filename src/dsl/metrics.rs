@@ -64,43 +64,79 @@ pub struct MetricDef {
     /// Used when the selector names none (only for metrics with one obvious reading).
     pub default_agg: Option<&'static str>,
     pub definition: &'static str,
+    /// Set for a per-request measure a workload declares (`Workload::measures`): how the
+    /// engine records it. The engine, the result and the reports handle every declared
+    /// measure the same way, so a new one needs no code outside its workload's folder.
+    pub per_request: Option<PerRequest>,
+    /// What to try when a bound on this metric is missed (the report's recommendations).
+    pub advice: Option<&'static str>,
 }
 
-const fn dist(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
-    MetricDef { name, unit, aggs: DIST_AGGS, default_agg: None, definition }
+/// How a declared per-request measure is recorded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PerRequest {
+    /// One value per request, in a histogram of integers: a value in base units (seconds,
+    /// a fraction) times `scale`, rounded. `recorded_unit` names those integers and `unit`
+    /// the reported values (the result document says both).
+    Distribution { scale: f64, recorded_unit: &'static str, unit: &'static str },
+    /// Summed over the successful requests of a phase (a counter, reported under its name).
+    Sum,
 }
-const fn scalar(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
-    MetricDef { name, unit, aggs: &[], default_agg: None, definition }
+
+impl MetricDef {
+    /// The same metric with `advice` for missed bounds.
+    pub const fn advise(self, advice: &'static str) -> MetricDef {
+        MetricDef { advice: Some(advice), ..self }
+    }
+    /// The same metric, recorded per request as `how`.
+    pub const fn per_request(self, how: PerRequest) -> MetricDef {
+        MetricDef { per_request: Some(how), ..self }
+    }
 }
-const fn counter(name: &'static str, definition: &'static str) -> MetricDef {
-    MetricDef { name, unit: Unit::Count, aggs: COUNTER_AGGS, default_agg: Some("count"), definition }
+
+pub const fn dist(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
+    MetricDef { name, unit, aggs: DIST_AGGS, default_agg: None, definition, per_request: None, advice: None }
+}
+pub const fn scalar(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
+    MetricDef { name, unit, aggs: &[], default_agg: None, definition, per_request: None, advice: None }
+}
+pub const fn counter(name: &'static str, definition: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        unit: Unit::Count,
+        aggs: COUNTER_AGGS,
+        default_agg: Some("count"),
+        definition,
+        per_request: None,
+        advice: None,
+    }
 }
 const fn series(name: &'static str, unit: Unit, definition: &'static str) -> MetricDef {
-    MetricDef { name, unit, aggs: SERIES_AGGS, default_agg: None, definition }
+    MetricDef { name, unit, aggs: SERIES_AGGS, default_agg: None, definition, per_request: None, advice: None }
 }
 
 /// Metrics every workload reports.
 pub const COMMON: &[MetricDef] = &[
-    dist("latency", Unit::Duration, "completion time - intended start (open loop: the scheduled send time; closed loop: when the worker issued the request), of successful requests"),
+    dist("latency", Unit::Duration, "completion time - intended start (open loop: the scheduled send time; closed loop: when the worker issued the request), of successful requests").advise("latency or throughput off target: lower the offered load or add capacity; compare send_lateness to tell generator lag from service time"),
     dist("failed_latency", Unit::Duration, "failure time - intended start, of failed requests (kept out of `latency`)"),
     counter("requests", "requests completed (successfully or not) in the phase; `.rate` divides by the phase's wall time"),
-    counter("errors", "requests that failed"),
-    scalar("error_rate", Unit::Ratio, "errors / requests"),
-    scalar("throughput", Unit::Rate, "successful requests / phase wall time"),
-    dist("send_lateness", Unit::Duration, "actual send time - intended send time (open loop only): how far the load generator fell behind"),
-    counter("dropped", "intended starts skipped because max-in-flight was reached"),
+    counter("errors", "requests that failed").advise("errors over target: see errors_by_kind in the result"),
+    scalar("error_rate", Unit::Ratio, "errors / requests").advise("errors over target: see errors_by_kind in the result"),
+    scalar("throughput", Unit::Rate, "successful requests / phase wall time").advise("latency or throughput off target: lower the offered load or add capacity; compare send_lateness to tell generator lag from service time"),
+    dist("send_lateness", Unit::Duration, "actual send time - intended send time (open loop only): how far the load generator fell behind").advise("the load generator fell behind: lower the rate, raise max-in-flight, or use a bigger machine"),
+    counter("dropped", "intended starts skipped because max-in-flight was reached").advise("the load generator fell behind: lower the rate, raise max-in-flight, or use a bigger machine"),
     counter("unsent", "open loop: intended starts before the phase's end that the generator never reached (intended = sent + dropped + unsent)"),
     scalar("max_sustainable_load", Unit::Rate, "the highest stable arrival rate the breaking-point search found for the workload (0 when no level was stable; no data without a search)"),
 ];
 
 /// Token-stream metrics (inference, and synthetic workloads with `tokens`).
 pub const TOKENS: &[MetricDef] = &[
-    dist("ttft", Unit::Duration, "first output token available on the host (after device sync) - intended start"),
-    dist("itl", Unit::Duration, "gap between consecutive output tokens of one request (TTFT excluded)"),
-    dist("tpot", Unit::Duration, "(E2E - TTFT) / (output tokens - 1), per request"),
-    dist("e2e", Unit::Duration, "last output token - intended start, per request"),
-    scalar("tok_s", Unit::Rate, "system output tokens / phase wall time"),
-    dist("request_tok_s", Unit::Rate, "output tokens / E2E, per request"),
+    dist("ttft", Unit::Duration, "first output token available on the host (after device sync) - intended start").advise("time to first token over target: warm the model up before measuring (a warmup phase), preload weights, use smaller prompt batches or shorter prompts"),
+    dist("itl", Unit::Duration, "gap between consecutive output tokens of one request (TTFT excluded)").advise("decoding too slow: lower concurrency or batch size, use a lighter dtype or quantisation, check for CPU or GPU throttling"),
+    dist("tpot", Unit::Duration, "(E2E - TTFT) / (output tokens - 1), per request").advise("decoding too slow: lower concurrency or batch size, use a lighter dtype or quantisation, check for CPU or GPU throttling"),
+    dist("e2e", Unit::Duration, "last output token - intended start, per request").advise("decoding too slow: lower concurrency or batch size, use a lighter dtype or quantisation, check for CPU or GPU throttling"),
+    scalar("tok_s", Unit::Rate, "system output tokens / phase wall time").advise("decoding too slow: lower concurrency or batch size, use a lighter dtype or quantisation, check for CPU or GPU throttling"),
+    dist("request_tok_s", Unit::Rate, "output tokens / E2E, per request").advise("decoding too slow: lower concurrency or batch size, use a lighter dtype or quantisation, check for CPU or GPU throttling"),
     counter("output_tokens", "output tokens generated (counted from token ids)"),
 ];
 
@@ -118,15 +154,22 @@ pub const INFERENCE: &[MetricDef] = &[
     ),
 ];
 
+/// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored exactly
+/// at 3 significant digits, so the recall of any k up to 1000 is kept exactly.
+pub const RECALL: MetricDef = MetricDef {
+    name: "recall",
+    unit: Unit::Ratio,
+    aggs: RECALL_AGGS,
+    default_agg: Some("mean"),
+    definition: "recall@k = |returned top-k ∩ exact top-k| / k, per query; exact top-k from brute-force search",
+    per_request: Some(PerRequest::Distribution { scale: 1e3, recorded_unit: "1e-3", unit: "fraction" }),
+    advice: Some("recall too low: raise ef (or M and ef-construction)"),
+};
+
 pub const RETRIEVAL: &[MetricDef] = &[
-    MetricDef {
-        name: "recall",
-        unit: Unit::Ratio,
-        aggs: RECALL_AGGS,
-        default_agg: Some("mean"),
-        definition: "recall@k = |returned top-k ∩ exact top-k| / k, per query; exact top-k from brute-force search",
-    },
-    scalar("qps", Unit::Rate, "queries answered / phase wall time"),
+    RECALL,
+    scalar("qps", Unit::Rate, "queries answered / phase wall time")
+        .advise("retrieval too slow: lower ef, quantise the vectors, give the index more RAM"),
     scalar(
         "build_time",
         Unit::Duration,
@@ -141,46 +184,62 @@ pub const RETRIEVAL: &[MetricDef] = &[
     scalar("energy_per_query", Unit::Number("J"), "energy over the phase / queries"),
 ];
 
+/// Device time of one kernel launch (CUDA events), in nanoseconds.
+pub const KERNEL_TIME: MetricDef = dist(
+    "kernel_time",
+    Unit::Duration,
+    "device time of one launch, from CUDA events (averaged over launches-per-timing)",
+)
+.per_request(PerRequest::Distribution { scale: 1e9, recorded_unit: "ns", unit: "s" })
+.advise("kernel slower than the target: check the launch configuration, memory access pattern and clocks");
+/// Kernel launches behind each timing.
+pub const LAUNCHES: MetricDef = counter("launches", "kernel launches timed").per_request(PerRequest::Sum);
+
 pub const KERNEL: &[MetricDef] = &[
-    dist(
-        "kernel_time",
-        Unit::Duration,
-        "device time of one launch, from CUDA events (averaged over launches-per-timing)",
-    ),
+    KERNEL_TIME,
     scalar("gb_s", Unit::Number("GB/s"), "declared bytes per launch / mean kernel time"),
     scalar("tflops", Unit::Number("TFLOP/s"), "declared flops per launch / mean kernel time"),
     scalar("bandwidth_share", Unit::Ratio, "gb_s / peak bandwidth measured on this device"),
     scalar("compute_share", Unit::Ratio, "tflops / peak matmul throughput measured on this device"),
-    counter("launches", "kernel launches timed"),
+    LAUNCHES,
 ];
 
 pub const SYSTEM: &[MetricDef] = &[
-    series("cpu", Unit::Ratio, "CPU busy share over all cores, per sample"),
-    series("memory", Unit::BytesOrShare, "used physical memory, per sample (bytes, or share of total RAM)"),
+    series("cpu", Unit::Ratio, "CPU busy share over all cores, per sample")
+        .advise("CPU or GPU busier than the target allows: lower the load or add capacity"),
+    series("memory", Unit::BytesOrShare, "used physical memory, per sample (bytes, or share of total RAM)")
+        .advise("memory over target: smaller batches or model, fewer concurrent requests, or less ballast"),
     series("swap", Unit::Bytes, "used swap, per sample"),
 ];
 pub const PROCESS: &[MetricDef] = &[
-    series("rss", Unit::BytesOrShare, "resident set size of the benchctl process"),
-    series("cpu", Unit::Ratio, "CPU share used by the benchctl process (1 = one full core)"),
+    series("rss", Unit::BytesOrShare, "resident set size of the benchctl process")
+        .advise("memory over target: smaller batches or model, fewer concurrent requests, or less ballast"),
+    series("cpu", Unit::Ratio, "CPU share used by the benchctl process (1 = one full core)")
+        .advise("CPU or GPU busier than the target allows: lower the load or add capacity"),
 ];
 pub const GPU: &[MetricDef] = &[
-    series("utilization", Unit::Ratio, "share of time a kernel ran, per sample (NVML)"),
-    series("memory", Unit::BytesOrShare, "device memory used, per sample"),
+    series("utilization", Unit::Ratio, "share of time a kernel ran, per sample (NVML)")
+        .advise("CPU or GPU busier than the target allows: lower the load or add capacity"),
+    series("memory", Unit::BytesOrShare, "device memory used, per sample")
+        .advise("memory over target: smaller batches or model, fewer concurrent requests, or less ballast"),
     series("temperature", Unit::Number("°C"), "GPU temperature"),
     series("power", Unit::Number("W"), "board power draw"),
     series("sm_clock", Unit::Number("MHz"), "SM clock"),
     series("throttled", Unit::Ratio, "share of samples with any throttle reason active"),
 ];
 pub const ENERGY: &[MetricDef] = &[
-    MetricDef {
-        name: "total",
-        unit: Unit::Number("J"),
-        aggs: &[],
-        default_agg: None,
-        definition: "energy over the phase: NVML's total-energy counter, else integrated power; RAPL on the CPU",
-    },
+    scalar(
+        "total",
+        Unit::Number("J"),
+        "energy over the phase: NVML's total-energy counter, else integrated power; RAPL on the CPU",
+    ),
     series("power", Unit::Number("W"), "average power per sample interval"),
 ];
+
+/// The catalogue entry of a workload kind's metric, if it has one by that name.
+pub fn workload_metric(kind: WorkloadKind, name: &str) -> Option<&'static MetricDef> {
+    workload_metrics(kind, true).into_iter().find(|m| m.name == name)
+}
 
 /// Metrics of a workload kind, `tokens` telling whether a synthetic workload streams tokens.
 pub fn workload_metrics(kind: WorkloadKind, tokens: bool) -> Vec<&'static MetricDef> {

@@ -3,7 +3,7 @@
 
 use crate::dsl::model::Arrivals;
 
-use super::random::Rng;
+use crate::random::Rng;
 
 /// Requests per second as a function of seconds since the drive started: piecewise linear.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::clock;
 use super::curve::{self, ConcurrencyCurve, RateCurve};
-use super::random::Rng;
 use super::record::{Recorder, Sample};
-use super::workload::{Call, Events, Workload};
+use crate::clock;
 use crate::dsl::model::{Arrivals, LoadShape, Target};
+use crate::random::Rng;
+use crate::workload::{Call, Events, Workload};
 
 /// Default bound on requests in flight per open-loop drive: beyond it, starts are dropped
 /// (and counted) instead of piling up without limit behind a stalled system.
@@ -117,7 +117,7 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
     let finished = Instant::now();
     let error = match result {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.kind),
+        Ok(Err(e)) => Some(e.kind()),
         Err(()) => Some("panic"),
     };
     ctx.recorder.record(
@@ -129,8 +129,7 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
             outputs: &events.outputs,
             input_tokens: events.input_tokens,
             prefill: events.prefill,
-            device_time: events.device_time.map(|t| (t, events.launches)),
-            recall: events.recall,
+            measured: &events.measured,
             error,
             open_loop,
         },
@@ -189,7 +188,7 @@ pub fn segments(shape: &LoadShape, phase_secs: Option<f64>) -> Vec<(Segment, Opt
 
 /// Runs the segments one after the other from `start`, until they end, the phase ends
 /// (`phase_end`: no request is issued at or after it) or `ctx.stop` is set.
-pub async fn run(
+pub async fn drive(
     ctx: Arc<DriveCtx>,
     segs: Vec<(Segment, Option<f64>)>,
     start: Instant,
@@ -296,7 +295,7 @@ fn generate(
     shards: usize,
     handle: &tokio::runtime::Handle,
 ) {
-    crate::engine::workload::mark_generator_thread();
+    crate::workload::mark_generator_thread();
     let mut rng = Rng::new(seed);
     let requests = Rng::new(seed ^ 0x5EED);
     let mut t = 0.0;

@@ -1,24 +1,18 @@
 //! Reading a metric selector's value from what was recorded, in base units (seconds, per
 //! second, fraction, count): used by stop conditions and the breaking-point search.
 
-use super::record::{Counters, Hists, Metric};
+use super::record::{Counters, Hists};
 use crate::dsl::metrics::percentile;
 use crate::stats;
-
-fn metric_of(name: &str) -> Option<Metric> {
-    Metric::ALL.iter().copied().find(|m| m.name() == name)
-}
 
 /// The value of `metric.agg` over `hists`/`counters` recorded in `secs` seconds; `None` when
 /// there is no data for it (or benchctl records no such metric for this workload yet).
 pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs: f64, k: f64) -> Option<f64> {
     let per_sec = |n: u64| (secs > 0.0).then(|| n as f64 / secs);
-    if let Some(m) = metric_of(metric) {
-        let h = hists.get(m);
+    if let Some((h, s)) = hists.named(metric) {
         if h.is_empty() {
             return None;
         }
-        let s = m.scale();
         let agg = agg.unwrap_or("mean");
         return Some(match agg {
             "mean" => h.mean() / s,
@@ -47,9 +41,8 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
         "tok_s" => per_sec(c.output_tokens),
         "prefill_tok_s" => (c.prefill_ns > 0).then(|| c.input_tokens as f64 / (c.prefill_ns as f64 / 1e9)),
         "goodput" => per_sec(c.good),
-        "launches" => counter(c.launches),
         "qps" => per_sec(c.requests - c.errors),
-        _ => None,
+        declared => c.declared.get(declared).and_then(|&n| counter(n)),
     }
 }
 
@@ -75,8 +68,7 @@ mod tests {
                     outputs: &[],
                     input_tokens: 0,
                     prefill: None,
-                    device_time: None,
-                    recall: None,
+                    measured: &[],
                     error,
                     open_loop: false,
                 },

@@ -1,14 +1,12 @@
 //! Stage 6, execute: runs a [`crate::plan::Plan`]'s phases on tokio and records what happened.
-pub mod clock;
+//!
+//! The engine knows workloads only through [`crate::workload::Workload`]; which kinds exist
+//! and how they are prepared is [`crate::registry`]'s business (docs/architecture.md).
 pub mod curve;
 pub mod drive;
 pub mod events;
+pub mod executor;
 pub mod host;
 pub mod measure;
 pub mod pressure;
-pub mod probe;
-pub mod random;
 pub mod record;
-pub mod run;
-pub mod synthetic;
-pub mod workload;

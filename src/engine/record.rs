@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::workload::Slo;
+use crate::dsl::metrics::{MetricDef, PerRequest};
 use crate::stats::histogram;
+use crate::workload::Slo;
 
 /// Whether a successful request met every bound of `slo` (times from its intended start).
 fn meets(slo: &Slo, s: &Sample) -> bool {
@@ -34,8 +35,9 @@ fn meets(slo: &Slo, s: &Sample) -> bool {
     ok(slo.ttft, first) && ok(slo.itl, max_gap) && ok(slo.tpot, tpot) && ok(slo.e2e, last.or(Some(since(s.finished))))
 }
 
-/// The distributions recorded for every workload. Durations in nanoseconds; the per-request
-/// token rate in milli-tokens per second.
+/// The distributions the engine records for every workload. Durations in nanoseconds; the
+/// per-request token rate in milli-tokens per second. A workload's own per-request measures
+/// (recall, device time, ...) are declared by it and kept beside these (see [`Hists`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -46,18 +48,13 @@ pub enum Metric {
     E2e,
     RequestTokS,
     SendLateness,
-    /// Device time of one kernel launch (CUDA events).
-    KernelTime,
-    /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored
-    /// exactly at 3 significant digits, so the recall of any k up to 1000 is kept exactly.
-    Recall,
     /// Latency of failed requests (intended start -> failure), kept apart so that fast
     /// failures do not flatter the latency of the requests that succeeded.
     FailedLatency,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 8] = [
         Metric::Latency,
         Metric::Ttft,
         Metric::Itl,
@@ -65,8 +62,6 @@ impl Metric {
         Metric::E2e,
         Metric::RequestTokS,
         Metric::SendLateness,
-        Metric::KernelTime,
-        Metric::Recall,
         Metric::FailedLatency,
     ];
 
@@ -79,18 +74,15 @@ impl Metric {
             Metric::E2e => "e2e",
             Metric::RequestTokS => "request_tok_s",
             Metric::SendLateness => "send_lateness",
-            Metric::KernelTime => "kernel_time",
-            Metric::Recall => "recall",
             Metric::FailedLatency => "failed_latency",
         }
     }
 
-    /// Divisor from recorded values to reported ones (ns -> s; milli-tok/s -> tok/s;
-    /// 1e-3 -> fraction). Every time in the result document is in seconds.
+    /// Divisor from recorded values to reported ones (ns -> s; milli-tok/s -> tok/s).
+    /// Every time in the result document is in seconds.
     pub fn scale(self) -> f64 {
         match self {
             Metric::RequestTokS => 1e3,
-            Metric::Recall => 1e3,
             _ => 1e9,
         }
     }
@@ -99,7 +91,6 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::RequestTokS => "tok/s",
-            Metric::Recall => "fraction",
             _ => "s",
         }
     }
@@ -108,37 +99,116 @@ impl Metric {
     pub fn recorded_unit(self) -> &'static str {
         match self {
             Metric::RequestTokS => "milli-tok/s",
-            Metric::Recall => "1e-3",
             _ => "ns",
         }
     }
 }
 
-/// One histogram per [`Metric`].
+/// One recorded distribution, named, with its units (see [`Hists::all`]).
+pub struct Named<'a> {
+    pub name: &'static str,
+    /// Divisor from recorded integers to reported values.
+    pub scale: f64,
+    pub unit: &'static str,
+    pub recorded_unit: &'static str,
+    pub hist: &'a Histogram<u64>,
+}
+
+/// One histogram per [`Metric`], and one per declared per-request distribution of the
+/// workload (in the order of its declaration; counters it declares go to [`Counters`]).
 #[derive(Clone, Debug)]
-pub struct Hists(pub [Histogram<u64>; 10]);
+pub struct Hists {
+    fixed: [Histogram<u64>; 8],
+    declared: Vec<(&'static MetricDef, Histogram<u64>)>,
+}
 
 impl Default for Hists {
     fn default() -> Self {
-        Hists(std::array::from_fn(|_| histogram()))
+        Hists { fixed: std::array::from_fn(|_| histogram()), declared: vec![] }
+    }
+}
+
+/// Scale and units of a declared distribution; `None` for a declared counter.
+fn distribution(def: &MetricDef) -> Option<(f64, &'static str, &'static str)> {
+    match def.per_request {
+        Some(PerRequest::Distribution { scale, recorded_unit, unit }) => Some((scale, recorded_unit, unit)),
+        _ => None,
     }
 }
 
 impl Hists {
+    /// Empty histograms for the engine's metrics and for each declared measure.
+    pub fn with_measures(measures: &[&'static MetricDef]) -> Hists {
+        Hists { declared: measures.iter().map(|d| (*d, histogram())).collect(), ..Hists::default() }
+    }
+
     pub fn get(&self, m: Metric) -> &Histogram<u64> {
-        &self.0[m as usize]
+        &self.fixed[m as usize]
     }
-    fn record(&mut self, m: Metric, v: u64) {
-        // Auto-resizing histograms accept any u64, zero included (a recall of 0 is a 0).
-        let _ = self.0[m as usize].record(v);
+
+    /// Replaces the histogram of `m` (a record read back from a result).
+    pub fn set(&mut self, m: Metric, h: Histogram<u64>) {
+        self.fixed[m as usize] = h;
     }
-    pub fn add(&mut self, other: &Hists) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            a.add(b).expect("auto-resizing histograms accept any range");
+
+    /// Sets the histogram of a declared distribution (a record read back from a result).
+    pub fn set_declared(&mut self, def: &'static MetricDef, h: Histogram<u64>) {
+        match self.declared.iter_mut().find(|(d, _)| d.name == def.name) {
+            Some((_, old)) => *old = h,
+            None => self.declared.push((def, h)),
         }
     }
+
+    /// The histogram of a metric by name, engine's or declared, with the divisor from its
+    /// integers to base units.
+    pub fn named(&self, name: &str) -> Option<(&Histogram<u64>, f64)> {
+        if let Some(m) = Metric::ALL.iter().find(|m| m.name() == name) {
+            return Some((self.get(*m), m.scale()));
+        }
+        self.declared.iter().find(|(d, _)| d.name == name).and_then(|(d, h)| distribution(d).map(|(s, ..)| (h, s)))
+    }
+
+    /// Every distribution, the engine's first, then the declared ones.
+    pub fn all(&self) -> impl Iterator<Item = Named<'_>> {
+        let fixed = Metric::ALL.iter().map(|m| Named {
+            name: m.name(),
+            scale: m.scale(),
+            unit: m.unit(),
+            recorded_unit: m.recorded_unit(),
+            hist: self.get(*m),
+        });
+        let declared = self.declared.iter().filter_map(|(d, h)| {
+            distribution(d).map(|(scale, recorded_unit, unit)| Named {
+                name: d.name,
+                scale,
+                unit,
+                recorded_unit,
+                hist: h,
+            })
+        });
+        fixed.chain(declared)
+    }
+
+    fn record(&mut self, m: Metric, v: u64) {
+        // Auto-resizing histograms accept any u64, zero included.
+        let _ = self.fixed[m as usize].record(v);
+    }
+
+    pub fn add(&mut self, other: &Hists) {
+        for (a, b) in self.fixed.iter_mut().zip(&other.fixed) {
+            a.add(b).expect("auto-resizing histograms accept any range");
+        }
+        for (def, h) in &other.declared {
+            match self.declared.iter_mut().find(|(d, _)| d.name == def.name) {
+                Some((_, mine)) => mine.add(h).expect("auto-resizing histograms accept any range"),
+                None => self.declared.push((def, h.clone())),
+            }
+        }
+    }
+
     fn reset(&mut self) {
-        self.0.iter_mut().for_each(Histogram::reset);
+        self.fixed.iter_mut().for_each(Histogram::reset);
+        self.declared.iter_mut().for_each(|(_, h)| h.reset());
     }
 }
 
@@ -165,8 +235,8 @@ pub struct Counters {
     pub prefill_ns: u64,
     /// Successful requests that met every SLO of the workload.
     pub good: u64,
-    /// Kernel launches timed.
-    pub launches: u64,
+    /// Sums of the workload's declared per-request counters (kernel launches, ...).
+    pub declared: BTreeMap<&'static str, u64>,
 }
 
 impl Counters {
@@ -184,7 +254,9 @@ impl Counters {
         self.input_tokens += o.input_tokens;
         self.prefill_ns += o.prefill_ns;
         self.good += o.good;
-        self.launches += o.launches;
+        for (k, v) in &o.declared {
+            *self.declared.entry(k).or_default() += v;
+        }
     }
 }
 
@@ -199,10 +271,8 @@ pub struct Sample<'a> {
     pub outputs: &'a [Instant],
     pub input_tokens: u64,
     pub prefill: Option<Duration>,
-    /// Device time of one launch, for kernel workloads; and the launches it averages.
-    pub device_time: Option<(Duration, u64)>,
-    /// recall@k of a retrieval query.
-    pub recall: Option<f64>,
+    /// The workload's declared measures: (index into its `measures`, base-unit value).
+    pub measured: &'a [(usize, f64)],
     pub error: Option<&'static str>,
     /// Open loop: record the send lateness.
     pub open_loop: bool,
@@ -352,6 +422,15 @@ impl Recorder {
         }
     }
 
+    /// Records the workload's declared per-request measures (`Workload::measures`).
+    pub fn with_measures(self, measures: &[&'static MetricDef]) -> Recorder {
+        for sh in &self.shards {
+            lock(sh).hists = Hists::with_measures(measures);
+        }
+        lock(&self.agg).total = Hists::with_measures(measures);
+        self
+    }
+
     /// Counts requests meeting `slo` (goodput).
     pub fn with_slo(mut self, slo: Option<Slo>) -> Recorder {
         self.slo = slo;
@@ -411,13 +490,18 @@ impl Recorder {
         if let Some(p) = s.prefill {
             sh.counters.prefill_ns += p.as_nanos() as u64;
         }
-        if let Some(r) = s.recall {
-            // Units of 1e-3, exact in the histogram (see `Metric::Recall`).
-            sh.hists.record(Metric::Recall, (r * 1e3).round() as u64);
-        }
-        if let Some((t, n)) = s.device_time {
-            sh.hists.record(Metric::KernelTime, t.as_nanos() as u64);
-            sh.counters.launches += n;
+        for &(i, v) in s.measured {
+            let Some((def, h)) = sh.hists.declared.get_mut(i) else { continue };
+            match def.per_request {
+                Some(PerRequest::Distribution { scale, .. }) => {
+                    let _ = h.record((v * scale).round().max(0.0) as u64);
+                }
+                Some(PerRequest::Sum) => {
+                    let name = def.name;
+                    *sh.counters.declared.entry(name).or_default() += v.max(0.0) as u64;
+                }
+                None => {}
+            }
         }
         // With no SLO, every successful request meets all of them.
         if self.slo.as_ref().is_none_or(|slo| meets(slo, s)) {
@@ -499,9 +583,9 @@ impl Recorder {
             unsent: c.unsent,
             throughput: (c.requests - c.errors) as f64 / secs,
             tok_s: c.output_tokens as f64 / secs,
-            metrics: Metric::ALL
-                .iter()
-                .filter_map(|m| WindowStats::of(h.get(*m), m.scale()).map(|s| (m.name().to_string(), s)))
+            metrics: h
+                .all()
+                .filter_map(|n| WindowStats::of(n.hist, n.scale).map(|s| (n.name.to_string(), s)))
                 .collect(),
         }
     }
@@ -546,8 +630,7 @@ mod tests {
                 outputs: &outputs,
                 input_tokens: 4,
                 prefill: None,
-                device_time: None,
-                recall: None,
+                measured: &[],
                 error: None,
                 open_loop: true,
             },
@@ -561,8 +644,7 @@ mod tests {
                 outputs: &[],
                 input_tokens: 0,
                 prefill: None,
-                device_time: None,
-                recall: None,
+                measured: &[],
                 error: Some("boom"),
                 open_loop: false,
             },
@@ -600,8 +682,7 @@ mod tests {
                 outputs,
                 input_tokens: 8,
                 prefill: Some(Duration::from_millis(4)),
-                device_time: None,
-                recall: None,
+                measured: &[],
                 error,
                 open_loop: false,
             }

@@ -73,8 +73,16 @@ fn evidence(doc: &Value) -> Vec<String> {
     e
 }
 
-fn kind_of(doc: &Value, subject: &str) -> String {
-    doc.pointer(&format!("/benchmarks/{subject}/kind")).and_then(Value::as_str).unwrap_or("").to_string()
+/// The catalogue's advice for a missed bound on `subject.metric`: the workload kind's entry,
+/// else the probe's.
+fn advice_for(doc: &Value, subject: &str, metric: &str) -> Option<&'static str> {
+    use crate::dsl::metrics::{probe_metrics, workload_metric};
+    use crate::dsl::model::{ProbeKind, WorkloadKind};
+    let kind = doc.pointer(&format!("/benchmarks/{subject}/kind")).and_then(Value::as_str);
+    match kind.and_then(WorkloadKind::from_name) {
+        Some(k) => workload_metric(k, metric)?.advice,
+        None => probe_metrics(ProbeKind::from_name(subject)?).iter().find(|m| m.name == metric)?.advice,
+    }
 }
 
 /// Advice for each metric that missed its target, without repeats.
@@ -99,17 +107,9 @@ pub fn recommendations(doc: &Value, outcomes: &[Outcome]) -> Vec<String> {
             push(format!("{subject}: latency spikes; check CPU throttling and memory pressure, and isolate the service from other load.{why}"));
             continue;
         }
-        let advice = match (metric, kind_of(doc, subject).as_str()) {
-            ("ttft", _) => "time to first token over target: warm the model up before measuring (a warmup phase), preload weights, use smaller prompt batches or shorter prompts".to_string(),
-            ("itl" | "tpot" | "tok_s" | "request_tok_s" | "e2e", _) => "decoding too slow: lower concurrency or batch size, use a lighter dtype or quantisation, check for CPU or GPU throttling".to_string(),
-            ("latency", "retrieval") => "retrieval too slow: lower ef, quantise the vectors, give the index more RAM".to_string(),
-            ("latency" | "throughput", _) => "latency or throughput off target: lower the offered load or add capacity; compare send_lateness to tell generator lag from service time".to_string(),
-            ("recall", _) => "recall too low: raise ef (or M and ef-construction)".to_string(),
-            ("error_rate" | "errors", _) => "errors over target: see errors_by_kind in the result".to_string(),
-            ("send_lateness" | "dropped", _) => "the load generator fell behind: lower the rate, raise max-in-flight, or use a bigger machine".to_string(),
-            ("memory" | "rss", _) => "memory over target: smaller batches or model, fewer concurrent requests, or less ballast".to_string(),
-            ("cpu" | "utilization", _) => "CPU or GPU busier than the target allows: lower the load or add capacity".to_string(),
-            _ => format!("`{}` missed its target ({})", o.name, o.message),
+        let advice = match advice_for(doc, subject, metric) {
+            Some(a) => a.to_string(),
+            None => format!("`{}` missed its target ({})", o.name, o.message),
         };
         push(format!("{subject}: {advice}."));
     }

@@ -15,21 +15,8 @@ use serde_json::Value;
 use crate::dsl::metrics::percentile;
 use crate::dsl::model::Comparison;
 
-/// Default confidence of the evidence rule (settable per scenario and per expectation).
-pub const CONFIDENCE: f64 = 0.99;
-
-/// Samples needed before an upper bound on the `p`-quantile can pass at confidence `c`: the
-/// smallest n with p^n <= 1 - c, so that if the true quantile were above the bound, seeing
-/// no sample above it would have probability at most 1 - c. At 99 %: p99 needs 459, p95 90,
-/// p90 44, p50 7. A failure can need far fewer (6 of 6 samples above a p95 bound is one).
-pub fn required_samples_at(p: f64, c: f64) -> u64 {
-    ((1.0 - c).ln() / p.ln()).ceil() as u64
-}
-
-/// [`required_samples_at`] at the default confidence.
-pub fn required_samples(p: f64) -> u64 {
-    required_samples_at(p, CONFIDENCE)
-}
+pub use crate::stats::{required_samples, required_samples_at, CONFIDENCE};
+pub use value::facts_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -96,7 +83,7 @@ pub fn evaluate(doc: &Value) -> Evaluation {
     let empty = vec![];
     let specs = doc.pointer("/config/expectations").and_then(Value::as_array).unwrap_or(&empty);
     let mut outcomes: Vec<Outcome> = specs.iter().map(|e| outcome(doc, e)).collect();
-    outcomes.extend(kernel_checks(doc));
+    outcomes.extend(setup_checks(doc));
     let mut invalid_reasons = vec![];
     if s(doc, "status") == Some("interrupted") {
         invalid_reasons.push("the run was interrupted before it finished".to_string());
@@ -133,39 +120,27 @@ pub fn evaluate(doc: &Value) -> Evaluation {
     }
 }
 
-/// A kernel's correctness check is an expectation of its own: `NAME.check`.
-fn kernel_checks(doc: &Value) -> Vec<Outcome> {
+/// A check a workload's setup ran (a kernel's correctness check) is an expectation of its
+/// own: `NAME.CHECK`.
+fn setup_checks(doc: &Value) -> Vec<Outcome> {
     let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
     b.iter()
-        .filter_map(|(name, w)| {
-            let c = w.pointer("/setup/kernel/check").filter(|c| c.is_object())?;
-            let passed = c["passed"].as_bool().unwrap_or(false);
-            let text =
-                format!("{name}.check {} {}", c["buffer"].as_str().unwrap_or(""), c["against"].as_str().unwrap_or(""));
-            let message = if passed {
-                format!("every element within {}", c["tolerance"])
-            } else {
-                format!(
-                    "{} elements off by more than {} (first at index {}, largest error {})",
-                    c["mismatches"], c["tolerance"], c["first_mismatch"], c["max_abs_error"]
-                )
-            };
-            Some(Outcome {
-                name: format!("{name}.check"),
-                selector: format!("{name}.check"),
-                text,
-                phase: None,
-                severity: "fail".into(),
-                weight: 1.0,
-                status: if passed { Status::Pass } else { Status::Fail },
-                measured: c["max_abs_error"].as_f64(),
-                measured_text: format!("max error {}", c["max_abs_error"]),
-                message,
-                samples: None,
-                required_samples: None,
-                evidence: None,
-                origin: Value::Null,
-            })
+        .flat_map(|(name, w)| value::facts_of(w).checks.into_iter().map(move |c| (name.clone(), c)))
+        .map(|(name, c)| Outcome {
+            name: format!("{name}.{}", c.name),
+            selector: format!("{name}.{}", c.name),
+            text: format!("{name}.{} {}", c.name, c.text),
+            phase: None,
+            severity: "fail".into(),
+            weight: 1.0,
+            status: if c.passed { Status::Pass } else { Status::Fail },
+            measured: c.measured,
+            measured_text: c.measured_text,
+            message: c.message,
+            samples: None,
+            required_samples: None,
+            evidence: None,
+            origin: Value::Null,
         })
         .collect()
 }

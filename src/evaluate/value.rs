@@ -4,9 +4,12 @@
 
 use serde_json::Value;
 
+use crate::dsl::metrics::{self, MetricDef, PerRequest};
+use crate::dsl::model::WorkloadKind;
 use crate::dsl::units::{trim_float, Bytes, Duration};
 use crate::engine::measure;
 use crate::engine::record::{Counters, Hists, Metric};
+use crate::workload::Facts;
 
 /// A measured value in base units, its text in the bound's unit, and what it rests on.
 #[derive(Debug, Clone)]
@@ -68,12 +71,41 @@ fn records(ws: &[&Value]) -> (Hists, Counters, f64) {
     acc
 }
 
-/// Histograms, counters and seconds of one workload record in the result.
+/// The workload kind a record in the result names.
+fn kind_of(w: &Value) -> Option<WorkloadKind> {
+    WorkloadKind::from_name(w["kind"].as_str()?)
+}
+
+/// The setup facts of a whole-run workload record (empty when it has none).
+pub fn facts_of(w: &Value) -> Facts {
+    serde_json::from_value(w["facts"].clone()).unwrap_or_default()
+}
+
+/// Histograms, counters and seconds of one workload record in the result; the kind's
+/// declared measures are read by their catalogue entries.
 fn record(w: &Value) -> (Hists, Counters, f64) {
     let mut h = Hists::default();
     for m in Metric::ALL {
         if let Some(hist) = crate::result::histogram(w, m.name()) {
-            h.0[m as usize] = hist;
+            h.set(m, hist);
+        }
+    }
+    let declared: Vec<&'static MetricDef> = kind_of(w)
+        .map(|k| metrics::workload_metrics(k, true).into_iter().filter(|m| m.per_request.is_some()).collect())
+        .unwrap_or_default();
+    let mut sums = std::collections::BTreeMap::new();
+    for def in declared {
+        match def.per_request {
+            Some(PerRequest::Sum) => {
+                if let Some(n) = w[def.name].as_u64() {
+                    sums.insert(def.name, n);
+                }
+            }
+            _ => {
+                if let Some(hist) = crate::result::histogram(w, def.name) {
+                    h.set_declared(def, hist);
+                }
+            }
         }
     }
     let n = |k: &str| w[k].as_u64().unwrap_or(0);
@@ -93,7 +125,7 @@ fn record(w: &Value) -> (Hists, Counters, f64) {
         input_tokens: n("input_tokens"),
         prefill_ns: (w["prefill_s"].as_f64().unwrap_or(0.0) * 1e9) as u64,
         good: n("good_requests"),
-        launches: n("launches"),
+        declared: sums,
     };
     (h, c, w["duration_s"].as_f64().unwrap_or(0.0))
 }
@@ -129,12 +161,12 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
         let value = energy_per(doc, metric, phase_name, &c)?;
         return Some(point(value));
     }
-    if let Some(value) = kernel_rate(doc, subject, metric, &h) {
+    if let Some(value) = derived(doc, subject, metric, &h) {
         return Some(point(value));
     }
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
     let value = measure::value(metric, agg, &h, &c, secs, k)?;
-    let hist = Metric::ALL.iter().find(|m| m.name() == metric).map(|m| (h.get(*m), m.scale()));
+    let hist = h.named(metric);
     let samples = hist.map(|(h, _)| h.len());
     let basis = match (hist, agg) {
         (Some((h, scale)), Some(a)) => match crate::dsl::metrics::percentile(a) {
@@ -220,45 +252,18 @@ fn breaking_point(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
     Some(s["max_sustainable_load"].as_f64().unwrap_or(0.0))
 }
 
-/// Facts of the workload's setup (the same for the whole run), in base units.
+/// A metric the workload's setup measured once for the whole run, in base units.
 fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
-    let setup = doc.pointer(&format!("/benchmarks/{subject}/setup"))?;
-    match metric {
-        "load_time" => setup.pointer("/model/load_time_s")?.as_f64(),
-        "memory.weights" => setup.pointer("/model/weights_bytes")?.as_f64(),
-        "memory.kv_cache" => setup.get("kv_cache_peak_bytes")?.as_f64(),
-        "build_time" => setup.pointer("/index/build_time_s")?.as_f64(),
-        "memory.index" => setup.pointer("/index/memory_bytes")?.as_f64(),
-        "index_size" => setup.pointer("/index/file_bytes")?.as_f64(),
-        _ => None,
-    }
+    let w = doc.pointer(&format!("/benchmarks/{subject}"))?;
+    facts_of(w).values.get(metric).copied()
 }
 
-/// A kernel's achieved rates over a record: declared bytes and flops per launch over the
-/// mean kernel time, and their shares of the device's measured peaks (as fractions).
-fn kernel_rate(doc: &Value, subject: &str, metric: &str, h: &Hists) -> Option<f64> {
-    if !matches!(metric, "gb_s" | "tflops" | "bandwidth_share" | "compute_share") {
-        return None;
-    }
-    let k = doc.pointer(&format!("/benchmarks/{subject}/setup/kernel"))?;
-    let t = h.get(Metric::KernelTime);
-    if t.is_empty() {
-        return None;
-    }
-    let mean = std::time::Duration::from_secs_f64(t.mean() / 1e9);
-    let r = crate::gpu::kernel::rates(
-        k["bytes_per_launch"].as_f64(),
-        k["flops_per_launch"].as_f64(),
-        mean,
-        k.pointer("/peaks/gb_s").and_then(Value::as_f64),
-        k.pointer("/peaks/tflops").and_then(Value::as_f64),
-    );
-    match metric {
-        "gb_s" => r.gb_s,
-        "tflops" => r.tflops,
-        "bandwidth_share" => r.bandwidth_share,
-        _ => r.compute_share,
-    }
+/// A metric derived from the mean of a declared measure over a record (a kernel's GB/s from
+/// its declared bytes and mean device time).
+fn derived(doc: &Value, subject: &str, metric: &str, h: &Hists) -> Option<f64> {
+    let w = doc.pointer(&format!("/benchmarks/{subject}"))?;
+    let mean = |of: &str| h.named(of).filter(|(h, _)| !h.is_empty()).map(|(h, scale)| h.mean() / scale);
+    facts_of(w).derived(metric, mean)
 }
 
 /// Whether a windowed metric is a rate or count (judged over the window's real length).

@@ -92,7 +92,7 @@ pub fn service_time(sc: &Scenario, w: &Workload) -> Option<(f64, String)> {
                 Some(DType::F32) | None => 4.0,
                 _ => 2.0,
             };
-            let params = crate::infer::arch::Config::of(arch).parameters() as f64;
+            let params = crate::inference::arch::Config::of(arch).parameters() as f64;
             let gpu =
                 matches!(w.device.as_ref().or(sc.device.as_ref()).map(|d| d.value.kind), Some(DeviceKind::Cuda { .. }));
             let bw = if gpu { GPU_BANDWIDTH } else { CPU_BANDWIDTH };

@@ -43,43 +43,6 @@ struct WorkloadView {
 }
 
 #[derive(Serialize)]
-struct SweepRow {
-    batch: String,
-    ttft: String,
-    itl: String,
-    per_sequence: String,
-    total: String,
-    prefill: String,
-}
-
-/// An inference workload's model and its batch-size table.
-#[derive(Serialize)]
-struct ModelView {
-    workload: String,
-    facts: Vec<Row>,
-    sweep_note: String,
-    sweep: Vec<SweepRow>,
-}
-
-#[derive(Serialize)]
-struct EfRowView {
-    ef: String,
-    recall: String,
-    qps: String,
-    p50: String,
-    p95: String,
-    p99: String,
-}
-
-/// A retrieval workload's index and its ef sweep.
-#[derive(Serialize)]
-struct IndexView {
-    workload: String,
-    facts: Vec<Row>,
-    sweep: Vec<EfRowView>,
-}
-
-#[derive(Serialize)]
 struct ChartView {
     title: String,
     svg: String,
@@ -136,8 +99,7 @@ struct View {
     expectations: Vec<ExpectationView>,
     recommendations: Vec<String>,
     workloads: Vec<WorkloadView>,
-    models: Vec<ModelView>,
-    indexes: Vec<IndexView>,
+    setups: Vec<super::setup::SetupView>,
     charts: Vec<ChartView>,
     stress: Option<StressView>,
     comparison: Vec<ChangeView>,
@@ -181,150 +143,6 @@ fn workloads(doc: &Value) -> Vec<WorkloadView> {
                 ttft_p95: ms(m("ttft", "p95")),
                 tok_s: w["tok_s"].as_f64().filter(|t| *t > 0.0).map_or("-".into(), |t| format!("{t:.0}")),
             }
-        })
-        .collect()
-}
-
-fn models(doc: &Value) -> Vec<ModelView> {
-    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
-    b.iter()
-        .filter_map(|(name, w)| {
-            let setup = &w["setup"];
-            let m = setup.get("model")?;
-            let f = |k: &str| m[k].as_f64().unwrap_or(0.0);
-            let row = |key: &str, value: String| Row { key: key.into(), value };
-            let facts = vec![
-                row("source", str_of(&m["source"])),
-                row(
-                    "family",
-                    format!("{} ({} layers, vocabulary {})", str_of(&m["family"]), m["layers"], m["vocab_size"]),
-                ),
-                row("parameters", format!("{:.1} M", f("parameters") / 1e6)),
-                row(
-                    "weights",
-                    format!("{} on {}, {:.1} MB", str_of(&m["dtype"]), str_of(&m["device"]), f("weights_bytes") / 1e6),
-                ),
-                row("load time", format!("{:.2} s", f("load_time_s"))),
-                row(
-                    "KV cache",
-                    format!(
-                        "{:.1} KB per token, peak {:.1} MB",
-                        f("kv_bytes_per_token") / 1e3,
-                        setup["kv_cache_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6
-                    ),
-                ),
-                row("tokenizer", str_of(&m["tokenizer"])),
-                row("prompts", str_of(&setup["prompts"])),
-                row(
-                    "output",
-                    format!(
-                        "{} tokens{}",
-                        setup["output_tokens"],
-                        if setup["stop_at_eos"] == true { ", up to end of sequence" } else { "" }
-                    ),
-                ),
-            ];
-            let rows = setup["batch_sweep"].as_array().cloned().unwrap_or_default();
-            let sweep_note = rows
-                .first()
-                .map(|r| {
-                    format!(
-                        "{} prompt tokens, {} output tokens, medians of {} runs",
-                        r["prompt_tokens"], r["output_tokens"], r["runs"]
-                    )
-                })
-                .unwrap_or_default();
-            let sweep = rows
-                .iter()
-                .map(|r| {
-                    let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-                    SweepRow {
-                        batch: r["batch"].to_string(),
-                        ttft: format!("{:.2} ms", g("ttft_p50_s") * 1e3),
-                        itl: format!("{:.2} ms", g("itl_p50_s") * 1e3),
-                        per_sequence: format!("{:.1}", g("tok_s_per_sequence")),
-                        total: format!("{:.1}", g("tok_s_total")),
-                        prefill: format!("{:.0}", g("prefill_tok_s")),
-                    }
-                })
-                .collect();
-            Some(ModelView { workload: name.clone(), facts, sweep_note, sweep })
-        })
-        .collect()
-}
-
-fn indexes(doc: &Value) -> Vec<IndexView> {
-    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
-    b.iter()
-        .filter_map(|(name, w)| {
-            let i = w["setup"].get("index")?;
-            let row = |key: &str, value: String| Row { key: key.into(), value };
-            let mb = |k: &str| i[k].as_f64().map(|v| format!("{:.1} MB", v / 1e6));
-            let secs = |k: &str| i[k].as_f64().map(|v| format!("{v:.1} s"));
-            let mut facts = vec![
-                row(
-                    "index",
-                    format!(
-                        "{} ({}), {} x {}, {}",
-                        str_of(&i["kind"]),
-                        str_of(&i["backend"]),
-                        i["entries"],
-                        i["dim"],
-                        str_of(&i["metric"])
-                    ),
-                ),
-                row("data", str_of(&i["data"])),
-                row("queries", format!("{}, top-{}, ef {} in the phases", str_of(&i["queries"]), i["top_k"], i["ef"])),
-            ];
-            if let Some(p) = i["params"].as_object() {
-                let mut text = format!("M {}, ef_construction {}", p["m"], p["ef_construction"]);
-                if let Some(q) = p.get("quantization").and_then(|q| q.as_str()) {
-                    text += &format!(", vectors stored as {q}");
-                }
-                if let Some(k) = i["kernel"].as_str() {
-                    text += &format!(", distance kernel {k}");
-                }
-                facts.push(row("build parameters", text));
-            }
-            let build = secs("build_time_s").unwrap_or_default();
-            let source = if i["from_cache"] == true {
-                format!("from the cache in {} (built in {build})", secs("load_time_s").unwrap_or_default())
-            } else {
-                format!("built in {build}")
-            };
-            facts.push(row("build", source));
-            facts.push(row(
-                "memory",
-                format!(
-                    "{}{}",
-                    mb("memory_bytes").unwrap_or_default(),
-                    mb("file_bytes").map(|f| format!(", {f} on disk")).unwrap_or_default()
-                ),
-            ));
-            if let Some(g) = secs("ground_truth_s") {
-                let cached = if i["ground_truth_from_cache"] == true { " (from the cache)" } else { "" };
-                facts.push(row("ground truth", format!("exact search, {g}{cached}")));
-            }
-            facts.push(row("recall", str_of(&i["recall_definition"])));
-            let sweep = w["setup"]["ef_sweep"]
-                .as_array()
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| {
-                            let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-                            EfRowView {
-                                ef: r["ef"].to_string(),
-                                recall: format!("{:.3}", g("recall")),
-                                qps: format!("{:.0}", g("qps")),
-                                p50: format!("{:.3} ms", g("p50_s") * 1e3),
-                                p95: format!("{:.3} ms", g("p95_s") * 1e3),
-                                p99: format!("{:.3} ms", g("p99_s") * 1e3),
-                            }
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(IndexView { workload: name.clone(), facts, sweep })
         })
         .collect()
 }
@@ -535,8 +353,7 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
             .collect(),
         recommendations: ev.recommendations.clone(),
         workloads: workloads(doc),
-        models: models(doc),
-        indexes: indexes(doc),
+        setups: super::setup::setups(doc),
         charts: charts(doc),
         stress: stress(doc),
         comparison: comparison(doc),

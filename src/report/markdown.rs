@@ -91,6 +91,20 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             );
         }
     }
+    for setup in super::setup::setups(doc) {
+        let _ = writeln!(m, "\n### Setup of `{}`\n", cell(&setup.workload));
+        for r in &setup.rows {
+            let _ = writeln!(m, "- {}: {}", cell(&r.key), cell(&r.value));
+        }
+        for t in &setup.tables {
+            let _ = writeln!(m, "\n{} ({}):\n", cell(&t.title), cell(&t.note));
+            let cells = |row: &[String]| row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ");
+            let _ = writeln!(m, "| {} |\n|{}", cells(&t.columns), "---|".repeat(t.columns.len()));
+            for row in &t.rows {
+                let _ = writeln!(m, "| {} |", cells(row));
+            }
+        }
+    }
     if let Some(changes) = doc.pointer("/comparison/changes").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         let _ = writeln!(m, "\n### Compared with `{}`\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", cell(doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("")));
         for c in changes {

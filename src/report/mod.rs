@@ -6,11 +6,13 @@ pub mod charts;
 mod html;
 mod junit;
 mod markdown;
+pub mod setup;
 mod terminal;
 
 pub use html::{html, DEFAULT_TEMPLATE};
 pub use junit::junit;
 pub use markdown::markdown;
+pub use setup::format_value;
 pub use terminal::{failure_diagnostics, terminal};
 
 use crate::evaluate::Status;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::engine::random::Rng;
-use crate::infer::model::SetupError;
+use crate::random::Rng;
+use crate::workload::setup::SetupError;
 
 /// Row-major vectors of one dimension.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
 use super::data::Vectors;
-use crate::infer::model::SetupError;
+use crate::workload::setup::SetupError;
 
 /// The model used when a `data text=` node names none: a folder of that name in the model
 /// folder (`$BENCHCTL_MODELS`, else ~/.cache/benchctl/models; scripts/fetch-models.sh puts

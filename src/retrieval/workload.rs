@@ -12,10 +12,12 @@ use super::data::{self, Vectors};
 use super::embed::{self, Embedder};
 use super::exact::{self, Dist};
 use super::index::{AnnIndex, Flat, HnswParams, HnswRs, Usearch};
+use crate::dsl::metrics::{MetricDef, RECALL};
 use crate::dsl::model::{DataSource, IndexBackend, IndexKind, Metric, QuerySource, Retrieval};
-use crate::engine::random::Rng;
-use crate::engine::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
-use crate::infer::model::SetupError;
+use crate::random::Rng;
+use crate::workload::facts::{Facts, Table};
+use crate::workload::setup::{Prepared, SetupContext, SetupError};
+use crate::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
 
 /// One row of the ef sweep: every query once, one at a time.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -71,7 +73,8 @@ pub struct RetrievalWorkload {
     sweep: Vec<EfRow>,
 }
 
-pub struct Setup<'a> {
+/// What building a retrieval workload needs besides its node.
+pub struct Options<'a> {
     pub seed: u64,
     pub base: &'a std::path::Path,
     /// The cache folder for indexes, ground truth and embeddings (None: caching is off).
@@ -348,10 +351,34 @@ fn ground_truth(
     (truth, secs, false)
 }
 
+/// Prepares a retrieval workload (the registry's entry point): builds or loads its data,
+/// index and ground truth, caching them under the benchctl cache (or the workload's
+/// `cache-dir`) unless caching is off.
+pub fn prepare(r: &Retrieval, cx: &mut SetupContext) -> Result<Prepared, SetupError> {
+    let span = r.index.as_ref().map(|i| i.kind.span);
+    let cache = r.cache.then(|| match &r.cache_dir {
+        Some(d) => cx.base.join(&d.value),
+        None => cx.cache.join("retrieval"),
+    });
+    let setup = Options { seed: cx.seed, base: cx.base, cache };
+    let mut said = vec![];
+    let prepared = RetrievalWorkload::load(r, &setup, &mut said, &mut |m| cx.progress(m));
+    for m in said {
+        cx.warn("setup", format!("workload `{}`: {m}", cx.workload));
+    }
+    match (prepared, span) {
+        (Ok(w), _) => Ok(Prepared::Ready(Arc::new(w))),
+        (Err(e), Some(span)) => Err(e.at(span)),
+        (Err(e), None) => Err(e),
+    }
+}
+
 impl RetrievalWorkload {
-    pub fn prepare(
+    /// Builds the workload with the options the scenario resolves to; `warnings` receives
+    /// what the result should say about the setup (a damaged cache entry, ...).
+    pub fn load(
         r: &Retrieval,
-        setup: &Setup,
+        setup: &Options,
         warnings: &mut Vec<String>,
         progress: &mut dyn FnMut(String),
     ) -> Result<Self, SetupError> {
@@ -402,7 +429,7 @@ impl RetrievalWorkload {
             Some(DataSource::Text { corpus, model }) => {
                 // Found like any model path: beside the scenario, then in the model folder.
                 let name = model.as_ref().map_or(embed::DEFAULT_MODEL, |m| m.value.as_str());
-                let e = Embedder::load(&crate::infer::model::resolve(setup.base, name))?;
+                let e = Embedder::load(&crate::workload::setup::resolve(setup.base, name))?;
                 if e.dim != dim {
                     return Err(SetupError::input(
                         format!(
@@ -594,9 +621,9 @@ impl Workload for RetrievalWorkload {
             let got = self
                 .index
                 .search(self.queries.row(i), self.k, self.ef)
-                .map_err(|message| RequestError { kind: "search", message })?;
+                .map_err(|message| RequestError::backend("search", message))?;
             if let Some(gt) = &self.truth {
-                call.events.recall = Some(exact::recall(&got, &gt[i]));
+                call.events.measure(0, exact::recall(&got, &gt[i]));
             }
             Ok(())
         })
@@ -610,7 +637,68 @@ impl Workload for RetrievalWorkload {
         "none (vector queries)"
     }
 
-    fn facts(&self) -> Option<serde_json::Value> {
+    fn measures(&self) -> &'static [&'static MetricDef] {
+        // Recorded by `call` as measure 0, when ground truth exists.
+        &[&RECALL]
+    }
+
+    fn facts(&self) -> Facts {
+        let i = &self.facts;
+        let mut f = Facts::default();
+        f.row("index", format!("{} ({}), {} x {}, {}", i.kind, i.backend, i.entries, i.dim, i.metric))
+            .row("data", i.data.clone())
+            .row("queries", format!("{}, top-{}, ef {} in the phases", i.queries, i.top_k, i.ef));
+        if let Some(p) = &i.params {
+            let mut text = format!("M {}, ef_construction {}", p.m, p.ef_construction);
+            if p.quantization != crate::dsl::model::Quantization::F32 {
+                text += &format!(", vectors stored as {}", p.quantization);
+            }
+            if let Some(k) = &i.kernel {
+                text += &format!(", distance kernel {k}");
+            }
+            f.row("build parameters", text);
+        }
+        let build = match i.load_time_s.filter(|_| i.from_cache) {
+            Some(load) => format!("from the cache in {load:.1} s (built in {:.1} s)", i.build_time_s),
+            None => format!("built in {:.1} s", i.build_time_s),
+        };
+        f.row("build", build);
+        let on_disk = i.file_bytes.map(|b| format!(", {:.1} MB on disk", b as f64 / 1e6)).unwrap_or_default();
+        f.row("memory", format!("{:.1} MB{on_disk}", i.memory_bytes as f64 / 1e6));
+        if let Some(g) = i.ground_truth_s {
+            let cached = if i.ground_truth_from_cache { " (from the cache)" } else { "" };
+            f.row("ground truth", format!("exact search, {g:.1} s{cached}"));
+        }
+        f.row("recall", i.recall_definition);
+        f.value("build_time", i.build_time_s).value("memory.index", i.memory_bytes as f64);
+        if let Some(b) = i.file_bytes {
+            f.value("index_size", b as f64);
+        }
+        if !self.sweep.is_empty() {
+            f.tables.push(Table {
+                title: "ef sweep".into(),
+                note: "every query once at each ef, one at a time, before the phases".into(),
+                columns: ["ef", "recall@k", "qps", "p50", "p95", "p99"].map(String::from).to_vec(),
+                rows: self
+                    .sweep
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.ef.to_string(),
+                            format!("{:.4}", r.recall),
+                            format!("{:.0}", r.qps),
+                            format!("{:.3} ms", r.p50_s * 1e3),
+                            format!("{:.3} ms", r.p95_s * 1e3),
+                            format!("{:.3} ms", r.p99_s * 1e3),
+                        ]
+                    })
+                    .collect(),
+            });
+        }
+        f
+    }
+
+    fn detail(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({ "index": self.facts, "ef_sweep": self.sweep }))
     }
 }

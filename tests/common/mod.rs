@@ -47,7 +47,7 @@ pub fn wrap(inner: &str) -> String {
 /// test is skipped) unless BENCHCTL_REQUIRE_MODELS is set, in which case a missing model
 /// fails the test. CI fetches the models and sets it.
 pub fn fetched_model(name: &str) -> Option<PathBuf> {
-    let p = benchctl::infer::model::models_dir().join(name);
+    let p = benchctl::workload::setup::models_dir().join(name);
     if p.exists() {
         return Some(p);
     }

@@ -1,6 +1,9 @@
 //! System and process probes (sysinfo), sampled on their own thread at each probe's
 //! interval into bounded time series (downsampled for long runs) and exact summaries.
 
+pub mod energy;
+pub mod nvml;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -113,8 +116,8 @@ struct Sampler {
     next: Instant,
     series: BTreeMap<String, Series>,
     /// GPU and energy probes: their sources, opened once (or why they are missing).
-    gpus: Option<crate::gpu::nvml::Gpus>,
-    rapl: Option<crate::gpu::energy::Rapl>,
+    gpus: Option<crate::probe::nvml::Gpus>,
+    rapl: Option<crate::probe::energy::Rapl>,
     unavailable: Option<String>,
     energy: EnergyState,
 }
@@ -142,13 +145,13 @@ impl Sampler {
             energy: EnergyState::default(),
         };
         match kind {
-            ProbeKind::Gpu => match crate::gpu::nvml::Gpus::open() {
+            ProbeKind::Gpu => match crate::probe::nvml::Gpus::open() {
                 Ok(g) => s.gpus = Some(g),
                 Err(why) => s.unavailable = Some(why),
             },
             ProbeKind::Energy => {
-                let gpus = crate::gpu::nvml::Gpus::open();
-                let rapl = crate::gpu::energy::Rapl::open();
+                let gpus = crate::probe::nvml::Gpus::open();
+                let rapl = crate::probe::energy::Rapl::open();
                 if let (Err(g), Err(r)) = (&gpus, &rapl) {
                     s.unavailable = Some(format!("no energy source: {g}; {r}"));
                 }
@@ -199,7 +202,7 @@ impl Sampler {
                         if let Some(w) = x.power_w {
                             let (acc, last) = &mut e.integrated[i];
                             if let Some(prev) = *last {
-                                *acc += crate::gpu::energy::integrate(&[prev, (t, w)]);
+                                *acc += crate::probe::energy::integrate(&[prev, (t, w)]);
                             }
                             *last = Some((t, w));
                         }
@@ -360,6 +363,6 @@ pub fn system_info() -> SystemInfo {
         kernel: System::kernel_version(),
         arch: System::cpu_arch(),
         hostname: System::host_name(),
-        gpus: crate::gpu::nvml::gpu_info().into_iter().filter_map(|g| serde_json::to_value(g).ok()).collect(),
+        gpus: crate::probe::nvml::gpu_info().into_iter().filter_map(|g| serde_json::to_value(g).ok()).collect(),
     }
 }

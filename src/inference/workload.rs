@@ -10,8 +10,10 @@ use super::generate::{generate, generate_unless, Generated};
 use super::model::{self, LoadSpec, Loaded, ModelFacts, Net, SetupError};
 use super::prompts::{self, Prompts};
 use crate::dsl::model::{DeviceKind, Inference, PromptFormat, TokenDist};
-use crate::engine::random::Rng;
-use crate::engine::workload::{BoxFuture, Call, RequestError, Slo, Workload};
+use crate::random::Rng;
+use crate::workload::facts::{Facts, Table};
+use crate::workload::setup::{Prepared, SetupContext};
+use crate::workload::{BoxFuture, Call, RequestError, Slo, Workload};
 
 /// One row of the batch-size table: static batches of one size, generated together.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -62,17 +64,43 @@ pub struct InferenceWorkload {
     kv: Arc<KvGauge>,
 }
 
-/// Everything the workload needs besides the scenario node.
-pub struct Setup<'a> {
-    pub device: DeviceKind,
-    pub seed: u64,
-    pub base: &'a std::path::Path,
+/// Prepares an inference workload (the registry's entry point): opens its device (the CPU
+/// when a GPU with `fallback="cpu"` cannot open, with a warning), then loads it.
+pub fn prepare(spec: &Inference, cx: &mut SetupContext) -> Result<Prepared, SetupError> {
+    let device = device_for(cx);
+    let span = spec.model.as_ref().map(|m| m.source.span);
+    let (seed, base) = (cx.seed, cx.base);
+    let loaded = InferenceWorkload::load(spec, device, seed, base, &mut |m| cx.progress(m));
+    match (loaded, span) {
+        (Ok(w), _) => Ok(Prepared::Ready(Arc::new(w))),
+        (Err(e), Some(span)) => Err(e.at(span)),
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// The device the workload runs on: the one asked for, or the CPU when it is a GPU with
+/// `fallback="cpu"` that this build or machine cannot open.
+fn device_for(cx: &mut SetupContext) -> DeviceKind {
+    let d = cx.device;
+    if let (DeviceKind::Cuda { .. }, true) = (d.kind, d.fallback_cpu) {
+        if let Err(e) = model::device(d.kind) {
+            cx.warn("fallback", format!("workload `{}` runs on the CPU (fallback): {}", cx.workload, e.message));
+            return DeviceKind::Cpu;
+        }
+    }
+    d.kind
 }
 
 impl InferenceWorkload {
     /// Loads the model and prompts, runs the warmup requests and the batch-size sweep.
     /// `progress` receives a line per step.
-    pub fn prepare(spec: &Inference, setup: &Setup, progress: &mut dyn FnMut(String)) -> Result<Self, SetupError> {
+    pub fn load(
+        spec: &Inference,
+        device: DeviceKind,
+        seed: u64,
+        base: &std::path::Path,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<Self, SetupError> {
         let m = spec
             .model
             .as_ref()
@@ -82,9 +110,9 @@ impl InferenceWorkload {
             source: &m.source.value,
             dtype: m.dtype.as_ref().map(|d| d.value),
             tokenizer: m.tokenizer.as_ref().map(|t| t.value.as_str()),
-            device: setup.device,
-            seed: setup.seed,
-            base: setup.base,
+            device,
+            seed,
+            base,
         })?;
         progress(format!(
             "loaded in {:.2} s: {} parameters, {:.1} MB of weights on {}",
@@ -101,7 +129,7 @@ impl InferenceWorkload {
                 (Prompts::synthetic(d.value, facts.vocab_size), format!("synthetic: {}", dist_text(&d.value)))
             }
             Some(crate::dsl::model::Prompt::File { path, format, tokens }) => {
-                let p = setup.base.join(&path.value);
+                let p = base.join(&path.value);
                 let Some(tok) = &tokenizer else {
                     return Err(SetupError::input(
                         format!("the prompt file `{}` needs a tokenizer, and this model has none", p.display()),
@@ -146,7 +174,7 @@ impl InferenceWorkload {
             warmup: spec.warmup_requests.as_ref().map(|w| w.value).unwrap_or(0) as usize,
             kv: Arc::default(),
         };
-        let mut rng = Rng::new(setup.seed ^ 0x5eed_ba7c);
+        let mut rng = Rng::new(seed ^ 0x5eed_ba7c);
         if w.warmup > 0 {
             progress(format!("warming up: {} requests", w.warmup));
             for _ in 0..w.warmup {
@@ -244,7 +272,7 @@ impl Workload for InferenceWorkload {
         let prompt = self.prompts.draw(call.rng);
         Box::pin(async move {
             // Off the open-loop generator's thread before any work.
-            crate::engine::workload::YieldOnce::default().await;
+            crate::workload::YieldOnce::default().await;
             let net = self.net.clone();
             let (n, eos, kv) = (self.output_tokens, self.eos, self.kv.clone());
             let input = prompt.len() as u64;
@@ -266,8 +294,8 @@ impl Workload for InferenceWorkload {
                     call.events.outputs.extend_from_slice(&g.times[0]);
                     Ok(())
                 }
-                Ok(Err(e)) => Err(RequestError { kind: "model", message: e.to_string() }),
-                Err(e) => Err(RequestError { kind: "panic", message: format!("the generation task failed: {e}") }),
+                Ok(Err(e)) => Err(RequestError::backend("model", e.to_string())),
+                Err(e) => Err(RequestError::Panicked(format!("the generation task failed: {e}"))),
             }
         })
     }
@@ -284,7 +312,62 @@ impl Workload for InferenceWorkload {
         "model: generated token ids (greedy), each timed after its copy to the host; prompt lengths from the prompt token ids"
     }
 
-    fn facts(&self) -> Option<serde_json::Value> {
+    fn facts(&self) -> Facts {
+        let m = &self.facts;
+        let kv_peak = self.kv.peak.load(Ordering::Relaxed);
+        let mut f = Facts::default();
+        f.row("model", m.source.clone())
+            .row("family", format!("{} ({} layers, vocabulary {})", m.family, m.layers, m.vocab_size))
+            .row("parameters", format!("{:.1} M", m.parameters as f64 / 1e6))
+            .row("weights", format!("{} on {}, {:.1} MB", m.dtype, m.device, m.weights_bytes as f64 / 1e6))
+            .row("load time", format!("{:.2} s", m.load_time_s))
+            .row(
+                "KV cache",
+                format!("{:.1} KB per token, peak {:.1} MB", m.kv_bytes_per_token as f64 / 1e3, kv_peak as f64 / 1e6),
+            )
+            .row("tokenizer", m.tokenizer.clone())
+            .row("prompts", self.prompt_source.clone())
+            .row(
+                "output",
+                format!(
+                    "{} tokens{}",
+                    self.output_tokens,
+                    if self.eos.is_some() { ", up to end of sequence" } else { "" }
+                ),
+            );
+        f.value("load_time", m.load_time_s)
+            .value("memory.weights", m.weights_bytes as f64)
+            .value("memory.kv_cache", kv_peak as f64);
+        if let Some(first) = self.batch_table.first() {
+            f.tables.push(Table {
+                title: "batch-size sweep".into(),
+                note: format!(
+                    "{} prompt tokens, {} output tokens, medians of {} runs",
+                    first.prompt_tokens, first.output_tokens, first.runs
+                ),
+                columns: ["batch", "ttft p50", "itl p50", "tok/s per sequence", "tok/s total", "prefill tok/s"]
+                    .map(String::from)
+                    .to_vec(),
+                rows: self
+                    .batch_table
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.batch.to_string(),
+                            format!("{:.2} ms", r.ttft_p50_s * 1e3),
+                            format!("{:.2} ms", r.itl_p50_s * 1e3),
+                            format!("{:.1}", r.tok_s_per_sequence),
+                            format!("{:.1}", r.tok_s_total),
+                            format!("{:.0}", r.prefill_tok_s),
+                        ]
+                    })
+                    .collect(),
+            });
+        }
+        f
+    }
+
+    fn detail(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({
             "model": self.facts,
             "prompts": self.prompt_source,

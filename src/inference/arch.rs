@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use serde::Deserialize;
 
 use crate::dsl::model::SyntheticArch;
-use crate::engine::random::Rng;
+use crate::random::Rng;
 
 /// A GPT-2 family model (GPT-2, DialoGPT).
 #[derive(Debug, Clone, PartialEq)]

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::clock;
-use super::random::Rng;
-use super::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
+use super::{BoxFuture, Call, RequestError, Workload, YieldOnce};
+use crate::clock;
 use crate::dsl::model::{LatencyDist, Synthetic as Spec};
+use crate::random::Rng;
 
 #[derive(Debug, Clone)]
 pub struct Synthetic {
@@ -67,7 +67,7 @@ impl Workload for Synthetic {
                 clock::sleep(Duration::from_secs_f64(latency)).await;
             }
             if fail {
-                return Err(RequestError { kind: "injected", message: "synthetic error (errors probability)".into() });
+                return Err(RequestError::Injected);
             }
             if let Some((count, gap)) = self.tokens {
                 let start = Instant::now();

@@ -1,5 +1,6 @@
-//! `benchctl run`: check, plan, execute on tokio with signal handling and progress, write
-//! the result document, print a short summary.
+//! The commands that make or read results: `run` (check, plan, execute on tokio with
+//! signal handling and progress, write the result document, print a short summary),
+//! `compare`, `baseline` and `report`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -8,9 +9,11 @@ use std::sync::Arc;
 use benchctl::dsl::{self, diag, LoadOptions};
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
-use benchctl::engine::probe;
-use benchctl::engine::run::{self as engine, Engine, Options};
+use benchctl::engine::executor::{Engine, Options};
+use benchctl::probe;
+use benchctl::registry;
 use benchctl::result::{self, ResultDoc};
+use benchctl::workload::setup::Cause;
 use benchctl::{compare, evaluate, exit, plan, progress, report};
 
 /// What `benchctl run` was asked for besides the scenario.
@@ -22,7 +25,7 @@ pub struct RunArgs {
     pub repeat: Option<u64>,
 }
 
-pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
+pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
     let RunArgs { out, quiet, baseline, templates, repeat } = args;
     let checked = dsl::check_file(file, opts);
     // `--quiet` shows errors only; lints and warnings are for `check`.
@@ -40,13 +43,9 @@ pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
             eprintln!("{w}: {m}");
         }
     };
-    let prepared = match engine::workloads(valid, &checked.sources, &base, &mut say) {
+    let prepared = match registry::prepare_all(valid, &checked.sources, &base, &mut say) {
         Ok(p) => p,
-        Err(engine::SetupFailure::Unsupported(why)) => {
-            eprintln!("error: {why}");
-            return exit::RUNTIME_ERROR;
-        }
-        Err(engine::SetupFailure::Workload { workload, span, error }) => {
+        Err(registry::SetupFailure { workload, span, error }) => {
             let mut d = diag::Diagnostic::error(
                 diag::Code::SetupFailed,
                 format!("workload `{workload}` could not be prepared: {}", error.message),
@@ -58,7 +57,10 @@ pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
             let (mut diags, mut sources) = (vec![d], checked.sources.clone());
             diags.extend(setup_notes(&error, &mut sources));
             eprint!("{}", diag::render(&diags, &sources, color, 100));
-            return if error.input { exit::INVALID_INPUT } else { exit::RUNTIME_ERROR };
+            return match error.cause {
+                Cause::Input => exit::INVALID_INPUT,
+                Cause::Machine => exit::RUNTIME_ERROR,
+            };
         }
     };
     let mut plan = plan::build(valid, &checked.sources);
@@ -83,9 +85,9 @@ pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
     };
     let quiet_panics = QuietPanics::install();
     let options = Options { repeat: Some(plan.repeat), ..Options::default() };
-    let engine = Engine::new(valid, prepared.workloads, options, interrupt, reporter.as_mut())
+    let engine = Engine::new(valid, prepared.ready, options, interrupt, reporter.as_mut())
         .with_setup(prepared.warnings, prepared.skipped);
-    let outcome = runtime.block_on(engine.run());
+    let outcome = runtime.block_on(engine.execute());
     // Work the drains gave up on is told to stop (an inference request stops at its next
     // token), but a blocking call cannot be interrupted: do not wait for it to end the run.
     runtime.shutdown_background();
@@ -127,12 +129,12 @@ pub fn run(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
 /// Located setup messages (a kernel's compiler errors) as diagnostics; `.cu` files they
 /// point into are added to `sources` so the messages show the code.
 fn setup_notes(
-    error: &benchctl::infer::model::SetupError,
+    error: &benchctl::inference::model::SetupError,
     sources: &mut benchctl::dsl::source::SourceMap,
 ) -> Vec<diag::Diagnostic> {
     use benchctl::dsl::source::{Origin, SourceFile};
     use benchctl::dsl::span::Span;
-    use benchctl::gpu::kernel::NoteAt;
+    use benchctl::workload::setup::NoteAt;
     let mut files: Vec<(std::path::PathBuf, benchctl::dsl::span::FileId)> = vec![];
     error
         .notes
@@ -297,7 +299,7 @@ pub fn baseline_save(result: &Path, to: Option<PathBuf>, add: bool) -> u8 {
         v
     };
     let runs = doc["runs"].as_array().map_or(0, Vec::len);
-    match result::write_atomic(&to, &serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
+    match benchctl::files::write_atomic(&to, &serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
         Ok(()) => {
             println!("baseline: {} ({runs} run{})", to.display(), if runs == 1 { "" } else { "s" });
             exit::SUCCESS
@@ -358,7 +360,7 @@ pub fn present(
         }
     }
     for (p, bytes) in files {
-        if let Err(e) = result::write_atomic(p, &bytes) {
+        if let Err(e) = benchctl::files::write_atomic(p, &bytes) {
             eprintln!("error: cannot write `{}`: {e}", p.display());
             return exit::RUNTIME_ERROR;
         }
@@ -494,119 +496,43 @@ fn table(rows: &[Vec<String>], indent: &str) -> String {
     out
 }
 
-/// The model line and the batch-size table of an inference workload; the kernel line (rate
-/// against the bare loop and the peak) of a kernel workload; why a workload was skipped.
-fn setup_lines(name: &str, setup: &serde_json::Value, kernel_ms: Option<f64>) -> String {
+/// A workload's setup facts (rows, then tables) and its declared per-request measures, the
+/// same for every kind.
+fn setup_lines(name: &str, w: &benchctl::result::WorkloadDoc) -> String {
     let mut out = String::new();
-    if let Some(why) = setup["skipped"].as_str() {
-        out += &format!("  {name}: skipped ({why})\n");
+    if let Some(f) = &w.facts {
+        if !f.rows.is_empty() {
+            let rows: Vec<String> = f.rows.iter().map(|r| format!("{} {}", r.label, r.text)).collect();
+            out += &format!("  {name}: {}\n", rows.join("; "));
+        }
+        for t in f.tables.iter().filter(|t| !t.rows.is_empty()) {
+            out += &format!("  {name}: {} ({})\n", t.title, t.note);
+            let mut rows = vec![t.columns.clone()];
+            rows.extend(t.rows.iter().cloned());
+            out += &table(&rows, "    ");
+        }
     }
-    let ix = &setup["index"];
-    if ix.is_object() {
-        let built = if ix["from_cache"] == true {
+    let kind = benchctl::dsl::model::WorkloadKind::from_name(&w.kind);
+    let declared: Vec<String> = w
+        .metrics
+        .iter()
+        .filter(|(m, _)| {
+            kind.and_then(|k| benchctl::dsl::metrics::workload_metric(k, m)).is_some_and(|d| d.per_request.is_some())
+        })
+        .map(|(m, d)| {
+            let v = |x: f64| benchctl::report::format_value(x, d.unit);
             format!(
-                "from the cache in {:.2}s (built in {:.2}s)",
-                ix["load_time_s"].as_f64().unwrap_or(0.0),
-                ix["build_time_s"].as_f64().unwrap_or(0.0)
+                "{m} mean {}, p50 {}, p95 {}, min {} ({} samples)",
+                v(d.summary.mean),
+                v(d.summary.p50),
+                v(d.summary.p95),
+                v(d.summary.min),
+                d.summary.count
             )
-        } else {
-            format!("built in {:.2}s", ix["build_time_s"].as_f64().unwrap_or(0.0))
-        };
-        out += &format!(
-            "  {name}: {} index ({}, {}{}) of {} x {}, {built}, {:.1} MB in memory; data {}; queries {}\n",
-            ix["kind"].as_str().unwrap_or("?"),
-            ix["backend"].as_str().unwrap_or("?"),
-            ix["metric"].as_str().unwrap_or("?"),
-            ix["params"]["quantization"].as_str().map(|q| format!(", {q} vectors")).unwrap_or_default(),
-            ix["entries"],
-            ix["dim"],
-            ix["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-            ix["data"].as_str().unwrap_or("?"),
-            ix["queries"].as_str().unwrap_or("?"),
-        );
-    }
-    if let Some(sweep) = setup["ef_sweep"].as_array().filter(|s| !s.is_empty()) {
-        let mut rows = vec![["ef", "recall@k", "qps", "p50", "p95", "p99"].map(String::from).to_vec()];
-        for r in sweep {
-            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-            rows.push(vec![
-                r["ef"].to_string(),
-                format!("{:.4}", f("recall")),
-                format!("{:.0}", f("qps")),
-                format!("{:.3}ms", f("p50_s") * 1e3),
-                format!("{:.3}ms", f("p95_s") * 1e3),
-                format!("{:.3}ms", f("p99_s") * 1e3),
-            ]);
-        }
-        out += &format!("  {name}: ef sweep (every query once, one at a time)\n");
-        out += &table(&rows, "    ");
-    }
-    let k = &setup["kernel"];
-    if k.is_object() {
-        let bytes = k["bytes_per_launch"].as_f64();
-        let gb = |ms: f64| bytes.map(|b| b / (ms / 1e3) / 1e9);
-        let bare_ms = k["bare_kernel_time_s"].as_f64().unwrap_or(f64::NAN) * 1e3;
-        out += &format!(
-            "  {name}: `{}` on {} (compute capability {}), {} launches per timing; bare loop {:.4} ms per launch",
-            k["entry"].as_str().unwrap_or("?"),
-            k["device"].as_str().unwrap_or("?"),
-            k["compute_capability"].as_str().unwrap_or("?"),
-            k["launches_per_timing"],
-            bare_ms
-        );
-        if let (Some(ms), Some(bare)) = (kernel_ms, gb(bare_ms)) {
-            let ours = gb(ms).unwrap_or(f64::NAN);
-            out += &format!("; {ours:.1} GB/s under the harness vs {bare:.1} GB/s bare ({:.1}%)", 100.0 * ours / bare);
-        }
-        if let Some(p) = k["peaks"]["gb_s"].as_f64() {
-            out +=
-                &format!("; peak copy {p:.0} GB/s, SGEMM {:.1} TFLOP/s", k["peaks"]["tflops"].as_f64().unwrap_or(0.0));
-        }
-        out += "\n";
-        if let Some(c) = k["check"].as_object() {
-            let passed = c["passed"].as_bool().unwrap_or(false);
-            out += &format!(
-                "  {name}: check of `{}` ({}): {}\n",
-                c["buffer"].as_str().unwrap_or("?"),
-                c["against"].as_str().unwrap_or("?"),
-                if passed { "passed".to_string() } else { format!("FAILED, {} elements off", c["mismatches"]) }
-            );
-        }
-    }
-    let m = &setup["model"];
-    if m.is_object() {
-        out += &format!(
-            "  {name}: {} ({}, {:.1}M parameters, {} on {}); loaded in {:.2}s, {:.1} MB of weights, KV cache peak {:.1} MB\n",
-            m["source"].as_str().unwrap_or("?"),
-            m["family"].as_str().unwrap_or("?"),
-            m["parameters"].as_f64().unwrap_or(0.0) / 1e6,
-            m["dtype"].as_str().unwrap_or("?"),
-            m["device"].as_str().unwrap_or("?"),
-            m["load_time_s"].as_f64().unwrap_or(0.0),
-            m["weights_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-            setup["kv_cache_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-        );
-    }
-    if let Some(sweep) = setup["batch_sweep"].as_array().filter(|s| !s.is_empty()) {
-        let mut rows = vec![["batch", "ttft p50", "itl p50", "tok/s per seq", "tok/s total", "prefill tok/s"]
-            .map(String::from)
-            .to_vec()];
-        for r in sweep {
-            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-            rows.push(vec![
-                r["batch"].to_string(),
-                format!("{:.2}ms", f("ttft_p50_s") * 1e3),
-                format!("{:.2}ms", f("itl_p50_s") * 1e3),
-                format!("{:.1}", f("tok_s_per_sequence")),
-                format!("{:.1}", f("tok_s_total")),
-                format!("{:.0}", f("prefill_tok_s")),
-            ]);
-        }
-        out += &format!(
-            "  {name}: batch-size sweep ({} prompt tokens, {} output tokens)\n",
-            sweep[0]["prompt_tokens"], sweep[0]["output_tokens"]
-        );
-        out += &table(&rows, "    ");
+        })
+        .collect();
+    for line in declared {
+        out += &format!("  {name}: {line}\n");
     }
     out
 }
@@ -643,9 +569,7 @@ fn summary(doc: &ResultDoc) -> String {
     let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
     out += &table(&rows, "  ");
     for (name, w) in &doc.benchmarks {
-        if let Some(setup) = &w.setup {
-            out += &setup_lines(name, setup, w.metrics.get("kernel_time").map(|m| m.summary.mean * 1e3));
-        }
+        out += &setup_lines(name, w);
     }
     if let Some(s) = &doc.stress_test {
         let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));

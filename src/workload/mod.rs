@@ -1,11 +1,19 @@
-//! The workload trait: one request at a time, reporting its output tokens. Workloads know
+//! The workload boundary: the trait every kind implements, one request's context and
+//! events, service levels, and (in [`setup`]) how a workload is prepared. Workloads know
 //! nothing of load shapes; the engine decides when requests start and records what happens.
+//! The engine depends on this module and on no kind's folder.
+
+pub mod facts;
+pub mod setup;
+pub mod synthetic;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use super::random::Rng;
+use crate::dsl::metrics::MetricDef;
+use crate::random::Rng;
+pub use facts::Facts;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -18,12 +26,9 @@ pub struct Events {
     pub input_tokens: u64,
     /// Time spent processing the prompt, when the workload knows it.
     pub prefill: Option<std::time::Duration>,
-    /// Device time of one kernel launch (kernel workloads).
-    pub device_time: Option<std::time::Duration>,
-    /// Kernel launches behind `device_time`.
-    pub launches: u64,
-    /// recall@k of a retrieval query, when ground truth exists.
-    pub recall: Option<f64>,
+    /// Values of the workload's declared per-request measures: (index into
+    /// [`Workload::measures`], value in base units).
+    pub measured: Vec<(usize, f64)>,
 }
 
 impl Events {
@@ -32,22 +37,58 @@ impl Events {
         self.outputs.push(Instant::now());
     }
 
+    /// Reports the value (in base units: seconds, a fraction, a count) of the declared
+    /// measure at `index` of [`Workload::measures`].
+    pub fn measure(&mut self, index: usize, value: f64) {
+        self.measured.push((index, value));
+    }
+
     pub fn clear(&mut self) {
         self.outputs.clear();
         self.input_tokens = 0;
         self.prefill = None;
-        self.device_time = None;
-        self.launches = 0;
-        self.recall = None;
+        self.measured.clear();
     }
 }
 
-/// A failed request; `kind` groups errors in the result ("timeout", "injected", ...).
+/// Why a request failed; the result counts errors by [`RequestError::kind`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestError {
-    pub kind: &'static str,
-    pub message: String,
+pub enum RequestError {
+    /// The workload's backend failed the request; `what` names the step ("search",
+    /// "model", "cuda", ...) and is the error's kind in the result.
+    Backend { what: &'static str, message: String },
+    /// An error the scenario asked for (the synthetic workload's `errors` probability).
+    Injected,
+    /// The request's task panicked.
+    Panicked(String),
 }
+
+impl RequestError {
+    pub fn backend(what: &'static str, message: impl Into<String>) -> RequestError {
+        RequestError::Backend { what, message: message.into() }
+    }
+
+    /// The key errors are counted under in the result's `errors_by_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestError::Backend { what, .. } => what,
+            RequestError::Injected => "injected",
+            RequestError::Panicked(_) => "panic",
+        }
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Backend { what, message } => write!(f, "{what}: {message}"),
+            RequestError::Injected => f.write_str("synthetic error (errors probability)"),
+            RequestError::Panicked(m) => write!(f, "the request panicked: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
 
 /// One request's context: a seeded random stream of its worker and the event sink.
 pub struct Call<'a> {
@@ -78,9 +119,23 @@ pub trait Workload: Send + Sync {
         "synthetic token stream (counted per emitted token)"
     }
 
-    /// Facts about the workload's setup for the result (model, index, batch-size table),
-    /// read once the run has ended.
-    fn facts(&self) -> Option<serde_json::Value> {
+    /// The per-request measures the workload reports through [`Events::measure`], besides
+    /// latency and tokens (recall, device time, ...): catalogue entries with a
+    /// `per_request` recording. The engine records them, and the result and every report
+    /// show them, without knowing what they are.
+    fn measures(&self) -> &'static [&'static MetricDef] {
+        &[]
+    }
+
+    /// Facts about the workload's setup for the reports and the evaluation (what it is, how
+    /// it was prepared, tables measured before the phases), read once the run has ended.
+    fn facts(&self) -> Facts {
+        Facts::default()
+    }
+
+    /// The kind's own machine-readable record of its setup (the result's `setup`: model,
+    /// index or kernel details for scripts), read once the run has ended.
+    fn detail(&self) -> Option<serde_json::Value> {
         None
     }
 }

@@ -15,32 +15,8 @@ use super::attention::Cache;
 use super::gpt2::Gpt2;
 use super::llama::Llama;
 use crate::dsl::model::{DType as DslDType, DeviceKind, ModelSource};
-
-/// A workload could not be prepared. `input` errors are the user's to fix (a missing or
-/// malformed file); the others are the machine's (no GPU, out of memory).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SetupError {
-    pub message: String,
-    pub help: Option<String>,
-    pub input: bool,
-    /// Messages located in a source (a kernel's compiler errors).
-    pub notes: Vec<crate::gpu::kernel::SourceNote>,
-}
-
-impl SetupError {
-    pub fn input(message: impl Into<String>, help: impl Into<String>) -> SetupError {
-        SetupError { message: message.into(), help: Some(help.into()), input: true, notes: vec![] }
-    }
-    pub fn runtime(message: impl Into<String>, help: Option<String>) -> SetupError {
-        SetupError { message: message.into(), help, input: false, notes: vec![] }
-    }
-}
-
-impl std::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
+use crate::workload::setup::resolve;
+pub use crate::workload::setup::SetupError;
 
 /// The network: one of the two families.
 #[derive(Debug, Clone)]
@@ -176,38 +152,6 @@ fn dtype_name(d: DType) -> &'static str {
         DType::F16 => "f16",
         DType::BF16 => "bf16",
         _ => "f32",
-    }
-}
-
-/// The model folder: `$BENCHCTL_MODELS`, else ~/.cache/benchctl/models
-/// (scripts/fetch-models.sh fills it).
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("BENCHCTL_MODELS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/benchctl/models"),
-    }
-}
-
-/// A model path of a scenario: `~/` is the home folder; a relative path is looked up beside
-/// the scenario, then in the model folder (so a scenario can name a fetched model by its
-/// file name).
-pub fn resolve(base: &Path, p: &str) -> PathBuf {
-    if let Some(rest) = p.strip_prefix("~/") {
-        return PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(rest);
-    }
-    let p = Path::new(p);
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    let local = base.join(p);
-    if local.exists() {
-        return local;
-    }
-    let fetched = models_dir().join(p);
-    if fetched.exists() {
-        fetched
-    } else {
-        local
     }
 }
 

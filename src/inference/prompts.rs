@@ -7,7 +7,7 @@ use tokenizers::Tokenizer;
 
 use super::model::SetupError;
 use crate::dsl::model::{PromptFormat, TokenDist};
-use crate::engine::random::Rng;
+use crate::random::Rng;
 
 #[derive(Debug, Clone)]
 pub enum Prompts {

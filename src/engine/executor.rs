@@ -11,16 +11,12 @@ use super::drive::{self, DriveCtx, Stop};
 use super::events::{Reporter, RunEvent, Warning};
 use super::measure;
 use super::pressure::{Pressure, PressureReport, DEFAULT_CAP};
-use super::probe::{ProbeResult, Probes};
 use super::record::{Recorded, Recorder};
-use super::synthetic::Synthetic;
-use super::workload::Workload;
-use crate::dsl::model::{DeviceKind, LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind, WorkloadSpec};
-use crate::dsl::span::Span;
+use crate::dsl::model::{LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind};
 use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
-use crate::infer::model::SetupError;
-use crate::infer::workload::{InferenceWorkload, Setup as InferenceSetup};
 use crate::plan::estimate::{derive_seed, SEARCH_MAX_STEPS, SEARCH_STEP};
+use crate::probe::{ProbeResult, Probes};
+use crate::workload::Workload;
 
 /// Tunables of the engine (not of the scenario).
 #[derive(Debug, Clone)]
@@ -109,145 +105,12 @@ pub struct RunOutcome {
 #[derive(Debug, Clone)]
 pub struct WorkloadFacts {
     pub token_source: &'static str,
+    /// The workload's own record of its setup (`Workload::detail`).
     pub setup: Option<serde_json::Value>,
+    /// What reports show and the evaluation reads of its setup (`Workload::facts`).
+    pub facts: crate::workload::Facts,
     /// Set for a workload skipped on this machine: its kind (it has no record to carry it).
     pub skipped_kind: Option<WorkloadKind>,
-}
-
-/// Why a scenario's workloads could not be prepared (before anything is measured).
-#[derive(Debug)]
-pub enum SetupFailure {
-    /// This build cannot run a workload of this kind.
-    Unsupported(String),
-    /// A workload's model, data or device could not be prepared.
-    Workload { workload: String, span: Span, error: Box<SetupError> },
-}
-
-/// The executable workloads, with what their setup had to say.
-pub struct Prepared {
-    pub workloads: BTreeMap<String, Arc<dyn Workload>>,
-    /// Workloads skipped on this machine (GPU workloads with `fallback="cpu"` and no GPU),
-    /// with the reason: their drives do not run and expectations on them are skipped.
-    pub skipped: BTreeMap<String, String>,
-    pub warnings: Vec<Warning>,
-}
-
-/// The folder for caches (GPU peaks, indexes): `BENCHCTL_CACHE`, else ~/.cache/benchctl.
-pub fn cache_dir() -> std::path::PathBuf {
-    std::env::var_os("BENCHCTL_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/benchctl")
-    })
-}
-
-/// The device a workload runs on: its own, the scenario's, or the CPU. A GPU device with
-/// `fallback="cpu"` becomes the CPU when this build or machine cannot open it.
-fn device_for(v: &ValidScenario, w: &crate::dsl::model::Workload, warnings: &mut Vec<Warning>) -> DeviceKind {
-    let Some(d) = w.device.as_ref().or(v.scenario.device.as_ref()).map(|d| d.value) else {
-        return DeviceKind::Cpu;
-    };
-    if let DeviceKind::Cuda { .. } = d.kind {
-        if d.fallback_cpu {
-            if let Err(e) = crate::infer::model::device(d.kind) {
-                warnings.push(
-                    Warning::new(
-                        "fallback",
-                        format!("workload `{}` runs on the CPU (fallback): {}", w.name.value, e.message),
-                    )
-                    .for_workload(&w.name.value),
-                );
-                return DeviceKind::Cpu;
-            }
-        }
-    }
-    d.kind
-}
-
-/// Builds the executable workloads: loads models (and runs their warmup and batch-size
-/// sweep). `base` is the folder relative paths are resolved against; `progress` receives
-/// (workload, message) lines.
-pub fn workloads(
-    v: &ValidScenario,
-    sources: &crate::dsl::source::SourceMap,
-    base: &std::path::Path,
-    progress: &mut dyn FnMut(&str, String),
-) -> Result<Prepared, SetupFailure> {
-    let mut out: BTreeMap<String, Arc<dyn Workload>> = BTreeMap::new();
-    let mut skipped = BTreeMap::new();
-    let mut warnings = vec![];
-    let seed = v.scenario.seed.as_ref().map_or(0, |s| s.value);
-    for w in &v.scenario.workloads {
-        let name = w.name.value.clone();
-        match &w.spec {
-            WorkloadSpec::Synthetic(s) => {
-                out.insert(name, Arc::new(Synthetic::from_spec(s)));
-            }
-            WorkloadSpec::Inference(spec) => {
-                let device = device_for(v, w, &mut warnings);
-                let setup = InferenceSetup { device, seed, base };
-                let span = spec.model.as_ref().map_or(w.name.span, |m| m.source.span);
-                let prepared = InferenceWorkload::prepare(spec, &setup, &mut |m| progress(&name, m))
-                    .map_err(|error| SetupFailure::Workload { workload: name.clone(), span, error: Box::new(error) })?;
-                out.insert(name, Arc::new(prepared));
-            }
-            WorkloadSpec::Kernel(k) => {
-                let d = w.device.as_ref().or(v.scenario.device.as_ref()).map(|d| d.value);
-                let index = match d.map(|d| d.kind) {
-                    Some(DeviceKind::Cuda { index }) => index,
-                    _ => 0,
-                };
-                if d.is_some_and(|d| d.fallback_cpu) {
-                    if let Err(e) = crate::gpu::kernel::open(index) {
-                        let why = format!("workload `{name}` is skipped: {}", e.message);
-                        warnings.push(Warning::new("skipped", why.clone()).for_workload(&name));
-                        skipped.insert(name, e.message);
-                        continue;
-                    }
-                }
-                let span = match &k.source {
-                    Some(crate::dsl::model::KernelSource::Inline(s)) => Some(s.span),
-                    Some(crate::dsl::model::KernelSource::File(s)) => Some(s.span),
-                    None => None,
-                };
-                let setup = crate::gpu::kernel::Setup {
-                    workload: &name,
-                    device_index: index,
-                    base,
-                    scenario_text: span.map(|s| sources.get(s.file).text.clone()),
-                    cache_dir: cache_dir(),
-                };
-                let prepared = crate::gpu::kernel::KernelWorkload::prepare(k, &setup, &mut |m| progress(&name, m))
-                    .map_err(|error| SetupFailure::Workload {
-                        workload: name.clone(),
-                        span: span.unwrap_or(w.name.span),
-                        error: Box::new(error),
-                    })?;
-                out.insert(name, Arc::new(prepared));
-            }
-            WorkloadSpec::Retrieval(r) => {
-                let span = r.index.as_ref().map_or(w.name.span, |i| i.kind.span);
-                let cache = r.cache.then(|| match &r.cache_dir {
-                    Some(d) => base.join(&d.value),
-                    None => cache_dir().join("retrieval"),
-                });
-                let setup = crate::retrieval::workload::Setup { seed, base, cache };
-                let mut said = vec![];
-                let prepared = crate::retrieval::workload::RetrievalWorkload::prepare(r, &setup, &mut said, &mut |m| {
-                    progress(&name, m)
-                })
-                .map_err(|error| SetupFailure::Workload {
-                    workload: name.clone(),
-                    span,
-                    error: Box::new(error),
-                })?;
-                warnings.extend(
-                    said.into_iter()
-                        .map(|m| Warning::new("setup", format!("workload `{name}`: {m}")).for_workload(&name)),
-                );
-                out.insert(name, Arc::new(prepared));
-            }
-        }
-    }
-    Ok(Prepared { workloads: out, skipped, warnings })
 }
 
 /// Shared state of one run.
@@ -300,7 +163,7 @@ impl<'a> Engine<'a> {
         self.warnings.push(w);
     }
 
-    pub async fn run(mut self) -> RunOutcome {
+    pub async fn execute(mut self) -> RunOutcome {
         let started = SystemTime::now();
         self.origin = Instant::now();
         let probes = Probes::start(
@@ -355,12 +218,20 @@ impl<'a> Engine<'a> {
                 .workloads
                 .iter()
                 .map(|(k, w)| {
-                    (k.clone(), WorkloadFacts { token_source: w.token_source(), setup: w.facts(), skipped_kind: None })
+                    let facts = WorkloadFacts {
+                        token_source: w.token_source(),
+                        setup: w.detail(),
+                        facts: w.facts(),
+                        skipped_kind: None,
+                    };
+                    (k.clone(), facts)
                 })
                 .chain(self.skipped.iter().map(|(k, why)| {
                     let setup = Some(serde_json::json!({ "skipped": why }));
                     let kind = self.valid.scenario.workloads.iter().find(|w| &w.name.value == k).map(|w| w.kind.value);
-                    (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, skipped_kind: kind })
+                    let mut facts = crate::workload::Facts::default();
+                    facts.row("skipped", why.clone());
+                    (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, facts, skipped_kind: kind })
                 }))
                 .collect(),
         }
@@ -441,7 +312,7 @@ impl<'a> Engine<'a> {
         for (di, d) in phase.drives.iter().enumerate() {
             let name = d.workload.value.clone();
             if !self.workloads.contains_key(&name) {
-                // Skipped on this machine (see `Prepared::skipped`).
+                // Skipped on this machine (see `registry::Workloads::skipped`).
                 continue;
             }
             let rec = recorders
@@ -449,6 +320,7 @@ impl<'a> Engine<'a> {
                 .or_insert_with(|| {
                     Arc::new(
                         Recorder::new(start, self.options.window, self.options.shards)
+                            .with_measures(self.workloads[&name].measures())
                             .with_slo(self.workloads[&name].slo()),
                     )
                 })
@@ -462,7 +334,7 @@ impl<'a> Engine<'a> {
                 d.max_in_flight.as_ref().map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
             ));
             let segs = drive::segments(&d.shape.value, phase_secs);
-            tasks.push(tokio::spawn(drive::run(ctx.clone(), segs, start, end, self.options.shards)));
+            tasks.push(tokio::spawn(drive::drive(ctx.clone(), segs, start, end, self.options.shards)));
             ctxs.push(ctx);
         }
         let conditions = &self.valid.phase_until[index];
@@ -643,9 +515,8 @@ impl Engine<'_> {
             let Some(v) = measure::value(e.metric.def.name, agg, h, c, secs, k) else {
                 continue;
             };
-            let needed = agg.and_then(crate::dsl::metrics::percentile).map(crate::evaluate::required_samples);
-            let have =
-                super::record::Metric::ALL.iter().find(|m| m.name() == e.metric.def.name).map(|m| h.get(*m).len());
+            let needed = agg.and_then(crate::dsl::metrics::percentile).map(crate::stats::required_samples);
+            let have = h.named(e.metric.def.name).map(|(h, _)| h.len());
             if needed.is_some_and(|n| have.unwrap_or(0) < n) {
                 continue;
             }
@@ -764,7 +635,9 @@ impl Engine<'_> {
         let start = Instant::now();
         let stop = Arc::new(Stop::default());
         let rec = Arc::new(
-            Recorder::new(start, self.options.window, self.options.shards).with_slo(self.workloads[workload].slo()),
+            Recorder::new(start, self.options.window, self.options.shards)
+                .with_measures(self.workloads[workload].measures())
+                .with_slo(self.workloads[workload].slo()),
         );
         let seed = derive_seed(self.seed(), index as u64 + 1, 1000 + n as u64);
         let ctx = Arc::new(DriveCtx::new(
@@ -776,7 +649,7 @@ impl Engine<'_> {
             drive::DEFAULT_MAX_IN_FLIGHT,
         ));
         let ctx_sent = ctx.clone();
-        let task = tokio::spawn(drive::run(
+        let task = tokio::spawn(drive::drive(
             ctx,
             drive::segments(&shape, None),
             start,

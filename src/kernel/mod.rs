@@ -3,6 +3,8 @@
 //! rates from the declared bytes and flops, an optional correctness check, and a bare launch
 //! loop on the same kernel as the reference in the same run.
 
+pub mod nvrtc;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,27 +13,19 @@ use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use serde::Serialize;
 
-use super::nvrtc::{self, CompileFailure, Located};
+use self::nvrtc::{CompileFailure, Located};
+use crate::dsl::metrics::{MetricDef, KERNEL_TIME, LAUNCHES};
 use crate::dsl::model::{BufferInit, ElemType, Kernel, KernelArg, KernelSource};
 use crate::dsl::span::Span;
-use crate::engine::random::Rng;
-use crate::engine::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
-use crate::infer::model::SetupError;
+use crate::random::Rng;
+use crate::workload::facts::{Check, Facts};
 
-/// Where a compiler message points: a span of the scenario, or a place in a `.cu` file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NoteAt {
-    Span(Span),
-    File { path: PathBuf, text: Arc<str>, offset: usize, len: usize },
+/// A number as the result document writes it (`null` where JSON has none).
+fn json_number(x: f64) -> String {
+    serde_json::Value::from(x).to_string()
 }
-
-/// A compiler message located in the kernel's source.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceNote {
-    pub at: NoteAt,
-    pub error: bool,
-    pub message: String,
-}
+use crate::workload::setup::{NoteAt, Prepared, SetupContext, SetupError, SourceNote};
+use crate::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
 
 /// The byte offset of `line`:`column` (1-based) in `text`.
 pub fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
@@ -364,7 +358,7 @@ fn peaks(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>, cache_dir: &Path) -> 
     }
     let p = measure_peaks(ctx, stream)?;
     let _ = std::fs::create_dir_all(cache_dir);
-    let _ = crate::result::write_atomic(&file, serde_json::to_string(&p).unwrap_or_default().as_bytes());
+    let _ = crate::files::write_atomic(&file, serde_json::to_string(&p).unwrap_or_default().as_bytes());
     Ok((p, false))
 }
 
@@ -396,8 +390,41 @@ pub struct KernelWorkload {
     facts: KernelFacts,
 }
 
-/// What preparing needs besides the node.
-pub struct Setup<'a> {
+/// Prepares a kernel workload (the registry's entry point). A device with `fallback="cpu"`
+/// that cannot open skips the workload (a kernel has no CPU path) with a warning.
+pub fn prepare(k: &Kernel, cx: &mut SetupContext) -> Result<Prepared, SetupError> {
+    let index = match cx.device.kind {
+        crate::dsl::model::DeviceKind::Cuda { index } => index,
+        crate::dsl::model::DeviceKind::Cpu => 0,
+    };
+    if cx.device.fallback_cpu {
+        if let Err(e) = open(index) {
+            cx.warn("skipped", format!("workload `{}` is skipped: {}", cx.workload, e.message));
+            return Ok(Prepared::Skipped { reason: e.message });
+        }
+    }
+    let span = match &k.source {
+        Some(KernelSource::Inline(s)) => Some(s.span),
+        Some(KernelSource::File(s)) => Some(s.span),
+        None => None,
+    };
+    let options = Options {
+        workload: cx.workload,
+        device_index: index,
+        base: cx.base,
+        scenario_text: span.map(|s| cx.sources.get(s.file).text.clone()),
+        cache_dir: cx.cache.clone(),
+    };
+    let loaded = KernelWorkload::load(k, &options, &mut |m| cx.progress(m));
+    match (loaded, span) {
+        (Ok(w), _) => Ok(Prepared::Ready(Arc::new(w))),
+        (Err(e), Some(span)) => Err(e.at(span)),
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// What building a kernel workload needs besides its node.
+pub struct Options<'a> {
     pub workload: &'a str,
     pub device_index: u32,
     pub base: &'a Path,
@@ -412,7 +439,7 @@ fn dims(v: &[crate::dsl::span::Spanned<u32>]) -> [u32; 3] {
 }
 
 impl KernelWorkload {
-    pub fn prepare(k: &Kernel, setup: &Setup, progress: &mut dyn FnMut(String)) -> Result<KernelWorkload, SetupError> {
+    pub fn load(k: &Kernel, setup: &Options, progress: &mut dyn FnMut(String)) -> Result<KernelWorkload, SetupError> {
         // Source.
         let (text, name, file): (String, String, Option<PathBuf>) = match &k.source {
             Some(KernelSource::File(p)) => {
@@ -623,7 +650,7 @@ fn compile_error(
     text: &str,
     file: Option<&Path>,
     k: &Kernel,
-    setup: &Setup,
+    setup: &Options,
 ) -> SetupError {
     match f {
         CompileFailure::NoNvrtc(why) => SetupError::runtime(
@@ -646,7 +673,7 @@ fn compile_error(
     }
 }
 
-fn note(l: &Located, text: &str, file: Option<&Path>, k: &Kernel, setup: &Setup) -> Option<SourceNote> {
+fn note(l: &Located, text: &str, file: Option<&Path>, k: &Kernel, setup: &Options) -> Option<SourceNote> {
     let col = l.column.unwrap_or(1);
     let at = match (file, &k.source) {
         (Some(path), _) => {
@@ -682,12 +709,12 @@ impl Workload for KernelWorkload {
             .await;
             match r {
                 Ok(Ok(t)) => {
-                    call.events.device_time = Some(t);
-                    call.events.launches = n;
+                    call.events.measure(0, t.as_secs_f64());
+                    call.events.measure(1, n as f64);
                     Ok(())
                 }
-                Ok(Err(e)) => Err(RequestError { kind: "cuda", message: e.to_string() }),
-                Err(e) => Err(RequestError { kind: "panic", message: e.to_string() }),
+                Ok(Err(e)) => Err(RequestError::backend("cuda", e.to_string())),
+                Err(e) => Err(RequestError::Panicked(e.to_string())),
             }
         })
     }
@@ -700,7 +727,72 @@ impl Workload for KernelWorkload {
         "none (kernel launches)"
     }
 
-    fn facts(&self) -> Option<serde_json::Value> {
+    fn measures(&self) -> &'static [&'static MetricDef] {
+        // Recorded by `call`: 0 the device time of one launch, 1 the launches behind it.
+        &[&KERNEL_TIME, &LAUNCHES]
+    }
+
+    fn facts(&self) -> Facts {
+        let k = &self.facts;
+        let mut f = Facts::default();
+        f.row("kernel", format!("`{}` from {}", k.entry, k.source))
+            .row("device", format!("{} (compute capability {})", k.device, k.compute_capability))
+            .row(
+                "launch",
+                format!(
+                    "grid {:?}, block {:?}, {} B shared; {} launches per timing",
+                    k.grid, k.block, k.shared_memory_bytes, k.launches_per_timing
+                ),
+            );
+        let mut bare = format!("{:.4} ms per launch", k.bare_kernel_time_s * 1e3);
+        if let Some(g) = k.bare.gb_s {
+            bare += &format!(", {g:.1} GB/s");
+        }
+        f.row("bare loop", bare);
+        if let Some(p) = &k.peaks {
+            let cached = if k.peaks_from_cache { " (from the cache)" } else { "" };
+            f.row("device peaks", format!("copy {:.0} GB/s, SGEMM {:.1} TFLOP/s{cached}", p.gb_s, p.tflops));
+        }
+        if let Some(c) = &k.check {
+            let verdict =
+                if c.passed { "passed".to_string() } else { format!("FAILED, {} elements off", c.mismatches) };
+            f.row("check", format!("`{}` ({}): {verdict}", c.buffer, c.against));
+            let first = c.first_mismatch.map_or("null".to_string(), |i| i.to_string());
+            f.checks.push(Check {
+                name: "check".into(),
+                text: format!("{} {}", c.buffer, c.against),
+                passed: c.passed,
+                message: if c.passed {
+                    format!("every element within {}", json_number(c.tolerance))
+                } else {
+                    format!(
+                        "{} elements off by more than {} (first at index {first}, largest error {})",
+                        c.mismatches,
+                        json_number(c.tolerance),
+                        json_number(c.max_abs_error)
+                    )
+                },
+                measured: Some(c.max_abs_error).filter(|e| e.is_finite()),
+                measured_text: format!("max error {}", json_number(c.max_abs_error)),
+            });
+        }
+        // Rates over the mean device time of a launch, per record.
+        if let Some(b) = k.bytes_per_launch {
+            f.per_mean("gb_s", b / 1e9, KERNEL_TIME.name);
+            if let Some(p) = k.peaks.filter(|p| p.gb_s > 0.0) {
+                f.per_mean("bandwidth_share", b / 1e9 / p.gb_s, KERNEL_TIME.name);
+            }
+        }
+        if let Some(fl) = k.flops_per_launch {
+            f.per_mean("tflops", fl / 1e12, KERNEL_TIME.name);
+            if let Some(p) = k.peaks.filter(|p| p.tflops > 0.0) {
+                f.per_mean("compute_share", fl / 1e12 / p.tflops, KERNEL_TIME.name);
+            }
+        }
+        f
+    }
+
+    fn detail(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({ "kernel": self.facts }))
     }
 }

@@ -1,0 +1,91 @@
+//! The setup section of every report: a workload's facts (rows and tables) and its declared
+//! per-request measures, read from the result document the same way for every kind.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::dsl::metrics::workload_metric;
+use crate::dsl::model::WorkloadKind;
+use crate::dsl::units::{trim_float, Duration};
+use crate::evaluate::facts_of;
+
+/// A value of a metric summary in its reported unit (`s`, `fraction`, `tok/s`, ...).
+pub fn format_value(x: f64, unit: &str) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    match unit {
+        "s" => Duration::from_secs_f64(x.max(0.0)).to_string(),
+        "fraction" => format!("{x:.4}"),
+        u => format!("{} {u}", trim_float((x * 1e3).round() / 1e3)),
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RowView {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct TableView {
+    pub title: String,
+    pub note: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// One workload's setup section.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct SetupView {
+    pub workload: String,
+    pub rows: Vec<RowView>,
+    pub tables: Vec<TableView>,
+}
+
+/// The statistics shown for each declared per-request measure.
+const MEASURE_COLUMNS: [&str; 6] = ["measure", "mean", "p50", "p95", "min", "samples"];
+
+/// The declared per-request measures of a workload record, as table rows.
+pub fn measure_rows(w: &Value) -> Vec<Vec<String>> {
+    let Some(kind) = w["kind"].as_str().and_then(WorkloadKind::from_name) else { return vec![] };
+    let Some(metrics) = w["metrics"].as_object() else { return vec![] };
+    metrics
+        .iter()
+        .filter(|(name, _)| workload_metric(kind, name).is_some_and(|d| d.per_request.is_some()))
+        .map(|(name, m)| {
+            let unit = m["unit"].as_str().unwrap_or("");
+            let v = |k: &str| format_value(m[k].as_f64().unwrap_or(f64::NAN), unit);
+            vec![name.clone(), v("mean"), v("p50"), v("p95"), v("min"), m["count"].to_string()]
+        })
+        .collect()
+}
+
+/// Every workload's setup section, in the result's order; workloads with nothing to show
+/// are left out.
+pub fn setups(doc: &Value) -> Vec<SetupView> {
+    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
+    b.iter()
+        .map(|(name, w)| {
+            let f = facts_of(w);
+            let rows = f.rows.into_iter().map(|r| RowView { key: r.label, value: r.text }).collect();
+            let mut tables: Vec<TableView> = f
+                .tables
+                .into_iter()
+                .filter(|t| !t.rows.is_empty())
+                .map(|t| TableView { title: t.title, note: t.note, columns: t.columns, rows: t.rows })
+                .collect();
+            let measures = measure_rows(w);
+            if !measures.is_empty() {
+                tables.push(TableView {
+                    title: "per-request measures".into(),
+                    note: "declared by the workload, over the measured phases".into(),
+                    columns: MEASURE_COLUMNS.map(String::from).to_vec(),
+                    rows: measures,
+                });
+            }
+            SetupView { workload: name.clone(), rows, tables }
+        })
+        .filter(|s| !s.rows.is_empty() || !s.tables.is_empty())
+        .collect()
+}
