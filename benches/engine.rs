@@ -35,7 +35,17 @@ fn run(phases: &str) -> RunOutcome {
         benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    rt.block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut q).execute())
+    rt.block_on(
+        Engine::new(
+            &valid,
+            &benchctl::plan::build(&valid, &c.sources),
+            workloads,
+            Options::default(),
+            Arc::new(Stop::default()),
+            &mut q,
+        )
+        .execute(),
+    )
 }
 
 fn rss_kb() -> u64 {

@@ -124,7 +124,17 @@ fn main() {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    let o = rt.block_on(Engine::new(&valid, wl, Options::default(), Arc::new(Stop::default()), &mut q).execute());
+    let o = rt.block_on(
+        Engine::new(
+            &valid,
+            &benchctl::plan::build(&valid, &c.sources),
+            wl,
+            Options::default(),
+            Arc::new(Stop::default()),
+            &mut q,
+        )
+        .execute(),
+    );
     let rec = &o.phases[0].workloads[0].recorded;
     let tpot = rec.hists.get(Metric::Tpot);
     let engine_rate = 1e9 / tpot.value_at_quantile(0.5) as f64;

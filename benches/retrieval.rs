@@ -25,7 +25,7 @@ use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
 use benchctl::engine::executor::{Engine, Options};
 use benchctl::engine::record::Metric;
-use benchctl::retrieval::workload::{Options as RetrievalOptions, RetrievalWorkload};
+use benchctl::retrieval::workload::{RetrievalOptions, RetrievalWorkload};
 use benchctl::workload::Workload;
 
 struct Quiet;
@@ -82,7 +82,8 @@ fn main() {
         let t = Instant::now();
         let p = benchctl::registry::prepare_all(&valid, &c.sources, Path::new("."), &mut |_, m| eprintln!("  {m}"))
             .expect("prepares");
-        (valid, p, t.elapsed().as_secs_f64())
+        let plan = benchctl::plan::build(&valid, &c.sources);
+        ((valid, plan), p, t.elapsed().as_secs_f64())
     };
     // 1. Cold (or warm, if an earlier run left the cache).
     let (_, p, first) = prepare(&format!("{ef}"));
@@ -111,7 +112,7 @@ fn main() {
     );
     drop(p);
     // 3. Sweep, then 4. the engine at the first ef.
-    let (valid, p, _) = prepare(&format!("{ef} 16 32 64 128 256"));
+    let ((valid, plan), p, _) = prepare(&format!("{ef} 16 32 64 128 256"));
     let facts = p.ready["r"].detail().unwrap();
     let mut rows = facts["ef_sweep"].as_array().unwrap().clone();
     rows.sort_by_key(|r| r["ef"].as_u64());
@@ -145,7 +146,8 @@ fn main() {
         let mut map: std::collections::BTreeMap<String, Arc<dyn Workload>> = Default::default();
         map.insert("r".into(), w.clone());
         let mut q = Quiet;
-        let o = rt.block_on(Engine::new(&valid, map, Options::default(), Arc::new(Stop::default()), &mut q).execute());
+        let o = rt
+            .block_on(Engine::new(&valid, &plan, map, Options::default(), Arc::new(Stop::default()), &mut q).execute());
         let rec = &o.phases[0].workloads[0].recorded;
         let lat = rec.hists.get(Metric::Latency);
         e50.push(lat.value_at_quantile(0.5) as f64 / 1e6);

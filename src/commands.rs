@@ -84,8 +84,7 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         Box::new(progress::Plain::new())
     };
     let quiet_panics = QuietPanics::install();
-    let options = Options { repeat: Some(plan.repeat), ..Options::default() };
-    let engine = Engine::new(valid, prepared.ready, options, interrupt, reporter.as_mut())
+    let engine = Engine::new(valid, &plan, prepared.ready, Options::default(), interrupt, reporter.as_mut())
         .with_setup(prepared.warnings, prepared.skipped);
     let outcome = runtime.block_on(engine.execute());
     // Work the drains gave up on is told to stop (an inference request stops at its next

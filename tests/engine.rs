@@ -34,8 +34,17 @@ fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
-    let outcome = rt
-        .block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut events).execute());
+    let outcome = rt.block_on(
+        Engine::new(
+            &valid,
+            &benchctl::plan::build(&valid, &c.sources),
+            workloads,
+            Options::default(),
+            Arc::new(Stop::default()),
+            &mut events,
+        )
+        .execute(),
+    );
     (outcome, events.0)
 }
 
@@ -292,8 +301,17 @@ fn requests_left_after_the_drain_are_dropped() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let options = Options { drain: Duration::from_millis(200), ..Options::default() };
     let mut events = Collect(vec![]);
-    let outcome =
-        rt.block_on(Engine::new(&valid, workloads, options, Arc::new(Stop::default()), &mut events).execute());
+    let outcome = rt.block_on(
+        Engine::new(
+            &valid,
+            &benchctl::plan::build(&valid, &c.sources),
+            workloads,
+            options,
+            Arc::new(Stop::default()),
+            &mut events,
+        )
+        .execute(),
+    );
     let started = stuck.started.load(Ordering::SeqCst);
     assert!(started >= 40, "{started} calls started");
     assert_eq!(stuck.dropped.load(Ordering::SeqCst), started, "every abandoned call was dropped");

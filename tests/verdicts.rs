@@ -36,8 +36,17 @@ fn run_doc(text: &str) -> Value {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut quiet = Quiet;
-    let outcome = rt
-        .block_on(Engine::new(&valid, workloads, Options::default(), Arc::new(Stop::default()), &mut quiet).execute());
+    let outcome = rt.block_on(
+        Engine::new(
+            &valid,
+            &benchctl::plan::build(&valid, &c.sources),
+            workloads,
+            Options::default(),
+            Arc::new(Stop::default()),
+            &mut quiet,
+        )
+        .execute(),
+    );
     rt.shutdown_background();
     let plan = benchctl::plan::build(&valid, &c.sources);
     let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());

@@ -171,7 +171,7 @@ pub struct Slo {
 keyword_enum!(IndexKind, "index kind" { Hnsw = "hnsw", Flat = "flat" });
 keyword_enum!(IndexBackend, "index backend" { HnswRs = "hnsw_rs", Usearch = "usearch" });
 keyword_enum!(Quantization, "scalar type" { F32 = "f32", F16 = "f16", Bf16 = "bf16", I8 = "i8" });
-keyword_enum!(Metric, "distance metric" { L2 = "l2", Cosine = "cosine", Dot = "dot" });
+keyword_enum!(DistanceMetric, "distance metric" { L2 = "l2", Cosine = "cosine", Dot = "dot" });
 keyword_enum!(QuerySource, "query source" { HeldOut = "held-out", File = "file", Sample = "sample" });
 
 #[derive(Debug)]
@@ -180,7 +180,7 @@ pub struct Index {
     pub backend: Option<Spanned<IndexBackend>>,
     pub entries: Spanned<u64>,
     pub dim: Spanned<u32>,
-    pub metric: Option<Spanned<Metric>>,
+    pub metric: Option<Spanned<DistanceMetric>>,
     pub m: Option<Spanned<u32>>,
     pub ef_construction: Option<Spanned<u32>>,
     pub max_layers: Option<Spanned<u32>>,

@@ -271,19 +271,26 @@ fn missing(diags: &mut Vec<Diagnostic>, w: &Workload, what: &str, example: &str)
     );
 }
 
+/// What each kind cannot run without (one arm per kind: a new kind does not compile until
+/// it says what it needs).
 fn check_workload(w: &Workload, diags: &mut Vec<Diagnostic>) {
     match &w.spec {
-        WorkloadSpec::Inference(i) if i.model.is_none() => {
-            missing(diags, w, "a model", "model synthetic=\"gpt2-medium\"")
+        WorkloadSpec::Inference(i) => {
+            if i.model.is_none() {
+                missing(diags, w, "a model", "model synthetic=\"gpt2-medium\"")
+            }
         }
-        WorkloadSpec::Retrieval(r) if r.index.is_none() => {
-            missing(diags, w, "an index", "index \"hnsw\" entries=1_000_000 dim=384")
+        WorkloadSpec::Retrieval(r) => {
+            if r.index.is_none() {
+                missing(diags, w, "an index", "index \"hnsw\" entries=1_000_000 dim=384")
+            }
         }
-        WorkloadSpec::Synthetic(s) if s.latency.is_none() => {
-            missing(diags, w, "a latency", "latency \"fixed\" value=\"10ms\"")
+        WorkloadSpec::Synthetic(s) => {
+            if s.latency.is_none() {
+                missing(diags, w, "a latency", "latency \"fixed\" value=\"10ms\"")
+            }
         }
         WorkloadSpec::Kernel(k) => check_kernel(w, k, diags),
-        _ => {}
     }
 }
 

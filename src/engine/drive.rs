@@ -18,10 +18,6 @@ use crate::dsl::model::{Arrivals, LoadShape, Target};
 use crate::random::Rng;
 use crate::workload::{Call, Events, Workload};
 
-/// Default bound on requests in flight per open-loop drive: beyond it, starts are dropped
-/// (and counted) instead of piling up without limit behind a stalled system.
-pub const DEFAULT_MAX_IN_FLIGHT: u64 = 10_000;
-
 /// A stop signal shared by the tasks and threads of a phase.
 #[derive(Default)]
 pub struct Stop {

@@ -14,7 +14,8 @@ use super::pressure::{Pressure, PressureReport, DEFAULT_CAP};
 use super::record::{Recorded, Recorder};
 use crate::dsl::model::{LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind};
 use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
-use crate::plan::estimate::{derive_seed, SEARCH_MAX_STEPS, SEARCH_STEP};
+use crate::plan::estimate::{drive_seed, search_level_seed, search_limits, DEFAULT_MAX_IN_FLIGHT};
+use crate::plan::Plan;
 use crate::probe::{ProbeResult, Probes};
 use crate::workload::Workload;
 
@@ -27,19 +28,12 @@ pub struct Options {
     pub drain: Duration,
     /// Recorder shards per workload and phase (contention vs memory).
     pub shards: usize,
-    /// Times the measured phases run (`None`: the scenario's `repeat`, else once).
-    pub repeat: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Options {
-            window: Duration::from_secs(1),
-            drain: Duration::from_secs(10),
-            shards: (2 * cores).max(2),
-            repeat: None,
-        }
+        Options { window: Duration::from_secs(1), drain: Duration::from_secs(10), shards: (2 * cores).max(2) }
     }
 }
 
@@ -113,9 +107,12 @@ pub struct WorkloadFacts {
     pub skipped_kind: Option<WorkloadKind>,
 }
 
-/// Shared state of one run.
+/// Shared state of one run: the plan it executes (timeline, repeats, seeds, drive
+/// settings), the validated scenario for the conditions it checks while running, and the
+/// prepared workloads.
 pub struct Engine<'a> {
     pub valid: &'a ValidScenario,
+    pub plan: &'a Plan,
     pub workloads: BTreeMap<String, Arc<dyn Workload>>,
     pub options: Options,
     /// Set by SIGINT/SIGTERM: the current phase stops and no further phase starts.
@@ -132,6 +129,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub fn new(
         valid: &'a ValidScenario,
+        plan: &'a Plan,
         workloads: BTreeMap<String, Arc<dyn Workload>>,
         options: Options,
         interrupt: Arc<Stop>,
@@ -139,6 +137,7 @@ impl<'a> Engine<'a> {
     ) -> Self {
         Engine {
             valid,
+            plan,
             workloads,
             options,
             interrupt,
@@ -172,8 +171,7 @@ impl<'a> Engine<'a> {
         );
         let host = super::host::HostMonitor::start(self.origin);
         let mut phases = vec![];
-        let repeat = self.options.repeat.or(self.valid.scenario.repeat.as_ref().map(|r| r.value)).unwrap_or(1);
-        let order = crate::plan::schedule(&self.valid.scenario.phases, repeat);
+        let order = crate::plan::schedule(&self.valid.scenario.phases, self.plan.repeat);
         let count = order.len();
         for (step, &(index, repetition)) in order.iter().enumerate() {
             if self.interrupt.is_set() {
@@ -234,17 +232,6 @@ impl<'a> Engine<'a> {
                     (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, facts, skipped_kind: kind })
                 }))
                 .collect(),
-        }
-    }
-
-    /// The seed of the current repetition: the scenario's for the first, derived for the
-    /// others (so that repetitions are independent samples of the load process).
-    fn seed(&self) -> u64 {
-        let seed = self.valid.scenario.seed.as_ref().map_or(0, |s| s.value);
-        if self.repetition <= 1 {
-            seed
-        } else {
-            derive_seed(seed, 0x5245_5045_4154, self.repetition)
         }
     }
 
@@ -309,8 +296,8 @@ impl<'a> Engine<'a> {
         let mut recorders: BTreeMap<String, Arc<Recorder>> = BTreeMap::new();
         let mut ctxs = vec![];
         let mut tasks = vec![];
-        for (di, d) in phase.drives.iter().enumerate() {
-            let name = d.workload.value.clone();
+        for (di, d) in self.plan.phases[index].drives.iter().enumerate() {
+            let name = d.workload.clone();
             if !self.workloads.contains_key(&name) {
                 // Skipped on this machine (see `registry::Workloads::skipped`).
                 continue;
@@ -329,11 +316,11 @@ impl<'a> Engine<'a> {
                 self.workloads[&name].clone(),
                 rec,
                 stop.clone(),
-                derive_seed(self.seed(), index as u64 + 1, di as u64 + 1),
-                d.requests.as_ref().map(|r| r.value),
-                d.max_in_flight.as_ref().map_or(drive::DEFAULT_MAX_IN_FLIGHT, |m| m.value),
+                drive_seed(self.plan.seed, self.repetition, index, di),
+                d.requests,
+                d.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
             ));
-            let segs = drive::segments(&d.shape.value, phase_secs);
+            let segs = drive::segments(&d.shape, phase_secs);
             tasks.push(tokio::spawn(drive::drive(ctx.clone(), segs, start, end, self.options.shards)));
             ctxs.push(ctx);
         }
@@ -555,11 +542,10 @@ impl Engine<'_> {
         s: &Search,
     ) -> (Vec<WorkloadOutcome>, String, Option<SearchOutcome>) {
         let conds = self.valid.search_until[index].clone();
-        let step = s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value).as_std();
-        let max_steps = s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value);
+        let (step, max_steps, factor) = search_limits(s);
+        let step = step.as_std();
         let deadline = s.max_time.as_ref().map(|t| Instant::now() + t.value.as_std());
         let (lo, hi) = (s.rate.value.lo.0, s.rate.value.hi.0);
-        let factor = s.factor.as_ref().map_or(2.0, |f| f.value);
         let linear_step = (hi - lo) / (max_steps as f64 / 2.0).max(1.0);
         let geometric = s.step.as_ref().is_none_or(|p| p.value == StepPolicy::Geometric);
         let (mut levels, mut records) = (vec![], vec![]);
@@ -639,14 +625,14 @@ impl Engine<'_> {
                 .with_measures(self.workloads[workload].measures())
                 .with_slo(self.workloads[workload].slo()),
         );
-        let seed = derive_seed(self.seed(), index as u64 + 1, 1000 + n as u64);
+        let seed = search_level_seed(self.plan.seed, self.repetition, index, n);
         let ctx = Arc::new(DriveCtx::new(
             self.workloads[workload].clone(),
             rec.clone(),
             stop.clone(),
             seed,
             None,
-            drive::DEFAULT_MAX_IN_FLIGHT,
+            DEFAULT_MAX_IN_FLIGHT,
         ));
         let ctx_sent = ctx.clone();
         let task = tokio::spawn(drive::drive(

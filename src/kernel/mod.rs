@@ -292,8 +292,8 @@ const COPY_KERNEL: &str = r#"extern "C" __global__ void benchctl_copy(const floa
 fn measure_peaks(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Peaks, String> {
     let e = |e: cudarc::driver::DriverError| e.to_string();
     // Bandwidth: copy 512 MiB.
-    let ptx =
-        nvrtc::compile(COPY_KERNEL, "benchctl_copy.cu", &nvrtc::Options::default()).map_err(|f| format!("{f:?}"))?;
+    let ptx = nvrtc::compile(COPY_KERNEL, "benchctl_copy.cu", &nvrtc::CompileOptions::default())
+        .map_err(|f| format!("{f:?}"))?;
     let module = ctx.load_module(ptx).map_err(e)?;
     let f = module.load_function("benchctl_copy").map_err(e)?;
     let n4: u64 = (512 << 20) / 16;
@@ -408,7 +408,7 @@ pub fn prepare(k: &Kernel, cx: &mut SetupContext) -> Result<Prepared, SetupError
         Some(KernelSource::File(s)) => Some(s.span),
         None => None,
     };
-    let options = Options {
+    let options = KernelOptions {
         workload: cx.workload,
         device_index: index,
         base: cx.base,
@@ -424,7 +424,7 @@ pub fn prepare(k: &Kernel, cx: &mut SetupContext) -> Result<Prepared, SetupError
 }
 
 /// What building a kernel workload needs besides its node.
-pub struct Options<'a> {
+pub struct KernelOptions<'a> {
     pub workload: &'a str,
     pub device_index: u32,
     pub base: &'a Path,
@@ -439,7 +439,11 @@ fn dims(v: &[crate::dsl::span::Spanned<u32>]) -> [u32; 3] {
 }
 
 impl KernelWorkload {
-    pub fn load(k: &Kernel, setup: &Options, progress: &mut dyn FnMut(String)) -> Result<KernelWorkload, SetupError> {
+    pub fn load(
+        k: &Kernel,
+        setup: &KernelOptions,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<KernelWorkload, SetupError> {
         // Source.
         let (text, name, file): (String, String, Option<PathBuf>) = match &k.source {
             Some(KernelSource::File(p)) => {
@@ -463,7 +467,7 @@ impl KernelWorkload {
             }
         };
         let entry = k.entry.as_ref().map(|e| e.value.clone()).unwrap_or_default();
-        let opts = nvrtc::Options {
+        let opts = nvrtc::CompileOptions {
             arch: k.arch.as_ref().map(|a| a.value.clone()),
             fast_math: k.fast_math,
             defines: k.defines.iter().map(|(n, v)| (n.value.clone(), v.as_ref().map(|v| v.value.clone()))).collect(),
@@ -650,7 +654,7 @@ fn compile_error(
     text: &str,
     file: Option<&Path>,
     k: &Kernel,
-    setup: &Options,
+    setup: &KernelOptions,
 ) -> SetupError {
     match f {
         CompileFailure::NoNvrtc(why) => SetupError::runtime(
@@ -673,7 +677,7 @@ fn compile_error(
     }
 }
 
-fn note(l: &Located, text: &str, file: Option<&Path>, k: &Kernel, setup: &Options) -> Option<SourceNote> {
+fn note(l: &Located, text: &str, file: Option<&Path>, k: &Kernel, setup: &KernelOptions) -> Option<SourceNote> {
     let col = l.column.unwrap_or(1);
     let at = match (file, &k.source) {
         (Some(path), _) => {

@@ -66,16 +66,16 @@ pub enum CompileFailure {
     Other(String),
 }
 
-/// Options of one compilation.
+/// CompileOptions of one compilation.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct CompileOptions {
     /// e.g. `sm_90`; NVRTC's default when `None`.
     pub arch: Option<String>,
     pub fast_math: bool,
     pub defines: Vec<(String, Option<String>)>,
 }
 
-impl Options {
+impl CompileOptions {
     pub fn flags(&self) -> Vec<String> {
         let mut v = vec![];
         if let Some(a) = &self.arch {
@@ -108,7 +108,7 @@ pub fn available() -> bool {
 }
 
 /// Compiles `src` (named `name` in messages) to PTX.
-pub fn compile(src: &str, name: &str, opts: &Options) -> Result<cudarc::nvrtc::Ptx, CompileFailure> {
+pub fn compile(src: &str, name: &str, opts: &CompileOptions) -> Result<cudarc::nvrtc::Ptx, CompileFailure> {
     if !available() {
         return Err(CompileFailure::NoNvrtc(
             "libnvrtc (the CUDA run-time compiler) was not found on the library path".into(),
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn flags() {
-        let o = Options {
+        let o = CompileOptions {
             arch: Some("sm_90".into()),
             fast_math: true,
             defines: vec![("N".into(), Some("1024".into())), ("FAST".into(), None)],

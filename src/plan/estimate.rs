@@ -10,6 +10,40 @@ use super::{Origin, PlannedDrive, PlannedPhase, PlannedSearch};
 /// Default length of one breaking-point search step, and the default step limit.
 pub const SEARCH_STEP: Duration = Duration(10_000_000_000);
 pub const SEARCH_MAX_STEPS: u32 = 20;
+/// Default growth factor of a geometric search.
+pub const SEARCH_FACTOR: f64 = 2.0;
+/// Default bound on requests in flight per open-loop drive: beyond it, starts are dropped
+/// (and counted) instead of piling up without limit behind a stalled system.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 10_000;
+
+/// The resolved limits of a breaking-point search: step length, step count and factor.
+pub fn search_limits(s: &Search) -> (Duration, u32, f64) {
+    (
+        s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value),
+        s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value),
+        s.factor.as_ref().map_or(SEARCH_FACTOR, |f| f.value),
+    )
+}
+
+/// The seed of a run's repetition: the scenario's for the first, derived for the others
+/// (so that repetitions are independent samples of the load process).
+pub fn repetition_seed(seed: u64, repetition: u64) -> u64 {
+    if repetition <= 1 {
+        seed
+    } else {
+        derive_seed(seed, 0x5245_5045_4154, repetition)
+    }
+}
+
+/// The seed of drive `drive` of phase `phase` (0-based) in a repetition.
+pub fn drive_seed(seed: u64, repetition: u64, phase: usize, drive: usize) -> u64 {
+    derive_seed(repetition_seed(seed, repetition), phase as u64 + 1, drive as u64 + 1)
+}
+
+/// The seed of level `level` of a breaking-point search in phase `phase`.
+pub fn search_level_seed(seed: u64, repetition: u64, phase: usize, level: u32) -> u64 {
+    derive_seed(repetition_seed(seed, repetition), phase as u64 + 1, 1000 + level as u64)
+}
 
 /// splitmix64: derives independent, reproducible seeds for each drive from the scenario seed.
 pub fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
@@ -302,8 +336,8 @@ fn phase_length(p: &Phase) -> (Duration, Option<Duration>) {
     });
     let fixed = p.duration.as_ref().map(|d| d.value).or_else(|| staged.max());
     if let Some(s) = &p.search {
-        let step = s.step_duration.as_ref().map(|d| d.value).unwrap_or(SEARCH_STEP);
-        let steps = s.max_steps.as_ref().map(|m| m.value).unwrap_or(SEARCH_MAX_STEPS) as u64;
+        let (step, steps, _) = search_limits(s);
+        let steps = steps as u64;
         let bound = s.max_time.as_ref().map(|t| t.value).unwrap_or(Duration(step.0 * steps));
         let max = fixed.map(|f| f.min(bound)).unwrap_or(bound);
         return (step.min(max), Some(max));
@@ -349,7 +383,7 @@ pub fn phases(sc: &Scenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase
                     estimate: note,
                     max_in_flight: d.max_in_flight.as_ref().map(|m| m.value),
                     requests: d.requests.as_ref().map(|r| r.value),
-                    seed: derive_seed(seed, pi as u64 + 1, di as u64 + 1),
+                    seed: drive_seed(seed, 1, pi, di),
                     origin: Origin::of(sources, d.workload.span),
                 }
             })
@@ -401,9 +435,7 @@ fn pressure_summary(p: &Pressure) -> String {
 
 fn search_summary(s: &Search, sources: &SourceMap) -> PlannedSearch {
     let step = s.step.as_ref().map(|x| x.value).unwrap_or(StepPolicy::Geometric);
-    let factor = s.factor.as_ref().map(|f| f.value).unwrap_or(2.0);
-    let step_len = s.step_duration.as_ref().map(|d| d.value).unwrap_or(SEARCH_STEP);
-    let steps = s.max_steps.as_ref().map(|m| m.value).unwrap_or(SEARCH_MAX_STEPS);
+    let (step_len, steps, factor) = search_limits(s);
     let policy = match step {
         StepPolicy::Geometric => format!("x{} steps then bisection", trim_float(factor)),
         StepPolicy::Linear => "linear steps then bisection".into(),

@@ -14,6 +14,26 @@ use super::data::Vectors;
 use super::exact::{self, Dist};
 use crate::dsl::model::{IndexBackend, Quantization};
 
+/// Why an index operation failed, by operation: a failed load of a cached index means
+/// "build it again", a failed search counts as one failed request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexError {
+    Build(String),
+    Save(String),
+    Load(String),
+    Search(String),
+}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexError::Build(m) | IndexError::Save(m) | IndexError::Load(m) | IndexError::Search(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for IndexError {}
+
 /// Build parameters of an HNSW index (both backends; `max_layers` to `level_scale` are
 /// hnsw_rs's own, `quantization` usearch's).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -65,7 +85,7 @@ impl HnswParams {
 pub trait AnnIndex: Send + Sync {
     /// Ids of the (approximately) nearest `k` entries to `q`; `ef` is the search breadth
     /// (ignored by exact search).
-    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String>;
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, IndexError>;
     /// Entries in the index.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -89,7 +109,7 @@ pub struct Flat {
 }
 
 impl AnnIndex for Flat {
-    fn search(&self, q: &[f32], k: usize, _ef: usize) -> Result<Vec<u32>, String> {
+    fn search(&self, q: &[f32], k: usize, _ef: usize) -> Result<Vec<u32>, IndexError> {
         Ok(exact::topk(&self.data, q, k, self.dist))
     }
     fn len(&self) -> usize {
@@ -141,21 +161,23 @@ impl HnswRs {
     }
 
     /// Writes the graph and its vectors into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
+    pub fn save(&self, dir: &Path) -> Result<(), IndexError> {
         let r = match &self.graph {
             Graph::L2(h) => h.file_dump(dir, HNSW_RS_STEM),
             Graph::Dot(h) => h.file_dump(dir, HNSW_RS_STEM),
         };
         match r {
             Ok(stem) if stem == HNSW_RS_STEM => Ok(()),
-            Ok(stem) => Err(format!("hnsw_rs wrote under another name ({stem}): the folder was not empty")),
-            Err(e) => Err(format!("hnsw_rs could not write the index: {e}")),
+            Ok(stem) => {
+                Err(IndexError::Save(format!("hnsw_rs wrote under another name ({stem}): the folder was not empty")))
+            }
+            Err(e) => Err(IndexError::Save(format!("hnsw_rs could not write the index: {e}"))),
         }
     }
 
     /// Reads an index written by [`HnswRs::save`]. hnsw_rs checks its files with assertions,
     /// so a damaged file is caught here as an error (the cache verifies checksums first).
-    pub fn load(dir: &Path, dist: Dist) -> Result<HnswRs, String> {
+    pub fn load(dir: &Path, dist: Dist) -> Result<HnswRs, IndexError> {
         let dir = dir.to_path_buf();
         let loaded = std::panic::catch_unwind(move || -> Result<Graph, String> {
             // The reloaded graph borrows its reader for its whole life; the reader is small
@@ -173,14 +195,14 @@ impl HnswRs {
         });
         match loaded {
             Ok(Ok(graph)) => Ok(HnswRs { graph }),
-            Ok(Err(e)) => Err(format!("hnsw_rs could not read the index: {e}")),
-            Err(_) => Err("hnsw_rs rejected the index files (a consistency check failed)".into()),
+            Ok(Err(e)) => Err(IndexError::Load(format!("hnsw_rs could not read the index: {e}"))),
+            Err(_) => Err(IndexError::Load("hnsw_rs rejected the index files (a consistency check failed)".into())),
         }
     }
 }
 
 impl AnnIndex for HnswRs {
-    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String> {
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, IndexError> {
         let r = match &self.graph {
             Graph::L2(h) => h.search(q, k, ef.max(k)),
             Graph::Dot(h) => h.search(q, k, ef.max(k)),
@@ -238,10 +260,13 @@ impl Usearch {
     }
 
     /// Builds with one adding thread per core.
-    pub fn build(data: &Vectors, dist: Dist, p: &HnswParams) -> Result<Usearch, String> {
-        let index = usearch::Index::new(&Self::options(data.dim, dist, p)).map_err(|e| format!("usearch: {e}"))?;
+    pub fn build(data: &Vectors, dist: Dist, p: &HnswParams) -> Result<Usearch, IndexError> {
+        fn failure(e: impl std::fmt::Display) -> IndexError {
+            IndexError::Build(format!("usearch: {e}"))
+        }
+        let index = usearch::Index::new(&Self::options(data.dim, dist, p)).map_err(failure)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        index.reserve_capacity_and_threads(data.len(), threads).map_err(|e| format!("usearch: {e}"))?;
+        index.reserve_capacity_and_threads(data.len(), threads).map_err(failure)?;
         let failed = std::sync::Mutex::new(None);
         std::thread::scope(|s| {
             for t in 0..threads {
@@ -259,29 +284,31 @@ impl Usearch {
             }
         });
         if let Some(e) = failed.into_inner().unwrap() {
-            return Err(e);
+            return Err(IndexError::Build(e));
         }
-        index.reserve_capacity_and_threads(data.len(), usearch_slots()).map_err(|e| format!("usearch: {e}"))?;
+        index.reserve_capacity_and_threads(data.len(), usearch_slots()).map_err(failure)?;
         Ok(Usearch { index, ef: AtomicUsize::new(64) })
     }
 
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
+    pub fn save(&self, dir: &Path) -> Result<(), IndexError> {
         let path = dir.join(USEARCH_FILE);
-        self.index.save(&path.to_string_lossy()).map_err(|e| format!("usearch could not write the index: {e}"))
+        self.index
+            .save(&path.to_string_lossy())
+            .map_err(|e| IndexError::Save(format!("usearch could not write the index: {e}")))
     }
 
     /// Reads a saved index into memory. (usearch can also map the file and search it in
     /// place, which starts faster, but then the first searches pay a page fault for every
     /// node they touch: p95 at 1M entries was 2.8 times hnswlib's until the pages were warm.)
-    pub fn load(dir: &Path, dim: usize, dist: Dist, p: &HnswParams) -> Result<Usearch, String> {
+    pub fn load(dir: &Path, dim: usize, dist: Dist, p: &HnswParams) -> Result<Usearch, IndexError> {
         let path = dir.join(USEARCH_FILE);
         let path = path.to_string_lossy();
-        fn bad(e: impl std::fmt::Display) -> String {
-            format!("usearch could not read the index: {e}")
+        fn bad(e: impl std::fmt::Display) -> IndexError {
+            IndexError::Load(format!("usearch could not read the index: {e}"))
         }
         let meta = usearch::Index::metadata(&path).map_err(bad)?;
         if meta.dimensions as usize != dim {
-            return Err(format!("the saved index has dimension {}, not {dim}", meta.dimensions));
+            return Err(IndexError::Load(format!("the saved index has dimension {}, not {dim}", meta.dimensions)));
         }
         let index = usearch::Index::new(&Self::options(dim, dist, p)).map_err(bad)?;
         index.load(&path).map_err(bad)?;
@@ -292,12 +319,12 @@ impl Usearch {
 }
 
 impl AnnIndex for Usearch {
-    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, String> {
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>, IndexError> {
         let ef = ef.max(k);
         if self.ef.swap(ef, Ordering::Relaxed) != ef {
             self.index.change_expansion_search(ef);
         }
-        let m = self.index.search(q, k).map_err(|e| format!("usearch search failed: {e}"))?;
+        let m = self.index.search(q, k).map_err(|e| IndexError::Search(format!("usearch search failed: {e}")))?;
         Ok(m.keys.into_iter().map(|k| k as u32).collect())
     }
     fn len(&self) -> usize {

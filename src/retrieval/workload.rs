@@ -11,9 +11,9 @@ use super::cache::{self, Cache, Key, Lookup};
 use super::data::{self, Vectors};
 use super::embed::{self, Embedder};
 use super::exact::{self, Dist};
-use super::index::{AnnIndex, Flat, HnswParams, HnswRs, Usearch};
+use super::index::{AnnIndex, Flat, HnswParams, HnswRs, IndexError, Usearch};
 use crate::dsl::metrics::{MetricDef, RECALL};
-use crate::dsl::model::{DataSource, IndexBackend, IndexKind, Metric, QuerySource, Retrieval};
+use crate::dsl::model::{DataSource, DistanceMetric, IndexBackend, IndexKind, QuerySource, Retrieval};
 use crate::random::Rng;
 use crate::workload::facts::{Facts, Table};
 use crate::workload::setup::{Prepared, SetupContext, SetupError};
@@ -74,7 +74,7 @@ pub struct RetrievalWorkload {
 }
 
 /// What building a retrieval workload needs besides its node.
-pub struct Options<'a> {
+pub struct RetrievalOptions<'a> {
     pub seed: u64,
     pub base: &'a std::path::Path,
     /// The cache folder for indexes, ground truth and embeddings (None: caching is off).
@@ -250,8 +250,8 @@ fn hnsw_index(
             let before = rss();
             let t = Instant::now();
             let index: Arc<dyn AnnIndex> = match backend {
-                IndexBackend::HnswRs => Arc::new(HnswRs::load(dir, dist)?),
-                IndexBackend::Usearch => Arc::new(Usearch::load(dir, base.dim, dist, p)?),
+                IndexBackend::HnswRs => Arc::new(HnswRs::load(dir, dist).map_err(|e| e.to_string())?),
+                IndexBackend::Usearch => Arc::new(Usearch::load(dir, base.dim, dist, p).map_err(|e| e.to_string())?),
             };
             if index.len() != base.len() {
                 return Err(format!("it holds {} entries, not {}", index.len(), base.len()));
@@ -284,11 +284,11 @@ fn hnsw_index(
     let (index, save): (Arc<dyn AnnIndex>, Save) = match backend {
         IndexBackend::HnswRs => {
             let h = Arc::new(HnswRs::build(base, dist, p));
-            (h.clone(), Box::new(move |d: &Path| h.save(d)))
+            (h.clone(), Box::new(move |d: &Path| h.save(d).map_err(|e| e.to_string())))
         }
         IndexBackend::Usearch => {
-            let u = Arc::new(Usearch::build(base, dist, p).map_err(|e| SetupError::runtime(e, None))?);
-            (u.clone(), Box::new(move |d: &Path| u.save(d)))
+            let u = Arc::new(Usearch::build(base, dist, p).map_err(|e| SetupError::runtime(e.to_string(), None))?);
+            (u.clone(), Box::new(move |d: &Path| u.save(d).map_err(|e| e.to_string())))
         }
     };
     let build_time_s = t.elapsed().as_secs_f64();
@@ -360,7 +360,7 @@ pub fn prepare(r: &Retrieval, cx: &mut SetupContext) -> Result<Prepared, SetupEr
         Some(d) => cx.base.join(&d.value),
         None => cx.cache.join("retrieval"),
     });
-    let setup = Options { seed: cx.seed, base: cx.base, cache };
+    let setup = RetrievalOptions { seed: cx.seed, base: cx.base, cache };
     let mut said = vec![];
     let prepared = RetrievalWorkload::load(r, &setup, &mut said, &mut |m| cx.progress(m));
     for m in said {
@@ -378,15 +378,15 @@ impl RetrievalWorkload {
     /// what the result should say about the setup (a damaged cache entry, ...).
     pub fn load(
         r: &Retrieval,
-        setup: &Options,
+        setup: &RetrievalOptions,
         warnings: &mut Vec<String>,
         progress: &mut dyn FnMut(String),
     ) -> Result<Self, SetupError> {
         let idx =
             r.index.as_ref().ok_or_else(|| SetupError::input("the workload has no `index`", "add an `index` node"))?;
         let backend = idx.backend.as_ref().map_or(IndexBackend::HnswRs, |b| b.value);
-        let metric = idx.metric.as_ref().map_or(Metric::L2, |m| m.value);
-        let dist = if metric == Metric::L2 { Dist::L2 } else { Dist::Dot };
+        let metric = idx.metric.as_ref().map_or(DistanceMetric::L2, |m| m.value);
+        let dist = if metric == DistanceMetric::L2 { Dist::L2 } else { Dist::Dot };
         let (n, dim) = (idx.entries.value as usize, idx.dim.value as usize);
         let q = r.query.as_ref();
         let k = q.and_then(|q| q.top_k.as_ref()).map_or(10, |k| k.value as usize);
@@ -490,11 +490,11 @@ impl RetrievalWorkload {
                 Vectors { dim, data: out }
             }
         };
-        if metric == Metric::Cosine {
+        if metric == DistanceMetric::Cosine {
             base.normalize();
             queries.normalize();
         }
-        if backend == IndexBackend::HnswRs && idx.kind.value == IndexKind::Hnsw && metric == Metric::Dot {
+        if backend == IndexBackend::HnswRs && idx.kind.value == IndexKind::Hnsw && metric == DistanceMetric::Dot {
             // hnsw_rs's dot distance is 1 - <a, b> and asserts that it is not negative: it is
             // for unit vectors only.
             let off = (0..base.len())
@@ -576,7 +576,7 @@ impl RetrievalWorkload {
         if efs.len() > 1 {
             for &e in &efs {
                 (cx.progress)(format!("ef sweep: ef {e}"));
-                let row = w.sweep_row(e).map_err(|e| SetupError::runtime(e, None))?;
+                let row = w.sweep_row(e).map_err(|e| SetupError::runtime(e.to_string(), None))?;
                 w.sweep.push(row);
             }
         }
@@ -584,7 +584,7 @@ impl RetrievalWorkload {
     }
 
     /// Every query once, one at a time, at `ef`.
-    pub fn sweep_row(&self, ef: usize) -> Result<EfRow, String> {
+    pub fn sweep_row(&self, ef: usize) -> Result<EfRow, IndexError> {
         let mut lat = Vec::with_capacity(self.queries.len());
         let mut recall = 0.0;
         let start = Instant::now();
@@ -621,7 +621,7 @@ impl Workload for RetrievalWorkload {
             let got = self
                 .index
                 .search(self.queries.row(i), self.k, self.ef)
-                .map_err(|message| RequestError::backend("search", message))?;
+                .map_err(|e| RequestError::backend("search", e.to_string()))?;
             if let Some(gt) = &self.truth {
                 call.events.measure(0, exact::recall(&got, &gt[i]));
             }

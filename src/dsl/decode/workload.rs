@@ -288,7 +288,7 @@ fn index(cx: &mut Ctx, r: &mut NodeReader) -> Option<Index> {
             "add backend=\"usearch\" to this index, or remove `quantization`",
         );
     }
-    let cosine = idx.metric.as_ref().is_some_and(|m| m.value == Metric::Cosine);
+    let cosine = idx.metric.as_ref().is_some_and(|m| m.value == DistanceMetric::Cosine);
     if let Some(q) = idx.quantization.as_ref().filter(|q| usearch && q.value == Quantization::I8 && !cosine) {
         let mut d = Diagnostic::error(
             Code::ConflictingOptions,
