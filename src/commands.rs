@@ -501,8 +501,9 @@ fn setup_lines(name: &str, w: &benchctl::result::WorkloadDoc) -> String {
     let mut out = String::new();
     if let Some(f) = &w.facts {
         if !f.rows.is_empty() {
-            let rows: Vec<String> = f.rows.iter().map(|r| format!("{} {}", r.label, r.text)).collect();
-            out += &format!("  {name}: {}\n", rows.join("; "));
+            out += &format!("  {name}:\n");
+            let rows: Vec<Vec<String>> = f.rows.iter().map(|r| vec![r.label.clone(), r.text.clone()]).collect();
+            out += &table(&rows, "    ");
         }
         for t in f.tables.iter().filter(|t| !t.rows.is_empty()) {
             out += &format!("  {name}: {} ({})\n", t.title, t.note);

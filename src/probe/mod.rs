@@ -1,5 +1,7 @@
-//! System and process probes (sysinfo), sampled on their own thread at each probe's
-//! interval into bounded time series (downsampled for long runs) and exact summaries.
+//! Probes: system and process (sysinfo), GPU (NVML, `nvml.rs`) and energy (NVML counters
+//! and RAPL, `energy.rs`), sampled on their own thread at each probe's interval into bounded
+//! time series (downsampled for long runs) and exact summaries. Apart from any workload:
+//! the engine starts them beside the run.
 
 pub mod energy;
 pub mod nvml;

@@ -660,7 +660,7 @@ impl Workload for RetrievalWorkload {
         }
         let build = match i.load_time_s.filter(|_| i.from_cache) {
             Some(load) => format!("from the cache in {load:.1} s (built in {:.1} s)", i.build_time_s),
-            None => format!("built in {:.1} s", i.build_time_s),
+            None => format!("{:.1} s", i.build_time_s),
         };
         f.row("build", build);
         let on_disk = i.file_bytes.map(|b| format!(", {:.1} MB on disk", b as f64 / 1e6)).unwrap_or_default();
