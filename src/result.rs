@@ -555,10 +555,10 @@ fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
 /// Checks a result document read back from disk: a known status, and every stored histogram
 /// decodes (a corrupted one would otherwise read as "no data" and let a gate pass on
 /// nothing). The error names the first damaged place.
-pub fn verify(doc: &serde_json::Value) -> Result<(), String> {
+pub fn verify(doc: &serde_json::Value) -> Result<(), Damage> {
     let status = doc["status"].as_str().unwrap_or("");
     if !matches!(status, "completed" | "interrupted" | "aborted") {
-        return Err(format!("`status` is {}, not completed, interrupted or aborted", doc["status"]));
+        return Err(Damage::Status(doc["status"].to_string()));
     }
     let records =
         doc["benchmarks"].as_object().into_iter().flatten().map(|(w, r)| (format!("benchmarks.{w}"), r)).chain(
@@ -572,12 +572,34 @@ pub fn verify(doc: &serde_json::Value) -> Result<(), String> {
         );
     for (at, r) in records {
         for (metric, h) in r["histograms"].as_object().into_iter().flatten() {
-            let data = h["data"].as_str().ok_or_else(|| format!("{at}.histograms.{metric} has no data"))?;
-            stats::decode(data).map_err(|e| format!("{at}.histograms.{metric}: {e}"))?;
+            let place = || format!("{at}.histograms.{metric}");
+            let data = h["data"].as_str().ok_or_else(|| Damage::Histogram { place: place(), problem: None })?;
+            stats::decode(data).map_err(|e| Damage::Histogram { place: place(), problem: Some(e.to_string()) })?;
         }
     }
     Ok(())
 }
+
+/// What is wrong with a result document read back from disk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Damage {
+    /// `status` is not one a run writes (the JSON text of what is there).
+    Status(String),
+    /// A stored histogram has no data, or its data does not decode (`problem`).
+    Histogram { place: String, problem: Option<String> },
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Status(s) => write!(f, "`status` is {s}, not completed, interrupted or aborted"),
+            Damage::Histogram { place, problem: None } => write!(f, "{place} has no data"),
+            Damage::Histogram { place, problem: Some(p) } => write!(f, "{place}: {p}"),
+        }
+    }
+}
+
+impl std::error::Error for Damage {}
 
 /// A workload's histogram of `metric` from a result document (a `WorkloadDoc` as JSON), if
 /// it has samples.

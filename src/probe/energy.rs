@@ -55,10 +55,12 @@ pub struct Rapl {
 }
 
 impl Rapl {
-    pub fn open() -> Result<Rapl, String> {
+    pub fn open() -> Result<Rapl, super::Unavailable> {
         let domains = rapl_domains(Path::new("/sys/class/powercap"));
         if domains.is_empty() {
-            return Err("no readable RAPL counter (/sys/class/powercap/intel-rapl:*/energy_uj)".into());
+            return Err(super::Unavailable::NoRapl(
+                "no readable RAPL counter (/sys/class/powercap/intel-rapl:*/energy_uj)",
+            ));
         }
         let last = domains.iter().map(read_uj).collect();
         Ok(Rapl { domains, last, total_uj: 0 })

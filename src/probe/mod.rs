@@ -19,6 +19,28 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use crate::dsl::model::ProbeKind;
 use crate::stats::histogram;
 
+/// Why a probe has no source on this machine (its metrics are then missing, with the reason).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unavailable {
+    /// NVML could not be loaded or initialised (no NVIDIA driver).
+    NoNvml(String),
+    /// NVML works but reports no GPU, or cannot count them.
+    NoGpu(String),
+    /// No readable RAPL energy counter.
+    NoRapl(&'static str),
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unavailable::NoNvml(m) | Unavailable::NoGpu(m) => f.write_str(m),
+            Unavailable::NoRapl(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
 /// Points kept per series; beyond twice this, neighbouring points are averaged in pairs.
 const MAX_POINTS: usize = 1000;
 
@@ -149,7 +171,7 @@ impl Sampler {
         match kind {
             ProbeKind::Gpu => match crate::probe::nvml::Gpus::open() {
                 Ok(g) => s.gpus = Some(g),
-                Err(why) => s.unavailable = Some(why),
+                Err(why) => s.unavailable = Some(why.to_string()),
             },
             ProbeKind::Energy => {
                 let gpus = crate::probe::nvml::Gpus::open();

@@ -1,6 +1,7 @@
 //! GPU facts and samples through NVML (libnvidia-ml, loaded at run time). Its absence is a
 //! reason, not an error: probes report it and the run goes on.
 
+use super::Unavailable;
 use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
 use nvml_wrapper::Nvml;
 use serde::Serialize;
@@ -39,13 +40,15 @@ pub struct Gpus {
 
 impl Gpus {
     /// Opens NVML, or says why not (no library, no driver, no device).
-    pub fn open() -> Result<Gpus, String> {
+    pub fn open() -> Result<Gpus, Unavailable> {
         let nvml = std::panic::catch_unwind(Nvml::init)
-            .map_err(|_| "NVML could not be loaded".to_string())?
-            .map_err(|e| format!("NVML is not available ({e}): no NVIDIA driver on this machine?"))?;
-        let count = nvml.device_count().map_err(|e| format!("NVML cannot count GPUs: {e}"))?;
+            .map_err(|_| Unavailable::NoNvml("NVML could not be loaded".to_string()))?
+            .map_err(|e| {
+                Unavailable::NoNvml(format!("NVML is not available ({e}): no NVIDIA driver on this machine?"))
+            })?;
+        let count = nvml.device_count().map_err(|e| Unavailable::NoGpu(format!("NVML cannot count GPUs: {e}")))?;
         if count == 0 {
-            return Err("NVML found no GPU".into());
+            return Err(Unavailable::NoGpu("NVML found no GPU".into()));
         }
         Ok(Gpus { nvml, count })
     }

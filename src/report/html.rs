@@ -368,11 +368,33 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
 }
 
 /// Renders the report with `template` (the built-in one when `None`).
-pub fn html(doc: &Value, ev: &Evaluation, template: Option<&str>) -> Result<String, String> {
+pub fn html(doc: &Value, ev: &Evaluation, template: Option<&str>) -> Result<String, TemplateError> {
     let mut tera = tera::Tera::new();
     tera.add_raw_template("report.html", template.unwrap_or(DEFAULT_TEMPLATE))
-        .map_err(|e| format!("the report template does not parse: {e}"))?;
-    let context =
-        tera::Context::from_serialize(&view(doc, ev)).map_err(|e| format!("cannot build the report context: {e}"))?;
-    tera.render("report.html", &context).map_err(|e| format!("cannot render the report: {e}"))
+        .map_err(|e| TemplateError::Parse(e.to_string()))?;
+    let context = tera::Context::from_serialize(&view(doc, ev)).map_err(|e| TemplateError::Context(e.to_string()))?;
+    tera.render("report.html", &context).map_err(|e| TemplateError::Render(e.to_string()))
 }
+
+/// Why the HTML report could not be made (a user's `--templates` is the usual cause).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplateError {
+    /// The template is not valid Tera.
+    Parse(String),
+    /// The view-model could not be serialised for the template.
+    Context(String),
+    /// The template names something the view-model does not have, or a filter failed.
+    Render(String),
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateError::Parse(e) => write!(f, "the report template does not parse: {e}"),
+            TemplateError::Context(e) => write!(f, "cannot build the report context: {e}"),
+            TemplateError::Render(e) => write!(f, "cannot render the report: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TemplateError {}

@@ -9,7 +9,7 @@ mod markdown;
 pub mod setup;
 mod terminal;
 
-pub use html::{html, DEFAULT_TEMPLATE};
+pub use html::{html, TemplateError, DEFAULT_TEMPLATE};
 pub use junit::junit;
 pub use markdown::markdown;
 pub use setup::format_value;

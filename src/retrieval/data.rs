@@ -77,6 +77,33 @@ pub fn clustered(n: usize, dim: usize, clusters: usize, spread: f64, seed: u64, 
     Vectors { dim, data }
 }
 
+/// Why a vector file could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorFileError {
+    /// The bytes are not the format the extension names (magic, header, framing, text).
+    Format(String),
+    /// A form of the format benchctl does not read (a dtype, a version, Fortran order).
+    Unsupported(String),
+    /// Sizes that disagree: with each other, or with the file's length.
+    Shape(String),
+    /// One line of a JSON Lines file (1-based).
+    Line { line: usize, message: String },
+    /// No vector at all.
+    Empty(&'static str),
+}
+
+impl std::fmt::Display for VectorFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VectorFileError::Format(m) | VectorFileError::Unsupported(m) | VectorFileError::Shape(m) => f.write_str(m),
+            VectorFileError::Line { line, message } => write!(f, "line {line}: {message}"),
+            VectorFileError::Empty(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for VectorFileError {}
+
 fn bad(path: &Path, what: impl std::fmt::Display) -> SetupError {
     SetupError::input(
         format!("`{}` is not a valid vector file: {what}", path.display()),
@@ -102,62 +129,67 @@ pub fn read(path: &Path) -> Result<Vectors, SetupError> {
 }
 
 /// NumPy's .npy format, version 1-3: magic, header length, a Python dict literal header.
-pub fn npy(b: &[u8]) -> Result<Vectors, String> {
+pub fn npy(b: &[u8]) -> Result<Vectors, VectorFileError> {
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-        return Err("no NumPy magic number".into());
+        return Err(VectorFileError::Format("no NumPy magic number".into()));
     }
     let (hlen, start) = match b[6] {
         1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
         2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-        v => return Err(format!("unsupported .npy version {v}")),
+        v => return Err(VectorFileError::Unsupported(format!("unsupported .npy version {v}"))),
     };
-    let header = b.get(start..start + hlen).ok_or("truncated header")?;
-    let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
+    let header = b.get(start..start + hlen).ok_or_else(|| VectorFileError::Format("truncated header".into()))?;
+    let header = std::str::from_utf8(header).map_err(|_| VectorFileError::Format("header is not text".into()))?;
     let field = |k: &str| {
         let i = header.find(&format!("'{k}'"))?;
         Some(header[i + k.len() + 2..].trim_start().trim_start_matches(':').trim_start())
     };
-    let descr = field("descr").ok_or("header has no descr")?;
+    let descr = field("descr").ok_or_else(|| VectorFileError::Format("header has no descr".into()))?;
     if !(descr.starts_with("'<f4'") || descr.starts_with("'float32'")) {
-        return Err(format!("dtype {} (need little-endian float32 '<f4')", descr.split(',').next().unwrap_or("")));
+        let dtype = descr.split(',').next().unwrap_or("");
+        return Err(VectorFileError::Unsupported(format!("dtype {dtype} (need little-endian float32 '<f4')")));
     }
     if field("fortran_order").is_some_and(|f| f.starts_with("True")) {
-        return Err("Fortran order (save with np.ascontiguousarray)".into());
+        return Err(VectorFileError::Unsupported("Fortran order (save with np.ascontiguousarray)".into()));
     }
-    let shape = field("shape").ok_or("header has no shape")?;
+    let shape = field("shape").ok_or_else(|| VectorFileError::Format("header has no shape".into()))?;
     let inner = shape.trim_start_matches('(').split(')').next().unwrap_or("");
     let dims: Vec<usize> = inner
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| format!("shape {shape}")))
+        .map(|s| s.parse().map_err(|_| VectorFileError::Shape(format!("shape {shape}"))))
         .collect::<Result<_, _>>()?;
-    let [n, dim] = dims[..] else { return Err(format!("shape ({inner}) is not 2-D")) };
+    let [n, dim] = dims[..] else { return Err(VectorFileError::Shape(format!("shape ({inner}) is not 2-D"))) };
     let body = &b[start + hlen..];
     if body.len() != n * dim * 4 {
-        return Err(format!("{} data bytes for a {n} x {dim} float32 array (want {})", body.len(), n * dim * 4));
+        let (got, want) = (body.len(), n * dim * 4);
+        return Err(VectorFileError::Shape(format!("{got} data bytes for a {n} x {dim} float32 array (want {want})")));
     }
     Ok(Vectors { dim, data: body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect() })
 }
 
 /// .fvecs (`width` 4, float32) and .bvecs (`width` 1, u8): each vector is an int32 dimension
 /// followed by its values.
-pub fn vecs(b: &[u8], width: usize) -> Result<Vectors, String> {
+pub fn vecs(b: &[u8], width: usize) -> Result<Vectors, VectorFileError> {
     let mut data = vec![];
     let mut dim = None;
     let mut at = 0;
     let mut row = 0;
     while at < b.len() {
-        let d = b.get(at..at + 4).ok_or_else(|| format!("truncated at vector {row}"))?;
+        let d = b.get(at..at + 4).ok_or_else(|| VectorFileError::Format(format!("truncated at vector {row}")))?;
         let d = i32::from_le_bytes([d[0], d[1], d[2], d[3]]);
         if d <= 0 || d > 1 << 16 {
-            return Err(format!("vector {row} declares dimension {d}"));
+            return Err(VectorFileError::Shape(format!("vector {row} declares dimension {d}")));
         }
         let d = d as usize;
         if *dim.get_or_insert(d) != d {
-            return Err(format!("vector {row} has dimension {d}, the first had {}", dim.unwrap_or(0)));
+            let first = dim.unwrap_or(0);
+            return Err(VectorFileError::Shape(format!("vector {row} has dimension {d}, the first had {first}")));
         }
-        let body = b.get(at + 4..at + 4 + d * width).ok_or_else(|| format!("vector {row} is truncated"))?;
+        let body = b
+            .get(at + 4..at + 4 + d * width)
+            .ok_or_else(|| VectorFileError::Format(format!("vector {row} is truncated")))?;
         if width == 4 {
             data.extend(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
         } else {
@@ -166,30 +198,31 @@ pub fn vecs(b: &[u8], width: usize) -> Result<Vectors, String> {
         at += 4 + d * width;
         row += 1;
     }
-    let dim = dim.ok_or("the file is empty")?;
+    let dim = dim.ok_or(VectorFileError::Empty("the file is empty"))?;
     Ok(Vectors { dim, data })
 }
 
 /// One JSON object per line with an `embedding` (or `vector`) array of numbers.
-pub fn jsonl(b: &[u8]) -> Result<Vectors, String> {
-    let text = std::str::from_utf8(b).map_err(|_| "not UTF-8 text")?;
+pub fn jsonl(b: &[u8]) -> Result<Vectors, VectorFileError> {
+    let text = std::str::from_utf8(b).map_err(|_| VectorFileError::Format("not UTF-8 text".into()))?;
     let mut data = vec![];
     let mut dim = None;
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let at = |message: String| VectorFileError::Line { line: i + 1, message };
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
         let arr = v
             .get("embedding")
             .or_else(|| v.get("vector"))
             .and_then(|a| a.as_array())
-            .ok_or_else(|| format!("line {}: no `embedding` array", i + 1))?;
+            .ok_or_else(|| at("no `embedding` array".into()))?;
         if *dim.get_or_insert(arr.len()) != arr.len() || arr.is_empty() {
-            return Err(format!("line {}: {} values, the first line had {}", i + 1, arr.len(), dim.unwrap_or(0)));
+            return Err(at(format!("{} values, the first line had {}", arr.len(), dim.unwrap_or(0))));
         }
         for x in arr {
-            data.push(x.as_f64().ok_or_else(|| format!("line {}: a value is not a number", i + 1))? as f32);
+            data.push(x.as_f64().ok_or_else(|| at("a value is not a number".into()))? as f32);
         }
     }
-    Ok(Vectors { dim: dim.ok_or("the file holds no vector")?, data })
+    Ok(Vectors { dim: dim.ok_or(VectorFileError::Empty("the file holds no vector"))?, data })
 }
 
 /// Whether a path names a vector file by its extension (.npy, .fvecs, .bvecs); `.jsonl` and
@@ -216,10 +249,10 @@ mod tests {
         let src = Vectors { dim: 2, data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0] };
         let v = npy(&src.to_npy()).unwrap();
         assert_eq!((v.len(), v.dim, v.row(2)), (3, 2, &[5.0f32, 6.0][..]));
-        assert!(npy(&npy_bytes(&src, "<f4", "<f8")).unwrap_err().contains("float32"));
-        assert!(npy(&npy_bytes(&src, "(3, 2)", "(3, 3)")).unwrap_err().contains("data bytes"));
-        assert!(npy(&npy_bytes(&src, "(3, 2)", "(6,)  ")).unwrap_err().contains("not 2-D"));
-        assert!(npy(b"not numpy at all").unwrap_err().contains("magic"));
+        assert!(npy(&npy_bytes(&src, "<f4", "<f8")).unwrap_err().to_string().contains("float32"));
+        assert!(npy(&npy_bytes(&src, "(3, 2)", "(3, 3)")).unwrap_err().to_string().contains("data bytes"));
+        assert!(npy(&npy_bytes(&src, "(3, 2)", "(6,)  ")).unwrap_err().to_string().contains("not 2-D"));
+        assert!(npy(b"not numpy at all").unwrap_err().to_string().contains("magic"));
 
         let mut f = vec![];
         for row in [[1.0f32, 2.0], [3.0, 4.0]] {
@@ -227,15 +260,15 @@ mod tests {
             f.extend(row.iter().flat_map(|x| x.to_le_bytes()));
         }
         assert_eq!(vecs(&f, 4).unwrap().data, [1.0, 2.0, 3.0, 4.0]);
-        assert!(vecs(&f[..f.len() - 1], 4).unwrap_err().contains("truncated"));
+        assert!(vecs(&f[..f.len() - 1], 4).unwrap_err().to_string().contains("truncated"));
         let bv: Vec<u8> = [3i32.to_le_bytes().to_vec(), vec![1, 2, 255]].concat();
         assert_eq!(vecs(&bv, 1).unwrap().data, [1.0, 2.0, 255.0]);
-        assert!(vecs(&[0, 0, 0, 0], 1).unwrap_err().contains("dimension 0"));
+        assert!(vecs(&[0, 0, 0, 0], 1).unwrap_err().to_string().contains("dimension 0"));
 
         let j = b"{\"embedding\": [1, 2.5]}\n\n{\"vector\": [3, 4]}\n";
         assert_eq!(jsonl(j).unwrap().data, [1.0, 2.5, 3.0, 4.0]);
-        assert!(jsonl(b"{\"embedding\": [1, 2]}\n{\"embedding\": [1]}\n").unwrap_err().contains("line 2"));
-        assert!(jsonl(b"{\"text\": \"x\"}\n").unwrap_err().contains("no `embedding`"));
+        assert!(jsonl(b"{\"embedding\": [1, 2]}\n{\"embedding\": [1]}\n").unwrap_err().to_string().contains("line 2"));
+        assert!(jsonl(b"{\"text\": \"x\"}\n").unwrap_err().to_string().contains("no `embedding`"));
     }
 
     #[test]
