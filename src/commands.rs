@@ -92,7 +92,23 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     runtime.shutdown_background();
     drop(quiet_panics);
     let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());
-    let path = out.unwrap_or_else(|| default_dir(&doc)).join("result.json");
+    // One rule for every output a scenario names: a relative path resolves against `--out`
+    // when the run has one, else against the current folder (docs/running.md).
+    let place = |p: &String| match &out {
+        Some(dir) if Path::new(p).is_relative() => dir.join(p),
+        _ => PathBuf::from(p),
+    };
+    let (junit, markdown, named_html) = (
+        plan.outputs.junit.as_ref().map(place),
+        plan.outputs.markdown.as_ref().map(place),
+        plan.outputs.html.as_ref().map(place),
+    );
+    let path = plan
+        .outputs
+        .json
+        .as_ref()
+        .map(place)
+        .unwrap_or_else(|| out.clone().unwrap_or_else(|| default_dir(&doc)).join("result.json"));
     if !quiet {
         print!("{}", summary(&doc));
     }
@@ -101,14 +117,8 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         return exit::RUNTIME_ERROR;
     };
     // The HTML report always goes beside the JSON (and also where the scenario asks).
-    let html = plan.outputs.html.clone().map(PathBuf::from).unwrap_or_else(|| path.with_file_name("report.html"));
-    let outputs = Outputs {
-        json: Some(path),
-        junit: plan.outputs.junit.clone().map(PathBuf::from),
-        markdown: plan.outputs.markdown.clone().map(PathBuf::from),
-        html: Some(html),
-        templates,
-    };
+    let html = named_html.unwrap_or_else(|| path.with_file_name("report.html"));
+    let outputs = Outputs { json: Some(path), junit, markdown, html: Some(html), templates };
     let comparison = baseline_for(&plan, baseline, file).and_then(|(path, tolerance, overrides)| match read_result(&path) {
         Ok(base) => Some(compare::compare(&base, &value, &path.display().to_string(), tolerance, &overrides)),
         Err(e) => {
@@ -380,7 +390,8 @@ pub fn present(
             ("markdown", &outputs.markdown),
         ] {
             if let Some(p) = p {
-                println!("{what}: {}", p.display());
+                // Absolute, so that the line can be pasted from any folder.
+                println!("{what}: {}", std::path::absolute(p).unwrap_or_else(|_| p.clone()).display());
             }
         }
     }

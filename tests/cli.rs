@@ -286,3 +286,43 @@ fn init_list_and_completions() {
         assert!(stdout(&o).contains("benchctl"), "{shell}");
     }
 }
+
+/// Relative paths in `report` resolve against `--out`, absolute ones stay, and the run prints
+/// absolute paths; nothing lands in the folder the run was started from.
+#[test]
+fn report_paths_resolve_against_out() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let abs_md = elsewhere.path().join("summary.md");
+    let scenario = cwd.path().join("paths.kdl");
+    std::fs::write(
+        &scenario,
+        format!(
+            "scenario \"paths\" {{\n    workload \"w\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"1ms\"\n    }}\n    phase \"p\" duration=\"1s\" {{\n        drive \"w\" concurrency=1 requests=20\n    }}\n    report {{\n        json \"r/result.json\"\n        junit \"ci/junit.xml\"\n        markdown \"{}\"\n    }}\n}}\n",
+            abs_md.display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run", "paths.kdl", "--out", out.path().to_str().unwrap()])
+        .current_dir(cwd.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}\n{}", stderr(&o));
+    for rel in ["r/result.json", "r/report.html", "ci/junit.xml"] {
+        assert!(out.path().join(rel).is_file(), "{rel} is under --out:\n{text}");
+    }
+    assert!(abs_md.is_file(), "an absolute path is used as written");
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, ["paths.kdl"], "nothing is written where the run started");
+    for line in
+        text.lines().filter(|l| ["result: ", "report: ", "junit: ", "markdown: "].iter().any(|p| l.starts_with(p)))
+    {
+        let path = line.split_once(": ").unwrap().1;
+        assert!(Path::new(path).is_absolute() && Path::new(path).is_file(), "{line}");
+    }
+    assert!(text.contains(&format!("junit: {}", out.path().join("ci/junit.xml").display())), "{text}");
+}

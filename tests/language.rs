@@ -260,3 +260,21 @@ fn plan_snapshot() {
     let plan = benchctl::plan::build(v, &c.sources);
     insta::assert_snapshot!("plan_quick", benchctl::plan::render_text(&plan));
 }
+
+/// A selector holding a character no selector can (`recall@10`) is refused with the selector
+/// cut at that character as the suggestion.
+#[test]
+fn a_selector_with_a_stray_character_suggests_the_metric() {
+    let c = common::check_text(
+        &common::wrap(
+            "workload \"rag\" kind=\"retrieval\" {\n        index \"flat\" entries=1000 dim=8 metric=\"l2\"\n    }\n    phase \"p\" duration=\"1s\" { drive \"rag\" concurrency=1; }\n    expect \"rag.recall@10.mean > 0.5\"",
+        ),
+        &[],
+    );
+    let help: Vec<String> = c.diagnostics.iter().filter_map(|d| d.help.clone()).collect();
+    assert!(help.iter().any(|h| h.contains("did you mean \"rag.recall.mean\"") && h.contains("`@10`")), "{help:?}");
+    // Nothing readable left: the usage only.
+    let c = common::check_text(&common::wrap("expect \"@@.## > 1\""), &[]);
+    assert!(common::rendered(&c).contains("write workload.metric"), "{}", common::rendered(&c));
+    assert!(!common::rendered(&c).contains("did you mean"), "{}", common::rendered(&c));
+}

@@ -49,12 +49,25 @@ pub fn parse_metric_ref(
         parts.push((at, p));
         at += p.len() + 1;
     }
-    if parts.iter().any(|(_, p)| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
-        return Err((
-            format!("`{trimmed}` is not a metric selector"),
-            "write workload.metric or workload.metric.aggregation, e.g. \"chat.ttft.p95\"".into(),
-        ));
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if parts.iter().any(|(_, p)| p.is_empty() || !p.chars().all(allowed)) {
+        let usage = "write workload.metric or workload.metric.aggregation, e.g. \"chat.ttft.p95\"";
+        // Each part cut at the first character a selector cannot hold (`recall@10` ->
+        // `recall`), offered when something readable is left.
+        let kept: Vec<&str> = parts
+            .iter()
+            .map(|(_, p)| &p[..p.find(|c: char| !allowed(c)).unwrap_or(p.len())])
+            .filter(|p| !p.is_empty())
+            .collect();
+        let bad = parts.iter().find_map(|(_, p)| p.find(|c: char| !allowed(c)).map(|i| &p[i..]));
+        let help = match bad {
+            Some(bad) if kept.len() >= 2 => format!(
+                "did you mean \"{}\"? `{bad}` cannot be part of a selector (letters, digits, `_` and `-` between dots); {usage}",
+                kept.join(".")
+            ),
+            _ => usage.to_string(),
+        };
+        return Err((format!("`{trimmed}` is not a metric selector"), help));
     }
     let sub = |(off, p): (usize, &str)| Spanned::new(p.to_string(), span.sub(off, p.len()));
     let implicit = implied.filter(|w| parts[0].1 != w.value.as_str());
