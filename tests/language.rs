@@ -278,3 +278,28 @@ fn a_selector_with_a_stray_character_suggests_the_metric() {
     assert!(common::rendered(&c).contains("write workload.metric"), "{}", common::rendered(&c));
     assert!(!common::rendered(&c).contains("did you mean"), "{}", common::rendered(&c));
 }
+
+/// `ef-sweep` lints: a repeated value, and requests at an ef the sweep does not list; none
+/// when the requests' ef is one of the sweep's.
+#[test]
+fn ef_sweep_lints() {
+    let text = |query: &str, sweep: &str| {
+        common::wrap(&format!(
+            "workload \"rag\" kind=\"retrieval\" {{\n        index \"hnsw\" entries=1000 dim=8 metric=\"l2\"\n        {query}\n        ef-sweep {sweep}\n    }}\n    phase \"p\" duration=\"1s\" {{ drive \"rag\" concurrency=1; }}"
+        ))
+    };
+    let c = common::check_text(&text("query ef=100", "16 32 32 64"), &[]);
+    let messages: Vec<&str> =
+        c.diagnostics.iter().filter(|d| d.code.as_str() == "ef-sweep").map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "the requests run at ef 100, which the sweep (16, 32, 64) does not list",
+            "ef 32 is listed twice in the sweep"
+        ],
+        "{}",
+        common::rendered(&c)
+    );
+    let c = common::check_text(&text("query ef=32", "16 32 64"), &[]);
+    assert!(!common::codes(&c).contains(&"ef-sweep"), "{}", common::rendered(&c));
+}

@@ -389,3 +389,18 @@ fn text_inputs_with_errors_are_clear_setup_failures() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("dimension 384") && err.contains("dim=384"), "{err}");
 }
+
+/// The requests' ef is measured once, first, even when the sweep lists it too.
+#[test]
+fn the_sweep_measures_each_ef_once() {
+    let text = scenario(
+        "index \"hnsw\" entries=2000 dim=16 m=12 ef-construction=64",
+        "data synthetic clusters=20 spread=0.4",
+        "ef-sweep 10 40 160",
+    )
+    .replace("query top-k=10 count=200", "query top-k=10 count=100 ef=40");
+    let (o, err, doc) = run(&text, &[]);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let rows = doc.unwrap()["benchmarks"]["rag"]["setup"]["ef_sweep"].as_array().unwrap().clone();
+    assert_eq!(rows.iter().map(|r| r["ef"].as_u64().unwrap()).collect::<Vec<_>>(), [40, 10, 160]);
+}

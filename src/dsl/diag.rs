@@ -89,6 +89,8 @@ codes! {
     /// Lint: a percentile bound's phases cannot collect the samples a pass needs.
     TooFewSamples = "too-few-samples",
     UnusedParameter = "unused-parameter",
+    /// Lint: an ef the sweep repeats, or requests at an ef the sweep does not list.
+    EfSweep = "ef-sweep",
     /// Run setup: a workload's model, data or device could not be prepared.
     SetupFailed = "setup-failed",
     /// Run evaluation: an expectation did not hold (shown at its line in the scenario).

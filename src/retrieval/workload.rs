@@ -546,7 +546,13 @@ impl RetrievalWorkload {
         } else {
             (None, None, false)
         };
-        let efs: Vec<usize> = q.map(|q| q.ef.iter().map(|e| e.value as usize).collect()).unwrap_or_default();
+        // The requests' ef first, then the sweep's values, each measured once.
+        let mut efs: Vec<usize> = vec![];
+        for e in q.map(|q| q.ef.iter().map(|e| e.value as usize)).into_iter().flatten() {
+            if !efs.contains(&e) {
+                efs.push(e);
+            }
+        }
         let ef = efs.first().copied().unwrap_or(64);
         let facts = IndexFacts {
             kind: idx.kind.value.as_str(),

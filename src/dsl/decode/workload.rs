@@ -249,6 +249,7 @@ fn retrieval(cx: &mut Ctx, nodes: &[KdlNode]) -> Retrieval {
         }
     }
     if !sweep.is_empty() {
+        ef_sweep_lints(cx, ret.query.as_ref().and_then(|q| q.ef.first()), &sweep);
         let q = ret.query.get_or_insert(Query {
             top_k: None,
             ef: vec![],
@@ -260,6 +261,41 @@ fn retrieval(cx: &mut Ctx, nodes: &[KdlNode]) -> Retrieval {
         q.ef.extend(sweep);
     }
     ret
+}
+
+/// The requests' ef against the sweep: a value the sweep repeats is measured once, and
+/// requests at an ef the sweep does not list are measured first, before the listed values.
+fn ef_sweep_lints(cx: &mut Ctx, query_ef: Option<&Spanned<u32>>, sweep: &[Spanned<u32>]) {
+    for (i, e) in sweep.iter().enumerate() {
+        if let Some(first) = sweep[..i].iter().find(|x| x.value == e.value) {
+            let d = Diagnostic::warning(Code::EfSweep, format!("ef {} is listed twice in the sweep", e.value))
+                .with_label(e.span, "again here")
+                .with_label(first.span, "first here")
+                .with_help("each ef is measured once; remove the repeat");
+            cx.push(d);
+        }
+    }
+    let Some(q) = query_ef else { return };
+    let mut listed: Vec<String> = vec![];
+    for e in sweep.iter().map(|e| e.value.to_string()) {
+        if !listed.contains(&e) {
+            listed.push(e);
+        }
+    }
+    if sweep.iter().any(|e| e.value == q.value) {
+        return;
+    }
+    let d = Diagnostic::warning(
+        Code::EfSweep,
+        format!("the requests run at ef {}, which the sweep ({}) does not list", q.value, listed.join(", ")),
+    )
+    .with_label(q.span, "the phases' ef")
+    .with_label(sweep[0].span, "the sweep")
+    .with_help(format!(
+        "the sweep measures ef {} first, then its own values; add {} to `ef-sweep`, or drop `ef=` from `query` to run the phases at the sweep's first value ({})",
+        q.value, q.value, sweep[0].value
+    ));
+    cx.push(d);
 }
 
 fn index(cx: &mut Ctx, r: &mut NodeReader) -> Option<Index> {
