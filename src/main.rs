@@ -125,6 +125,9 @@ enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// What the starter benchmarks: a synthetic service, an in-process LLM, or vector search.
+        #[arg(long, value_enum, default_value_t = Template::Synthetic)]
+        template: Template,
     },
     /// List the scenarios in ./scenarios and the stdlib modules, with what each is for.
     List {
@@ -221,7 +224,7 @@ fn main() -> ExitCode {
         }
         Command::Plan { file, load, format, color } => plan_cmd(&file, &load.options(), format, color.enabled()),
         Command::Fmt { files, check } => fmt(&files, check),
-        Command::Init { file, force } => init(&file, force),
+        Command::Init { file, force, template } => init(&file, force, template),
         Command::List { stdlib } => list(&stdlib),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -356,10 +359,25 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
     status
 }
 
-/// The starter scenario of `benchctl init`.
-const STARTER: &str = include_str!("../templates/starter.kdl");
+/// The starter scenarios of `benchctl init`, one per `--template`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Template {
+    Synthetic,
+    Inference,
+    Retrieval,
+}
 
-fn init(file: &std::path::Path, force: bool) -> u8 {
+impl Template {
+    fn text(self) -> &'static str {
+        match self {
+            Template::Synthetic => include_str!("../templates/starter.kdl"),
+            Template::Inference => include_str!("../templates/starter-inference.kdl"),
+            Template::Retrieval => include_str!("../templates/starter-retrieval.kdl"),
+        }
+    }
+}
+
+fn init(file: &std::path::Path, force: bool, template: Template) -> u8 {
     if file.exists() && !force {
         eprintln!("error: `{}` exists; pass --force to overwrite it", file.display());
         return exit::INVALID_INPUT;
@@ -367,7 +385,8 @@ fn init(file: &std::path::Path, force: bool) -> u8 {
     let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "starter".into());
     let name: String =
         name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
-    let text = STARTER
+    let text = template
+        .text()
         .replace("scenario \"starter\"", &format!("scenario \"{name}\""))
         .replace("out/starter/", &format!("out/{name}/"));
     if let Err(e) = benchctl::files::write_atomic(file, text.as_bytes()) {

@@ -326,3 +326,32 @@ fn report_paths_resolve_against_out() {
     }
     assert!(text.contains(&format!("junit: {}", out.path().join("ci/junit.xml").display())), "{text}");
 }
+
+/// Every `init --template` checks clean and runs, passing its own expectations: the synthetic
+/// one as written, the others with their phases shortened to 3 s (`--set duration=3s`).
+#[test]
+fn init_templates_check_and_run() {
+    for (template, duration) in [("synthetic", "10s"), ("inference", "3s"), ("retrieval", "3s")] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("{template}.kdl"));
+        let path = file.display().to_string();
+        let o = benchctl(&["init", "--template", template, &path]);
+        assert_eq!(o.status.code(), Some(0), "{template}: {}", stderr(&o));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(&format!("scenario \"{template}\"")), "{template}: named after the file");
+        let o = benchctl(&["check", "--deny-warnings", &path]);
+        assert_eq!(o.status.code(), Some(0), "{template}: {}", stderr(&o));
+        assert_eq!(benchctl(&["fmt", "--check", &path]).status.code(), Some(0), "{template} is formatted");
+        let out = dir.path().join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_benchctl"))
+            .args(["run", &path, "--set", &format!("duration={duration}"), "--out", out.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("BENCHCTL_CACHE", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{template}:\n{}\n{}", stdout(&o), stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        assert_eq!(doc["overall_assessment"]["verdict"], "passed", "{template}");
+    }
+}
