@@ -577,7 +577,12 @@ fn summary(doc: &ResultDoc) -> String {
             w.tok_s.map_or("-".into(), |t| format!("{t:.0}")),
         ]);
     }
-    let mut out = format!("{} {} in {:.1}s (measured phases)\n", doc.scenario.name, doc.status, doc.duration_s);
+    let measured: f64 =
+        doc.phases.iter().filter(|p| p.role == benchctl::dsl::model::PhaseRole::Measure).map(|p| p.duration_s).sum();
+    let mut out = format!(
+        "{} {} in {:.1}s ({measured:.1}s in measured phases; the table covers those)\n",
+        doc.scenario.name, doc.status, doc.duration_s
+    );
     out += &table(&rows, "  ");
     for (name, w) in &doc.benchmarks {
         out += &setup_lines(name, w);

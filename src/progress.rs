@@ -29,7 +29,25 @@ fn search_text(workload: &str, rate: f64, stable: bool) -> String {
 }
 
 fn finished_text(name: &str, stopped_by: &str, duration_s: f64) -> String {
-    format!("  {name} done after {duration_s:.1}s ({stopped_by})")
+    format!("  {name} ended after {duration_s:.1}s: {}", why_ended(stopped_by))
+}
+
+/// A phase's `stopped_by` (the result's code) in words.
+pub fn why_ended(stopped_by: &str) -> String {
+    match stopped_by {
+        "duration" => "its duration ran out".into(),
+        "requests" => "every drive sent its requests".into(),
+        "load shape ended" => "its load shapes ended".into(),
+        "interrupted" => "interrupted".into(),
+        "search finished" => "the search found its breaking point".into(),
+        "search time limit" => "the search ran out of time".into(),
+        "skipped" => "skipped (its workload does not run on this machine)".into(),
+        other => match (other.strip_prefix("condition: "), other.strip_prefix("aborted: ")) {
+            (Some(c), _) => format!("its stop condition `{c}` held"),
+            (_, Some(a)) => format!("aborted: `{a}` failed (abort-on-fail)"),
+            _ => other.to_string(),
+        },
+    }
 }
 
 /// One line per phase event and a window line every few seconds, on standard error.
@@ -137,5 +155,18 @@ impl Reporter for Bar {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn why_a_phase_ended_in_words() {
+        assert_eq!(finished_text("steady", "duration", 15.0), "  steady ended after 15.0s: its duration ran out");
+        assert_eq!(why_ended("condition: w.latency.p99 > 1s"), "its stop condition `w.latency.p99 > 1s` held");
+        assert_eq!(why_ended("aborted: w.error_rate < 1%"), "aborted: `w.error_rate < 1%` failed (abort-on-fail)");
+        assert_eq!(why_ended("something new"), "something new", "unknown codes are shown as they are");
     }
 }
