@@ -216,6 +216,7 @@ fn a_declared_measure_reaches_every_report_with_no_code_outside_its_backend() {
     assert!(stdout.contains("rag: recall mean 1.0000"), "the terminal summary shows the measure:\n{stdout}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("per-request measures") && html.contains("<td>recall</td>"), "the HTML shows it");
-    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    // A relative report path resolves against `--out`.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| recall | 1.0000 |"), "the Markdown shows it:\n{md}");
 }
