@@ -523,13 +523,10 @@ fn setup_lines(name: &str, w: &benchctl::result::WorkloadDoc) -> String {
             out += &table(&rows, "    ");
         }
     }
-    let kind = benchctl::dsl::model::WorkloadKind::from_name(&w.kind);
     let declared: Vec<String> = w
         .metrics
         .iter()
-        .filter(|(m, _)| {
-            kind.and_then(|k| benchctl::dsl::metrics::workload_metric(k, m)).is_some_and(|d| d.per_request.is_some())
-        })
+        .filter(|(m, _)| benchctl::dsl::metrics::is_declared(&w.kind, m))
         .map(|(m, d)| {
             let v = |x: f64| benchctl::report::format_value(x, d.unit);
             format!(

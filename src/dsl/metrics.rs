@@ -241,6 +241,12 @@ pub fn workload_metric(kind: WorkloadKind, name: &str) -> Option<&'static Metric
     workload_metrics(kind, true).into_iter().find(|m| m.name == name)
 }
 
+/// Whether `name` is a per-request measure declared by workload kind `kind` (a kind as the
+/// result writes it), which reports list apart from the engine's own metrics.
+pub fn is_declared(kind: &str, name: &str) -> bool {
+    WorkloadKind::from_name(kind).and_then(|k| workload_metric(k, name)).is_some_and(|d| d.per_request.is_some())
+}
+
 /// Metrics of a workload kind, `tokens` telling whether a synthetic workload streams tokens.
 pub fn workload_metrics(kind: WorkloadKind, tokens: bool) -> Vec<&'static MetricDef> {
     let extra: &[&[MetricDef]] = match kind {

@@ -153,7 +153,9 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
     if ws.is_empty() {
         return None;
     }
-    if let Some(value) = setup_fact(doc, subject, metric).or_else(|| breaking_point(doc, subject, metric)) {
+    // The setup's facts, read once: a value measured before the phases, or derived below.
+    let facts = doc.pointer(&format!("/benchmarks/{subject}")).map(facts_of).unwrap_or_default();
+    if let Some(value) = facts.values.get(metric).copied().or_else(|| breaking_point(doc, subject, metric)) {
         return Some(point(value));
     }
     let (h, c, secs) = records(&ws);
@@ -161,7 +163,10 @@ pub fn measure(doc: &Value, spec: &Value) -> Option<Measured> {
         let value = energy_per(doc, metric, phase_name, &c)?;
         return Some(point(value));
     }
-    if let Some(value) = derived(doc, subject, metric, &h) {
+    // A metric derived from the mean of a declared measure (a kernel's GB/s from its declared
+    // bytes and mean device time).
+    let mean = |of: &str| h.named(of).filter(|(h, _)| !h.is_empty()).map(|(h, scale)| h.mean() / scale);
+    if let Some(value) = facts.derived(metric, mean) {
         return Some(point(value));
     }
     let k = spec["spike_k"].as_f64().unwrap_or(3.0);
@@ -250,20 +255,6 @@ pub fn workload_energy(doc: &Value, workload: &str) -> Option<f64> {
 fn breaking_point(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
     let s = doc.get("stress_test").filter(|s| metric == "max_sustainable_load" && s["workload"] == subject)?;
     Some(s["max_sustainable_load"].as_f64().unwrap_or(0.0))
-}
-
-/// A metric the workload's setup measured once for the whole run, in base units.
-fn setup_fact(doc: &Value, subject: &str, metric: &str) -> Option<f64> {
-    let w = doc.pointer(&format!("/benchmarks/{subject}"))?;
-    facts_of(w).values.get(metric).copied()
-}
-
-/// A metric derived from the mean of a declared measure over a record (a kernel's GB/s from
-/// its declared bytes and mean device time).
-fn derived(doc: &Value, subject: &str, metric: &str, h: &Hists) -> Option<f64> {
-    let w = doc.pointer(&format!("/benchmarks/{subject}"))?;
-    let mean = |of: &str| h.named(of).filter(|(h, _)| !h.is_empty()).map(|(h, scale)| h.mean() / scale);
-    facts_of(w).derived(metric, mean)
 }
 
 /// Whether a windowed metric is a rate or count (judged over the window's real length).

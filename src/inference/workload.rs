@@ -12,7 +12,7 @@ use super::prompts::{self, Prompts};
 use crate::dsl::model::{DeviceKind, Inference, PromptFormat, TokenDist};
 use crate::random::Rng;
 use crate::workload::facts::{Facts, Table};
-use crate::workload::setup::{Prepared, SetupContext};
+use crate::workload::setup::{ready, Prepared, SetupContext};
 use crate::workload::{BoxFuture, Call, RequestError, Slo, Workload};
 
 /// One row of the batch-size table: static batches of one size, generated together.
@@ -71,11 +71,7 @@ pub fn prepare(spec: &Inference, cx: &mut SetupContext) -> Result<Prepared, Setu
     let span = spec.model.as_ref().map(|m| m.source.span);
     let (seed, base) = (cx.seed, cx.base);
     let loaded = InferenceWorkload::load(spec, device, seed, base, &mut |m| cx.progress(m));
-    match (loaded, span) {
-        (Ok(w), _) => Ok(Prepared::Ready(Arc::new(w))),
-        (Err(e), Some(span)) => Err(e.at(span)),
-        (Err(e), None) => Err(e),
-    }
+    ready(loaded, span)
 }
 
 /// The device the workload runs on: the one asked for, or the CPU when it is a GPU with

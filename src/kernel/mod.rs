@@ -24,7 +24,7 @@ use crate::workload::facts::{Check, Facts};
 fn json_number(x: f64) -> String {
     serde_json::Value::from(x).to_string()
 }
-use crate::workload::setup::{NoteAt, Prepared, SetupContext, SetupError, SourceNote};
+use crate::workload::setup::{ready, NoteAt, Prepared, SetupContext, SetupError, SourceNote};
 use crate::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
 
 /// The byte offset of `line`:`column` (1-based) in `text`.
@@ -416,11 +416,7 @@ pub fn prepare(k: &Kernel, cx: &mut SetupContext) -> Result<Prepared, SetupError
         cache_dir: cx.cache.clone(),
     };
     let loaded = KernelWorkload::load(k, &options, &mut |m| cx.progress(m));
-    match (loaded, span) {
-        (Ok(w), _) => Ok(Prepared::Ready(Arc::new(w))),
-        (Err(e), Some(span)) => Err(e.at(span)),
-        (Err(e), None) => Err(e),
-    }
+    ready(loaded, span)
 }
 
 /// What building a kernel workload needs besides its node.

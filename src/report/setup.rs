@@ -4,8 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::dsl::metrics::workload_metric;
-use crate::dsl::model::WorkloadKind;
+use crate::dsl::metrics::is_declared;
 use crate::dsl::units::{trim_float, Duration};
 use crate::evaluate::facts_of;
 
@@ -48,11 +47,11 @@ const MEASURE_COLUMNS: [&str; 6] = ["measure", "mean", "p50", "p95", "min", "sam
 
 /// The declared per-request measures of a workload record, as table rows.
 pub fn measure_rows(w: &Value) -> Vec<Vec<String>> {
-    let Some(kind) = w["kind"].as_str().and_then(WorkloadKind::from_name) else { return vec![] };
+    let kind = w["kind"].as_str().unwrap_or("");
     let Some(metrics) = w["metrics"].as_object() else { return vec![] };
     metrics
         .iter()
-        .filter(|(name, _)| workload_metric(kind, name).is_some_and(|d| d.per_request.is_some()))
+        .filter(|(name, _)| is_declared(kind, name))
         .map(|(name, m)| {
             let unit = m["unit"].as_str().unwrap_or("");
             let v = |k: &str| format_value(m[k].as_f64().unwrap_or(f64::NAN), unit);

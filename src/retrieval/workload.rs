@@ -16,7 +16,7 @@ use crate::dsl::metrics::{MetricDef, RECALL};
 use crate::dsl::model::{DataSource, DistanceMetric, IndexBackend, IndexKind, QuerySource, Retrieval};
 use crate::random::Rng;
 use crate::workload::facts::{Facts, Table};
-use crate::workload::setup::{Prepared, SetupContext, SetupError};
+use crate::workload::setup::{ready, Prepared, SetupContext, SetupError};
 use crate::workload::{BoxFuture, Call, RequestError, Workload, YieldOnce};
 
 /// One row of the ef sweep: every query once, one at a time.
@@ -366,11 +366,7 @@ pub fn prepare(r: &Retrieval, cx: &mut SetupContext) -> Result<Prepared, SetupEr
     for m in said {
         cx.warn("setup", format!("workload `{}`: {m}", cx.workload));
     }
-    match (prepared, span) {
-        (Ok(w), _) => Ok(Prepared::Ready(Arc::new(w))),
-        (Err(e), Some(span)) => Err(e.at(span)),
-        (Err(e), None) => Err(e),
-    }
+    ready(prepared, span)
 }
 
 impl RetrievalWorkload {

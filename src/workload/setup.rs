@@ -99,6 +99,21 @@ pub struct SetupContext<'a> {
     warnings: Vec<(&'static str, String)>,
 }
 
+/// A backend's loaded workload as `Prepared::Ready`, or its error pointed at `at` (the
+/// node the failure is about) unless the error already points somewhere.
+pub fn ready<W: super::Workload + 'static>(
+    loaded: Result<W, SetupError>,
+    at: Option<Span>,
+) -> Result<Prepared, SetupError> {
+    match loaded {
+        Ok(w) => Ok(Prepared::Ready(std::sync::Arc::new(w))),
+        Err(e) => Err(match at {
+            Some(span) => e.at(span),
+            None => e,
+        }),
+    }
+}
+
 /// What preparing a workload gave.
 pub enum Prepared {
     /// A workload ready to take requests.
