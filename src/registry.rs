@@ -22,6 +22,7 @@ pub fn prepare(spec: &WorkloadSpec, cx: &mut SetupContext) -> Result<Prepared, S
         WorkloadSpec::Inference(s) => crate::inference::workload::prepare(s, cx),
         WorkloadSpec::Retrieval(s) => crate::retrieval::workload::prepare(s, cx),
         WorkloadSpec::Kernel(s) => crate::kernel::prepare(s, cx),
+        WorkloadSpec::Openai(s) => crate::endpoint::prepare(s, cx),
     }
 }
 

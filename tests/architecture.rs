@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The workload backends: one folder each.
-const BACKENDS: [&str; 3] = ["inference", "retrieval", "kernel"];
+const BACKENDS: [&str; 4] = ["inference", "retrieval", "kernel", "endpoint"];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];

@@ -33,6 +33,7 @@ fn constructed(expectations: &str) -> Value {
                 started: intended,
                 finished,
                 outputs: &outputs,
+                output_tokens: None,
                 input_tokens: 0,
                 prefill: None,
                 measured: &[],

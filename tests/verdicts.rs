@@ -122,6 +122,7 @@ fn a_zero_is_recorded_as_zero() {
                 started: t0,
                 finished: t0,
                 outputs: &[],
+                output_tokens: None,
                 input_tokens: 0,
                 prefill: None,
                 measured: &[(0, recall)],

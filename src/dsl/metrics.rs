@@ -154,6 +154,54 @@ pub const INFERENCE: &[MetricDef] = &[
     ),
 ];
 
+/// Time from a request's start to a connection ready to send it on: the wait for a free
+/// pooled connection, plus TCP connect and TLS when a new one is opened.
+pub const CONNECT_WAIT: MetricDef = dist(
+    "connect_wait",
+    Unit::Duration,
+    "request start -> a connection ready to send on (waiting for a free one of `connections`, then TCP connect and TLS when a new one is opened); part of latency, TTFT and E2E",
+)
+.per_request(PerRequest::Distribution { scale: 1e9, recorded_unit: "ns", unit: "s" })
+.advise("requests waited for a connection: raise `connections`, or check the server's accept backlog and the network");
+/// Reasoning tokens (`delta.reasoning_content` / `reasoning`), counted apart from content.
+pub const REASONING_TOKENS: MetricDef =
+    counter("reasoning_tokens", "reasoning tokens received (usage's completion_tokens_details.reasoning_tokens, else reasoning chunks counted by the tokenizer or one per chunk); included in output_tokens")
+        .per_request(PerRequest::Sum);
+/// Disagreement between two token counts of one response.
+pub const TOKEN_MISMATCH: MetricDef = MetricDef {
+    name: "token_mismatch",
+    unit: Unit::Ratio,
+    aggs: RECALL_AGGS,
+    default_agg: Some("mean"),
+    definition: "|server usage - tokenizer count| / server usage, of the output tokens of one request (only when both counts exist)",
+    per_request: Some(PerRequest::Distribution { scale: 1e4, recorded_unit: "1e-4", unit: "fraction" }),
+    advice: Some("token counts disagree: give the tokenizer the server uses (`tokenizer gguf=` or `file=`), or trust the server's usage"),
+};
+/// Responses shorter than asked for.
+pub const SHORT_OUTPUTS: MetricDef = counter(
+    "short_outputs",
+    "successful requests that returned fewer output tokens than `output tokens` asked for (the server stopped early)",
+)
+.per_request(PerRequest::Sum)
+.advise("the server stopped before the requested length: set `output min-tokens=` (or `ignore-eos=#true` where the server honours it) to fix the output length");
+
+/// A served model's token stream, timed from the intended start at each SSE chunk.
+pub const ENDPOINT_TOKENS: &[MetricDef] = &[
+    dist("ttft", Unit::Duration, "first streamed chunk carrying content (text, delta.content, or reasoning) - intended start; role-only and empty chunks do not count").advise("time to first token over target: lower the load, check the server's queue and prefix cache, use shorter prompts"),
+    dist("itl", Unit::Duration, "gap between consecutive content chunks of one stream").advise("decoding too slow: lower concurrency, check the server's batch size and GPU clocks"),
+    dist("tpot", Unit::Duration, "(E2E - TTFT) / (output tokens - 1), per request, with output tokens from the recorded token source").advise("decoding too slow: lower concurrency, check the server's batch size and GPU clocks"),
+    dist("e2e", Unit::Duration, "last content chunk - intended start, per request (`latency` runs to the end of the stream)").advise("decoding too slow: lower concurrency, check the server's batch size and GPU clocks"),
+    scalar("tok_s", Unit::Rate, "system output tokens / phase wall time").advise("decoding too slow: lower concurrency, check the server's batch size and GPU clocks"),
+    dist("request_tok_s", Unit::Rate, "output tokens / E2E, per request (non-streamed: / latency)"),
+    counter("output_tokens", "output tokens received: the server's usage, else the tokenizer's count of the streamed text, else one per content chunk (the result's token_source says which)"),
+    counter("input_tokens", "prompt tokens: the server's usage, else the tokenizer's count of the prompt sent"),
+    scalar("goodput", Unit::Rate, "successful requests meeting every SLO of the workload (all successful requests when it declares none) / phase wall time"),
+    CONNECT_WAIT,
+    REASONING_TOKENS,
+    TOKEN_MISMATCH,
+    SHORT_OUTPUTS,
+];
+
 /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored exactly
 /// at 3 significant digits, so the recall of any k up to 1000 is kept exactly.
 pub const RECALL: MetricDef = MetricDef {
@@ -253,6 +301,7 @@ pub fn workload_metrics(kind: WorkloadKind, tokens: bool) -> Vec<&'static Metric
         WorkloadKind::Inference => &[TOKENS, INFERENCE],
         WorkloadKind::Retrieval => &[RETRIEVAL],
         WorkloadKind::Kernel => &[KERNEL],
+        WorkloadKind::Openai => &[ENDPOINT_TOKENS],
         WorkloadKind::Synthetic if tokens => &[TOKENS],
         WorkloadKind::Synthetic => &[],
     };
@@ -282,12 +331,13 @@ pub fn aggregated_unit(def: &MetricDef, agg: Option<&str>) -> Unit {
 /// The metric tables of docs/metrics.md, generated from this catalogue (a test checks that
 /// the docs contain exactly this text).
 pub fn markdown_tables() -> String {
-    let sections: [(&str, &[MetricDef]); 9] = [
+    let sections: [(&str, &[MetricDef]); 10] = [
         ("Every workload", COMMON),
         ("Token streams (inference; synthetic with `tokens`)", TOKENS),
         ("Inference", INFERENCE),
         ("Retrieval", RETRIEVAL),
         ("Kernel", KERNEL),
+        ("OpenAI-compatible endpoint (besides every workload's)", ENDPOINT_TOKENS),
         ("Probe `system`", SYSTEM),
         ("Probe `process`", PROCESS),
         ("Probe `gpu`", GPU),
@@ -343,7 +393,7 @@ mod tests {
 
     #[test]
     fn every_metric_is_unique_per_kind() {
-        for kind in [WorkloadKind::Inference, WorkloadKind::Retrieval, WorkloadKind::Kernel, WorkloadKind::Synthetic] {
+        for kind in WorkloadKind::NAMES.iter().filter_map(|n| WorkloadKind::from_name(n)) {
             let m = workload_metrics(kind, true);
             let mut names: Vec<_> = m.iter().map(|d| d.name).collect();
             names.sort();

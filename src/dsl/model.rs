@@ -81,6 +81,7 @@ impl std::fmt::Display for Device {
 
 keyword_enum!(WorkloadKind, "workload kind" {
     Inference = "inference", Retrieval = "retrieval", Kernel = "kernel", Synthetic = "synthetic",
+    Openai = "openai",
 });
 
 #[derive(Debug)]
@@ -99,6 +100,7 @@ pub enum WorkloadSpec {
     Retrieval(Retrieval),
     Kernel(Kernel),
     Synthetic(Synthetic),
+    Openai(Openai),
 }
 
 // ---- inference -------------------------------------------------------------------------
@@ -164,6 +166,69 @@ pub struct Slo {
     pub itl: Option<Spanned<Duration>>,
     pub tpot: Option<Spanned<Duration>>,
     pub e2e: Option<Spanned<Duration>>,
+}
+
+// ---- openai (served endpoints) ---------------------------------------------------------
+
+keyword_enum!(OpenaiApi, "endpoint API" { Chat = "chat", Completions = "completions" });
+keyword_enum!(MismatchAction, "mismatch action" { Warn = "warn", Fail = "fail" });
+
+/// Where the endpoint workload's tokenizer comes from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "source", rename_all = "lowercase")]
+pub enum TokenizerSource {
+    /// A Hugging Face tokenizer.json.
+    File { path: String },
+    /// The metadata of a GGUF file (the vocabulary llama.cpp serves it with).
+    Gguf { path: String },
+    /// A repository's tokenizer.json in the local Hugging Face cache (never downloaded).
+    Hf { repo: String },
+}
+
+/// How prompts begin, for or against a server's prefix cache.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PromptPrefix {
+    /// Each prompt begins with words of its own, so no two requests share a prefix.
+    Unique,
+    /// Every prompt begins with the same `tokens` tokens, then differs.
+    Shared { tokens: u64 },
+    /// Prompts are sent as drawn (a file's prompts repeat).
+    AsDrawn,
+}
+
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The base URL, up to and including `/v1`.
+    pub url: Spanned<String>,
+    pub model: Spanned<String>,
+    pub api: OpenaiApi,
+    pub stream: bool,
+    pub timeout: Option<Spanned<Duration>>,
+}
+
+#[derive(Debug)]
+pub struct Openai {
+    pub endpoint: Option<Endpoint>,
+    /// The environment variable holding the API key (its value is never written anywhere).
+    pub api_key_env: Option<Spanned<String>>,
+    pub headers: Vec<(Spanned<String>, Spanned<String>)>,
+    pub tokenizer: Option<Spanned<TokenizerSource>>,
+    pub prompt: Option<Prompt>,
+    pub prefix: Spanned<PromptPrefix>,
+    pub output_tokens: Option<Spanned<u64>>,
+    pub min_tokens: Option<Spanned<u64>>,
+    pub ignore_eos: Option<Spanned<bool>>,
+    pub temperature: Option<Spanned<f64>>,
+    pub sampling_seed: Option<Spanned<u64>>,
+    /// Extra fields merged into every request body (a JSON object).
+    pub extra_body: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
+    /// At most this many connections (requests beyond wait for one); unlimited when unset.
+    pub connections: Option<Spanned<u64>>,
+    /// Token-count agreement between two sources: the share above which a request counts as
+    /// a mismatch, and what a mismatch does.
+    pub mismatch: Option<Spanned<Percent>>,
+    pub on_mismatch: MismatchAction,
+    pub slo: Slo,
 }
 
 // ---- retrieval -------------------------------------------------------------------------

@@ -291,6 +291,11 @@ fn check_workload(w: &Workload, diags: &mut Vec<Diagnostic>) {
             }
         }
         WorkloadSpec::Kernel(k) => check_kernel(w, k, diags),
+        WorkloadSpec::Openai(o) => {
+            if o.endpoint.is_none() {
+                missing(diags, w, "an endpoint", "endpoint \"http://127.0.0.1:8000/v1\" model=\"NAME\"")
+            }
+        }
     }
 }
 

@@ -123,6 +123,7 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
             started,
             finished,
             outputs: &events.outputs,
+            output_tokens: events.output_tokens,
             input_tokens: events.input_tokens,
             prefill: events.prefill,
             measured: &events.measured,

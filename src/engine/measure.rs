@@ -66,6 +66,7 @@ mod tests {
                     started: t0,
                     finished,
                     outputs: &[],
+                    output_tokens: None,
                     input_tokens: 0,
                     prefill: None,
                     measured: &[],

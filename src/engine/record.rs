@@ -27,7 +27,8 @@ fn meets(slo: &Slo, s: &Sample) -> bool {
     let first = s.outputs.first().map(|&t| since(t));
     let last = s.outputs.last().map(|&t| since(t));
     let max_gap = s.outputs.windows(2).map(|p| p[1] - p[0]).max().or(first.map(|_| Duration::ZERO));
-    let tpot = match (first, last, s.outputs.len()) {
+    let tokens = s.output_tokens.unwrap_or(s.outputs.len() as u64) as usize;
+    let tpot = match (first, last, tokens) {
         (Some(f), Some(l), n) if n > 1 => Some((l - f) / (n as u32 - 1)),
         (Some(_), _, _) => Some(Duration::ZERO),
         _ => None,
@@ -269,6 +270,9 @@ pub struct Sample<'a> {
     pub started: Instant,
     pub finished: Instant,
     pub outputs: &'a [Instant],
+    /// Output tokens when the workload counted them apart from `outputs` (see
+    /// `Events::output_tokens`); else one per output timestamp.
+    pub output_tokens: Option<u64>,
     pub input_tokens: u64,
     pub prefill: Option<Duration>,
     /// The workload's declared measures: (index into its `measures`, base-unit value).
@@ -507,9 +511,9 @@ impl Recorder {
         if self.slo.as_ref().is_none_or(|slo| meets(slo, s)) {
             sh.counters.good += 1;
         }
+        let n = s.output_tokens.unwrap_or(s.outputs.len() as u64);
+        sh.counters.output_tokens += n;
         if let (Some(&first), Some(&last)) = (s.outputs.first(), s.outputs.last()) {
-            let n = s.outputs.len() as u64;
-            sh.counters.output_tokens += n;
             let (ttft, e2e) = (ns(s.intended, first), ns(s.intended, last));
             sh.hists.record(Metric::Ttft, ttft);
             sh.hists.record(Metric::E2e, e2e);
@@ -521,6 +525,13 @@ impl Recorder {
             }
             if e2e > 0 {
                 sh.hists.record(Metric::RequestTokS, (n as f64 * 1e12 / e2e as f64) as u64);
+            }
+        } else if n > 0 {
+            // Tokens without timestamps (a response that was not streamed): the rate runs to
+            // the end of the response.
+            let total = ns(s.intended, s.finished);
+            if total > 0 {
+                sh.hists.record(Metric::RequestTokS, (n as f64 * 1e12 / total as f64) as u64);
             }
         }
     }
@@ -628,6 +639,7 @@ mod tests {
                 started: ms(1),
                 finished: ms(15),
                 outputs: &outputs,
+                output_tokens: None,
                 input_tokens: 4,
                 prefill: None,
                 measured: &[],
@@ -642,6 +654,7 @@ mod tests {
                 started: ms(1500),
                 finished: ms(1600),
                 outputs: &[],
+                output_tokens: None,
                 input_tokens: 0,
                 prefill: None,
                 measured: &[],
@@ -680,6 +693,7 @@ mod tests {
                 started: t0,
                 finished: *outputs.last().unwrap_or(&(t0 + Duration::from_millis(50))),
                 outputs,
+                output_tokens: None,
                 input_tokens: 8,
                 prefill: Some(Duration::from_millis(4)),
                 measured: &[],

@@ -9,5 +9,4 @@ pub mod gpt2;
 pub mod linear;
 pub mod llama;
 pub mod model;
-pub mod prompts;
 pub mod workload;

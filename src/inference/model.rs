@@ -165,15 +165,6 @@ fn candle_err<'a>(what: &str, path: &'a Path) -> impl Fn(candle_core::Error) -> 
     }
 }
 
-fn tokenizer_file(path: &Path) -> Result<Tokenizer, SetupError> {
-    Tokenizer::from_file(path).map_err(|e| {
-        SetupError::input(
-            format!("cannot read the tokenizer `{}`: {e}", path.display()),
-            "give a Hugging Face tokenizer.json with `tokenizer=\"PATH\"`",
-        )
-    })
-}
-
 /// Loads the model `spec` names, timing the load.
 pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
     let started = Instant::now();
@@ -189,7 +180,7 @@ pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
                 Config::Llama(c) => Llama::random(c, &w).map(Net::Llama),
             }
             .map_err(|e| SetupError::runtime(format!("cannot build the synthetic `{arch}` model: {e}"), None))?;
-            let tok = explicit_tokenizer.as_deref().map(tokenizer_file).transpose()?;
+            let tok = explicit_tokenizer.as_deref().map(crate::tokenizer::from_file).transpose()?;
             let ts = explicit_tokenizer.map(|p| format!("tokenizer.json ({})", p.display()));
             (
                 net,
@@ -252,7 +243,6 @@ pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
 type Parts = (Net, Option<Tokenizer>, String, String);
 
 fn load_gguf(path: &Path, device: &Device, tokenizer: Option<&Path>) -> Result<Parts, SetupError> {
-    use candle_core::quantized::tokenizer::TokenizerFromGguf;
     let mut f = std::fs::File::open(path).map_err(|e| {
         SetupError::input(
             format!("cannot open the GGUF file `{}`: {e}", path.display()),
@@ -271,42 +261,10 @@ fn load_gguf(path: &Path, device: &Device, tokenizer: Option<&Path>) -> Result<P
     let dense_prefill = device.is_cpu() && params <= 2_000_000_000;
     let net = Llama::from_gguf(&ct, &mut f, device, dense_prefill).map_err(candle_err("the GGUF model", path))?;
     let (tok, ts) = match tokenizer {
-        Some(t) => (Some(tokenizer_file(t)?), format!("tokenizer.json ({})", t.display())),
-        None => match Tokenizer::from_gguf(&ct) {
-            Ok(mut t) => {
-                fix_pre_tokenizer(&ct, &mut t);
-                (Some(t), "GGUF metadata".to_string())
-            }
-            Err(e) => {
-                return Err(SetupError::input(
-                    format!("cannot build a tokenizer from the GGUF metadata of `{}`: {e}", path.display()),
-                    "give the model's tokenizer.json with `tokenizer=\"PATH\"` on the `model` node",
-                ))
-            }
-        },
+        Some(t) => (Some(crate::tokenizer::from_file(t)?), format!("tokenizer.json ({})", t.display())),
+        None => (Some(crate::tokenizer::from_gguf_content(&ct, path)?), "GGUF metadata".to_string()),
     };
     Ok((Net::Llama(net), tok, ts, format!("{quant} (computing in f32)")))
-}
-
-/// candle's GGUF tokenizer splits GPT-2-style vocabularies with a space added in front of
-/// the text, which neither GPT-2's nor SmolLM2's own tokenizer does (llama.cpp does not
-/// either): "The" would become " The" and the model would see another prompt. Use the
-/// Hugging Face pipeline instead: byte-level without a prefix space, and single digits for
-/// SmolLM2.
-fn fix_pre_tokenizer(ct: &gguf_file::Content, t: &mut Tokenizer) {
-    use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence, PreTokenizerWrapper};
-    let pre =
-        ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(String::as_str).unwrap_or("gpt2");
-    if matches!(pre, "qwen2" | "smaug-bpe" | "lfm2" | "llama3") {
-        return;
-    }
-    let byte_level = ByteLevel::new(false, true, true);
-    let p: PreTokenizerWrapper = if pre == "smollm" {
-        Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
-    } else {
-        byte_level.into()
-    };
-    t.with_pre_tokenizer(Some(p));
 }
 
 fn load_safetensors(
@@ -346,7 +304,8 @@ fn load_safetensors(
     }
     .map_err(candle_err("the weights in", dir))?;
     let tok_path = tokenizer.map(Path::to_path_buf).unwrap_or_else(|| dir.join("tokenizer.json"));
-    let tok = if tok_path.exists() || tokenizer.is_some() { Some(tokenizer_file(&tok_path)?) } else { None };
+    let tok =
+        if tok_path.exists() || tokenizer.is_some() { Some(crate::tokenizer::from_file(&tok_path)?) } else { None };
     let ts = match &tok {
         Some(_) => format!("tokenizer.json ({})", tok_path.display()),
         None => "none (no tokenizer.json: token ids)".into(),

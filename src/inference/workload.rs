@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::generate::{generate, generate_unless, Generated};
 use super::model::{self, LoadSpec, Loaded, ModelFacts, Net, SetupError};
-use super::prompts::{self, Prompts};
 use crate::dsl::model::{DeviceKind, Inference, PromptFormat, TokenDist};
+use crate::prompts::{self, Prompts};
 use crate::random::Rng;
 use crate::workload::facts::{Facts, Table};
 use crate::workload::setup::{ready, Prepared, SetupContext};

@@ -150,6 +150,10 @@ fn samples_per_request(w: &Workload, metric: &str) -> Option<f64> {
     let tokens = match &w.spec {
         WorkloadSpec::Synthetic(s) => s.tokens.as_ref().map(|(n, _)| n.value as f64),
         WorkloadSpec::Inference(i) => Some(i.output_tokens.as_ref().map_or(16, |t| t.value) as f64),
+        // A served model may stop early: its minimum is what a request surely adds.
+        WorkloadSpec::Openai(o) if o.endpoint.as_ref().is_some_and(|e| e.stream) => {
+            o.min_tokens.as_ref().map(|t| t.value as f64)
+        }
         _ => None,
     };
     match metric {
@@ -455,10 +459,29 @@ fn search_summary(s: &Search, sources: &SourceMap) -> PlannedSearch {
     }
 }
 
+fn openai_summary(o: &crate::dsl::model::Openai) -> String {
+    let Some(e) = &o.endpoint else { return "OpenAI-compatible endpoint (none given)".into() };
+    let api = match e.api {
+        crate::dsl::model::OpenaiApi::Chat => "chat/completions",
+        crate::dsl::model::OpenaiApi::Completions => "completions",
+    };
+    let mut out = format!(
+        "model `{}` at {}/{api}, {}",
+        e.model.value,
+        e.url.value.trim_end_matches('/'),
+        if e.stream { "streamed" } else { "not streamed" }
+    );
+    if let Some(t) = &o.output_tokens {
+        out += &format!(", up to {} output tokens", t.value);
+    }
+    out
+}
+
 pub fn workload_summary(w: &Workload) -> String {
     match &w.spec {
         WorkloadSpec::Inference(i) => inference_summary(i),
         WorkloadSpec::Retrieval(r) => retrieval_summary(r),
+        WorkloadSpec::Openai(o) => openai_summary(o),
         WorkloadSpec::Kernel(k) => {
             let entry = k.entry.as_ref().map(|e| e.value.as_str()).unwrap_or("?");
             let dims = |v: &[crate::dsl::span::Spanned<u32>]| {

@@ -26,6 +26,10 @@ pub struct Events {
     pub input_tokens: u64,
     /// Time spent processing the prompt, when the workload knows it.
     pub prefill: Option<std::time::Duration>,
+    /// Output tokens, when they are not one per entry of `outputs`: a served stream's chunk
+    /// may carry several tokens, and a response that is not streamed has no timestamps.
+    /// `None`: one token per entry of `outputs`.
+    pub output_tokens: Option<u64>,
     /// Values of the workload's declared per-request measures: (index into
     /// [`Workload::measures`], value in base units).
     pub measured: Vec<(usize, f64)>,
@@ -47,6 +51,7 @@ impl Events {
         self.outputs.clear();
         self.input_tokens = 0;
         self.prefill = None;
+        self.output_tokens = None;
         self.measured.clear();
     }
 }

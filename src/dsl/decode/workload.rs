@@ -27,6 +27,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Workload> {
         WorkloadKind::Retrieval => WorkloadSpec::Retrieval(retrieval(cx, nodes)),
         WorkloadKind::Kernel => WorkloadSpec::Kernel(kernel(cx, nodes, &mut device)),
         WorkloadKind::Synthetic => WorkloadSpec::Synthetic(synthetic(cx, nodes)),
+        WorkloadKind::Openai => WorkloadSpec::Openai(openai(cx, nodes)),
     };
     Some(Workload { poisoned: false, name: name?, kind, device, spec })
 }
@@ -592,6 +593,229 @@ fn kernel_args(cx: &mut Ctx, r: &mut NodeReader) -> Vec<KernelArg> {
         }
     }
     out
+}
+
+pub const OPENAI_NODES: &[&str] = &[
+    "endpoint",
+    "api-key",
+    "header",
+    "tokenizer",
+    "prompt",
+    "prefix",
+    "output",
+    "sampling",
+    "connections",
+    "token-check",
+    "slo",
+];
+
+fn openai(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
+    let mut o = Openai {
+        endpoint: None,
+        api_key_env: None,
+        headers: vec![],
+        tokenizer: None,
+        prompt: None,
+        prefix: Spanned::new(PromptPrefix::Unique, super::super::span::Span::default()),
+        output_tokens: None,
+        min_tokens: None,
+        ignore_eos: None,
+        temperature: None,
+        sampling_seed: None,
+        extra_body: None,
+        connections: None,
+        mismatch: None,
+        on_mismatch: MismatchAction::Warn,
+        slo: Slo::default(),
+    };
+    for node in nodes {
+        match node.name().value() {
+            "endpoint" => o.endpoint = read(cx, node, endpoint),
+            "api-key" => {
+                o.api_key_env = read(cx, node, |cx, r| r.req_prop(cx, "env", "api-key env=\"OPENAI_API_KEY\""))
+            }
+            "header" => {
+                if let Some(h) = read(cx, node, |cx, r| {
+                    let name = r.req_arg::<String>(cx, 0, "a header name", "header \"X-Team\" \"ml-infra\"");
+                    let value = r.req_arg::<String>(cx, 1, "a header value", "header \"X-Team\" \"ml-infra\"");
+                    Some((name?, value?))
+                }) {
+                    o.headers.push(h);
+                }
+            }
+            "tokenizer" => o.tokenizer = read(cx, node, tokenizer_source),
+            "prompt" => o.prompt = read(cx, node, prompt),
+            "prefix" => {
+                if let Some(p) = read(cx, node, prefix) {
+                    o.prefix = p;
+                }
+            }
+            "output" => read(cx, node, |cx, r| {
+                o.output_tokens = r.req_prop(cx, "tokens", "output tokens=128");
+                o.min_tokens = r.prop(cx, "min-tokens");
+                o.ignore_eos = r.prop(cx, "ignore-eos");
+                if let (Some(min), Some(max)) = (&o.min_tokens, &o.output_tokens) {
+                    if min.value > max.value {
+                        cx.error(
+                            Code::InvalidRange,
+                            min.span,
+                            "`min-tokens` is above `tokens`",
+                            "above the maximum",
+                            "make min-tokens at most tokens",
+                        );
+                    }
+                }
+            }),
+            "sampling" => read(cx, node, |cx, r| {
+                o.temperature = r.prop(cx, "temperature");
+                o.sampling_seed = r.prop(cx, "seed");
+                o.extra_body = r.prop::<String>(cx, "extra").and_then(|x| {
+                    match serde_json::from_str::<serde_json::Value>(&x.value) {
+                        Ok(serde_json::Value::Object(m)) => Some(Spanned::new(m, x.span)),
+                        Ok(_) => {
+                            cx.error(
+                                Code::WrongType,
+                                x.span,
+                                "`extra` must be a JSON object",
+                                "not an object",
+                                "for example: extra=\"{\\\"top_k\\\": 1}\"",
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            cx.error(
+                                Code::WrongType,
+                                x.span,
+                                format!("`extra` is not valid JSON: {e}"),
+                                "not JSON",
+                                "give the extra request-body fields as a JSON object, e.g. extra=#\"{\"top_k\": 1}\"#",
+                            );
+                            None
+                        }
+                    }
+                });
+                if let Some(t) = o.temperature.as_ref().filter(|t| !(t.value >= 0.0 && t.value.is_finite())) {
+                    cx.error(
+                        Code::OutOfRange,
+                        t.span,
+                        "a temperature cannot be negative",
+                        "negative",
+                        "use 0 for greedy decoding",
+                    );
+                }
+            }),
+            "connections" => {
+                o.connections = read(cx, node, |cx, r| {
+                    let n = r.req_arg::<u64>(cx, 0, "a connection count", "connections 64")?;
+                    if n.value == 0 {
+                        cx.error(
+                            Code::OutOfRange,
+                            n.span,
+                            "at least one connection is needed",
+                            "zero",
+                            "use 1 or more",
+                        );
+                        return None;
+                    }
+                    Some(n)
+                })
+            }
+            "token-check" => read(cx, node, |cx, r| {
+                o.mismatch = r.req_prop::<Percent>(cx, "mismatch", "token-check mismatch=\"5%\" action=\"warn\"");
+                if let Some(a) = r.prop::<MismatchAction>(cx, "action") {
+                    o.on_mismatch = a.value;
+                }
+            }),
+            "slo" => {
+                o.slo = read(cx, node, |cx, r| Slo {
+                    ttft: r.prop(cx, "ttft"),
+                    itl: r.prop(cx, "itl"),
+                    tpot: r.prop(cx, "tpot"),
+                    e2e: r.prop(cx, "e2e"),
+                })
+            }
+            _ => cx.unknown_node(node, "an openai workload", OPENAI_NODES),
+        }
+    }
+    o
+}
+
+/// `endpoint "http://127.0.0.1:8000/v1" model="NAME" api="chat" stream=#true timeout="60s"`
+fn endpoint(cx: &mut Ctx, r: &mut NodeReader) -> Option<Endpoint> {
+    let url = r.req_arg::<String>(cx, 0, "a base URL", "endpoint \"http://127.0.0.1:8000/v1\" model=\"NAME\"");
+    let model = r.req_prop::<String>(cx, "model", "model=\"NAME\"");
+    let api = r.prop::<OpenaiApi>(cx, "api").map_or(OpenaiApi::Chat, |a| a.value);
+    let stream = r.prop::<bool>(cx, "stream").is_none_or(|s| s.value);
+    let timeout = r.prop(cx, "timeout");
+    let url = url?;
+    let lower = url.value.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        cx.error(
+            Code::UnknownValue,
+            url.span,
+            format!("`{}` is not an http:// or https:// URL", url.value),
+            "not a URL",
+            "give the server's base URL, for example http://127.0.0.1:8000/v1",
+        );
+        return None;
+    }
+    Some(Endpoint { url, model: model?, api, stream, timeout })
+}
+
+/// `tokenizer file="tokenizer.json"` | `tokenizer gguf="model.gguf"` | `tokenizer hf="org/name"`
+fn tokenizer_source(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<TokenizerSource>> {
+    let mut found: Vec<Spanned<TokenizerSource>> = vec![];
+    if let Some(p) = r.prop::<String>(cx, "file") {
+        found.push(p.map(|path| TokenizerSource::File { path }));
+    }
+    if let Some(p) = r.prop::<String>(cx, "gguf") {
+        found.push(p.map(|path| TokenizerSource::Gguf { path }));
+    }
+    if let Some(p) = r.prop::<String>(cx, "hf") {
+        found.push(p.map(|repo| TokenizerSource::Hf { repo }));
+    }
+    if found.len() > 1 {
+        cx.conflict(
+            (found[0].span, "one source"),
+            (found[1].span, "another source"),
+            "a tokenizer has exactly one source",
+            "keep one of file=, gguf= or hf=",
+        );
+    }
+    if found.is_empty() && !["file", "gguf", "hf"].iter().any(|k| r.has_prop(k)) {
+        let span = r.name_span(cx);
+        cx.error(
+            Code::MissingOption,
+            span,
+            "`tokenizer` needs a source",
+            "no source",
+            "add one of file=\"tokenizer.json\", gguf=\"model.gguf\" or hf=\"org/name\"",
+        );
+    }
+    (!found.is_empty()).then(|| found.swap_remove(0))
+}
+
+/// `prefix "unique"` | `prefix "shared" tokens=64` | `prefix "as-drawn"`
+fn prefix(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<PromptPrefix>> {
+    let mode = r.req_arg::<String>(cx, 0, "a prefix mode", "prefix \"unique\"")?;
+    let p = match mode.value.as_str() {
+        "unique" => PromptPrefix::Unique,
+        "as-drawn" => PromptPrefix::AsDrawn,
+        "shared" => {
+            let t = r.req_prop::<u64>(cx, "tokens", "prefix \"shared\" tokens=64")?;
+            if t.value == 0 {
+                cx.error(Code::OutOfRange, t.span, "a shared prefix needs at least one token", "zero", "use 1 or more");
+                return None;
+            }
+            PromptPrefix::Shared { tokens: t.value }
+        }
+        other => {
+            let help = super::super::suggest::help_for(other, &["unique", "shared", "as-drawn"], "prefix modes");
+            cx.error(Code::UnknownValue, mode.span, format!("`{other}` is not a prefix mode"), "unknown mode", help);
+            return None;
+        }
+    };
+    Some(Spanned::new(p, mode.span))
 }
 
 pub const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens"];

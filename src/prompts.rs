@@ -1,13 +1,14 @@
-//! Prompts: synthetic token sequences of exact lengths drawn from the seed, or a JSONL file
-//! of texts (a `prompt` field, or ShareGPT conversations) tokenised and filtered by length.
+//! Prompts shared by the workloads that send text or token ids: synthetic token sequences of
+//! exact lengths drawn from the seed, or a JSONL file of texts (a `prompt` field, or ShareGPT
+//! conversations) tokenised and filtered by length.
 
 use std::path::Path;
 
 use tokenizers::Tokenizer;
 
-use super::model::SetupError;
 use crate::dsl::model::{PromptFormat, TokenDist};
 use crate::random::Rng;
+use crate::workload::setup::SetupError;
 
 #[derive(Debug, Clone)]
 pub enum Prompts {

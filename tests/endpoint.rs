@@ -1,0 +1,378 @@
+//! The `openai` workload against servers on loopback: a scripted one in this file, whose
+//! chunk timing is known exactly (role-only first chunk, content at set gaps, usage at the
+//! end, cuts, 429s and 500s, malformed lines), and llama-cpp-python's real server when CI
+//! has started it (BENCHCTL_LLAMA_URL).
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the scripted server answers to completions.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// A role-only chunk at once, CONTENT chunks from FIRST on at GAP apart, then a usage
+    /// chunk with USAGE_TOKENS and [DONE].
+    Timed,
+    /// Requests in turn: 429, 500, a malformed line, a stream cut after one chunk, an error
+    /// object, a good stream.
+    /// (In every mode, `"stream": false` gets a JSON response after FIRST, and
+    /// `max_tokens` 1 a stream without the usage chunk.)
+    Faults,
+}
+
+const FIRST: Duration = Duration::from_millis(30);
+const GAP: Duration = Duration::from_millis(10);
+const CONTENT: u32 = 8;
+const USAGE_TOKENS: u64 = 10;
+const PROMPT_TOKENS: u64 = 7;
+
+struct Server {
+    port: u16,
+    requests: Arc<AtomicU64>,
+    /// The Authorization header of the last completion request.
+    auth: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+fn serve(mode: Mode) -> Server {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    std_listener.set_nonblocking(true).unwrap();
+    let requests = Arc::new(AtomicU64::new(0));
+    let auth = Arc::new(std::sync::Mutex::new(None));
+    let (r, a) = (requests.clone(), auth.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let (s, _) = listener.accept().await.unwrap();
+                let (r, a) = (r.clone(), a.clone());
+                tokio::spawn(async move {
+                    let _ = connection(s, mode, r, a).await;
+                });
+            }
+        });
+    });
+    Server { port, requests, auth }
+}
+
+async fn connection(
+    s: TcpStream,
+    mode: Mode,
+    requests: Arc<AtomicU64>,
+    auth: Arc<std::sync::Mutex<Option<String>>>,
+) -> std::io::Result<()> {
+    s.set_nodelay(true)?;
+    let mut s = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if s.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let path = line.split(' ').nth(1).unwrap_or("").to_string();
+        let mut length = 0usize;
+        let mut authorization = None;
+        loop {
+            let mut h = String::new();
+            s.read_line(&mut h).await?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap_or((h, ""));
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => length = v.trim().parse().unwrap_or(0),
+                "authorization" => authorization = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        s.read_exact(&mut body).await?;
+        let started = Instant::now();
+        let w = s.get_mut();
+        if path.ends_with("/models") {
+            json(w, 200, r#"{"object":"list","data":[{"id":"scripted","object":"model"}]}"#).await?;
+            continue;
+        }
+        *auth.lock().unwrap() = authorization;
+        let n = requests.fetch_add(1, Ordering::SeqCst);
+        let fault = if mode == Mode::Faults { n % 6 } else { 5 };
+        match fault {
+            0 => json(w, 429, r#"{"error":{"message":"slow down"}}"#).await?,
+            1 => json(w, 500, r#"{"error":{"message":"boom"}}"#).await?,
+            2 => {
+                start_stream(w).await?;
+                event(w, &role()).await?;
+                event(w, "{oops").await?;
+                end_stream(w).await?;
+            }
+            3 => {
+                start_stream(w).await?;
+                event(w, &role()).await?;
+                event(w, &content("a")).await?;
+                // Cut: close without the end of the chunked body.
+                w.shutdown().await?;
+                return Ok(());
+            }
+            4 => {
+                start_stream(w).await?;
+                event(w, r#"{"error":{"message":"the model crashed"}}"#).await?;
+                end_stream(w).await?;
+            }
+            _ => {}
+        }
+        if fault < 5 {
+            continue;
+        }
+        let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+        if request["stream"] == false {
+            tokio::time::sleep(FIRST).await;
+            let text = format!(
+                r#"{{"choices":[{{"message":{{"role":"assistant","content":"one two three"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{PROMPT_TOKENS},"completion_tokens":{USAGE_TOKENS}}}}}"#
+            );
+            json(w, 200, &text).await?;
+            continue;
+        }
+        start_stream(w).await?;
+        event(w, &role()).await?;
+        for k in 0..CONTENT {
+            tokio::time::sleep_until((started + FIRST + GAP * k).into()).await;
+            event(w, &content(&format!(" w{k}"))).await?;
+        }
+        event(w, r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#).await?;
+        // `max_tokens` 1 asks this server for a stream without usage.
+        if request["max_tokens"] != 1 {
+            event(
+                w,
+                &format!(
+                    r#"{{"choices":[],"usage":{{"prompt_tokens":{PROMPT_TOKENS},"completion_tokens":{USAGE_TOKENS}}}}}"#
+                ),
+            )
+            .await?;
+        }
+        event(w, "[DONE]").await?;
+        end_stream(w).await?;
+    }
+}
+
+fn role() -> String {
+    r#"{"choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}"#.into()
+}
+
+fn content(t: &str) -> String {
+    format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"{t}"}},"finish_reason":null}}]}}"#)
+}
+
+async fn json(w: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    let head =
+        format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+    w.write_all(head.as_bytes()).await?;
+    w.write_all(body.as_bytes()).await
+}
+
+async fn start_stream(w: &mut TcpStream) -> std::io::Result<()> {
+    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await
+}
+
+async fn event(w: &mut TcpStream, data: &str) -> std::io::Result<()> {
+    let e = format!("data: {data}\r\n\r\n");
+    w.write_all(format!("{:x}\r\n{e}\r\n", e.len()).as_bytes()).await?;
+    w.flush().await
+}
+
+async fn end_stream(w: &mut TcpStream) -> std::io::Result<()> {
+    w.write_all(b"0\r\n\r\n").await?;
+    w.flush().await
+}
+
+fn benchctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_benchctl"));
+    c.args(args).env("NO_COLOR", "1");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("benchctl runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Runs `scenario` (written into `dir`) and returns its exit code, output and result.
+fn run(dir: &Path, scenario: &str, envs: &[(&str, &str)]) -> (Option<i32>, String, Value) {
+    let path = dir.join("s.kdl");
+    std::fs::File::create(&path).unwrap().write_all(scenario.as_bytes()).unwrap();
+    let out = dir.join("out");
+    let o = benchctl(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()], envs);
+    let doc = std::fs::read_to_string(out.join("result.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(Value::Null);
+    (o.status.code(), text(&o), doc)
+}
+
+fn scenario(port: u16, workload_body: &str, drive: &str) -> String {
+    format!(
+        r#"scenario "served" {{
+    workload "llm" kind="openai" {{
+        endpoint "http://127.0.0.1:{port}/v1" model="scripted"
+{workload_body}
+    }}
+    phase "measure" {{
+        drive "llm" {drive}
+    }}
+}}
+"#
+    )
+}
+
+fn ms(doc: &Value, metric: &str, agg: &str) -> f64 {
+    doc["benchmarks"]["llm"]["metrics"][metric][agg].as_f64().unwrap_or_else(|| panic!("no {metric}.{agg}")) * 1e3
+}
+
+#[test]
+fn ttft_itl_e2e_and_counts_follow_the_servers_schedule() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, doc) = run(
+        dir.path(),
+        &scenario(server.port, "        output tokens=16\n        prompt tokens=12", "concurrency=1 requests=15"),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["requests"], 15, "{w:#}");
+    assert_eq!(w["errors"], 0);
+    // The role-only chunk at 0 ms is not the first token: TTFT is the first content chunk.
+    let (ttft, itl, e2e) = (ms(&doc, "ttft", "p50"), ms(&doc, "itl", "p50"), ms(&doc, "e2e", "p50"));
+    let first = FIRST.as_secs_f64() * 1e3;
+    let gap = GAP.as_secs_f64() * 1e3;
+    let last = first + gap * (CONTENT - 1) as f64;
+    assert!(ttft >= first && ttft < first + 5.0, "ttft p50 {ttft:.2} ms, scheduled {first} ms");
+    assert!(itl >= gap - 1.5 && itl < gap + 2.0, "itl p50 {itl:.2} ms, scheduled {gap} ms");
+    assert!(e2e >= last && e2e < last + 5.0, "e2e p50 {e2e:.2} ms, scheduled {last} ms");
+    assert_eq!(doc["benchmarks"]["llm"]["metrics"]["itl"]["count"], 15 * (CONTENT - 1) as u64);
+    // TPOT from the server's token count: (E2E - TTFT) / (usage - 1).
+    let tpot = ms(&doc, "tpot", "p50");
+    let expect = (last - first) / (USAGE_TOKENS - 1) as f64;
+    assert!((tpot - expect).abs() < 1.0, "tpot p50 {tpot:.2} ms, scheduled {expect:.2} ms");
+    assert_eq!(w["output_tokens"], 15 * USAGE_TOKENS, "usage counts, not chunks");
+    assert_eq!(w["input_tokens"], 15 * PROMPT_TOKENS);
+    assert!(w["token_source"].as_str().unwrap().contains("usage"), "{}", w["token_source"]);
+    let setup = &w["setup"];
+    assert_eq!(setup["token_sources"]["usage"], 15);
+    assert_eq!(setup["chunks_without_output"], 15 * 3, "role-only, finish-only and usage-only chunks");
+    assert_eq!(setup["finish_reasons"]["length"], 15);
+    assert_eq!(setup["connections_opened"], 1, "keep-alive: one connection for all requests");
+    // 10 tokens where 16 were asked for: reported as short.
+    assert_eq!(w["short_outputs"], 15);
+    // The connection wait is recorded per request and is small once the connection is open.
+    assert_eq!(w["metrics"]["connect_wait"]["count"], 15);
+    assert!(ms(&doc, "connect_wait", "p50") < 5.0);
+}
+
+#[test]
+fn errors_are_counted_by_kind_and_the_run_goes_on() {
+    let server = serve(Mode::Faults);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, doc) =
+        run(dir.path(), &scenario(server.port, "        output tokens=16", "concurrency=1 requests=12"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["requests"], 12);
+    let kinds = &w["errors_by_kind"];
+    for k in ["http_429", "http_5xx", "malformed_sse", "stream_cut", "server_error"] {
+        assert_eq!(kinds[k], 2, "{k} in {kinds:#}");
+    }
+    assert_eq!(w["errors"], 10);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 12);
+}
+
+#[test]
+fn without_usage_the_chunks_are_counted_and_a_wait_for_the_one_connection_is_measured() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    // max_tokens 1 makes the scripted server leave out the usage chunk.
+    let body = "        output tokens=1\n        connections 1";
+    let (code, out, doc) = run(dir.path(), &scenario(server.port, body, "concurrency=3 requests=9"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["output_tokens"], 9 * CONTENT as u64, "one token per content chunk");
+    assert!(w["token_source"].as_str().unwrap().contains("chunk"), "{}", w["token_source"]);
+    assert_eq!(w["setup"]["connections_opened"], 1);
+    // Three workers share one connection: the later ones wait about one or two streams.
+    let stream = (FIRST + GAP * (CONTENT - 1)).as_secs_f64() * 1e3;
+    let wait = ms(&doc, "connect_wait", "p90");
+    assert!(wait > stream * 0.8, "connect_wait p90 {wait:.1} ms, one stream {stream:.1} ms");
+    assert!(ms(&doc, "latency", "p50") > stream + wait * 0.5, "the wait is part of latency");
+}
+
+#[test]
+fn a_response_that_is_not_streamed_counts_usage_tokens() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    let body = "        endpoint \"http://127.0.0.1:PORT/v1\" model=\"scripted\" stream=#false";
+    let s = scenario(server.port, "", "concurrency=1 requests=4")
+        .replace(&format!("        endpoint \"http://127.0.0.1:{}/v1\" model=\"scripted\"\n", server.port), "")
+        .replace(
+            "kind=\"openai\" {\n",
+            &format!("kind=\"openai\" {{\n{}\n", body.replace("PORT", &server.port.to_string())),
+        );
+    let (code, out, doc) = run(dir.path(), &s, &[]);
+    assert_eq!(code, Some(0), "{out}\n{s}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["output_tokens"], 4 * USAGE_TOKENS);
+    assert!(w["metrics"]["ttft"].is_null() || w["metrics"]["ttft"]["count"] == 0, "no TTFT without a stream");
+    assert!(ms(&doc, "latency", "p50") >= FIRST.as_secs_f64() * 1e3);
+}
+
+#[test]
+fn the_api_key_is_sent_and_never_written() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    let body =
+        "        api-key env=\"BENCHCTL_TEST_KEY\"\n        header \"X-Team\" \"infra\"\n        output tokens=16";
+    let mut s = scenario(server.port, body, "concurrency=1 requests=2");
+    s = s.replace(
+        "}\n}\n",
+        "}\n    report {\n        html \"r.html\"\n        markdown \"r.md\"\n        junit \"r.xml\"\n    }\n}\n",
+    );
+    let (code, out, _) = run(dir.path(), &s, &[("BENCHCTL_TEST_KEY", "sk-very-secret-1234")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(server.auth.lock().unwrap().as_deref(), Some("Bearer sk-very-secret-1234"));
+    assert!(!out.contains("very-secret"));
+    for e in std::fs::read_dir(dir.path().join("out")).unwrap() {
+        let p = e.unwrap().path();
+        let t = std::fs::read(&p).unwrap();
+        assert!(!String::from_utf8_lossy(&t).contains("very-secret"), "the key is in {}", p.display());
+    }
+    // Without the variable: an input error at the api-key node, nothing sent.
+    let (code, out, _) = run(dir.path(), &scenario(server.port, body, "concurrency=1 requests=2"), &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("BENCHCTL_TEST_KEY") && out.contains("is not set"), "{out}");
+}
+
+#[test]
+fn an_unreachable_server_or_an_unknown_model_fails_at_setup_with_the_node_shown() {
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(dir.path(), &scenario(port, "", "concurrency=1 requests=2"), &[]);
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("cannot reach the server") && out.contains(&format!("127.0.0.1:{port}")), "{out}");
+    assert!(out.contains("endpoint \"http://127.0.0.1"), "the diagnostic shows the endpoint node:\n{out}");
+    let server = serve(Mode::Timed);
+    let s = scenario(server.port, "", "concurrency=1 requests=2").replace("model=\"scripted\"", "model=\"gpt-5\"");
+    let (code, out, _) = run(dir.path(), &s, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("does not serve a model named `gpt-5`") && out.contains("scripted"), "{out}");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 0, "no request was sent");
+}
