@@ -31,7 +31,16 @@ fn metric_tables_match_the_catalogue() {
 fn every_node_is_documented() {
     use benchctl::dsl::decode::*;
     let text = doc("scenario-language.md");
-    let lists = [BODY_NODES, PHASE_NODES, INFERENCE_NODES, RETRIEVAL_NODES, KERNEL_NODES, SYNTHETIC_NODES, &["stage"]];
+    let lists = [
+        BODY_NODES,
+        PHASE_NODES,
+        INFERENCE_NODES,
+        RETRIEVAL_NODES,
+        KERNEL_NODES,
+        SYNTHETIC_NODES,
+        OPENAI_NODES,
+        &["stage"],
+    ];
     for node in lists.iter().flat_map(|l| l.iter()) {
         assert!(text.contains(&format!("`{node}`")), "docs/scenario-language.md lacks `{node}`");
     }

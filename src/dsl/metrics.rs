@@ -173,7 +173,7 @@ pub const TOKEN_MISMATCH: MetricDef = MetricDef {
     unit: Unit::Ratio,
     aggs: RECALL_AGGS,
     default_agg: Some("mean"),
-    definition: "|server usage - tokenizer count| / server usage, of the output tokens of one request (only when both counts exist)",
+    definition: "abs(server usage - tokenizer count) / server usage, of the output tokens of one request (only when both counts exist)",
     per_request: Some(PerRequest::Distribution { scale: 1e4, recorded_unit: "1e-4", unit: "fraction" }),
     advice: Some("token counts disagree: give the tokenizer the server uses (`tokenizer gguf=` or `file=`), or trust the server's usage"),
 };
