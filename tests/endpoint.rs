@@ -256,9 +256,9 @@ fn ttft_itl_e2e_and_counts_follow_the_servers_schedule() {
     let first = FIRST.as_secs_f64() * 1e3;
     let gap = GAP.as_secs_f64() * 1e3;
     let last = first + gap * (CONTENT - 1) as f64;
-    assert!(ttft >= first && ttft < first + 5.0, "ttft p50 {ttft:.2} ms, scheduled {first} ms");
-    assert!(itl >= gap - 1.5 && itl < gap + 2.0, "itl p50 {itl:.2} ms, scheduled {gap} ms");
-    assert!(e2e >= last && e2e < last + 5.0, "e2e p50 {e2e:.2} ms, scheduled {last} ms");
+    assert!(ttft >= first && ttft < first + 8.0, "ttft p50 {ttft:.2} ms, scheduled {first} ms");
+    assert!(itl >= gap - 2.0 && itl < gap + 3.0, "itl p50 {itl:.2} ms, scheduled {gap} ms");
+    assert!(e2e >= last && e2e < last + 8.0, "e2e p50 {e2e:.2} ms, scheduled {last} ms");
     assert_eq!(doc["benchmarks"]["llm"]["metrics"]["itl"]["count"], 15 * (CONTENT - 1) as u64);
     // TPOT from the server's token count: (E2E - TTFT) / (usage - 1).
     let tpot = ms(&doc, "tpot", "p50");
