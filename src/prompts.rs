@@ -59,18 +59,7 @@ impl Prompts {
     /// One prompt for one request.
     pub fn draw(&self, rng: &mut Rng) -> Vec<u32> {
         match self {
-            Prompts::Synthetic { dist, lo, hi } => {
-                let len = match *dist {
-                    TokenDist::Fixed { tokens } => tokens,
-                    TokenDist::Uniform { min, max } => min + (rng.next_u64() % (max - min + 1)),
-                    TokenDist::Normal { mean, stddev } => {
-                        let x = mean as f64 + stddev as f64 * rng.normal().clamp(-4.0, 4.0);
-                        x.round().max(1.0) as u64
-                    }
-                }
-                .max(1);
-                self.ids(len as usize, *lo, *hi, rng)
-            }
+            Prompts::Synthetic { dist, lo, hi } => self.ids(draw_len(dist, rng) as usize, *lo, *hi, rng),
             Prompts::Set(v) => v[(rng.next_u64() % v.len() as u64) as usize].clone(),
         }
     }
@@ -91,6 +80,28 @@ impl Prompts {
 
     fn ids(&self, len: usize, lo: u32, hi: u32, rng: &mut Rng) -> Vec<u32> {
         (0..len).map(|_| lo + (rng.next_u64() % (hi - lo).max(1) as u64) as u32).collect()
+    }
+}
+
+/// A prompt length from the distribution, at least 1 (normal draws clamped to 4 standard
+/// deviations).
+pub fn draw_len(dist: &TokenDist, rng: &mut Rng) -> u64 {
+    match *dist {
+        TokenDist::Fixed { tokens } => tokens,
+        TokenDist::Uniform { min, max } => min + (rng.next_u64() % (max - min + 1)),
+        TokenDist::Normal { mean, stddev } => {
+            (mean as f64 + stddev as f64 * rng.normal().clamp(-4.0, 4.0)).round().max(1.0) as u64
+        }
+    }
+    .max(1)
+}
+
+/// A distribution of prompt lengths in words, for the facts.
+pub fn describe(d: &TokenDist) -> String {
+    match *d {
+        TokenDist::Fixed { tokens } => format!("{tokens} tokens"),
+        TokenDist::Uniform { min, max } => format!("{min}..{max} tokens (uniform)"),
+        TokenDist::Normal { mean, stddev } => format!("{mean} ± {stddev} tokens (normal)"),
     }
 }
 

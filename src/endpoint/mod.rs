@@ -183,7 +183,7 @@ impl OpenaiWorkload {
         let (source, prompt_label) = match &spec.prompt {
             None => (text::Source::Synthetic(TokenDist::Fixed { tokens: 128 }), "synthetic, 128 tokens".to_string()),
             Some(PromptSpec::Synthetic(d)) => {
-                (text::Source::Synthetic(d.value), format!("synthetic, {}", dist_text(&d.value)))
+                (text::Source::Synthetic(d.value), format!("synthetic, {}", crate::prompts::describe(&d.value)))
             }
             Some(PromptSpec::File { path, format, tokens }) => {
                 let p = cx.resolve(&path.value);
@@ -230,17 +230,11 @@ impl OpenaiWorkload {
             seed: spec.sampling_seed.as_ref().map(|t| t.value),
             extra: spec.extra_body.as_ref().map(|x| x.value.clone()).unwrap_or_default(),
         };
-        let timeout = e.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| Duration::from_nanos(t.value.0));
+        let timeout = e.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value.as_std());
         let limit = spec.connections.as_ref().map(|c| c.value as usize);
         let url = target.url("");
         cx.progress(format!("asking {url}/models for its models"));
         let served_models = check_server(&target, &headers, &e.model.value, e.model.span, e.url.span, cx)?;
-        let slo = Slo {
-            ttft: spec.slo.ttft.as_ref().map(|d| Duration::from_nanos(d.value.0)),
-            itl: spec.slo.itl.as_ref().map(|d| Duration::from_nanos(d.value.0)),
-            tpot: spec.slo.tpot.as_ref().map(|d| Duration::from_nanos(d.value.0)),
-            e2e: spec.slo.e2e.as_ref().map(|d| Duration::from_nanos(d.value.0)),
-        };
         Ok(OpenaiWorkload {
             pool: Pool::new(target, limit, timeout.min(Duration::from_secs(30))),
             params,
@@ -250,7 +244,7 @@ impl OpenaiWorkload {
             headers,
             timeout,
             mismatch: spec.mismatch.as_ref().map(|m| (m.value.0, spec.on_mismatch)),
-            slo,
+            slo: Slo::from_spec(&spec.slo),
             url,
             served_models,
             prompt_label,
@@ -317,14 +311,7 @@ impl OpenaiWorkload {
                 let Ok(data) = frame.into_data() else { continue };
                 let at = Instant::now();
                 parser.feed(&data, &mut pending);
-                for ev in pending.drain(..) {
-                    if ev.trim() == "[DONE]" {
-                        done = true;
-                        break;
-                    }
-                    let piece = protocol::chunk(self.params.api, &ev).map_err(piece_error)?;
-                    got.take(piece, Some(at), events);
-                }
+                done = got.take_events(self.params.api, pending.drain(..), at, events)?;
                 if let Some(m) = parser.malformed() {
                     return Err(RequestError::backend("malformed_sse", m.to_string()));
                 }
@@ -332,14 +319,7 @@ impl OpenaiWorkload {
             if !done {
                 let mut rest = vec![];
                 parser.finish(&mut rest);
-                for ev in rest {
-                    if ev.trim() == "[DONE]" {
-                        done = true;
-                    } else {
-                        let piece = protocol::chunk(self.params.api, &ev).map_err(piece_error)?;
-                        got.take(piece, Some(Instant::now()), events);
-                    }
-                }
+                done = got.take_events(self.params.api, rest.into_iter(), Instant::now(), events)?;
             }
             if !done && got.finish.is_none() {
                 return Err(RequestError::backend(
@@ -462,6 +442,24 @@ struct Received {
 }
 
 impl Received {
+    /// Takes the SSE events of one read, whose bytes arrived at `at`; true once `[DONE]`
+    /// is read (anything after it is ignored).
+    fn take_events(
+        &mut self,
+        api: OpenaiApi,
+        evs: impl Iterator<Item = String>,
+        at: Instant,
+        events: &mut crate::workload::Events,
+    ) -> Result<bool, RequestError> {
+        for ev in evs {
+            if ev.trim() == "[DONE]" {
+                return Ok(true);
+            }
+            self.take(protocol::chunk(api, &ev).map_err(piece_error)?, Some(at), events);
+        }
+        Ok(false)
+    }
+
     /// Takes one piece; `at` is when its bytes arrived (streams only).
     fn take(&mut self, p: Piece, at: Option<Instant>, events: &mut crate::workload::Events) {
         if p.has_output() {
@@ -559,22 +557,9 @@ fn check_server(
     Ok(listed)
 }
 
-fn dist_text(d: &TokenDist) -> String {
-    match *d {
-        TokenDist::Fixed { tokens } => format!("{tokens} tokens"),
-        TokenDist::Uniform { min, max } => format!("{min}..{max} tokens"),
-        TokenDist::Normal { mean, stddev } => format!("{mean} ± {stddev} tokens"),
-    }
-}
-
-fn counts(m: &BTreeMap<impl AsRef<str>, u64>) -> String {
-    m.iter().map(|(k, v)| format!("{} {v}", k.as_ref())).collect::<Vec<_>>().join(", ")
-}
-
-impl AsRef<str> for TokenSource {
-    fn as_ref(&self) -> &str {
-        self.name()
-    }
+/// `name n, name n` of a tally.
+fn counts<'a>(m: impl Iterator<Item = (&'a str, u64)>) -> String {
+    m.map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
 }
 
 impl Workload for OpenaiWorkload {
@@ -638,10 +623,13 @@ impl Workload for OpenaiWorkload {
             if t.sources.is_empty() {
                 "no successful request".into()
             } else {
-                format!("per request from: {}", counts(&t.sources))
+                format!("per request from: {}", counts(t.sources.iter().map(|(k, v)| (k.name(), *v))))
             },
         )
-        .row("finish reasons", if t.finish.is_empty() { "none".into() } else { counts(&t.finish) })
+        .row(
+            "finish reasons",
+            if t.finish.is_empty() { "none".into() } else { counts(t.finish.iter().map(|(k, v)| (k.as_str(), *v))) },
+        )
         .row("chunks without output", format!("{} (role-only, empty or usage-only: not timed)", t.skipped_chunks))
         .row(
             "connections",

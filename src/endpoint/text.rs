@@ -299,7 +299,7 @@ impl Prompts {
     pub fn draw(&self, rng: &mut Rng) -> Prompt {
         let body = match &self.source {
             Source::Synthetic(dist) => {
-                let n = length(dist, rng);
+                let n = crate::prompts::draw_len(dist, rng);
                 self.words(n, rng)
             }
             Source::Texts(texts) => {
@@ -341,18 +341,6 @@ impl Prompts {
             text.push(pick(rng));
         }
     }
-}
-
-/// A length from the distribution, at least 1.
-fn length(dist: &TokenDist, rng: &mut Rng) -> u64 {
-    match *dist {
-        TokenDist::Fixed { tokens } => tokens,
-        TokenDist::Uniform { min, max } => min + rng.next_u64() % (max - min + 1),
-        TokenDist::Normal { mean, stddev } => {
-            (mean as f64 + stddev as f64 * rng.normal().clamp(-4.0, 4.0)).round().max(1.0) as u64
-        }
-    }
-    .max(1)
 }
 
 #[cfg(test)]

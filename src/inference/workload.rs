@@ -122,7 +122,7 @@ impl InferenceWorkload {
                 (Prompts::synthetic(TokenDist::Fixed { tokens: 128 }, facts.vocab_size), "synthetic: 128 tokens".into())
             }
             Some(crate::dsl::model::Prompt::Synthetic(d)) => {
-                (Prompts::synthetic(d.value, facts.vocab_size), format!("synthetic: {}", dist_text(&d.value)))
+                (Prompts::synthetic(d.value, facts.vocab_size), format!("synthetic: {}", prompts::describe(&d.value)))
             }
             Some(crate::dsl::model::Prompt::File { path, format, tokens }) => {
                 let p = base.join(&path.value);
@@ -152,12 +152,7 @@ impl InferenceWorkload {
                 "shorten `prompt tokens=` or `output tokens=`",
             ));
         }
-        let slo = Slo {
-            ttft: spec.slo.ttft.as_ref().map(|d| d.value.as_std()),
-            itl: spec.slo.itl.as_ref().map(|d| d.value.as_std()),
-            tpot: spec.slo.tpot.as_ref().map(|d| d.value.as_std()),
-            e2e: spec.slo.e2e.as_ref().map(|d| d.value.as_std()),
-        };
+        let slo = Slo::from_spec(&spec.slo);
         let mut w = InferenceWorkload {
             net: Arc::new(net),
             eos: if spec.ignore_eos { None } else { eos },
@@ -252,14 +247,6 @@ fn describe(s: &crate::dsl::model::ModelSource) -> String {
         Safetensors { path } => format!("safetensors model {path}"),
         Hf { repo, .. } => format!("Hugging Face model {repo}"),
         Synthetic { arch } => format!("synthetic {arch} (random weights)"),
-    }
-}
-
-fn dist_text(d: &TokenDist) -> String {
-    match *d {
-        TokenDist::Fixed { tokens } => format!("{tokens} tokens"),
-        TokenDist::Uniform { min, max } => format!("{min}..{max} tokens (uniform)"),
-        TokenDist::Normal { mean, stddev } => format!("{mean} ± {stddev} tokens (normal)"),
     }
 }
 

@@ -155,6 +155,13 @@ pub struct Slo {
 }
 
 impl Slo {
+    /// The bounds a workload's `slo` node gives.
+    pub fn from_spec(s: &crate::dsl::model::Slo) -> Slo {
+        let d =
+            |x: &Option<crate::dsl::span::Spanned<crate::dsl::units::Duration>>| x.as_ref().map(|d| d.value.as_std());
+        Slo { ttft: d(&s.ttft), itl: d(&s.itl), tpot: d(&s.tpot), e2e: d(&s.e2e) }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ttft.is_none() && self.itl.is_none() && self.tpot.is_none() && self.e2e.is_none()
     }

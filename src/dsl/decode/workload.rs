@@ -82,18 +82,16 @@ fn inference(cx: &mut Ctx, nodes: &[KdlNode], device_slot: &mut Option<Spanned<D
                 }
             }),
             "warmup" => inf.warmup_requests = read(cx, node, |cx, r| r.req_prop(cx, "requests", "warmup requests=4")),
-            "slo" => {
-                inf.slo = read(cx, node, |cx, r| Slo {
-                    ttft: r.prop(cx, "ttft"),
-                    itl: r.prop(cx, "itl"),
-                    tpot: r.prop(cx, "tpot"),
-                    e2e: r.prop(cx, "e2e"),
-                })
-            }
+            "slo" => inf.slo = read(cx, node, slo),
             _ => cx.unknown_node(node, "an inference workload", INFERENCE_NODES),
         }
     }
     inf
+}
+
+/// `slo ttft="200ms" itl="50ms" tpot= e2e=`: per-request bounds for goodput.
+fn slo(cx: &mut Ctx, r: &mut NodeReader) -> Slo {
+    Slo { ttft: r.prop(cx, "ttft"), itl: r.prop(cx, "itl"), tpot: r.prop(cx, "tpot"), e2e: r.prop(cx, "e2e") }
 }
 
 const MODEL_SOURCES: &[&str] = &["gguf", "safetensors", "hf", "synthetic"];
@@ -669,31 +667,7 @@ fn openai(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
             "sampling" => read(cx, node, |cx, r| {
                 o.temperature = r.prop(cx, "temperature");
                 o.sampling_seed = r.prop(cx, "seed");
-                o.extra_body = r.prop::<String>(cx, "extra").and_then(|x| {
-                    match serde_json::from_str::<serde_json::Value>(&x.value) {
-                        Ok(serde_json::Value::Object(m)) => Some(Spanned::new(m, x.span)),
-                        Ok(_) => {
-                            cx.error(
-                                Code::WrongType,
-                                x.span,
-                                "`extra` must be a JSON object",
-                                "not an object",
-                                "for example: extra=\"{\\\"top_k\\\": 1}\"",
-                            );
-                            None
-                        }
-                        Err(e) => {
-                            cx.error(
-                                Code::WrongType,
-                                x.span,
-                                format!("`extra` is not valid JSON: {e}"),
-                                "not JSON",
-                                "give the extra request-body fields as a JSON object, e.g. extra=#\"{\"top_k\": 1}\"#",
-                            );
-                            None
-                        }
-                    }
-                });
+                o.extra_body = r.prop::<String>(cx, "extra").and_then(|x| json_object(cx, x));
                 if let Some(t) = o.temperature.as_ref().filter(|t| !(t.value >= 0.0 && t.value.is_finite())) {
                     cx.error(
                         Code::OutOfRange,
@@ -726,18 +700,23 @@ fn openai(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
                     o.on_mismatch = a.value;
                 }
             }),
-            "slo" => {
-                o.slo = read(cx, node, |cx, r| Slo {
-                    ttft: r.prop(cx, "ttft"),
-                    itl: r.prop(cx, "itl"),
-                    tpot: r.prop(cx, "tpot"),
-                    e2e: r.prop(cx, "e2e"),
-                })
-            }
+            "slo" => o.slo = read(cx, node, slo),
             _ => cx.unknown_node(node, "an openai workload", OPENAI_NODES),
         }
     }
     o
+}
+
+/// `extra=#"{"top_k": 1}"#`: request-body fields, which must form a JSON object.
+fn json_object(cx: &mut Ctx, x: Spanned<String>) -> Option<Spanned<serde_json::Map<String, serde_json::Value>>> {
+    let (message, label) = match serde_json::from_str::<serde_json::Value>(&x.value) {
+        Ok(serde_json::Value::Object(m)) => return Some(Spanned::new(m, x.span)),
+        Ok(_) => ("`extra` must be a JSON object".to_string(), "not an object"),
+        Err(e) => (format!("`extra` is not valid JSON: {e}"), "not JSON"),
+    };
+    let help = "give the extra request-body fields as a JSON object, e.g. extra=#\"{\"top_k\": 1}\"#";
+    cx.error(Code::WrongType, x.span, message, label, help);
+    None
 }
 
 /// `endpoint "http://127.0.0.1:8000/v1" model="NAME" api="chat" stream=#true timeout="60s"`
