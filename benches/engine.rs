@@ -8,14 +8,12 @@
 //! 3. resident memory growth over a long closed-loop run (target <= 5 MB over 10 minutes;
 //!    BENCH_SOAK_SECS sets the length, default 600; 0 skips it).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benchctl::clock;
 use benchctl::dsl;
-use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
-use benchctl::engine::executor::{Engine, Options, RunOutcome};
+use benchctl::engine::executor::{Engine, RunOutcome};
 use benchctl::engine::record::Metric;
 use benchctl::random::Rng;
 use benchctl::workload::{Call, Events, Workload};
@@ -35,17 +33,7 @@ fn run(phases: &str) -> RunOutcome {
         benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    rt.block_on(
-        Engine::new(
-            &valid,
-            &benchctl::plan::build(&valid, &c.sources),
-            workloads,
-            Options::default(),
-            Arc::new(Stop::default()),
-            &mut q,
-        )
-        .execute(),
-    )
+    Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut q)
 }
 
 fn rss_kb() -> u64 {

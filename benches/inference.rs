@@ -12,13 +12,11 @@
 //! 96 tok/s (../shared/anchors.md).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use benchctl::dsl;
-use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
-use benchctl::engine::executor::{Engine, Options};
+use benchctl::engine::executor::Engine;
 use benchctl::engine::record::Metric;
 use benchctl::inference::generate::generate;
 use benchctl::inference::llama::Llama;
@@ -124,17 +122,7 @@ fn main() {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    let o = rt.block_on(
-        Engine::new(
-            &valid,
-            &benchctl::plan::build(&valid, &c.sources),
-            wl,
-            Options::default(),
-            Arc::new(Stop::default()),
-            &mut q,
-        )
-        .execute(),
-    );
+    let o = Engine::run_to_end(&rt, &valid, &c.sources, wl, &mut q);
     let rec = &o.phases[0].workloads[0].recorded;
     let tpot = rec.hists.get(Metric::Tpot);
     let engine_rate = 1e9 / tpot.value_at_quantile(0.5) as f64;

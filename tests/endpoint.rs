@@ -376,3 +376,69 @@ fn an_unreachable_server_or_an_unknown_model_fails_at_setup_with_the_node_shown(
     assert!(out.contains("does not serve a model named `gpt-5`") && out.contains("scripted"), "{out}");
     assert_eq!(server.requests.load(Ordering::SeqCst), 0, "no request was sent");
 }
+
+/// llama-cpp-python's server with the SmolLM2 GGUF, started by .ci/run (scripts/llama-server.sh)
+/// and named by BENCHCTL_LLAMA_URL; skipped without it unless BENCHCTL_REQUIRE_LLAMA is set.
+fn llama_url() -> Option<String> {
+    match std::env::var("BENCHCTL_LLAMA_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("BENCHCTL_REQUIRE_LLAMA").is_none(),
+                "BENCHCTL_LLAMA_URL is not set: start the server with scripts/llama-server.sh start PORT"
+            );
+            eprintln!("skipped: no llama-cpp-python server (BENCHCTL_LLAMA_URL; see scripts/llama-server.sh)");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_real_llama_cpp_server_is_timed_per_token_and_counted_with_the_models_tokenizer() {
+    let Some(url) = llama_url() else { return };
+    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let requests = 4u64;
+    let tokens = 8u64;
+    // The server sends no usage, so the counts come from the GGUF's tokenizer; its chat
+    // stream opens with a role-only chunk and then sends one chunk per token. min-tokens
+    // keeps it from stopping early, max_tokens from going on.
+    let s = format!(
+        r#"scenario "llama" {{
+    workload "llm" kind="openai" {{
+        endpoint "{url}" model="smollm2" api="chat" timeout="60s"
+        tokenizer gguf="{gguf}"
+        prompt tokens=16
+        output tokens={tokens} min-tokens={tokens}
+        sampling temperature=0.0
+    }}
+    phase "measure" {{
+        drive "llm" concurrency=1 requests={requests}
+    }}
+}}
+"#,
+        gguf = gguf.display()
+    );
+    let (code, out, doc) = run(dir.path(), &s, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["requests"], requests, "{w:#}");
+    assert_eq!(w["errors"], 0, "{w:#}");
+    let setup = &w["setup"];
+    assert_eq!(setup["token_sources"]["tokenizer"], requests, "no usage from this server: {setup:#}");
+    assert!(w["token_source"].as_str().unwrap().contains("tokenizer"), "{}", w["token_source"]);
+    // The role-only chunk (and the finish chunk) of every stream are read past, not timed.
+    let skipped = setup["chunks_without_output"].as_u64().unwrap();
+    assert!(skipped >= requests, "chunks without output: {skipped}");
+    // One timed chunk per token: tokens - 1 gaps per request.
+    assert_eq!(w["metrics"]["itl"]["count"], requests * (tokens - 1), "{:#}", w["metrics"]["itl"]);
+    assert_eq!(w["metrics"]["ttft"]["count"], requests);
+    // The tokenizer's count of the text may merge or split a token at the edges.
+    let counted = w["output_tokens"].as_u64().unwrap();
+    assert!(counted.abs_diff(requests * tokens) <= requests, "output tokens {counted}");
+    assert!(w["input_tokens"].as_u64().unwrap() >= requests * 16, "{}", w["input_tokens"]);
+    // A prompt and 8 tokens of a 135M model on one thread: TTFT is milliseconds to a
+    // second, never the whole stream.
+    let (ttft, e2e) = (ms(&doc, "ttft", "p50"), ms(&doc, "e2e", "p50"));
+    assert!(ttft > 0.0 && ttft < e2e, "ttft {ttft:.1} ms, e2e {e2e:.1} ms");
+}

@@ -34,17 +34,7 @@ fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
-    let outcome = rt.block_on(
-        Engine::new(
-            &valid,
-            &benchctl::plan::build(&valid, &c.sources),
-            workloads,
-            Options::default(),
-            Arc::new(Stop::default()),
-            &mut events,
-        )
-        .execute(),
-    );
+    let outcome = Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut events);
     (outcome, events.0)
 }
 

@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchctl::engine::drive::Stop;
 use benchctl::engine::events::{Reporter, RunEvent};
-use benchctl::engine::executor::{Engine, Options};
+use benchctl::engine::executor::Engine;
 use benchctl::engine::record::{Metric, Recorder, Sample};
 use serde_json::Value;
 
@@ -36,17 +35,7 @@ fn run_doc(text: &str) -> Value {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut quiet = Quiet;
-    let outcome = rt.block_on(
-        Engine::new(
-            &valid,
-            &benchctl::plan::build(&valid, &c.sources),
-            workloads,
-            Options::default(),
-            Arc::new(Stop::default()),
-            &mut quiet,
-        )
-        .execute(),
-    );
+    let outcome = Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut quiet);
     rt.shutdown_background();
     let plan = benchctl::plan::build(&valid, &c.sources);
     let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());

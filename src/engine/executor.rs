@@ -150,6 +150,21 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Plans `valid`, runs it on `rt` with default options and no interrupt, and returns what
+    /// it measured: for benchmarks and tests that drive the engine without the CLI.
+    pub fn run_to_end(
+        rt: &tokio::runtime::Runtime,
+        valid: &ValidScenario,
+        sources: &crate::dsl::SourceMap,
+        workloads: BTreeMap<String, Arc<dyn Workload>>,
+        reporter: &mut dyn Reporter,
+    ) -> RunOutcome {
+        let plan = crate::plan::build(valid, sources);
+        rt.block_on(
+            Engine::new(valid, &plan, workloads, Options::default(), Arc::new(Stop::default()), reporter).execute(),
+        )
+    }
+
     /// What workload setup reported: warnings, and the workloads skipped on this machine.
     pub fn with_setup(mut self, warnings: Vec<Warning>, skipped: BTreeMap<String, String>) -> Self {
         self.warnings.extend(warnings);
