@@ -42,25 +42,38 @@ struct Server {
     auth: Arc<std::sync::Mutex<Option<String>>>,
 }
 
-fn serve(mode: Mode) -> Server {
+/// Listens on a free loopback port, on a thread and runtime of its own, handing each
+/// connection to `on_connection` as a task; returns the port.
+fn listen<F, Fut>(on_connection: F) -> u16
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = std_listener.local_addr().unwrap().port();
     std_listener.set_nonblocking(true).unwrap();
-    let requests = Arc::new(AtomicU64::new(0));
-    let auth = Arc::new(std::sync::Mutex::new(None));
-    let (r, a) = (requests.clone(), auth.clone());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
             let listener = TcpListener::from_std(std_listener).unwrap();
             loop {
                 let (s, _) = listener.accept().await.unwrap();
-                let (r, a) = (r.clone(), a.clone());
-                tokio::spawn(async move {
-                    let _ = connection(s, mode, r, a).await;
-                });
+                tokio::spawn(on_connection(s));
             }
         });
+    });
+    port
+}
+
+fn serve(mode: Mode) -> Server {
+    let requests = Arc::new(AtomicU64::new(0));
+    let auth = Arc::new(std::sync::Mutex::new(None));
+    let (r, a) = (requests.clone(), auth.clone());
+    let port = listen(move |s| {
+        let (r, a) = (r.clone(), a.clone());
+        async move {
+            let _ = connection(s, mode, r, a).await;
+        }
     });
     Server { port, requests, auth }
 }
@@ -441,4 +454,125 @@ fn a_real_llama_cpp_server_is_timed_per_token_and_counted_with_the_models_tokeni
     // second, never the whole stream.
     let (ttft, e2e) = (ms(&doc, "ttft", "p50"), ms(&doc, "e2e", "p50"));
     assert!(ttft > 0.0 && ttft < e2e, "ttft {ttft:.1} ms, e2e {e2e:.1} ms");
+}
+
+/// Certificates made with openssl for one test: a private CA and a server certificate for
+/// 127.0.0.1 signed by it. `None` (skipped) where openssl is not installed.
+fn private_ca(dir: &Path) -> Option<()> {
+    let sh = |script: &str| Command::new("sh").arg("-c").arg(script).current_dir(dir).output();
+    if sh("command -v openssl").map_or(true, |o| !o.status.success()) {
+        eprintln!("skipped: openssl is not installed");
+        return None;
+    }
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    let script = format!(
+        "set -e
+         openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=benchctl-test-ca
+         openssl req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1
+         printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem"
+    );
+    let o = sh(&script).unwrap();
+    assert!(o.status.success(), "openssl: {}", text(&o));
+    Some(())
+}
+
+/// A TLS server that offers HTTP/2 (and HTTP/1.1) through ALPN, answering /v1/models and
+/// streamed chat completions (a role chunk, three content chunks, usage). Returns its port
+/// and the HTTP versions of the requests it served.
+fn serve_tls(dir: &Path) -> (u16, Arc<std::sync::Mutex<Vec<hyper::Version>>>) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{self, ServerConfig};
+
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().collect::<Result<_, _>>().unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let versions = Arc::new(std::sync::Mutex::new(vec![]));
+    let seen = versions.clone();
+    let port = listen(move |s| {
+        let (acceptor, seen) = (acceptor.clone(), seen.clone());
+        async move {
+            // A client that does not trust the certificate ends the handshake.
+            let Ok(tls) = acceptor.accept(s).await else { return };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let seen = seen.clone();
+                async move {
+                    let body = if req.uri().path().ends_with("/models") {
+                        r#"{"object":"list","data":[{"id":"scripted"}]}"#.to_string()
+                    } else {
+                        seen.lock().unwrap().push(req.version());
+                        let usage = r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}"#;
+                        let events = [role(), content("a"), content(" b"), content(" c"), usage.into()];
+                        events.iter().map(|e| format!("data: {e}\n\n")).collect::<String>() + "data: [DONE]\n\n"
+                    };
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(body))))
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(tls);
+            if h2 {
+                let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(io, service)
+                    .await;
+            } else {
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            }
+        }
+    });
+    (port, versions)
+}
+
+#[test]
+fn https_with_a_private_ca_speaks_http2_on_one_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    if private_ca(dir.path()).is_none() {
+        return;
+    }
+    let (port, versions) = serve_tls(dir.path());
+    let body = |tls: &str| {
+        format!(
+            r#"scenario "tls" {{
+    workload "llm" kind="openai" {{
+        endpoint "https://127.0.0.1:{port}/v1" model="scripted"
+        {tls}
+        output tokens=3
+    }}
+    phase "measure" {{
+        drive "llm" concurrency=2 requests=6
+    }}
+}}
+"#
+        )
+    };
+    let ca = dir.path().join("ca.pem");
+    let (code, out, doc) = run(dir.path(), &body(&format!("tls ca=\"{}\"", ca.display())), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["requests"], 6, "{w:#}");
+    assert_eq!(w["errors"], 0, "{w:#}");
+    assert_eq!(w["output_tokens"], 18);
+    assert_eq!(w["setup"]["http2_requests"], 6, "{:#}", w["setup"]);
+    assert_eq!(w["setup"]["connections_opened"], 1, "two streams share one HTTP/2 connection");
+    assert_eq!(w["metrics"]["itl"]["count"], 12);
+    assert_eq!(*versions.lock().unwrap(), vec![hyper::Version::HTTP_2; 6]);
+    // Without the CA the certificate is not trusted: the setup stops, pointing at the fix.
+    let (code, out, _) = run(dir.path(), &body(""), &[]);
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("TLS handshake") && out.contains("tls ca="), "{out}");
+    // A file with no certificate in it is an input error at the tls node.
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+    let (code, out, _) = run(dir.path(), &body("tls ca=\"empty.pem\""), &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("holds no PEM certificate") && out.contains("tls ca="), "{out}");
 }

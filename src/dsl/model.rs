@@ -224,6 +224,8 @@ pub struct Openai {
     pub extra_body: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
     /// At most this many connections (requests beyond wait for one); unlimited when unset.
     pub connections: Option<Spanned<u64>>,
+    /// A PEM file of certificate authorities trusted besides the Mozilla roots (`tls ca=`).
+    pub tls_ca: Option<Spanned<String>>,
     /// Token-count agreement between two sources: the share above which a request counts as
     /// a mismatch, and what a mismatch does.
     pub mismatch: Option<Spanned<Percent>>,

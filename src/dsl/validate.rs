@@ -295,6 +295,16 @@ fn check_workload(w: &Workload, diags: &mut Vec<Diagnostic>) {
             if o.endpoint.is_none() {
                 missing(diags, w, "an endpoint", "endpoint \"http://127.0.0.1:8000/v1\" model=\"NAME\"")
             }
+            if let (Some(ca), Some(e)) = (&o.tls_ca, &o.endpoint) {
+                if e.url.value.to_ascii_lowercase().starts_with("http://") {
+                    diags.push(
+                        Diagnostic::warning(Code::ConflictingOptions, "`tls ca=` has no effect on an http:// endpoint")
+                            .with_label(ca.span, "not used")
+                            .with_label(e.url.span, "plain HTTP")
+                            .with_help("use the server's https:// URL, or remove the tls node"),
+                    );
+                }
+            }
         }
     }
 }

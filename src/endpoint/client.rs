@@ -2,7 +2,8 @@
 //! connection API, so the wait for a connection (a free one of the pool, or a new TCP
 //! connection and TLS handshake) is timed apart from the server's answer. HTTP/1.1 with
 //! keep-alive; HTTP/2 when a TLS server offers it through ALPN (one connection, streams
-//! multiplexed). TLS through rustls with the Mozilla root certificates.
+//! multiplexed). TLS through rustls with the Mozilla root certificates, and any certificate
+//! authorities the scenario adds (`tls ca=`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
 pub type Body = Full<Bytes>;
 
@@ -62,6 +65,22 @@ impl Target {
     }
 }
 
+/// The certificates of a PEM file, each one checked to be usable as a trust anchor.
+pub fn read_ca(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificates from `{}`: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    let (_, rejected) = store.add_parsable_certificates(certs.iter().cloned());
+    if rejected > 0 {
+        return Err(format!("{rejected} of the {} certificates in `{}` cannot be parsed", certs.len(), path.display()));
+    }
+    Ok(certs)
+}
+
 /// Why no connection could be had.
 #[derive(Debug)]
 pub enum ConnectError {
@@ -93,6 +112,12 @@ pub struct Pool {
     tls: Option<tokio_rustls::TlsConnector>,
     idle: Mutex<Vec<http1::SendRequest<Body>>>,
     h2: Mutex<Option<http2::SendRequest<Body>>>,
+    /// Held while a TLS connection is opened until the server has shown (by ALPN) whether it
+    /// speaks HTTP/2, so that concurrent first requests share one HTTP/2 connection rather
+    /// than each opening its own.
+    h2_gate: tokio::sync::Mutex<()>,
+    /// A TLS connection negotiated HTTP/1.1: connections open without the gate.
+    speaks_h1: std::sync::atomic::AtomicBool,
     limit: Option<Arc<Semaphore>>,
     connect_timeout: Duration,
     /// Connections opened, and of those, the ones that speak HTTP/2.
@@ -108,10 +133,18 @@ pub struct Lease<'a> {
 }
 
 impl Pool {
-    /// A pool of at most `limit` connections (unlimited when `None`).
-    pub fn new(target: Target, limit: Option<usize>, connect_timeout: Duration) -> Pool {
+    /// A pool of at most `limit` connections (unlimited when `None`), trusting `extra_roots`
+    /// (from [`read_ca`]) besides the Mozilla roots.
+    pub fn new(
+        target: Target,
+        extra_roots: &[CertificateDer<'static>],
+        limit: Option<usize>,
+        connect_timeout: Duration,
+    ) -> Pool {
         let tls = target.https.then(|| {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            // read_ca has checked that each one is accepted.
+            let _ = roots.add_parsable_certificates(extra_roots.iter().cloned());
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -126,6 +159,8 @@ impl Pool {
             tls,
             idle: Mutex::new(vec![]),
             h2: Mutex::new(None),
+            h2_gate: tokio::sync::Mutex::new(()),
+            speaks_h1: std::sync::atomic::AtomicBool::new(false),
             limit: limit.map(|n| Arc::new(Semaphore::new(n))),
             connect_timeout,
             opened: AtomicU64::new(0),
@@ -140,10 +175,18 @@ impl Pool {
             Some(s) => Some(s.clone().acquire_owned().await.expect("the pool's semaphore is never closed")),
             None => None,
         };
-        let shared = self.h2.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(h2) = shared.filter(|s| !s.is_closed()) {
+        if let Some(h2) = self.shared_h2() {
             return Ok(Lease { pool: self, sender: Some(Sender::H2(h2)), _permit: permit });
         }
+        let _gate = if self.tls.is_some() && !self.speaks_h1.load(Ordering::Relaxed) {
+            let gate = self.h2_gate.lock().await;
+            if let Some(h2) = self.shared_h2() {
+                return Ok(Lease { pool: self, sender: Some(Sender::H2(h2)), _permit: permit });
+            }
+            Some(gate)
+        } else {
+            None
+        };
         loop {
             let next = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(mut s) = next else { break };
@@ -158,6 +201,10 @@ impl Pool {
         let sender =
             tokio::time::timeout(self.connect_timeout, self.connect()).await.map_err(|_| ConnectError::Timeout)??;
         Ok(Lease { pool: self, sender: Some(sender), _permit: permit })
+    }
+
+    fn shared_h2(&self) -> Option<http2::SendRequest<Body>> {
+        self.h2.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|s| !s.is_closed())
     }
 
     async fn connect(&self) -> Result<Sender, ConnectError> {
@@ -180,6 +227,7 @@ impl Pool {
             *self.h2.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
             return Ok(Sender::H2(sender));
         }
+        self.speaks_h1.store(true, Ordering::Relaxed);
         handshake_h1(stream).await
     }
 

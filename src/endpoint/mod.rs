@@ -234,9 +234,19 @@ impl OpenaiWorkload {
         let limit = spec.connections.as_ref().map(|c| c.value as usize);
         let url = target.url("");
         cx.progress(format!("asking {url}/models for its models"));
-        let served_models = check_server(&target, &headers, &e.model.value, e.model.span, e.url.span, cx)?;
+        let roots = match &spec.tls_ca {
+            Some(ca) => client::read_ca(&cx.resolve(&ca.value)).map_err(|m| {
+                SetupError::input(
+                    m,
+                    "name a PEM file of the certificate authorities that signed the server's certificate",
+                )
+                .at(ca.span)
+            })?,
+            None => vec![],
+        };
+        let served_models = check_server(&target, &roots, &headers, &e.model.value, e.model.span, e.url.span, cx)?;
         Ok(OpenaiWorkload {
-            pool: Pool::new(target, limit, timeout.min(Duration::from_secs(30))),
+            pool: Pool::new(target, &roots, limit, timeout.min(Duration::from_secs(30))),
             params,
             prompts,
             tokenizer,
@@ -489,6 +499,7 @@ impl Received {
 /// is an input error with the names it has; a server without the listing is a warning.
 fn check_server(
     target: &Target,
+    roots: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>],
     headers: &[(hyper::header::HeaderName, hyper::header::HeaderValue)],
     model: &str,
     model_span: crate::dsl::span::Span,
@@ -497,11 +508,12 @@ fn check_server(
 ) -> Result<Vec<String>, SetupError> {
     let target = target.clone();
     let headers = headers.to_vec();
+    let roots = roots.to_vec();
     let url = target.url("/models");
     let answer = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async move {
-            let pool = Pool::new(target, Some(1), SETUP_TIMEOUT);
+            let pool = Pool::new(target, &roots, Some(1), SETUP_TIMEOUT);
             let fetch = async {
                 let mut lease = pool.acquire().await.map_err(|e| e.to_string())?;
                 let mut req = pool.request("/models", lease.is_h2()).method("GET");
@@ -520,11 +532,12 @@ fn check_server(
     .join()
     .unwrap_or_else(|_| Err("the check panicked".into()));
     let (status, body) = answer.map_err(|m| {
-        SetupError::runtime(
-            format!("cannot reach the server at {url}: {m}"),
-            Some("start the server, or point the workload at it (scenarios/openai.kdl: --set base_url=http://HOST:PORT/v1)".into()),
-        )
-        .at(url_span)
+        let help = if m.contains("TLS handshake") {
+            "if the server's certificate is signed by a private certificate authority, trust it with tls ca=\"ca.pem\""
+        } else {
+            "start the server, or point the workload at it (scenarios/openai.kdl: --set base_url=http://HOST:PORT/v1)"
+        };
+        SetupError::runtime(format!("cannot reach the server at {url}: {m}"), Some(help.into())).at(url_span)
     })?;
     match status {
         200 => {}

@@ -603,6 +603,7 @@ pub const OPENAI_NODES: &[&str] = &[
     "output",
     "sampling",
     "connections",
+    "tls",
     "token-check",
     "slo",
 ];
@@ -622,6 +623,7 @@ fn openai(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
         sampling_seed: None,
         extra_body: None,
         connections: None,
+        tls_ca: None,
         mismatch: None,
         on_mismatch: MismatchAction::Warn,
         slo: Slo::default(),
@@ -694,6 +696,7 @@ fn openai(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
                     Some(n)
                 })
             }
+            "tls" => o.tls_ca = read(cx, node, |cx, r| r.req_prop(cx, "ca", "tls ca=\"certs/internal-ca.pem\"")),
             "token-check" => read(cx, node, |cx, r| {
                 o.mismatch = r.req_prop::<Percent>(cx, "mismatch", "token-check mismatch=\"5%\" action=\"warn\"");
                 if let Some(a) = r.prop::<MismatchAction>(cx, "action") {
