@@ -125,7 +125,8 @@ enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
-        /// What the starter benchmarks: a synthetic service, an in-process LLM, or vector search.
+        /// What the starter benchmarks: a synthetic service, an in-process LLM, vector search, or
+        /// a served model behind an OpenAI-compatible API.
         #[arg(long, value_enum, default_value_t = Template::Synthetic)]
         template: Template,
     },
@@ -365,6 +366,7 @@ enum Template {
     Synthetic,
     Inference,
     Retrieval,
+    Endpoint,
 }
 
 impl Template {
@@ -373,6 +375,7 @@ impl Template {
             Template::Synthetic => include_str!("../templates/starter.kdl"),
             Template::Inference => include_str!("../templates/starter-inference.kdl"),
             Template::Retrieval => include_str!("../templates/starter-retrieval.kdl"),
+            Template::Endpoint => include_str!("../templates/starter-endpoint.kdl"),
         }
     }
 }

@@ -576,3 +576,26 @@ fn https_with_a_private_ca_speaks_http2_on_one_connection() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("holds no PEM certificate") && out.contains("tls ca="), "{out}");
 }
+
+/// `init --template endpoint` checks clean and, pointed at llama-cpp-python's server, runs
+/// passing its own expectations (its seeded Poisson arrivals give 10 requests in 20 s at
+/// 0.5/s, more than the 7 a median bound needs).
+#[test]
+fn the_endpoint_starter_checks_clean_and_passes_against_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("served.kdl");
+    let path = file.to_str().unwrap();
+    let o = benchctl(&["init", "--template", "endpoint", path], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(benchctl(&["check", "--deny-warnings", path], &[]).status.code(), Some(0));
+    assert_eq!(benchctl(&["fmt", "--check", path], &[]).status.code(), Some(0), "the template is formatted");
+    let Some(url) = llama_url() else { return };
+    let out = dir.path().join("out");
+    let args =
+        ["run", path, "--set", &format!("base_url={url}"), "--set", "duration=20s", "--out", out.to_str().unwrap()];
+    let o = benchctl(&args, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(doc["overall_assessment"]["verdict"], "passed", "{}", text(&o));
+    assert!(doc["benchmarks"]["chat"]["requests"].as_u64().unwrap() >= 4, "{:#}", doc["benchmarks"]["chat"]);
+}
