@@ -213,6 +213,46 @@ impl ColorArgs {
     }
 }
 
+/// The file a scenario argument names: the path when it exists; for a bare name (`quick`,
+/// `quick.kdl`), `scenarios/NAME.kdl` here when there is one (a local file wins), else the
+/// built-in scenario of that name, copied to the cache so that diagnostics point into a
+/// file the user can open. Anything else is left as given, for the loader to report.
+fn scenario_path(arg: &std::path::Path, quiet: bool) -> PathBuf {
+    let given = arg.to_path_buf();
+    if given.exists() || given.components().count() != 1 {
+        return given;
+    }
+    let text = given.to_string_lossy();
+    let name = text.strip_suffix(".kdl").unwrap_or(&text);
+    if let Some(local) = local_scenario(name) {
+        return local;
+    }
+    let Some((_, builtin)) = dsl::load::builtin_scenarios().iter().find(|(n, _)| *n == name) else {
+        return given;
+    };
+    let copy = benchctl::workload::setup::cache_dir().join("scenarios").join(format!("{name}.kdl"));
+    let current = std::fs::read_to_string(&copy).is_ok_and(|t| t == *builtin);
+    let written = current
+        || std::fs::create_dir_all(copy.parent().unwrap_or(&copy))
+            .and_then(|_| benchctl::files::write_atomic(&copy, builtin.as_bytes()))
+            .is_ok();
+    if !written {
+        eprintln!("error: cannot write the built-in scenario `{name}` to `{}`", copy.display());
+        return given;
+    }
+    if !quiet {
+        eprintln!("{name}: the built-in scenario (a copy to read or edit: {})", copy.display());
+    }
+    copy
+}
+
+/// A local file that takes the place of the built-in scenario `name`: `NAME.kdl` or
+/// `scenarios/NAME.kdl` in the working directory.
+fn local_scenario(name: &str) -> Option<PathBuf> {
+    let file = format!("{name}.kdl");
+    [PathBuf::from(&file), std::path::Path::new("scenarios").join(&file)].into_iter().find(|p| p.is_file())
+}
+
 fn width() -> usize {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
 }
@@ -221,9 +261,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { files, load, format, deny_warnings, color } => {
+            let files: Vec<PathBuf> = files.iter().map(|f| scenario_path(f, false)).collect();
             check(&files, &load.options(), format, deny_warnings, color.enabled())
         }
-        Command::Plan { file, load, format, color } => plan_cmd(&file, &load.options(), format, color.enabled()),
+        Command::Plan { file, load, format, color } => {
+            plan_cmd(&scenario_path(&file, false), &load.options(), format, color.enabled())
+        }
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Init { file, force, template } => init(&file, force, template),
         Command::List { stdlib } => list(&stdlib),
@@ -248,7 +291,7 @@ fn main() -> ExitCode {
             color.enabled(),
         ),
         Command::Run { file, load, out, quiet, baseline, templates, repeat, color } => commands::run_scenario(
-            &file,
+            &scenario_path(&file, quiet),
             &load.options(),
             commands::RunArgs { out, quiet, baseline, templates, repeat },
             color.enabled(),
@@ -419,6 +462,17 @@ fn list(extra: &[PathBuf]) -> u8 {
             .collect();
         sections.push(("scenarios (./scenarios):".into(), rows));
     }
+    let rows = dsl::load::builtin_scenarios()
+        .iter()
+        .map(|(name, text)| {
+            let what = summary_line(text);
+            match local_scenario(name) {
+                Some(p) => (name.to_string(), format!("{what} [{} is used instead]", p.display())),
+                None => (name.to_string(), what),
+            }
+        })
+        .collect();
+    sections.push(("scenarios built in (benchctl run NAME):".into(), rows));
     let opts = LoadOptions { stdlib_dirs: extra.to_vec(), ..Default::default() };
     for dir in opts.stdlib_path() {
         let mut files = vec![];

@@ -355,3 +355,52 @@ fn init_templates_check_and_run() {
         assert_eq!(doc["overall_assessment"]["verdict"], "passed", "{template}");
     }
 }
+
+/// The shipped scenarios are built in: `run quick` works from an empty folder (a copy goes
+/// to the cache, where diagnostics point); a local `scenarios/NAME.kdl` takes its place, and
+/// `list` says so.
+#[test]
+fn built_in_scenarios_run_from_any_folder_and_a_local_file_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let in_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_benchctl"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("BENCHCTL_CACHE", &cache)
+            .env_remove("BENCHCTL_STDLIB")
+            .output()
+            .unwrap()
+    };
+    // 1 s phases are too short for quick's bounds: the verdict may be "too few samples" (4).
+    let o = in_dir(&["run", "quick", "--set", "duration=1s", "--out", "out"]);
+    assert!(matches!(o.status.code(), Some(0 | 4)), "{}\n{}", stdout(&o), stderr(&o));
+    let copy = cache.join("scenarios/quick.kdl");
+    assert!(stderr(&o).contains(&format!("quick: the built-in scenario (a copy to read or edit: {})", copy.display())));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/result.json")).unwrap()).unwrap();
+    assert_eq!(doc["scenario"]["name"], "quick", "{:#}", doc["scenario"]);
+    assert_eq!(doc["status"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap(),
+        std::fs::read_to_string(common::root().join("scenarios/quick.kdl")).unwrap()
+    );
+    // A local file of the same name wins, for check, plan and run alike; list says so.
+    std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+    std::fs::write(
+        dir.path().join("scenarios/quick.kdl"),
+        "scenario \"local-quick\" {\n    description \"mine\"\n    workload \"w\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"1ms\"\n    }\n    phase \"p\" duration=\"1s\" {\n        drive \"w\" concurrency=1\n    }\n}\n",
+    )
+    .unwrap();
+    let o = in_dir(&["check", "quick"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok: scenarios/quick.kdl"), "{}", stdout(&o));
+    let o = in_dir(&["list"]);
+    let line = stdout(&o).lines().find(|l| l.trim_start().starts_with("quick ")).map(str::to_string);
+    assert!(line.as_deref().is_some_and(|l| l.contains("[scenarios/quick.kdl is used instead]")), "{}", stdout(&o));
+    assert!(stdout(&o).contains("selftest"), "every shipped scenario is listed:\n{}", stdout(&o));
+    // A name that is neither a file nor built in is reported as a missing file.
+    let o = in_dir(&["check", "no-such-scenario"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

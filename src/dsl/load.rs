@@ -23,6 +23,11 @@ pub fn builtin_modules() -> &'static [(&'static str, &'static str)] {
     BUILTIN_STDLIB
 }
 
+/// The scenarios shipped in `scenarios/`, built into the binary: (name, contents).
+pub fn builtin_scenarios() -> &'static [(&'static str, &'static str)] {
+    BUILTIN_SCENARIOS
+}
+
 /// What a scenario or module is for: its `description`, else its first `//` comment line.
 pub fn summary_line(text: &str) -> String {
     // The leading comment block, up to the end of its first sentence.
