@@ -17,6 +17,21 @@ fn syntax_error() {
     case("syntax", "scenario \"t\" {\n    seed 1.\n}\n", &[], "kdl-syntax");
 }
 
+/// A deleted phase header: the parser stops at the file's last brace; the indentation marks
+/// the line where the header is missing.
+#[test]
+fn syntax_error_at_a_missing_header() {
+    let text = "scenario \"t\" {\n    workload \"w\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"1ms\"\n    }\n        drive \"w\" concurrency=1\n    }\n    expect \"w.error_rate\" \"==\" 0\n}\n";
+    case("syntax_missing_header", text, &[], "kdl-syntax");
+}
+
+/// A deleted `}`: the line where the block should have ended is marked.
+#[test]
+fn syntax_error_at_a_missing_brace() {
+    let text = "scenario \"t\" {\n    workload \"w\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"1ms\"\n    phase \"p\" duration=\"1s\" {\n        drive \"w\" concurrency=1\n    }\n}\n";
+    case("syntax_missing_brace", text, &[], "kdl-syntax");
+}
+
 #[test]
 fn empty_file() {
     case("empty", "// nothing but a comment\n", &[], "empty-file");

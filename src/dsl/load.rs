@@ -201,15 +201,28 @@ impl Workspace {
                 true
             }
             Err(err) => {
+                // The parser reports where it gave up, often the file's last brace; the
+                // indentation usually shows where the text went wrong.
+                let hint = source::likely_break(&text).map(|(at, header)| {
+                    let len = text[at..].find(['\n', '\r']).unwrap_or(text.len() - at).max(1);
+                    let span = Span::new(id, at, len);
+                    if header {
+                        (span, "indented as if inside a block, but none is open here", "a node header ending in `{` (such as `phase \"name\" {`) is probably missing above the marked line")
+                    } else {
+                        (span, "a block opened above is still open here", "a `}` is probably missing before the marked line")
+                    }
+                });
                 for kd in &err.diagnostics {
                     let message = kd.message.clone().unwrap_or_else(|| "invalid KDL".into());
                     let label = kd.label.clone().unwrap_or_else(|| "here".into());
                     let help = kd.help.clone().unwrap_or_else(|| {
                         "see the KDL 2.0 syntax: nodes are `name arg key=value { children }`; strings in double quotes; booleans #true/#false".into()
                     });
-                    let d = Diagnostic::error(Code::Syntax, message)
-                        .with_label(Span::from_kdl(id, kd.span), label)
-                        .with_help(help);
+                    let mut d = Diagnostic::error(Code::Syntax, message).with_label(Span::from_kdl(id, kd.span), label);
+                    d = match hint {
+                        Some((span, label, help)) => d.with_label(span, label).with_help(help),
+                        None => d.with_help(help),
+                    };
                     self.diags.push(d);
                 }
                 if err.diagnostics.is_empty() {

@@ -154,20 +154,76 @@ pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
             }
         },
         |_| {},
+        |_, _| {},
     );
     found
+}
+
+/// Where a text that does not parse most likely went wrong, judged from its indentation:
+/// the first line indented deeper than the blocks open before it (a node header ending in
+/// `{` is probably missing above it) or shallower (a `}` is probably missing before it).
+/// Returns the offset of the line's first character and whether a header (true) or a
+/// closing brace (false) is missing. `None` when the indentation is not regular enough to
+/// tell.
+pub fn likely_break(text: &str) -> Option<(usize, bool)> {
+    let (mut braces, mut strings) = (vec![], vec![]);
+    scan(text, |at, open| braces.push((at, open)), |_| {}, |a, b| strings.push((a, b)));
+    let in_string = |at: usize| strings.iter().any(|&(a, b)| a < at && at <= b);
+    // (offset of the first non-blank character, its indentation) of each code line.
+    let mut lines = vec![];
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start_matches([' ', '\t']);
+        let indent = line.len() - body.len();
+        let first = start + indent;
+        start += line.len();
+        if body.trim().is_empty() || body.starts_with("//") || body.starts_with("/*") || in_string(first) {
+            continue;
+        }
+        if line[..indent].contains('\t') {
+            return None;
+        }
+        lines.push((first, indent));
+    }
+    let unit = lines.iter().map(|&(_, i)| i).filter(|&i| i > 0).min()?;
+    let mut depth = 0usize;
+    let mut events = braces.iter().peekable();
+    for (first, indent) in lines {
+        while let Some(&&(at, open)) = events.peek() {
+            if at >= first {
+                break;
+            }
+            depth = if open { depth + 1 } else { depth.saturating_sub(1) };
+            events.next();
+        }
+        if indent % unit != 0 {
+            continue;
+        }
+        let closes = text[first..].starts_with('}');
+        let expected = if closes { depth.saturating_sub(1) } else { depth };
+        let level = indent / unit;
+        if level != expected {
+            return Some((first, level > expected));
+        }
+    }
+    None
 }
 
 /// The comments of a KDL text (`//` to end of line, and nested `/* */`), in order.
 pub fn comments(text: &str) -> Vec<&str> {
     let mut out = vec![];
-    scan(text, |_, _| {}, |c| out.push(c));
+    scan(text, |_, _| {}, |c| out.push(c), |_, _| {});
     out
 }
 
-/// A light scan of KDL text, not a parser: reports braces (offset, is-open) and comments,
-/// skipping quoted, raw and multi-line strings.
-fn scan<'t>(text: &'t str, mut brace: impl FnMut(usize, bool), mut comment: impl FnMut(&'t str)) {
+/// A light scan of KDL text, not a parser: reports braces (offset, is-open), comments, and
+/// the byte ranges of quoted, raw and multi-line strings, which it skips.
+fn scan<'t>(
+    text: &'t str,
+    mut brace: impl FnMut(usize, bool),
+    mut comment: impl FnMut(&'t str),
+    mut string: impl FnMut(usize, usize),
+) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -206,14 +262,17 @@ fn scan<'t>(text: &'t str, mut brace: impl FnMut(usize, bool), mut comment: impl
                 let start = i + hashes;
                 if b.get(start) == Some(&b'"') {
                     let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                    let from = i;
                     i = b[start + 1..]
                         .windows(close.len())
                         .position(|w| w == close.as_slice())
                         .map(|p| start + 1 + p + close.len() - 1)
                         .unwrap_or(b.len());
+                    string(from, i);
                 }
             }
             b'"' => {
+                let from = i;
                 i += 1;
                 while i < b.len() && b[i] != b'"' {
                     if b[i] == b'\\' {
@@ -221,6 +280,7 @@ fn scan<'t>(text: &'t str, mut brace: impl FnMut(usize, bool), mut comment: impl
                     }
                     i += 1;
                 }
+                string(from, i);
             }
             _ => {}
         }
@@ -239,5 +299,18 @@ mod tests {
         assert_eq!(too_deep("a \"{{{{\" { // {{{{\n /* { */ #\"{{\"# }", 1), None);
         assert_eq!(line_col("ab\ncé\nd", 6), (2, 3));
         assert_eq!(comments("a 1 // one\nb \"//no\" /* two /* nested */ */ c\n"), ["// one", "/* two /* nested */ */"]);
+    }
+
+    #[test]
+    fn likely_breaks() {
+        let ok = "s {\n    w {\n        x 1\n    }\n    y \"\"\"\n  any indent\n\"\"\"\n}\n";
+        assert_eq!(likely_break(ok), None);
+        // A deleted header: `x 1` is indented as if inside a block.
+        let header = "s {\n    w {\n        x 1\n    }\n        x 2\n    }\n}\n";
+        assert_eq!(likely_break(header), Some((header.find("x 2").unwrap(), true)));
+        // A deleted `}`: `v` is back at the outer level while `w` is still open.
+        let brace = "s {\n    w {\n        x 1\n    v {\n    }\n}\n";
+        assert_eq!(likely_break(brace), Some((brace.find("v {").unwrap(), false)));
+        assert_eq!(likely_break("s {\n\tw 1\n}\n"), None, "tabs: no judgement");
     }
 }
