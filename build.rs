@@ -16,33 +16,36 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("stdlib");
-    println!("cargo:rerun-if-changed=stdlib");
+/// Appends `pub static NAME: &[(&str, &str)]` to `code`: every .kdl file under `folder` of
+/// the package as (its key, its contents), in path order; `key` names a file from its path
+/// relative to the folder.
+fn embed(code: &mut String, doc: &str, name: &str, folder: &str, key: impl Fn(&Path) -> String) {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(folder);
+    println!("cargo:rerun-if-changed={folder}");
     let mut files = vec![];
     collect(&root, &mut files);
     files.sort();
-    let mut code = String::from("/// Built-in stdlib modules: (path relative to stdlib/, contents).\npub static BUILTIN_STDLIB: &[(&str, &str)] = &[\n");
+    writeln!(code, "/// {doc}\npub static {name}: &[(&str, &str)] = &[").unwrap();
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-        writeln!(code, "    ({rel:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+        let k = key(f.strip_prefix(&root).unwrap());
+        writeln!(code, "    ({k:?}, include_str!({:?})),", f.display().to_string()).unwrap();
     }
     code.push_str("];\n");
-    let scenarios = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("scenarios");
-    println!("cargo:rerun-if-changed=scenarios");
-    let mut files = vec![];
-    collect(&scenarios, &mut files);
-    files.sort();
-    code.push_str(
-        "/// Built-in scenarios: (name without .kdl, contents).\npub static BUILTIN_SCENARIOS: &[(&str, &str)] = &[\n",
+}
+
+fn main() {
+    let mut code = String::new();
+    embed(
+        &mut code,
+        "Built-in stdlib modules: (path relative to stdlib/, contents).",
+        "BUILTIN_STDLIB",
+        "stdlib",
+        |rel| rel.to_string_lossy().replace('\\', "/"),
     );
-    for f in &files {
-        println!("cargo:rerun-if-changed={}", f.display());
-        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
-        writeln!(code, "    ({name:?}, include_str!({:?})),", f.display().to_string()).unwrap();
-    }
-    code.push_str("];\n");
+    embed(&mut code, "Built-in scenarios: (name without .kdl, contents).", "BUILTIN_SCENARIOS", "scenarios", |rel| {
+        rel.file_stem().unwrap().to_string_lossy().into_owned()
+    });
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("stdlib.rs");
     std::fs::write(out, code).unwrap();
 }

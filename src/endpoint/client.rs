@@ -65,20 +65,36 @@ impl Target {
     }
 }
 
-/// The certificates of a PEM file, each one checked to be usable as a trust anchor.
-pub fn read_ca(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
+/// The roots a TLS connection trusts: the Mozilla set, plus the certificates of the PEM file
+/// `ca` (`tls ca=`) when given, each one checked to be usable as a trust anchor.
+pub fn roots(ca: Option<&std::path::Path>) -> Result<rustls::RootCertStore, String> {
+    let mut store = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let Some(path) = ca else { return Ok(store) };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("cannot read certificates from `{}`: {e}", path.display()))?;
     if certs.is_empty() {
         return Err(format!("`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
     }
-    let mut store = rustls::RootCertStore::empty();
-    let (_, rejected) = store.add_parsable_certificates(certs.iter().cloned());
+    let n = certs.len();
+    let (_, rejected) = store.add_parsable_certificates(certs);
     if rejected > 0 {
-        return Err(format!("{rejected} of the {} certificates in `{}` cannot be parsed", certs.len(), path.display()));
+        return Err(format!("{rejected} of the {n} certificates in `{}` cannot be parsed", path.display()));
     }
-    Ok(certs)
+    Ok(store)
+}
+
+/// A TLS connector trusting `roots` and offering HTTP/2 and HTTP/1.1 through ALPN; cheap to
+/// clone, so one serves every pool of a workload.
+pub fn tls_connector(roots: rustls::RootCertStore) -> tokio_rustls::TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 /// Why no connection could be had.
@@ -133,27 +149,15 @@ pub struct Lease<'a> {
 }
 
 impl Pool {
-    /// A pool of at most `limit` connections (unlimited when `None`), trusting `extra_roots`
-    /// (from [`read_ca`]) besides the Mozilla roots.
+    /// A pool of at most `limit` connections (unlimited when `None`); `tls` (from
+    /// [`tls_connector`]) is required for an https:// target.
     pub fn new(
         target: Target,
-        extra_roots: &[CertificateDer<'static>],
+        tls: Option<tokio_rustls::TlsConnector>,
         limit: Option<usize>,
         connect_timeout: Duration,
     ) -> Pool {
-        let tls = target.https.then(|| {
-            let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-            // read_ca has checked that each one is accepted.
-            let _ = roots.add_parsable_certificates(extra_roots.iter().cloned());
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            tokio_rustls::TlsConnector::from(Arc::new(config))
-        });
+        debug_assert_eq!(target.https, tls.is_some(), "an https:// target needs a TLS connector, http:// none");
         Pool {
             target,
             tls,

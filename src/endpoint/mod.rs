@@ -234,19 +234,14 @@ impl OpenaiWorkload {
         let limit = spec.connections.as_ref().map(|c| c.value as usize);
         let url = target.url("");
         cx.progress(format!("asking {url}/models for its models"));
-        let roots = match &spec.tls_ca {
-            Some(ca) => client::read_ca(&cx.resolve(&ca.value)).map_err(|m| {
-                SetupError::input(
-                    m,
-                    "name a PEM file of the certificate authorities that signed the server's certificate",
-                )
-                .at(ca.span)
-            })?,
-            None => vec![],
-        };
-        let served_models = check_server(&target, &roots, &headers, &e.model.value, e.model.span, e.url.span, cx)?;
+        let roots = client::roots(spec.tls_ca.as_ref().map(|ca| cx.resolve(&ca.value)).as_deref()).map_err(|m| {
+            let help = "name a PEM file of the certificate authorities that signed the server's certificate";
+            SetupError::input(m, help).at(spec.tls_ca.as_ref().map_or(e.url.span, |ca| ca.span))
+        })?;
+        let tls = target.https.then(|| client::tls_connector(roots));
+        let served_models = check_server(&target, tls.clone(), &headers, &e.model.value, e.model.span, e.url.span, cx)?;
         Ok(OpenaiWorkload {
-            pool: Pool::new(target, &roots, limit, timeout.min(Duration::from_secs(30))),
+            pool: Pool::new(target, tls, limit, timeout.min(Duration::from_secs(30))),
             params,
             prompts,
             tokenizer,
@@ -499,7 +494,7 @@ impl Received {
 /// is an input error with the names it has; a server without the listing is a warning.
 fn check_server(
     target: &Target,
-    roots: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>],
+    tls: Option<tokio_rustls::TlsConnector>,
     headers: &[(hyper::header::HeaderName, hyper::header::HeaderValue)],
     model: &str,
     model_span: crate::dsl::span::Span,
@@ -508,31 +503,33 @@ fn check_server(
 ) -> Result<Vec<String>, SetupError> {
     let target = target.clone();
     let headers = headers.to_vec();
-    let roots = roots.to_vec();
     let url = target.url("/models");
+    // A failure is its message, and whether it was the TLS handshake (for the help).
+    let plain = |e: &dyn std::fmt::Display| (e.to_string(), false);
     let answer = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| plain(&e))?;
         rt.block_on(async move {
-            let pool = Pool::new(target, &roots, Some(1), SETUP_TIMEOUT);
+            let pool = Pool::new(target, tls, Some(1), SETUP_TIMEOUT);
             let fetch = async {
-                let mut lease = pool.acquire().await.map_err(|e| e.to_string())?;
+                let mut lease =
+                    pool.acquire().await.map_err(|e| (e.to_string(), matches!(e, client::ConnectError::Tls(_))))?;
                 let mut req = pool.request("/models", lease.is_h2()).method("GET");
                 for (n, v) in &headers {
                     req = req.header(n, v);
                 }
-                let req = req.body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
-                let resp = lease.send(req).await.map_err(|e| e.to_string())?;
+                let req = req.body(Full::new(Bytes::new())).map_err(|e| plain(&e))?;
+                let resp = lease.send(req).await.map_err(|e| plain(&e))?;
                 let status = resp.status();
-                let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-                Ok::<_, String>((status.as_u16(), body))
+                let body = resp.into_body().collect().await.map_err(|e| plain(&e))?.to_bytes();
+                Ok((status.as_u16(), body))
             };
-            tokio::time::timeout(SETUP_TIMEOUT, fetch).await.unwrap_or_else(|_| Err("no answer within 10 s".into()))
+            tokio::time::timeout(SETUP_TIMEOUT, fetch).await.unwrap_or_else(|_| Err(plain(&"no answer within 10 s")))
         })
     })
     .join()
-    .unwrap_or_else(|_| Err("the check panicked".into()));
-    let (status, body) = answer.map_err(|m| {
-        let help = if m.contains("TLS handshake") {
+    .unwrap_or_else(|_| Err(plain(&"the check panicked")));
+    let (status, body) = answer.map_err(|(m, tls_failed)| {
+        let help = if tls_failed {
             "if the server's certificate is signed by a private certificate authority, trust it with tls ca=\"ca.pem\""
         } else {
             "start the server, or point the workload at it (scenarios/openai.kdl: --set base_url=http://HOST:PORT/v1)"
