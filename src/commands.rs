@@ -38,6 +38,38 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         return exit::INVALID_INPUT;
     };
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut plan = plan::build(valid, &checked.sources);
+    if let Some(r) = repeat {
+        plan.set_repeat(r, valid);
+    }
+    // One rule for every output a scenario names: a relative path resolves against `--out`
+    // when the run has one, else against the current folder (docs/running.md).
+    let place = |p: &String| match &out {
+        Some(dir) if Path::new(p).is_relative() => dir.join(p),
+        _ => PathBuf::from(p),
+    };
+    let (junit, markdown, named_html) = (
+        plan.outputs.junit.as_ref().map(place),
+        plan.outputs.markdown.as_ref().map(place),
+        plan.outputs.html.as_ref().map(place),
+    );
+    let path = plan.outputs.json.as_ref().map(place).unwrap_or_else(|| {
+        out.clone()
+            .unwrap_or_else(|| default_dir(&valid.scenario.name.value, std::time::SystemTime::now()))
+            .join("result.json")
+    });
+    // The HTML report always goes beside the JSON (and also where the scenario asks).
+    let html = named_html.unwrap_or_else(|| path.with_file_name("report.html"));
+    let outputs = Outputs { json: Some(path), junit, markdown, html: Some(html), templates };
+    // Before any work: every output folder is writable, the result's folder is this run's
+    // alone, and it does not hold another scenario's result.
+    let _lock = match claim_outputs(&outputs, &valid.scenario.name.value) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was run");
+            return exit::INVALID_INPUT;
+        }
+    };
     let mut say = |w: &str, m: String| {
         if !quiet {
             eprintln!("{w}: {m}");
@@ -63,10 +95,6 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
             };
         }
     };
-    let mut plan = plan::build(valid, &checked.sources);
-    if let Some(r) = repeat {
-        plan.set_repeat(r, valid);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -92,23 +120,6 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     runtime.shutdown_background();
     drop(quiet_panics);
     let doc = result::build(&outcome, valid, &plan, &checked.sources, probe::system_info());
-    // One rule for every output a scenario names: a relative path resolves against `--out`
-    // when the run has one, else against the current folder (docs/running.md).
-    let place = |p: &String| match &out {
-        Some(dir) if Path::new(p).is_relative() => dir.join(p),
-        _ => PathBuf::from(p),
-    };
-    let (junit, markdown, named_html) = (
-        plan.outputs.junit.as_ref().map(place),
-        plan.outputs.markdown.as_ref().map(place),
-        plan.outputs.html.as_ref().map(place),
-    );
-    let path = plan
-        .outputs
-        .json
-        .as_ref()
-        .map(place)
-        .unwrap_or_else(|| out.clone().unwrap_or_else(|| default_dir(&doc)).join("result.json"));
     if !quiet {
         print!("{}", summary(&doc));
     }
@@ -116,9 +127,6 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         eprintln!("error: cannot serialise the result");
         return exit::RUNTIME_ERROR;
     };
-    // The HTML report always goes beside the JSON (and also where the scenario asks).
-    let html = named_html.unwrap_or_else(|| path.with_file_name("report.html"));
-    let outputs = Outputs { json: Some(path), junit, markdown, html: Some(html), templates };
     let comparison = baseline_for(&plan, baseline, file).and_then(|(path, tolerance, overrides)| match read_result(&path) {
         Ok(base) => Some(compare::compare(&base, &value, &path.display().to_string(), tolerance, &overrides)),
         Err(e) => {
@@ -131,6 +139,9 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     let code = present(&mut value, &outputs, quiet, !quiet, color, comparison);
     if outcome.interrupted {
         eprintln!("the run was interrupted; the result holds what was measured until then");
+    }
+    if outcome.limited {
+        eprintln!("the run reached its run-limit; the result holds what was measured until then");
     }
     code
 }
@@ -214,7 +225,8 @@ fn baseline_for(
 }
 
 fn read_result(path: &Path) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = crate::dsl::source::read_text_bounded(path, result::MAX_RESULT_BYTES)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
     match v["schema_version"].as_u64() {
@@ -368,11 +380,32 @@ pub fn present(
             }
         }
     }
-    for (p, bytes) in files {
-        if let Err(e) = benchctl::files::write_atomic(p, &bytes) {
+    // Every output is attempted; if the result itself cannot be written, the measurements
+    // go to a fallback file that is printed, so a failed write never loses a run.
+    let mut write_failed = false;
+    for (p, bytes) in &files {
+        if let Err(e) = benchctl::files::write_atomic(p, bytes) {
             eprintln!("error: cannot write `{}`: {e}", p.display());
-            return exit::RUNTIME_ERROR;
+            write_failed = true;
+            if Some(*p) == outputs.json.as_ref() {
+                let name = value.pointer("/scenario/name").and_then(serde_json::Value::as_str).unwrap_or("result");
+                let fallback = benchctl::files::fallback_dir().join(format!(
+                    "{}-{}.json",
+                    file_name(name),
+                    stamp(std::time::SystemTime::now())
+                ));
+                match benchctl::files::write_atomic(&fallback, bytes) {
+                    Ok(()) => eprintln!(
+                        "the measurements were saved to {} instead; `benchctl report {0} --html FILE` makes the reports from it",
+                        fallback.display()
+                    ),
+                    Err(e) => eprintln!("error: the fallback `{}` failed too: {e}", fallback.display()),
+                }
+            }
         }
+    }
+    if write_failed {
+        return exit::RUNTIME_ERROR;
     }
     if !quiet {
         print!("{}", report::terminal(&ev, color && std::io::stdout().is_terminal()));
@@ -420,27 +453,107 @@ pub fn report_cmd(result: &Path, outputs: &Outputs, quiet: bool, color: bool) ->
     present(&mut value, outputs, quiet, true, color, None)
 }
 
-/// `out/<scenario>/<timestamp>/`, the timestamp in a form that sorts and suits file names.
-fn default_dir(doc: &ResultDoc) -> PathBuf {
-    let stamp: String = doc.timestamp.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    let name: String = doc
-        .scenario
-        .name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
-    PathBuf::from("out").join(name).join(stamp)
+/// `out/<scenario>/<timestamp>/`, the timestamp (when the command started) in a form that
+/// sorts and suits file names.
+fn default_dir(scenario: &str, at: std::time::SystemTime) -> PathBuf {
+    PathBuf::from("out").join(file_name(scenario)).join(stamp(at))
 }
 
-/// First SIGINT/SIGTERM: stop gracefully (drain, write a partial result). Second: exit now.
+fn stamp(at: std::time::SystemTime) -> String {
+    result::rfc3339(at).chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+/// A scenario name as a file name: letters, digits, `-` and `_` kept, the rest `_`.
+fn file_name(scenario: &str) -> String {
+    scenario.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// Makes sure a run's outputs have somewhere to go before the run starts: each output's
+/// folder is created and written to, the result's folder is locked for this run, and a
+/// result of another scenario already there is not replaced. Returns the held lock.
+fn claim_outputs(outputs: &Outputs, scenario: &str) -> Result<Option<benchctl::files::FolderLock>, String> {
+    let folder = |p: &PathBuf| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let paths = [&outputs.json, &outputs.junit, &outputs.markdown, &outputs.html];
+    for p in paths.into_iter().flatten() {
+        // Devices and FIFOs named as outputs are written into; their folder need not be writable.
+        if std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            continue;
+        }
+        let dir = folder(p);
+        benchctl::files::check_writable(&dir).map_err(|e| {
+            format!(
+                "cannot write into `{}` (for `{}`): {e}\n  help: choose a writable folder with --out, or fix the output path in the scenario's `report` node",
+                dir.display(),
+                p.display()
+            )
+        })?;
+    }
+    let Some(json) = &outputs.json else { return Ok(None) };
+    if std::fs::metadata(json).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(None);
+    }
+    let dir = folder(json);
+    let lock = benchctl::files::lock_folder(&dir).map_err(|e| match e {
+        benchctl::files::LockError::Busy(_) => {
+            format!("{e}\n  help: wait for it to finish, or give this run its own folder with --out")
+        }
+        e => e.to_string(),
+    })?;
+    let previous = benchctl::dsl::source::read_text_bounded(json, result::MAX_RESULT_BYTES)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.pointer("/scenario/name").and_then(|n| n.as_str()).map(str::to_string));
+    if let Some(other) = previous.filter(|n| n != scenario) {
+        return Err(format!(
+            "`{}` holds a result of scenario `{other}`; this run of `{scenario}` would replace it\n  help: give this run its own folder with --out, or move the old result away",
+            json.display()
+        ));
+    }
+    Ok(Some(lock))
+}
+
+/// After a hangup the terminal is gone and writing to it fails; the run still has a result
+/// to write, so what it would print goes to /dev/null instead (only where it went to a
+/// terminal: a redirected log keeps its lines).
+#[cfg(unix)]
+fn detach_from_terminal() {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else { return };
+    for fd in [1, 2] {
+        // SAFETY: isatty and dup2 on the process's own descriptors; `null` outlives the calls.
+        unsafe {
+            if libc::isatty(fd) == 1 {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
+        }
+    }
+}
+
+/// First SIGINT, SIGTERM or SIGHUP (a closed terminal or SSH session): stop gracefully
+/// (drain, write a partial result). Second: exit now.
 async fn watch_signals(interrupt: Arc<Stop>) {
     #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let (mut term, mut hup) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::hangup()).ok())
+    };
     for n in 0.. {
         #[cfg(unix)]
-        let got = match term.as_mut() {
-            Some(t) => tokio::select! { r = tokio::signal::ctrl_c() => r.is_ok(), r = t.recv() => r.is_some() },
-            None => tokio::signal::ctrl_c().await.is_ok(),
+        let got = {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) -> bool {
+                match s {
+                    Some(s) => s.recv().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = next(&mut term) => r,
+                r = next(&mut hup) => {
+                    detach_from_terminal();
+                    r
+                }
+            }
         };
         #[cfg(not(unix))]
         let got = tokio::signal::ctrl_c().await.is_ok();
@@ -511,6 +624,9 @@ fn table(rows: &[Vec<String>], indent: &str) -> String {
 fn setup_lines(name: &str, w: &benchctl::result::WorkloadDoc) -> String {
     let mut out = String::new();
     if let Some(f) = &w.facts {
+        if let Some(s) = &f.synthetic {
+            out += &format!("  {name} is synthetic: {s}\n");
+        }
         if !f.rows.is_empty() {
             out += &format!("  {name}:\n");
             let rows: Vec<Vec<String>> = f.rows.iter().map(|r| vec![r.label.clone(), r.text.clone()]).collect();

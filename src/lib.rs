@@ -12,6 +12,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod exit;
 pub mod files;
+pub mod fuzzing;
 pub mod inference;
 pub mod kernel;
 pub mod plan;

@@ -369,6 +369,11 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
                 return exit::INVALID_INPUT;
             }
         };
+        if let Some((at, msg, help)) = dsl::source::guard(&text) {
+            let (line, col) = dsl::source::line_col(&text, at);
+            eprintln!("error: {}:{line}:{col}: {msg}; it was left as it is\n  help: {help}", file.display());
+            return exit::INVALID_INPUT;
+        }
         let formatted = match format::format_source(&text) {
             Ok(f) => f,
             Err(format::FormatError::Syntax(_)) => {
@@ -377,6 +382,10 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
                     file.display(),
                     file.display()
                 );
+                return exit::INVALID_INPUT;
+            }
+            Err(format::FormatError::TooComplex(_, msg)) => {
+                eprintln!("error: `{}`: {msg}; it was left as it is", file.display());
                 return exit::INVALID_INPUT;
             }
             Err(format::FormatError::Unsafe) => {
@@ -458,7 +467,10 @@ fn list(extra: &[PathBuf]) -> u8 {
     if !scenarios.is_empty() {
         let rows = scenarios
             .iter()
-            .map(|p| (p.display().to_string(), summary_line(&std::fs::read_to_string(p).unwrap_or_default())))
+            .map(|p| {
+                let text = dsl::source::read_text_bounded(p, dsl::source::MAX_FILE_BYTES).unwrap_or_default();
+                (p.display().to_string(), summary_line(&text))
+            })
             .collect();
         sections.push(("scenarios (./scenarios):".into(), rows));
     }
@@ -493,7 +505,8 @@ fn list(extra: &[PathBuf]) -> u8 {
                 .iter()
                 .map(|p| {
                     let rel = p.strip_prefix(&dir).unwrap_or(p).display().to_string();
-                    (format!("std/{rel}"), summary_line(&std::fs::read_to_string(p).unwrap_or_default()))
+                    let text = dsl::source::read_text_bounded(p, dsl::source::MAX_FILE_BYTES).unwrap_or_default();
+                    (format!("std/{rel}"), summary_line(&text))
                 })
                 .collect();
             sections.push((format!("stdlib modules in {}:", dir.display()), rows));

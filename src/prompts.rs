@@ -105,9 +105,13 @@ pub fn describe(d: &TokenDist) -> String {
     }
 }
 
+/// Largest prompt or corpus text file read (reading stops there, so a device or an endless
+/// stream is refused rather than filling memory).
+pub const MAX_TEXT_FILE_BYTES: usize = 1 << 30;
+
 /// Texts of a JSONL prompt file: the `prompt` field, or a ShareGPT record's first human turn.
 pub fn read_texts(path: &Path, format: PromptFormat) -> Result<Vec<String>, SetupError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::dsl::source::read_text_bounded(path, MAX_TEXT_FILE_BYTES).map_err(|e| {
         SetupError::input(
             format!("cannot read the prompt file `{}`: {e}", path.display()),
             "paths are relative to the scenario's folder",

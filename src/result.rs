@@ -21,6 +21,8 @@ use crate::stats::{self, DistSummary};
 
 /// Version of the result document; bumped on incompatible changes.
 pub const RESULT_SCHEMA_VERSION: u32 = 2;
+/// Largest result or baseline file read back (a long run with many workloads is a few MB).
+pub const MAX_RESULT_BYTES: usize = 512 << 20;
 /// Spike-rate k used in summaries (expectations may ask for another).
 pub const SUMMARY_K: f64 = 3.0;
 
@@ -484,6 +486,8 @@ pub fn build(
         timestamp,
         status: if outcome.interrupted {
             "interrupted"
+        } else if outcome.limited {
+            "limited"
         } else if outcome.aborted_by.is_some() {
             "aborted"
         } else {
@@ -557,7 +561,7 @@ fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
 /// nothing). The error names the first damaged place.
 pub fn verify(doc: &serde_json::Value) -> Result<(), Damage> {
     let status = doc["status"].as_str().unwrap_or("");
-    if !matches!(status, "completed" | "interrupted" | "aborted") {
+    if !matches!(status, "completed" | "interrupted" | "limited" | "aborted") {
         return Err(Damage::Status(doc["status"].to_string()));
     }
     let records =
@@ -592,7 +596,7 @@ pub enum Damage {
 impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Damage::Status(s) => write!(f, "`status` is {s}, not completed, interrupted or aborted"),
+            Damage::Status(s) => write!(f, "`status` is {s}, not completed, interrupted, limited or aborted"),
             Damage::Histogram { place, problem: None } => write!(f, "{place} has no data"),
             Damage::Histogram { place, problem: Some(p) } => write!(f, "{place}: {p}"),
         }

@@ -62,6 +62,7 @@ fn constructed(expectations: &str) -> Value {
         started: SystemTime::now(),
         duration: Duration::from_secs(11),
         interrupted: false,
+        limited: false,
         aborted_by: None,
         phases: vec![phase("main", recorded)],
         probes: vec![],

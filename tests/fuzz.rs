@@ -5,7 +5,7 @@ mod common;
 
 use proptest::prelude::*;
 
-use benchctl::dsl::{self, diag, format};
+use benchctl::dsl::{self, format};
 
 const TOKENS: &[&str] = &[
     "{",
@@ -130,26 +130,7 @@ fn bases() -> Vec<String> {
 }
 
 fn check_spans(c: &dsl::Checked) -> Result<(), TestCaseError> {
-    for d in &c.diagnostics {
-        for l in &d.labels {
-            let text = &c.sources.get(l.span.file).text;
-            prop_assert!(
-                l.span.end() <= text.len(),
-                "{:?} {} beyond {} bytes of {}",
-                d.code,
-                l.span.end(),
-                text.len(),
-                c.sources.get(l.span.file).name
-            );
-            prop_assert!(
-                text.is_char_boundary(l.span.start) && text.is_char_boundary(l.span.end()),
-                "{:?} span off a char boundary",
-                d.code
-            );
-        }
-        let _ = diag::to_json(d, &c.sources);
-    }
-    let _ = diag::render(&c.diagnostics, &c.sources, false, 80);
+    benchctl::fuzzing::check_spans(c);
     Ok(())
 }
 

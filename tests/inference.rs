@@ -20,8 +20,16 @@ fn load_gguf(p: &Path) -> Loaded {
 
 /// Loads a model on the CPU, failing the test with the setup error's message.
 fn load_source(source: &ModelSource) -> Loaded {
-    load(&LoadSpec { source, dtype: None, tokenizer: None, device: DeviceKind::Cpu, seed: 0, base: Path::new(".") })
-        .unwrap_or_else(|e| panic!("{}", e.message))
+    load(&LoadSpec {
+        source,
+        dtype: None,
+        tokenizer: None,
+        device: DeviceKind::Cpu,
+        seed: 0,
+        base: Path::new("."),
+        fallback: None,
+    })
+    .unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 #[test]
@@ -241,6 +249,50 @@ fn synthetic_gpt2_runs_end_to_end() {
     for r in rows {
         assert!(r["tok_s_total"].as_f64().unwrap() > 0.0 && r["ttft_p50_s"].as_f64().unwrap() > 0.0, "{r}");
     }
+}
+
+/// `fallback-synthetic`: a model file that is not there is replaced by the random-weight
+/// model of the named shape, which the setup message, the model facts and the synthetic
+/// label all say; a file that is there is used.
+#[test]
+fn a_missing_model_file_falls_back_to_its_random_weight_twin_and_says_so() {
+    let text = |file: &str| {
+        format!(
+            "scenario \"fb\" {{\n    workload \"chat\" kind=\"inference\" {{\n        model gguf=\"{file}\" fallback-synthetic=\"smollm2-135m\"\n        prompt tokens=4\n        output tokens=2\n    }}\n    phase \"p\" duration=\"1s\" {{\n        drive \"chat\" concurrency=1\n    }}\n}}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.kdl");
+    std::fs::write(&file, text("no-such-model.gguf")).unwrap();
+    let out = dir.path().join("out");
+    let o = benchctl(&["run".as_ref(), file.as_os_str(), "--out".as_ref(), out.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0 | 4)), "{err}");
+    assert!(err.contains("no-such-model.gguf is not there: running random weights of SmolLM2-135M's shape"), "{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let w = &doc["benchmarks"]["chat"];
+    assert_eq!(w["facts"]["synthetic"], "random weights of SmolLM2-135M's shape: speed is real, text is not");
+    assert!(w["setup"]["model"]["source"].as_str().unwrap().starts_with("synthetic: smollm2-135m (fallback: "));
+    let params = w["setup"]["model"]["parameters"].as_u64().unwrap();
+    assert!((130_000_000..140_000_000).contains(&params), "SmolLM2-135M's shape: {params}");
+    // The real file, when fetched, is what runs.
+    if let Some(real) = gguf() {
+        std::fs::write(&file, text(real.to_str().unwrap())).unwrap();
+        let (o, doc, _d) = run_scenario(&std::fs::read_to_string(&file).unwrap());
+        assert!(matches!(o.status.code(), Some(0 | 4)), "{}", String::from_utf8_lossy(&o.stderr));
+        let w = &doc.unwrap()["benchmarks"]["chat"];
+        assert!(w["facts"]["synthetic"].is_null(), "{}", w["facts"]);
+        assert!(w["setup"]["model"]["source"].as_str().unwrap().starts_with("gguf: "));
+    }
+    // A synthetic model needs no fallback.
+    let c = common::check_text(
+        &common::wrap(
+            "    workload \"m\" kind=\"inference\" { model synthetic=\"gpt2\" fallback-synthetic=\"gpt2\"; }",
+        ),
+        &[],
+    );
+    assert!(common::codes(&c).contains(&"conflicting-options"), "{}", common::rendered(&c));
 }
 
 /// Setup failures are diagnostics at the `model` node: a missing file is the user's to fix

@@ -181,9 +181,12 @@ fn hog(threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>
 }
 
 fn cli(dir: &std::path::Path, text: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let path = dir.join("s.kdl");
+    // A folder per run: a run does not replace another scenario's result.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("s{n}.kdl"));
     std::fs::write(&path, text).unwrap();
-    let out = dir.join("out");
+    let out = dir.join(format!("out{n}"));
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
         .arg("run")
         .arg(&path)

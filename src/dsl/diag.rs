@@ -32,6 +32,10 @@ codes! {
     FileTooLarge = "file-too-large",
     /// The file contains NUL bytes.
     BinaryFile = "binary-file",
+    /// The path is a folder, FIFO, device or socket.
+    NotAFile = "not-a-file",
+    /// Nesting, comment nesting or a string beyond what the parser may safely take.
+    TooComplex = "too-complex",
     /// The file is not UTF-8.
     InvalidUtf8 = "invalid-utf8",
     /// The file holds no nodes.

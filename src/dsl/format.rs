@@ -15,10 +15,16 @@ pub enum FormatError {
     Syntax(kdl::KdlError),
     /// The canonical text would not parse to the same document: formatting refused.
     Unsafe,
+    /// Refused before parsing by [`super::source::guard`] (nesting or string size): the
+    /// byte offset and the message.
+    TooComplex(usize, String),
 }
 
 /// Formats `text`; the output ends with exactly one newline.
 pub fn format_source(text: &str) -> Result<String, FormatError> {
+    if let Some((at, message, _)) = super::source::guard(text) {
+        return Err(FormatError::TooComplex(at, message));
+    }
     let doc: KdlDocument = text.parse().map_err(FormatError::Syntax)?;
     let mut out = String::new();
     let cx = Source(text);

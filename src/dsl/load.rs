@@ -165,14 +165,11 @@ impl Workspace {
     /// Parses a file; returns false (with diagnostics) if it has no usable document.
     fn parse(&mut self, id: FileId, is_root: bool) -> bool {
         let text = self.sources.get(id).text.clone();
-        if let Some(at) = source::too_deep(&text, source::MAX_NESTING) {
+        if let Some((at, message, help)) = source::guard(&text) {
             self.diags.push(
-                Diagnostic::error(
-                    Code::Syntax,
-                    format!("child blocks are nested more than {} levels deep", source::MAX_NESTING),
-                )
-                .with_label(Span::new(id, at, 1), "too deep")
-                .with_help("a scenario needs a few levels; flatten the structure"),
+                Diagnostic::error(Code::TooComplex, message)
+                    .with_label(Span::new(id, at, 1), "refused from here")
+                    .with_help(help),
             );
             return false;
         }
@@ -323,7 +320,9 @@ impl Workspace {
     fn import(&mut self, from: FileId, path: &str, at: Span, stack: &mut Vec<FileId>) -> Option<FileId> {
         let candidates = self.candidates(from, path);
         let found = candidates.iter().find_map(|(key, name)| match key {
-            ModuleKey::Disk(p) if p.is_file() => {
+            // Anything that exists is taken, so that a folder or a device named by `use` is
+            // refused as such when read (not reported as missing).
+            ModuleKey::Disk(p) if p.exists() => {
                 Some((ModuleKey::Disk(std::fs::canonicalize(p).unwrap_or(p.clone())), name.clone(), Some(p.clone())))
             }
             ModuleKey::Builtin(rel) if BUILTIN_STDLIB.iter().any(|(n, _)| n == rel) => {

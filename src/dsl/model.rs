@@ -113,6 +113,25 @@ keyword_enum!(
     }
 );
 
+impl SyntheticArch {
+    /// The model's own name, as its authors write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            SyntheticArch::Gpt2Medium => "GPT-2 medium",
+            SyntheticArch::DialogptMedium => "DialoGPT-medium",
+            SyntheticArch::Gpt2 => "GPT-2",
+            SyntheticArch::Smollm2_135m => "SmolLM2-135M",
+            SyntheticArch::Tinyllama1_1b => "TinyLlama-1.1B",
+            SyntheticArch::Llama3_8b => "Llama 3 8B",
+        }
+    }
+
+    /// What a result must say about a model of this shape with random weights.
+    pub fn synthetic_note(self) -> String {
+        format!("random weights of {}'s shape: speed is real, text is not", self.display_name())
+    }
+}
+
 keyword_enum!(DType, "dtype" { F32 = "f32", F16 = "f16", Bf16 = "bf16" });
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +146,9 @@ pub enum ModelSource {
 #[derive(Debug)]
 pub struct Model {
     pub source: Spanned<ModelSource>,
+    /// `fallback-synthetic=`: when the model file is not there, the random-weight model of
+    /// this architecture runs instead (said plainly in every report).
+    pub fallback: Option<Spanned<SyntheticArch>>,
     pub dtype: Option<Spanned<DType>>,
     pub tokenizer: Option<Spanned<String>>,
 }

@@ -82,15 +82,103 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Why a file could not become text. The caller turns it into a diagnostic with the right
 /// span (the `use` node for imports, none for the root file).
 pub fn read_text(path: &Path) -> Result<String, (Code, String, String)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let help = match e.kind() {
-            std::io::ErrorKind::NotFound => "check the path; relative paths start at the current directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "make the file readable for this user".to_string(),
-            _ => "check that the path names a readable file".to_string(),
-        };
-        (Code::Io, format!("cannot read `{}`: {e}", path.display()), help)
+    let bytes = read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => {
+            let help = match e.kind() {
+                std::io::ErrorKind::NotFound => "check the path; relative paths start at the current directory",
+                std::io::ErrorKind::PermissionDenied => "make the file readable for this user",
+                _ => "check that the path names a readable file",
+            };
+            (Code::Io, format!("cannot read `{}`: {e}", path.display()), help.to_string())
+        }
+        ReadError::NotAFile(kind) => (
+            Code::NotAFile,
+            format!("`{}` is {kind}, not a scenario file", path.display()),
+            "pass the path of a .kdl text file; to read a generated scenario, write it to a file first".into(),
+        ),
+        ReadError::TooLarge => (
+            Code::FileTooLarge,
+            format!("`{}` is over {MAX_FILE_BYTES} bytes; scenario files are limited to that", path.display()),
+            "split the scenario into modules with `use`, or generate fewer nodes".into(),
+        ),
     })?;
     text_from_bytes(bytes, &path.display().to_string())
+}
+
+/// Why [`read_bounded`] gave up.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// The path is a folder, FIFO, device or socket (the words say which).
+    NotAFile(&'static str),
+    /// More than the limit: reading stopped there.
+    TooLarge,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::NotAFile(kind) => write!(f, "it is {kind}, not a regular file"),
+            ReadError::TooLarge => write!(f, "it is larger than the limit"),
+        }
+    }
+}
+
+/// What a non-regular file is, in words, or `None` for a regular file.
+pub fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a folder")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Reads a regular file, stopping after `limit` bytes: the size is never trusted (files
+/// under /proc say 0, a file can grow while read), and folders, FIFOs, devices and sockets
+/// are refused before they are opened for reading, so `/dev/zero` or a FIFO with no writer
+/// can neither fill memory nor hang the command.
+pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if let Some(kind) = special_kind(&meta) {
+        return Err(ReadError::NotAFile(kind));
+    }
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    // Opened after the check: if the path was swapped for something else in between, the
+    // open file's own type decides.
+    if let Some(kind) = file.metadata().ok().as_ref().and_then(special_kind) {
+        return Err(ReadError::NotAFile(kind));
+    }
+    let mut bytes = Vec::with_capacity((meta.len() as usize).min(limit) + 1);
+    file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() > limit {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Reads a regular text file of at most `limit` bytes (prompt sets, configs, results):
+/// [`read_bounded`] with the bytes checked as UTF-8. Errors are one line of words.
+pub fn read_text_bounded(path: &Path, limit: usize) -> Result<String, String> {
+    let bytes = read_bounded(path, limit).map_err(|e| match e {
+        ReadError::TooLarge => format!("it is larger than {} MiB", limit >> 20),
+        e => e.to_string(),
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|e| format!("it is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
 }
 
 /// Checks size, binary content and UTF-8, in that order, and returns the text.
@@ -157,6 +245,88 @@ pub fn too_deep(text: &str, limit: usize) -> Option<usize> {
         |_, _| {},
     );
     found
+}
+
+/// Deepest `/* */` comment nesting accepted (the parser recurses per level too).
+pub const MAX_COMMENT_NESTING: usize = 64;
+/// Most `{` open at once counted without regard to strings and comments: the parser does
+/// not know a string is unterminated until it reaches the end, so an unclosed quote before
+/// thousands of braces must not reach it either. Well above any real scenario.
+pub const MAX_RAW_OPEN: usize = 512;
+/// Longest string literal accepted (prompts belong in prompt files).
+pub const MAX_STRING_BYTES: usize = 1024 * 1024;
+
+/// What makes a text unsafe to hand to the parser, found before it runs: block nesting,
+/// comment nesting or a string over the limits above. Returns (byte offset, message, help).
+/// Every command that parses scenario text calls this first.
+pub fn guard(text: &str) -> Option<(usize, String, String)> {
+    if let Some(at) = too_deep(text, MAX_NESTING) {
+        return Some((
+            at,
+            format!("child blocks are nested more than {MAX_NESTING} levels deep"),
+            "a scenario needs a few levels; flatten the structure".into(),
+        ));
+    }
+    let (mut open, mut comment, mut max_open, mut max_comment) = (0usize, 0usize, None, None);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1)) {
+            (b'{', _) => {
+                open += 1;
+                if open > MAX_RAW_OPEN && max_open.is_none() {
+                    max_open = Some(i);
+                }
+            }
+            (b'}', _) => open = open.saturating_sub(1),
+            (b'/', Some(b'*')) => {
+                comment += 1;
+                if comment > MAX_COMMENT_NESTING && max_comment.is_none() {
+                    max_comment = Some(i);
+                }
+                i += 1;
+            }
+            (b'*', Some(b'/')) => {
+                comment = comment.saturating_sub(1);
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(at) = max_comment {
+        return Some((
+            at,
+            format!("`/* */` comments are nested more than {MAX_COMMENT_NESTING} levels deep"),
+            "close the comments (each `/*` needs its `*/`), or use `//` line comments".into(),
+        ));
+    }
+    if let Some(at) = max_open {
+        return Some((
+            at,
+            format!("more than {MAX_RAW_OPEN} `{{` are open at once (counting those inside strings and comments)"),
+            "look for an unterminated string or comment before this point; a scenario needs a few levels".into(),
+        ));
+    }
+    let mut long = None;
+    scan(
+        text,
+        |_, _| {},
+        |_| {},
+        |a, z| {
+            if z.saturating_sub(a) > MAX_STRING_BYTES && long.is_none() {
+                long = Some(a);
+            }
+        },
+    );
+    long.map(|at| {
+        (
+            at,
+            format!("a string is longer than {} KiB", MAX_STRING_BYTES >> 10),
+            "check for an unterminated quote; long texts such as prompts belong in a prompt file (`prompts file=...`)"
+                .into(),
+        )
+    })
 }
 
 /// Where a text that does not parse most likely went wrong, judged from its indentation:

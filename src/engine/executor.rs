@@ -85,6 +85,8 @@ pub struct RunOutcome {
     pub started: SystemTime,
     pub duration: Duration,
     pub interrupted: bool,
+    /// The scenario's `run-limit` ended the run before its phases did.
+    pub limited: bool,
     /// The expectation marked `abort-on-fail` that stopped the run early, if one did.
     pub aborted_by: Option<String>,
     pub phases: Vec<PhaseOutcome>,
@@ -124,6 +126,8 @@ pub struct Engine<'a> {
     skipped: BTreeMap<String, String>,
     /// The repetition being run (1-based).
     repetition: u64,
+    /// Set when the scenario's `run-limit` passed; it also sets `interrupt`.
+    limit_hit: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> Engine<'a> {
@@ -147,6 +151,7 @@ impl<'a> Engine<'a> {
             aborted_by: None,
             skipped: BTreeMap::new(),
             repetition: 1,
+            limit_hit: Arc::default(),
         }
     }
 
@@ -172,6 +177,15 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Why the interrupt flag is set: the run limit, or a signal.
+    fn stop_reason(&self) -> &'static str {
+        if self.limit_hit.load(Ordering::SeqCst) {
+            "run-limit"
+        } else {
+            "interrupted"
+        }
+    }
+
     fn warn(&mut self, w: Warning) {
         self.reporter.event(&RunEvent::Warning(w.clone()));
         self.warnings.push(w);
@@ -185,6 +199,16 @@ impl<'a> Engine<'a> {
             self.origin,
         );
         let host = super::host::HostMonitor::start(self.origin);
+        // `run-limit` stops every phase kind the way an interrupt does (drain, write), from
+        // the first phase's start; setup is not counted.
+        let limiter = self.plan.run_limit.map(|limit| {
+            let (hit, stop) = (self.limit_hit.clone(), self.interrupt.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(limit.as_std()).await;
+                hit.store(true, Ordering::SeqCst);
+                stop.set();
+            })
+        });
         let mut phases = vec![];
         let order = crate::plan::schedule(&self.valid.scenario.phases, self.plan.repeat);
         let count = order.len();
@@ -214,14 +238,19 @@ impl<'a> Engine<'a> {
             });
             phases.push(outcome);
         }
+        if let Some(l) = limiter {
+            l.abort();
+        }
         let probes = probes.finish();
         let host = host.finish();
         self.reporter.finish();
-        let interrupted = self.interrupt.is_set() && self.aborted_by.is_none();
+        let limited = self.limit_hit.load(Ordering::SeqCst) && self.aborted_by.is_none();
+        let interrupted = self.interrupt.is_set() && self.aborted_by.is_none() && !limited;
         RunOutcome {
             started,
             duration: self.origin.elapsed(),
             interrupted,
+            limited,
             aborted_by: self.aborted_by,
             phases,
             probes,
@@ -412,7 +441,7 @@ impl<'a> Engine<'a> {
                 return format!("aborted: {why}");
             }
             if self.interrupt.is_set() {
-                return "interrupted".into();
+                return self.stop_reason().into();
             }
             if end.is_some_and(|e| now >= e) {
                 return "duration".into();
@@ -569,7 +598,7 @@ impl Engine<'_> {
         let mut why = "search finished".to_string();
         for n in 0..max_steps {
             if self.interrupt.is_set() {
-                why = "interrupted".into();
+                why = self.stop_reason().into();
                 break;
             }
             if deadline.is_some_and(|d| Instant::now() + step > d) {

@@ -88,6 +88,9 @@ pub fn evaluate(doc: &Value) -> Evaluation {
     if s(doc, "status") == Some("interrupted") {
         invalid_reasons.push("the run was interrupted before it finished".to_string());
     }
+    if s(doc, "status") == Some("limited") {
+        invalid_reasons.push("the run reached its run-limit before its phases finished".to_string());
+    }
     for o in outcomes.iter().filter(|o| o.status == Status::Insufficient) {
         invalid_reasons.push(format!("`{}`: {}", o.name, o.message));
     }

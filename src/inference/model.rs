@@ -14,7 +14,7 @@ use super::arch::{Config, RandomWeights};
 use super::attention::Cache;
 use super::gpt2::Gpt2;
 use super::llama::Llama;
-use crate::dsl::model::{DType as DslDType, DeviceKind, ModelSource};
+use crate::dsl::model::{DType as DslDType, DeviceKind, ModelSource, SyntheticArch};
 use crate::workload::setup::resolve;
 pub use crate::workload::setup::SetupError;
 
@@ -94,6 +94,10 @@ pub struct ModelFacts {
     pub kv_bytes_per_token: u64,
     /// Where text becomes tokens: `tokenizer.json (PATH)`, `GGUF metadata`, or `none`.
     pub tokenizer: String,
+    /// Set when the weights are random: what that means for the figures.
+    pub synthetic: Option<String>,
+    /// Set when `fallback-synthetic` replaced a model file that is not there: which file.
+    pub missing: Option<PathBuf>,
 }
 
 pub struct Loaded {
@@ -112,6 +116,8 @@ pub struct LoadSpec<'a> {
     pub seed: u64,
     /// Relative paths are resolved against this folder (the scenario's).
     pub base: &'a Path,
+    /// Run this random-weight architecture when the model file is not there.
+    pub fallback: Option<SyntheticArch>,
 }
 
 /// The candle device for a scenario device; without CUDA support compiled in, or without
@@ -167,6 +173,17 @@ fn candle_err<'a>(what: &str, path: &'a Path) -> impl Fn(candle_core::Error) -> 
 
 /// Loads the model `spec` names, timing the load.
 pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
+    let file = match spec.source {
+        ModelSource::Gguf { path } | ModelSource::Safetensors { path } => Some(resolve(spec.base, path)),
+        _ => None,
+    };
+    if let (Some(arch), Some(missing)) = (spec.fallback, file.filter(|f| !f.exists())) {
+        let twin = ModelSource::Synthetic { arch };
+        let mut loaded = load(&LoadSpec { source: &twin, fallback: None, ..*spec })?;
+        loaded.facts.source = format!("synthetic: {arch} (fallback: {} is not there)", missing.display());
+        loaded.facts.missing = Some(missing);
+        return Ok(loaded);
+    }
     let started = Instant::now();
     let device = device(spec.device)?;
     let explicit_tokenizer = spec.tokenizer.map(|t| resolve(spec.base, t));
@@ -231,6 +248,11 @@ pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
             DeviceKind::Cpu => "cpu".to_string(),
             DeviceKind::Cuda { index } => format!("cuda:{index}"),
         },
+        synthetic: match spec.source {
+            ModelSource::Synthetic { arch } => Some(arch.synthetic_note()),
+            _ => None,
+        },
+        missing: None,
         dtype: dtype_label,
         load_time_s: started.elapsed().as_secs_f64(),
         weights_bytes: net.weight_bytes(),

@@ -109,7 +109,15 @@ impl InferenceWorkload {
             device,
             seed,
             base,
+            fallback: m.fallback.as_ref().map(|f| f.value),
         })?;
+        if let Some(missing) = &facts.missing {
+            progress(format!(
+                "{} is not there: running {} instead (run scripts/fetch-models.sh for the real model)",
+                missing.display(),
+                facts.synthetic.as_deref().unwrap_or("random weights")
+            ));
+        }
         progress(format!(
             "loaded in {:.2} s: {} parameters, {:.1} MB of weights on {}",
             facts.load_time_s,
@@ -298,7 +306,7 @@ impl Workload for InferenceWorkload {
     fn facts(&self) -> Facts {
         let m = &self.facts;
         let kv_peak = self.kv.peak.load(Ordering::Relaxed);
-        let mut f = Facts::default();
+        let mut f = Facts { synthetic: m.synthetic.clone(), ..Facts::default() };
         f.row("model", m.source.clone())
             .row("family", format!("{} ({} layers, vocabulary {})", m.family, m.layers, m.vocab_size))
             .row("parameters", format!("{:.1} M", m.parameters as f64 / 1e6))

@@ -444,12 +444,13 @@ impl KernelWorkload {
         let (text, name, file): (String, String, Option<PathBuf>) = match &k.source {
             Some(KernelSource::File(p)) => {
                 let path = setup.base.join(&p.value);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    SetupError::input(
-                        format!("cannot read the kernel source `{}`: {e}", path.display()),
-                        "paths are relative to the scenario's folder",
-                    )
-                })?;
+                let text =
+                    crate::dsl::source::read_text_bounded(&path, crate::dsl::source::MAX_FILE_BYTES).map_err(|e| {
+                        SetupError::input(
+                            format!("cannot read the kernel source `{}`: {e}", path.display()),
+                            "paths are relative to the scenario's folder",
+                        )
+                    })?;
                 let name =
                     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "kernel.cu".into());
                 (text, name, Some(path))

@@ -17,9 +17,26 @@ fn icon(s: Status) -> &'static str {
     }
 }
 
-/// Table cells may not contain pipes or newlines.
+/// Text from the scenario or the run in running Markdown: raw HTML is shown as text, not
+/// passed through (`<`, `>` and `&` as entities), and `[` cannot start a link.
+fn text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('[', "\\[").replace('\n', " ")
+}
+
+/// A table cell: [`text`], and no pipes.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    text(s).replace('|', "\\|")
+}
+
+/// A code span: shown literally, so only a backtick could end it early; the span is widened
+/// with double backticks when the text holds one.
+fn code(s: &str) -> String {
+    let s = s.replace('\n', " ");
+    if s.contains('`') {
+        format!("`` {} ``", s.replace("``", "` `"))
+    } else {
+        format!("`{s}`")
+    }
 }
 
 pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
@@ -61,12 +78,13 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
         let _ = writeln!(m, "> **Invalid run:** {}", cell(r));
     }
     for f in &ev.host_findings {
-        let _ = writeln!(m, "> **Host finding** (`{}`, host-quiet {}): {}", f.code, ev.host_quiet, cell(&f.message));
+        let _ =
+            writeln!(m, "> **Host finding** ({}, host-quiet {}): {}", code(f.code), ev.host_quiet, cell(&f.message));
     }
     if !ev.recommendations.is_empty() {
         m += "\n### Recommendations\n\n";
         for r in &ev.recommendations {
-            let _ = writeln!(m, "- {r}");
+            let _ = writeln!(m, "- {}", text(r));
         }
     }
     if let Some(b) = doc["benchmarks"].as_object().filter(|b| !b.is_empty()) {
@@ -92,7 +110,7 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
         }
     }
     for setup in super::setup::setups(doc) {
-        let _ = writeln!(m, "\n### Setup of `{}`\n", cell(&setup.workload));
+        let _ = writeln!(m, "\n### Setup of {}\n", code(&setup.workload));
         for r in &setup.rows {
             let _ = writeln!(m, "- {}: {}", cell(&r.key), cell(&r.value));
         }
@@ -106,7 +124,7 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
         }
     }
     if let Some(changes) = doc.pointer("/comparison/changes").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-        let _ = writeln!(m, "\n### Compared with `{}`\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", cell(doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("")));
+        let _ = writeln!(m, "\n### Compared with {}\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", code(doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("")));
         for c in changes {
             let pct = |k: &str| format!("{:+.1}%", c[k].as_f64().unwrap_or(0.0) * 100.0);
             let unit = c["unit"].as_str().unwrap_or("");
@@ -131,9 +149,25 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             .map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
         let _ = writeln!(
             m,
-            "\nBreaking point of `{}`: max sustainable load {max}.",
-            st.get("workload").and_then(Value::as_str).unwrap_or("?")
+            "\nBreaking point of {}: max sustainable load {max}.",
+            code(st.get("workload").and_then(Value::as_str).unwrap_or("?"))
         );
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_strings_cannot_inject_html_or_links() {
+        let hostile = "<img src=x onerror=alert(1)> [x](javascript:alert(1)) a|b\nc";
+        let c = cell(hostile);
+        assert!(!c.contains('<') && !c.contains('>'), "{c}");
+        assert!(c.contains("&lt;img") && c.contains("\\[x]") && c.contains("a\\|b c"), "{c}");
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(text("a & b"), "a &amp; b");
+    }
 }

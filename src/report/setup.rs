@@ -67,7 +67,11 @@ pub fn setups(doc: &Value) -> Vec<SetupView> {
     b.iter()
         .map(|(name, w)| {
             let f = facts_of(w);
-            let rows = f.rows.into_iter().map(|r| RowView { key: r.label, value: r.text }).collect();
+            let synthetic = f.synthetic.map(|s| RowView { key: "synthetic".into(), value: s });
+            let rows = synthetic
+                .into_iter()
+                .chain(f.rows.into_iter().map(|r| RowView { key: r.label, value: r.text }))
+                .collect();
             let mut tables: Vec<TableView> = f
                 .tables
                 .into_iter()

@@ -113,7 +113,7 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> SetupError {
 
 /// Reads a vector file by its extension.
 pub fn read(path: &Path) -> Result<Vectors, SetupError> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::dsl::source::read_bounded(path, usize::MAX - 1).map_err(|e| {
         SetupError::input(
             format!("cannot read the vector file `{}`: {e}", path.display()),
             "paths are relative to the scenario's folder",

@@ -92,7 +92,7 @@ impl Embedder {
 /// Texts of a corpus or query file: `.jsonl` lines with a `text` string, else one text per
 /// non-empty line.
 pub fn read_texts(path: &Path) -> Result<Vec<String>, SetupError> {
-    let body = std::fs::read_to_string(path).map_err(|e| {
+    let body = crate::dsl::source::read_text_bounded(path, crate::prompts::MAX_TEXT_FILE_BYTES).map_err(|e| {
         SetupError::input(
             format!("cannot read the text file {}: {e}", path.display()),
             "the path is relative to the scenario file; the file must be UTF-8 text",

@@ -41,6 +41,8 @@ pub struct IndexFacts {
     pub dim: usize,
     pub params: Option<HnswParams>,
     pub data: String,
+    /// The vectors were generated, not read.
+    pub synthetic_data: bool,
     pub queries: String,
     pub top_k: usize,
     /// The ef of requests in the phases.
@@ -558,6 +560,7 @@ impl RetrievalWorkload {
             dim,
             params,
             data: data_text,
+            synthetic_data: centres.is_some(),
             queries: format!("{} ({} queries)", source.as_str(), queries.len()),
             top_k: k,
             ef,
@@ -647,6 +650,9 @@ impl Workload for RetrievalWorkload {
     fn facts(&self) -> Facts {
         let i = &self.facts;
         let mut f = Facts::default();
+        if i.synthetic_data {
+            f.synthetic = Some("generated clustered vectors: search speed and recall are real, the data is not".into());
+        }
         f.row("index", format!("{} ({}), {} x {}, {}", i.kind, i.backend, i.entries, i.dim, i.metric))
             .row("data", i.data.clone())
             .row("queries", format!("{}, top-{}, ef {} in the phases", i.queries, i.top_k, i.ef));

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
+    /// Set when part of the workload is synthetic (random weights, generated vectors, a
+    /// service whose latency the scenario sets): what that means for the figures, shown
+    /// first in every report so that no one takes it for a real system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<String>,
     /// One line each: what the workload is and how it was prepared.
     pub rows: Vec<Row>,
     /// Tables measured during the setup (a batch-size sweep, an ef sweep).

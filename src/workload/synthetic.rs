@@ -86,4 +86,19 @@ impl Workload for Synthetic {
     fn streams_tokens(&self) -> bool {
         self.tokens.is_some()
     }
+
+    fn facts(&self) -> super::Facts {
+        let injected = if self.error_probability > 0.0 {
+            format!(", errors injected with probability {}", crate::dsl::units::Percent(self.error_probability))
+        } else {
+            String::new()
+        };
+        super::Facts {
+            synthetic: Some(format!(
+                "synthetic service: latency{} set by the scenario{injected}",
+                if self.tokens.is_some() { " and token stream" } else { "" }
+            )),
+            ..Default::default()
+        }
+    }
 }

@@ -5,6 +5,16 @@ use std::path::{Path, PathBuf};
 
 use benchctl::dsl::{self, diag, Checked, LoadOptions};
 
+/// The binary as users run it: no colour, no stdlib folder from the environment.
+pub fn benchctl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("BENCHCTL_STDLIB")
+        .output()
+        .expect("benchctl runs")
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -45,6 +45,23 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
                     gpu_memory: c.prop(cx, "gpu-memory"),
                     cap: c.prop(cx, "cap"),
                 };
+                // A share of memory is of the memory there is: over 100 % cannot be held.
+                let shares = [
+                    ("memory", p.memory.as_ref().and_then(percent_of)),
+                    ("gpu-memory", p.gpu_memory.as_ref().and_then(percent_of)),
+                    ("cap", p.cap.as_ref().map(|c| (c.value.0, c.span))),
+                ];
+                for (key, share) in shares {
+                    if let Some((f, span)) = share.filter(|(f, _)| *f > 1.0) {
+                        cx.error(
+                            Code::OutOfRange,
+                            span,
+                            format!("`{key}` is {}, more than all of the memory there is", crate::dsl::units::Percent(f)),
+                            "over 100 %",
+                            "give a share up to 100 % (the cap keeps the total at or below 85 % unless `cap` says otherwise), or a size such as \"8GiB\"",
+                        );
+                    }
+                }
                 if !["memory", "cpu-threads", "gpu-memory"].iter().any(|k| c.has_prop(k)) {
                     cx.error(
                         Code::MissingOption,
@@ -293,4 +310,12 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
     }
     until?;
     Some(s)
+}
+
+/// A percentage amount as (fraction, span).
+fn percent_of(a: &Spanned<crate::dsl::units::Amount>) -> Option<(f64, crate::dsl::span::Span)> {
+    match a.value {
+        crate::dsl::units::Amount::Percent(p) => Some((p.0, a.span)),
+        crate::dsl::units::Amount::Bytes(_) => None,
+    }
 }

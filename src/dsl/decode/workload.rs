@@ -106,6 +106,7 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
     let file = r.prop::<String>(cx, "file");
     let dtype = r.prop(cx, "dtype");
     let tokenizer = r.prop(cx, "tokenizer");
+    let fallback = r.prop::<SyntheticArch>(cx, "fallback-synthetic");
     let mut sources: Vec<Spanned<ModelSource>> = vec![];
     if let Some(p) = gguf {
         sources.push(p.map(|path| ModelSource::Gguf { path }));
@@ -126,6 +127,15 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
         );
     }
     if let Some(a) = synthetic {
+        if let Some(f) = &fallback {
+            cx.error(
+                Code::ConflictingOptions,
+                f.span,
+                "a synthetic model needs no fallback",
+                "not needed",
+                "`fallback-synthetic` goes with gguf= or safetensors=: remove it",
+            );
+        }
         sources.push(a.map(|arch| ModelSource::Synthetic { arch }));
     }
     if sources.len() > 1 {
@@ -150,7 +160,17 @@ fn model(cx: &mut Ctx, r: &mut NodeReader) -> Option<Model> {
         );
         return None;
     }
-    Some(Model { source: sources.swap_remove(0), dtype, tokenizer })
+    let source = sources.swap_remove(0);
+    if let (Some(f), ModelSource::Hf { .. }) = (&fallback, &source.value) {
+        cx.error(
+            Code::ConflictingOptions,
+            f.span,
+            "`fallback-synthetic` applies to model files (gguf=, safetensors=), not to hub models",
+            "with hf=",
+            "name the downloaded file with gguf= or safetensors=, or remove the fallback",
+        );
+    }
+    Some(Model { source, dtype, tokenizer, fallback })
 }
 
 /// `prompt tokens=128` | `prompt tokens="32..512"` | `prompt tokens=256 stddev=64` | `prompt file="p.jsonl"`
