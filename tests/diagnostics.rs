@@ -415,3 +415,33 @@ fn error_kinds_covered() {
         .count();
     assert!(kinds >= 25, "only {kinds} distinct diagnostic kinds have snapshots");
 }
+
+/// Two CPU-bound workloads in one measured phase on too few cores: a warning naming both,
+/// judged against the machine's cores (2 here, for a snapshot that is the same everywhere);
+/// with enough cores, in separate phases, or with the inference on a GPU, none.
+#[test]
+fn cpu_contention_names_both_workloads() {
+    let text = |device: &str, together: bool| {
+        let phases = if together {
+            "    phase \"mixed\" duration=\"10s\" {\n        drive \"chat\" concurrency=1\n        drive \"rag\" rate=\"100/s\"\n    }\n"
+        } else {
+            "    phase \"chat\" duration=\"10s\" {\n        drive \"chat\" concurrency=1\n    }\n    phase \"rag\" duration=\"10s\" {\n        drive \"rag\" rate=\"100/s\"\n    }\n"
+        };
+        format!(
+            "scenario \"t\" {{\n    workload \"chat\" kind=\"inference\" {{\n        model synthetic=\"gpt2\"\n        device \"{device}\"\n    }}\n    workload \"rag\" kind=\"retrieval\" {{\n        index \"flat\" entries=1000 dim=8\n    }}\n{phases}}}\n"
+        )
+    };
+    let lint = |text: &str, cores: usize| {
+        let c = check_text(text, &[]);
+        let v = c.scenario.as_ref().unwrap_or_else(|| panic!("{}", rendered(&c)));
+        let mut diags = vec![];
+        benchctl::dsl::lints::contention(&v.scenario, cores, &mut diags);
+        (benchctl::dsl::diag::render(&diags, &c.sources, false, 80), diags.len())
+    };
+    let (out, n) = lint(&text("cpu", true), 2);
+    assert_eq!(n, 1);
+    insta::assert_snapshot!("cpu_contention", out.replace(&format!("{}/", root().display()), ""));
+    assert_eq!(lint(&text("cpu", true), 16).1, 0, "enough cores");
+    assert_eq!(lint(&text("cpu", false), 2).1, 0, "phases of their own");
+    assert_eq!(lint(&text("cuda", true), 2).1, 0, "inference on a GPU");
+}

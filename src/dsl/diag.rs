@@ -95,6 +95,8 @@ codes! {
     UnusedParameter = "unused-parameter",
     /// Lint: an ef the sweep repeats, or requests at an ef the sweep does not list.
     EfSweep = "ef-sweep",
+    /// Lint: two CPU-bound workloads share a measured phase on too few cores.
+    CpuContention = "cpu-contention",
     /// Run setup: a workload's model, data or device could not be prepared.
     SetupFailed = "setup-failed",
     /// Run evaluation: an expectation did not hold (shown at its line in the scenario).

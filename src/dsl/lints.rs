@@ -32,6 +32,7 @@ pub fn lint(
         return;
     }
     idle_parts(&v.scenario, diags);
+    contention(&v.scenario, std::thread::available_parallelism().map_or(1, |n| n.get()), diags);
     for p in params.iter().filter(|p| p.name.span.file == root && !used(&p.name.value)) {
         diags.push(
             Diagnostic::warning(Code::UnusedParameter, format!("parameter `{}` is never used", p.name.value))
@@ -165,6 +166,64 @@ fn idle_parts(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
                     .with_help("add `drive \"workload\" concurrency=1` (or rate=...) inside the phase"),
             );
         }
+    }
+}
+
+/// Two CPU-bound workloads driven in one measured phase, on a machine with fewer cores than
+/// they demand together: each one's latency would measure the other's load (a retrieval p95
+/// that fails beside an inference workload, with advice about ef that cannot help).
+pub fn contention(sc: &Scenario, cores: usize, diags: &mut Vec<Diagnostic>) {
+    for phase in sc.phases.iter().filter(|p| p.role == PhaseRole::Measure && !p.poisoned) {
+        let bound: Vec<(&Drive, usize)> = phase
+            .drives
+            .iter()
+            .filter_map(|d| {
+                let w = sc.workloads.iter().find(|w| w.name.value == d.workload.value)?;
+                cpu_demand(sc, w, &d.shape.value, cores).map(|n| (d, n))
+            })
+            .collect();
+        let demand: usize = bound.iter().map(|(_, n)| n).sum();
+        let [(a, _), (b, _), ..] = bound.as_slice() else { continue };
+        if demand <= cores {
+            continue;
+        }
+        let (a, b) = (&a.workload, &b.workload);
+        diags.push(
+            Diagnostic::warning(
+                Code::CpuContention,
+                format!(
+                    "`{}` and `{}` are both CPU-bound and driven together in phase `{}`: they need about {demand} cores, this machine has {cores}",
+                    a.value, b.value, phase.name.value
+                ),
+            )
+            .with_label(a.span, "CPU-bound")
+            .with_label(b.span, "CPU-bound, in the same phase")
+            .with_help(
+                "give each its own phase (one after the other), or move one to a GPU with device=\"cuda\"; driven together, each one's latency measures the other's load",
+            ),
+        );
+    }
+}
+
+/// Cores a drive of a CPU-bound workload keeps busy, or `None` when the workload mostly
+/// waits (a synthetic service without `cpu-work`, an endpoint) or runs on a GPU. Inference on
+/// the CPU spreads each request's matrix products over the cores: counted as two per
+/// concurrent request (small models' products gain little beyond that).
+fn cpu_demand(sc: &Scenario, w: &Workload, shape: &LoadShape, cores: usize) -> Option<usize> {
+    let device = w.device.as_ref().or(sc.device.as_ref()).map(|d| d.value.kind);
+    let on_cpu = matches!(device, None | Some(DeviceKind::Cpu));
+    let workers = match shape {
+        LoadShape::Closed { concurrency } => *concurrency as usize,
+        LoadShape::RampConcurrency { from, to } => (*from).max(*to) as usize,
+        _ => 1,
+    };
+    match &w.spec {
+        WorkloadSpec::Inference(_) if on_cpu => Some((2 * workers).clamp(1, cores)),
+        WorkloadSpec::Retrieval(_) => Some(workers.clamp(1, cores)),
+        WorkloadSpec::Synthetic(s) if s.cpu_work.as_ref().is_some_and(|c| c.value.0 > 0) => {
+            Some(workers.clamp(1, cores))
+        }
+        _ => None,
     }
 }
 
