@@ -433,6 +433,11 @@ impl Template {
 }
 
 fn init(file: &std::path::Path, force: bool, template: Template) -> u8 {
+    if let Some(kind) = std::fs::metadata(file).ok().as_ref().and_then(dsl::source::special_kind) {
+        // A scenario is a regular file: never write one into a device, a FIFO or a folder.
+        eprintln!("error: `{}` is {kind}, not a scenario file\n  help: name a .kdl file to create", file.display());
+        return exit::INVALID_INPUT;
+    }
     if file.exists() && !force {
         eprintln!("error: `{}` exists; pass --force to overwrite it", file.display());
         return exit::INVALID_INPUT;

@@ -162,7 +162,7 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("not base64: {e}"))?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("not an HdrHistogram V2 encoding: {e:?}"))
+        .map_err(|e| format!("not an HdrHistogram V2 encoding: {e}"))
 }
 
 /// Default confidence of the evidence rule (settable per scenario and per expectation).

@@ -85,6 +85,10 @@ fn endless_streams_fifos_devices_and_folders_are_refused_as_inputs() {
     refused(&o, "is a folder, not a scenario file");
     refused(&o, "is a character device, not a scenario file");
     assert!(!text(&o).contains("cannot find module"), "{}", text(&o));
+    // `init --force` writes a scenario file, never into a device, a FIFO or a folder.
+    for path in ["/dev/zero", fifo.to_str().unwrap(), dir.path().to_str().unwrap()] {
+        refused(&benchctl(&["init", "--force", path]), "not a scenario file");
+    }
     // A result read from an endless stream is refused, not read into memory.
     refused(&benchctl(&["report", "/dev/zero", "--quiet"]), "not a regular file");
 }

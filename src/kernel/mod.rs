@@ -292,8 +292,11 @@ const COPY_KERNEL: &str = r#"extern "C" __global__ void benchctl_copy(const floa
 fn measure_peaks(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Peaks, String> {
     let e = |e: cudarc::driver::DriverError| e.to_string();
     // Bandwidth: copy 512 MiB.
-    let ptx = nvrtc::compile(COPY_KERNEL, "benchctl_copy.cu", &nvrtc::CompileOptions::default())
-        .map_err(|f| format!("{f:?}"))?;
+    let ptx =
+        nvrtc::compile(COPY_KERNEL, "benchctl_copy.cu", &nvrtc::CompileOptions::default()).map_err(|f| match f {
+            nvrtc::CompileFailure::NoNvrtc(why) | nvrtc::CompileFailure::Other(why) => why,
+            nvrtc::CompileFailure::Errors { log, .. } => format!("the built-in copy kernel did not compile: {log}"),
+        })?;
     let module = ctx.load_module(ptx).map_err(e)?;
     let f = module.load_function("benchctl_copy").map_err(e)?;
     let n4: u64 = (512 << 20) / 16;

@@ -151,7 +151,10 @@ impl Cache {
     ) -> Result<PathBuf, String> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| format!("cannot create the cache folder {}: {e}", self.root.display()))?;
-        let tmp = self.root.join(format!(".tmp-{what}-{key}-{}", std::process::id()));
+        // Unique per process and per store, so concurrent runs (and threads) never share it.
+        static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.root.join(format!(".tmp-{what}-{key}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot write in {}: {e}", self.root.display()))?;
         let result = (|| {
@@ -179,9 +182,22 @@ impl Cache {
             f.write_all(&serde_json::to_vec_pretty(&m).unwrap()).map_err(|e| e.to_string())?;
             f.sync_all().map_err(|e| e.to_string())?;
             let dir = self.entry_dir(what, key);
+            // Another run may have stored the same entry meanwhile, and may be reading it:
+            // a valid entry is never replaced (this run's copy is dropped), only a damaged one.
+            if verify(&dir, what, key).is_ok() {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Ok(dir);
+            }
             let _ = std::fs::remove_dir_all(&dir);
-            std::fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
-            Ok(dir)
+            match std::fs::rename(&tmp, &dir) {
+                Ok(()) => Ok(dir),
+                // Lost the race to another run's rename: its entry is as good as ours.
+                Err(_) if verify(&dir, what, key).is_ok() => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(dir)
+                }
+                Err(e) => Err(e.to_string()),
+            }
         })();
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -266,6 +282,38 @@ mod tests {
         assert!(matches!(c.lookup("truth", &key), Lookup::Corrupt(r) if r.contains("checksum")));
         assert!(!d.exists(), "a corrupt entry is removed");
         assert!(matches!(c.lookup("truth", &key), Lookup::Miss));
+    }
+
+    /// Runs that build the same entry at once all succeed with one valid entry, none
+    /// replaces another's valid entry (which that run may be reading), and no temporary
+    /// folder is left.
+    #[test]
+    fn concurrent_stores_of_one_entry_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::new("t").text("x", 2).hex();
+        let truth = vec![vec![7, 8]];
+        let first = Cache::new(dir.path().to_path_buf())
+            .store("truth", &key, serde_json::json!({}), |d| write_truth(&d.join("truth.bin"), &truth, 2))
+            .unwrap();
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let before = inode(&first.join("truth.bin"));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (root, key, truth) = (dir.path().to_path_buf(), key.clone(), truth.clone());
+                std::thread::spawn(move || {
+                    Cache::new(root).store("truth", &key, serde_json::json!({}), |d| {
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        write_truth(&d.join("truth.bin"), &truth, 2)
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap().unwrap(), first);
+        }
+        assert_eq!(inode(&first.join("truth.bin")), before, "the valid entry was not replaced");
+        assert!(matches!(Cache::new(dir.path().to_path_buf()).lookup("truth", &key), Lookup::Hit { .. }));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary folders left");
     }
 
     #[test]
