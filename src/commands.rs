@@ -662,33 +662,54 @@ fn setup_lines(name: &str, w: &benchctl::result::WorkloadDoc) -> String {
 }
 
 fn summary(doc: &ResultDoc) -> String {
-    let mut rows = vec![vec![
-        "workload".to_string(),
-        "requests".into(),
-        "req/s".into(),
-        "errors".into(),
-        "p50".into(),
-        "p95".into(),
-        "p99".into(),
-        "ttft p95".into(),
-        "tok/s".into(),
-    ]];
-    for (name, w) in &doc.benchmarks {
-        let lat = |f: fn(&benchctl::stats::DistSummary) -> f64| {
-            w.metrics.get("latency").map_or("-".into(), |m| format!("{:.2}ms", f(&m.summary) * 1e3))
+    // Columns as (header, cells); time columns share one unit, named in the header.
+    let names: Vec<&String> = doc.benchmarks.keys().collect();
+    let mut columns: Vec<(String, Vec<String>)> =
+        vec![("workload".into(), names.iter().map(|n| n.to_string()).collect())];
+    let ws: Vec<&benchctl::result::WorkloadDoc> = doc.benchmarks.values().collect();
+    columns.push(("requests".into(), ws.iter().map(|w| w.requests.to_string()).collect()));
+    columns.push(("req/s".into(), ws.iter().map(|w| format!("{:.1}", w.throughput)).collect()));
+    columns
+        .push(("errors".into(), ws.iter().map(|w| format!("{} ({:.2}%)", w.errors, w.error_rate * 100.0)).collect()));
+    let times = |header: &str, metric: &str, pick: fn(&benchctl::stats::DistSummary) -> f64| {
+        let values: Vec<Option<f64>> = ws.iter().map(|w| w.metrics.get(metric).map(|m| pick(&m.summary))).collect();
+        let max = values.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+        let (unit, scale, digits) = if max >= 10.0 {
+            ("s", 1.0, 2)
+        } else if max >= 1e-3 || max == 0.0 {
+            ("ms", 1e3, 2)
+        } else {
+            ("us", 1e6, 0)
         };
-        let ttft = w.metrics.get("ttft").map_or("-".into(), |m| format!("{:.2}ms", m.summary.p95 * 1e3));
-        rows.push(vec![
-            name.clone(),
-            w.requests.to_string(),
-            format!("{:.1}", w.throughput),
-            format!("{} ({:.2}%)", w.errors, w.error_rate * 100.0),
-            lat(|s| s.p50),
-            lat(|s| s.p95),
-            lat(|s| s.p99),
-            ttft,
-            w.tok_s.map_or("-".into(), |t| format!("{t:.0}")),
-        ]);
+        let cells = values.iter().map(|v| v.map_or("-".into(), |x| format!("{:.digits$}", x * scale))).collect();
+        (format!("{header} ({unit})"), cells)
+    };
+    columns.push(times("p50", "latency", |s| s.p50));
+    columns.push(times("p95", "latency", |s| s.p95));
+    columns.push(times("p99", "latency", |s| s.p99));
+    columns.push(times("ttft p95", "ttft", |s| s.p95));
+    columns.push(("tok/s".into(), ws.iter().map(|w| w.tok_s.map_or("-".into(), |t| format!("{t:.0}"))).collect()));
+    // Fit the terminal: the least needed columns go first (a wider terminal keeps them).
+    let width = std::io::stdout()
+        .is_terminal()
+        .then(|| benchctl::progress::terminal_width(1))
+        .flatten()
+        .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()));
+    let render = |cols: &[(String, Vec<String>)]| {
+        let mut rows = vec![cols.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>()];
+        for i in 0..names.len() {
+            rows.push(cols.iter().map(|(_, c)| c[i].clone()).collect());
+        }
+        table(&rows, "  ")
+    };
+    let too_wide = |text: &str, w: usize| text.lines().any(|l| l.chars().count() > w);
+    if let Some(w) = width {
+        for drop in ["p50", "requests", "p99", "ttft p95"] {
+            if !too_wide(&render(&columns), w) {
+                break;
+            }
+            columns.retain(|(h, _)| !h.starts_with(&format!("{drop} (")) && h != drop);
+        }
     }
     let measured: f64 =
         doc.phases.iter().filter(|p| p.role == benchctl::dsl::model::PhaseRole::Measure).map(|p| p.duration_s).sum();
@@ -696,7 +717,7 @@ fn summary(doc: &ResultDoc) -> String {
         "{} {} in {:.1}s ({measured:.1}s in measured phases; the table covers those)\n",
         doc.scenario.name, doc.status, doc.duration_s
     );
-    out += &table(&rows, "  ");
+    out += &render(&columns);
     for (name, w) in &doc.benchmarks {
         out += &setup_lines(name, w);
     }

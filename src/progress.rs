@@ -16,12 +16,134 @@ impl Reporter for Quiet {
     fn event(&mut self, _: &RunEvent) {}
 }
 
-fn window_text(workload: &str, s: &WindowSummary) -> String {
-    let p95 = s.metrics.get("latency").map(|m| format!(" p95 {:.2}ms", m.p95 * 1e3)).unwrap_or_default();
-    let tok = if s.tok_s > 0.0 { format!(" {:.0} tok/s", s.tok_s) } else { String::new() };
-    let err = if s.errors > 0 { format!(" errors {}", s.errors) } else { String::new() };
-    let dropped = if s.dropped > 0 { format!(" dropped {}", s.dropped) } else { String::new() };
-    format!("{workload}: {:.0} req/s{tok}{p95}{err}{dropped}", s.throughput)
+/// A duration in seconds as people read it: `850us`, `12.4ms`, `1.48s`, `2m05s`.
+pub fn short_time(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        "-".into()
+    } else if s < 1e-3 {
+        format!("{:.0}us", s * 1e6)
+    } else if s < 0.1 {
+        format!("{:.2}ms", s * 1e3)
+    } else if s < 1.0 {
+        format!("{:.0}ms", s * 1e3)
+    } else if s < 60.0 {
+        format!("{s:.2}s")
+    } else {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    }
+}
+
+/// The columns of the terminal on file descriptor `fd`, when it is one.
+pub fn terminal_width(fd: i32) -> Option<usize> {
+    // SAFETY: TIOCGWINSZ fills the winsize struct passed by pointer; nothing else is touched.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// Cuts a line to `width` characters (never inside a character).
+fn fit(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        line.to_string()
+    } else {
+        line.chars().take(width.saturating_sub(1)).chain(std::iter::once('…')).collect()
+    }
+}
+
+/// What the display keeps of one workload during a phase: totals over the phase's windows,
+/// so that the rate shown is the phase's average, not the last second's.
+#[derive(Default, Clone)]
+struct Live {
+    requests: u64,
+    errors: u64,
+    tokens: f64,
+    seconds: f64,
+    p95: Option<f64>,
+    in_flight: u64,
+}
+
+impl Live {
+    fn add(&mut self, s: &WindowSummary) {
+        self.requests += s.requests;
+        self.errors += s.errors;
+        self.tokens += s.tok_s * s.seconds;
+        self.seconds += s.seconds;
+        if let Some(m) = s.metrics.get("latency") {
+            self.p95 = Some(m.p95);
+        }
+    }
+
+    /// `svc   100.2 req/s  p95 24.6ms  2 in flight  1600 tok/s  errors 3`; a workload that
+    /// has completed nothing yet says so.
+    fn line(&self, name: &str, name_width: usize) -> String {
+        let flight = format!("{} in flight", self.in_flight);
+        if self.requests == 0 {
+            return format!("{name:<name_width$}  nothing completed yet, {flight}");
+        }
+        let secs = self.seconds.max(1e-9);
+        let mut out = format!(
+            "{name:<name_width$}  {:>7.1} req/s  p95 {:>7}  {flight}",
+            self.requests as f64 / secs,
+            self.p95.map_or("-".into(), short_time)
+        );
+        if self.tokens > 0.0 {
+            out += &format!("  {:.0} tok/s", self.tokens / secs);
+        }
+        if self.errors > 0 {
+            out += &format!("  errors {}", self.errors);
+        }
+        out
+    }
+}
+
+/// One phase as the display follows it.
+struct PhaseView {
+    started: Instant,
+    remaining_s: Option<f64>,
+    workloads: Vec<(String, Live)>,
+}
+
+impl PhaseView {
+    fn new(remaining_s: Option<f64>, workloads: &[String]) -> PhaseView {
+        let mut seen = vec![];
+        for w in workloads {
+            if !seen.iter().any(|(n, _): &(String, Live)| n == w) {
+                seen.push((w.clone(), Live::default()));
+            }
+        }
+        PhaseView { started: Instant::now(), remaining_s, workloads: seen }
+    }
+
+    fn live(&mut self, workload: &str) -> &mut Live {
+        let i = match self.workloads.iter().position(|(n, _)| n == workload) {
+            Some(i) => i,
+            None => {
+                self.workloads.push((workload.to_string(), Live::default()));
+                self.workloads.len() - 1
+            }
+        };
+        &mut self.workloads[i].1
+    }
+
+    fn record(&mut self, workload: &str, s: &WindowSummary) {
+        self.live(workload).add(s);
+    }
+
+    fn in_flight(&mut self, workload: &str, n: u64) {
+        self.live(workload).in_flight = n;
+    }
+
+    /// `run ends in ~1m05s` from the plan, while it is known.
+    fn run_eta(&self) -> Option<String> {
+        let left = (self.remaining_s? - self.started.elapsed().as_secs_f64()).max(0.0).round() as u64;
+        let text = if left < 60 { format!("{left}s") } else { format!("{}m{:02}s", left / 60, left % 60) };
+        Some(format!("run ends in ~{text}"))
+    }
+
+    fn lines(&self, width: usize) -> Vec<String> {
+        let name_width = self.workloads.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
+        self.workloads.iter().map(|(n, l)| fit(&format!("  {}", l.line(n, name_width)), width)).collect()
+    }
 }
 
 fn search_text(workload: &str, rate: f64, stable: bool) -> String {
@@ -39,6 +161,7 @@ pub fn why_ended(stopped_by: &str) -> String {
         "requests" => "every drive sent its requests".into(),
         "load shape ended" => "its load shapes ended".into(),
         "interrupted" => "interrupted".into(),
+        "run-limit" => "the scenario's run-limit passed".into(),
         "search finished" => "the search found its breaking point".into(),
         "search time limit" => "the search ran out of time".into(),
         "skipped" => "skipped (its workload does not run on this machine)".into(),
@@ -50,15 +173,17 @@ pub fn why_ended(stopped_by: &str) -> String {
     }
 }
 
-/// One line per phase event and a window line every few seconds, on standard error.
+/// One line per phase event and, every few seconds, a line per workload with the phase's
+/// averages so far, on standard error (CI logs).
 pub struct Plain {
     every: Duration,
     last: Option<Instant>,
+    phase: Option<PhaseView>,
 }
 
 impl Plain {
     pub fn new() -> Plain {
-        Plain { every: Duration::from_secs(5), last: None }
+        Plain { every: Duration::from_secs(5), last: None, phase: None }
     }
 }
 
@@ -71,16 +196,29 @@ impl Default for Plain {
 impl Reporter for Plain {
     fn event(&mut self, e: &RunEvent) {
         let line = match e {
-            RunEvent::PhaseStarted { index, count, name, role, planned_s } => {
-                let planned = planned_s.map(|s| format!(", {s}s")).unwrap_or_default();
-                format!("phase {}/{count} {name} ({role}{planned})", index + 1)
+            RunEvent::PhaseStarted { index, count, name, role, planned_s, remaining_s, workloads } => {
+                self.phase = Some(PhaseView::new(*remaining_s, workloads));
+                self.last = Some(Instant::now());
+                let planned = planned_s.map(|s| format!(", {}", short_time(s))).unwrap_or_default();
+                let eta =
+                    self.phase.as_ref().and_then(PhaseView::run_eta).map(|e| format!("; {e}")).unwrap_or_default();
+                format!("phase {}/{count} {name} ({role}{planned}){eta}", index + 1)
+            }
+            RunEvent::InFlight { workload, in_flight } => {
+                if let Some(view) = self.phase.as_mut() {
+                    view.in_flight(workload, *in_flight);
+                }
+                return;
             }
             RunEvent::Window { workload, elapsed_s, summary, .. } => {
+                let Some(view) = self.phase.as_mut() else { return };
+                view.record(workload, summary);
                 if self.last.is_some_and(|l| l.elapsed() < self.every) {
                     return;
                 }
                 self.last = Some(Instant::now());
-                format!("  [{elapsed_s:>6.1}s] {}", window_text(workload, summary))
+                let lines = view.lines(usize::MAX);
+                format!("  [{:>7}] phase averages\n{}", short_time(*elapsed_s), lines.join("\n"))
             }
             RunEvent::SearchLevel { workload, rate, stable } => search_text(workload, *rate, *stable),
             RunEvent::PhaseFinished { name, stopped_by, duration_s } => finished_text(name, stopped_by, *duration_s),
@@ -90,15 +228,29 @@ impl Reporter for Plain {
     }
 }
 
-/// A live bar per phase on a terminal.
+/// A live bar per phase on a terminal: the phase's progress and the whole run's time left
+/// on the first line, then a line per workload it drives (phase averages, p95 of the last
+/// window, requests in flight), each cut to the terminal's width; warnings go above it.
 pub struct Bar {
     bar: Option<ProgressBar>,
-    phase_start: Instant,
+    phase: Option<PhaseView>,
+    width: usize,
 }
 
 impl Bar {
     pub fn new() -> Bar {
-        Bar { bar: None, phase_start: Instant::now() }
+        Bar { bar: None, phase: None, width: terminal_width(2).unwrap_or(80) }
+    }
+
+    fn refresh(&self) {
+        let (Some(b), Some(view)) = (&self.bar, &self.phase) else { return };
+        b.set_position(view.started.elapsed().as_secs());
+        let mut msg = view.run_eta().unwrap_or_default();
+        for l in view.lines(self.width) {
+            msg.push('\n');
+            msg += &l;
+        }
+        b.set_message(msg);
     }
 }
 
@@ -111,27 +263,36 @@ impl Default for Bar {
 impl Reporter for Bar {
     fn event(&mut self, e: &RunEvent) {
         match e {
-            RunEvent::PhaseStarted { index, count, name, planned_s, .. } => {
-                self.phase_start = Instant::now();
+            RunEvent::PhaseStarted { index, count, name, planned_s, remaining_s, workloads, .. } => {
+                self.width = terminal_width(2).unwrap_or(self.width);
                 let bar = match planned_s {
                     Some(s) => ProgressBar::new(s.ceil() as u64),
                     None => ProgressBar::new_spinner(),
                 };
                 let template = if planned_s.is_some() {
-                    "{prefix} [{elapsed_precise}] {bar:24} {pos}/{len}s {msg}"
+                    "{prefix} {bar:20} {pos}/{len}s  {msg}"
                 } else {
-                    "{prefix} [{elapsed_precise}] {spinner} {msg}"
+                    "{prefix} {spinner} {elapsed}  {msg}"
                 };
                 bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
-                bar.set_prefix(format!("{}/{count} {name}", index + 1));
+                let prefix: String = format!("{}/{count} {name}", index + 1).chars().take(self.width / 3).collect();
+                bar.set_prefix(prefix);
                 bar.enable_steady_tick(Duration::from_millis(200));
                 self.bar = Some(bar);
+                self.phase = Some(PhaseView::new(*remaining_s, workloads));
+                self.refresh();
             }
             RunEvent::Window { workload, summary, .. } => {
-                if let Some(b) = &self.bar {
-                    b.set_position(self.phase_start.elapsed().as_secs());
-                    b.set_message(window_text(workload, summary));
+                if let Some(view) = self.phase.as_mut() {
+                    view.record(workload, summary);
                 }
+            }
+            RunEvent::InFlight { workload, in_flight } => {
+                // Sent once per window for every workload, after its closed windows.
+                if let Some(view) = self.phase.as_mut() {
+                    view.in_flight(workload, *in_flight);
+                }
+                self.refresh();
             }
             RunEvent::SearchLevel { workload, rate, stable } => {
                 if let Some(b) = &self.bar {
@@ -142,7 +303,7 @@ impl Reporter for Bar {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
-                eprintln!("{}", finished_text(name, stopped_by, *duration_s));
+                eprintln!("{}", fit(&finished_text(name, stopped_by, *duration_s), self.width));
             }
             RunEvent::Warning(w) => match &self.bar {
                 Some(b) => b.println(format!("warning: {w}")),
@@ -168,5 +329,30 @@ mod tests {
         assert_eq!(why_ended("condition: w.latency.p99 > 1s"), "its stop condition `w.latency.p99 > 1s` held");
         assert_eq!(why_ended("aborted: w.error_rate < 1%"), "aborted: `w.error_rate < 1%` failed (abort-on-fail)");
         assert_eq!(why_ended("something new"), "something new", "unknown codes are shown as they are");
+        assert_eq!(why_ended("run-limit"), "the scenario's run-limit passed");
+    }
+
+    #[test]
+    fn workload_lines_show_phase_averages_and_waiting_workloads() {
+        let window = |requests: u64, seconds: f64, p95: f64| {
+            let mut metrics = std::collections::BTreeMap::new();
+            metrics.insert("latency".to_string(), crate::engine::record::WindowStats { p95, ..Default::default() });
+            WindowSummary { requests, seconds, throughput: requests as f64 / seconds, metrics, ..Default::default() }
+        };
+        let mut view = PhaseView::new(Some(30.0), &["chat".into(), "rag".into()]);
+        // A busy second after nine idle ones: the average is 1/s, not the last second's 10/s.
+        for _ in 0..9 {
+            view.record("rag", &window(0, 1.0, 0.0));
+        }
+        view.record("rag", &window(10, 1.0, 0.0123));
+        view.in_flight("rag", 2);
+        let lines = view.lines(80);
+        assert_eq!(lines[0], "  chat  nothing completed yet, 0 in flight");
+        assert!(lines[1].starts_with("  rag       1.0 req/s  p95 12.30ms  2 in flight"), "{}", lines[1]);
+        assert!(view.run_eta().unwrap().starts_with("run ends in ~"));
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(short_time(0.00085), "850us");
+        assert_eq!(short_time(1.478), "1.48s");
+        assert_eq!(short_time(125.0), "2m05s");
     }
 }

@@ -152,9 +152,10 @@ fn plan_text_and_json() {
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["schema_version"], 1);
     assert_eq!(plan["scenario"], "quick");
-    assert_eq!(plan["phases"][1]["drives"][0]["expected_requests"], 1500);
-    assert_eq!(plan["phases"][1]["start"], "3s");
-    assert_eq!(plan["expectations"][0]["origin"]["line"], 34);
+    assert_eq!(plan["phases"][3]["name"], "steady");
+    assert_eq!(plan["phases"][3]["drives"][0]["expected_requests"], 1000);
+    assert_eq!(plan["phases"][3]["start"], "33s");
+    assert_eq!(plan["expectations"][0]["origin"]["line"], 57);
     let invalid = benchctl(&["plan", "tests/fixtures/imports/cycle_a.kdl"]);
     assert_invalid(&invalid, "import-cycle");
 }
@@ -396,4 +397,77 @@ fn built_in_scenarios_run_from_any_folder_and_a_local_file_wins() {
     // A name that is neither a file nor built in is reported as a missing file.
     let o = in_dir(&["check", "no-such-scenario"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Progress and the final table under an 80-column terminal (a real pty, through util-linux
+/// `script`): every bar line and table line fits, a workload with nothing completed yet is
+/// shown as such with its requests in flight, the bar says when the whole run ends, rates are
+/// the phase's averages, and each time column has one unit, named in its header.
+#[test]
+fn progress_and_summary_fit_80_columns() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "util-linux `script` is needed for the pty test");
+        eprintln!("skipped: no `script` to make a pty");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("pty.kdl");
+    std::fs::write(
+        &scenario,
+        "scenario \"pty\" {\n    workload \"svc-with-a-long-name\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"2ms\"\n        tokens count=4 gap=\"1ms\"\n    }\n    workload \"slow\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"3s\"\n    }\n    phase \"both\" duration=\"4s\" {\n        drive \"svc-with-a-long-name\" rate=\"50/s\"\n        drive \"slow\" concurrency=2\n    }\n}\n",
+    )
+    .unwrap();
+    let typescript = dir.path().join("typescript");
+    let inner = format!(
+        "stty cols 80 rows 30; {} run {} --out {}",
+        env!("CARGO_BIN_EXE_benchctl"),
+        scenario.display(),
+        dir.path().join("out").display()
+    );
+    let o = Command::new("script").args(["-qfec", &inner]).arg(&typescript).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let raw = std::fs::read_to_string(&typescript).unwrap();
+    // What the terminal shows: escape sequences removed, one entry per drawn line.
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                while let Some(&n) = chars.peek() {
+                    chars.next();
+                    if n.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    let lines: Vec<&str> = text.split(['\r', '\n']).map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    let bar: Vec<&&str> = lines.iter().filter(|l| l.contains("in flight") || l.contains("run ends in")).collect();
+    assert!(!bar.is_empty(), "no progress drawn:\n{text}");
+    let table_start = lines.iter().position(|l| l.starts_with("  workload")).expect("the summary table");
+    let table = &lines[table_start..table_start + 3];
+    // indicatif draws a multi-line bar as lines padded to the terminal's width, which the
+    // terminal wraps: each 80-column row must then start one line of the bar (a longer line
+    // would push the next one off its row).
+    for l in &bar {
+        let chars: Vec<char> = l.chars().collect();
+        let rows: Vec<String> = chars.chunks(80).map(|c| c.iter().collect::<String>()).collect();
+        assert!(rows.len() <= 3, "more rows than the bar has lines: {rows:#?}");
+        assert!(rows[0].starts_with("1/1 both"), "{rows:#?}");
+        for (row, name) in rows.iter().skip(1).zip(["  svc-with-a-long-name ", "  slow "]) {
+            assert!(row.starts_with(name), "a line of the bar is not on a row of its own: {rows:#?}");
+        }
+    }
+    for l in table {
+        assert!(l.chars().count() <= 80, "{} columns: {l:?}", l.chars().count());
+    }
+    assert!(bar.iter().any(|l| l.contains("slow") && l.contains("nothing completed yet, 2 in flight")), "{bar:#?}");
+    assert!(bar.iter().any(|l| l.contains("run ends in ~")), "{bar:#?}");
+    assert!(bar.iter().any(|l| l.contains("svc-with-a-long-name") && l.contains("req/s")), "{bar:#?}");
+    assert!(table[0].contains("p95 (ms)"), "one unit per time column: {table:#?}");
+    assert!(!table[1].contains("ms") && !table[2].contains("ms"), "units in the header only: {table:#?}");
 }

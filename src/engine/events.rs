@@ -12,6 +12,11 @@ pub enum RunEvent {
         name: String,
         role: PhaseRole,
         planned_s: Option<f64>,
+        /// Planned seconds from this phase's start to the end of the run (`None` when a
+        /// phase ahead ends only on a condition).
+        remaining_s: Option<f64>,
+        /// The workloads the phase drives (or searches), in the scenario's order.
+        workloads: Vec<String>,
     },
     /// A closed window of one workload's time series.
     Window {
@@ -19,6 +24,11 @@ pub enum RunEvent {
         workload: String,
         elapsed_s: f64,
         summary: WindowSummary,
+    },
+    /// Requests of a workload in flight, once a window (whether or not one finished).
+    InFlight {
+        workload: String,
+        in_flight: u64,
     },
     SearchLevel {
         workload: String,

@@ -218,13 +218,23 @@ impl<'a> Engine<'a> {
             }
             let phase = &self.valid.scenario.phases[index];
             self.repetition = repetition;
-            let planned_s = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
+            let planned = |p: &Phase| p.duration.as_ref().map(|d| d.value.as_secs_f64());
+            let planned_s = planned(phase);
+            let remaining_s = order[step..].iter().map(|&(i, _)| planned(&self.valid.scenario.phases[i])).sum();
+            let workloads = phase
+                .drives
+                .iter()
+                .map(|d| d.workload.value.clone())
+                .chain(phase.search.as_ref().map(|s| s.workload.value.clone()))
+                .collect();
             self.reporter.event(&RunEvent::PhaseStarted {
                 index: step,
                 count,
                 name: phase.name.value.clone(),
                 role: phase.role,
                 planned_s,
+                remaining_s,
+                workloads,
             });
             let mut outcome = self.phase(index, phase).await;
             outcome.repetition = repetition;
@@ -426,6 +436,10 @@ impl<'a> Engine<'a> {
                         summary,
                     });
                 }
+                self.reporter.event(&RunEvent::InFlight {
+                    workload: name.clone(),
+                    in_flight: r.in_flight.load(Ordering::Relaxed),
+                });
             }
             let secs = now.duration_since(start).as_secs_f64();
             // One copy of the totals per window, and only when something will read it.

@@ -309,7 +309,7 @@ impl WindowStats {
 }
 
 /// One window of the time series.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct WindowSummary {
     /// Seconds from the start of the phase to the start of the window.
     pub start_s: f64,
