@@ -70,9 +70,25 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
             return exit::INVALID_INPUT;
         }
     };
+    // Setup is the run's first stage: what it will take, and when the whole run should end.
+    let setup_started = std::time::Instant::now();
+    if !quiet && !plan.setup.is_empty() {
+        let at_least = if plan.setup_complete { "" } else { "at least " };
+        let end = match plan.max_duration {
+            Some(m) if m == plan.min_duration => {
+                format!("; the run ends in {}", plan::about(plan.setup_s + m.as_secs_f64()))
+            }
+            _ => String::new(),
+        };
+        eprintln!(
+            "setup: {} workload(s), {at_least}{} estimated (`benchctl plan` lists the steps){end}",
+            valid.scenario.workloads.len(),
+            plan::about(plan.setup_s)
+        );
+    }
     let mut say = |w: &str, m: String| {
         if !quiet {
-            eprintln!("{w}: {m}");
+            eprintln!("  {w}: {m}");
         }
     };
     let prepared = match registry::prepare_all(valid, &checked.sources, &base, &mut say) {
@@ -95,6 +111,9 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
             };
         }
     };
+    if !quiet && !plan.setup.is_empty() {
+        eprintln!("setup done in {:.1}s", setup_started.elapsed().as_secs_f64());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

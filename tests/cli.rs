@@ -145,6 +145,11 @@ fn plan_text_and_json() {
         "~1000",
         "expectations",
         "svc.ttft.p95 < 20ms",
+        "after at least ~",
+        "setup (estimated, before the first phase)",
+        "rag   index build",
+        "rag   ground truth",
+        "0 s on a cache hit",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
@@ -152,6 +157,9 @@ fn plan_text_and_json() {
     let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(plan["schema_version"], 1);
     assert_eq!(plan["scenario"], "quick");
+    let steps: Vec<&str> = plan["setup"].as_array().unwrap().iter().map(|s| s["what"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["model load", "warmup requests", "index build", "ground truth"]);
+    assert!(plan["setup_s"].as_f64().unwrap() > 0.0 && plan["setup_complete"] == false, "{}", plan["setup_s"]);
     assert_eq!(plan["phases"][3]["name"], "steady");
     assert_eq!(plan["phases"][3]["drives"][0]["expected_requests"], 1000);
     assert_eq!(plan["phases"][3]["start"], "33s");

@@ -62,6 +62,9 @@ fn quick_runs_end_to_end_as_shipped_with_its_synthetic_parts_labelled() {
         .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    // Setup is a stage of its own, with its estimate and when the run should end.
+    assert!(stderr.contains("setup: 3 workload(s), at least ~") && stderr.contains("; the run ends in ~"), "{stderr}");
+    assert!(stderr.contains("setup done in "), "{stderr}");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(doc["status"], "completed");

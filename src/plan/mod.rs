@@ -3,8 +3,9 @@
 
 pub mod estimate;
 mod render;
+pub mod setup;
 
-pub use render::render_text;
+pub use render::{about, render_text};
 
 use serde::Serialize;
 
@@ -50,6 +51,13 @@ pub struct Plan {
     /// Longest possible run; `None` when a phase ends only on a condition.
     pub max_duration: Option<Duration>,
     pub run_limit: Option<Duration>,
+    /// Setup before the first phase (model loads, index builds, ground truth, sweeps),
+    /// estimated per step.
+    pub setup: Vec<setup::SetupStep>,
+    /// The total of the setup steps that could be estimated.
+    pub setup_s: f64,
+    /// Whether every setup step could be estimated (else `setup_s` is a lower bound).
+    pub setup_complete: bool,
     /// Times the measured phases run (a scenario's `repeat`, or `run --repeat`).
     pub repeat: u64,
     /// `warn` or `invalid`: what a host or load-generator finding does to the verdict.
@@ -241,7 +249,12 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
     let phases = estimate::phases(sc, seed, sources);
     let repeat = sc.repeat.as_ref().map_or(1, |r| r.value);
     let (min_duration, max_duration) = totals(&phases, v, repeat);
+    let setup = setup::steps(sc, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (setup_s, setup_complete) = setup::total(&setup);
     Plan {
+        setup,
+        setup_s,
+        setup_complete,
         schema_version: PLAN_SCHEMA_VERSION,
         scenario: sc.name.value.clone(),
         description: sc.description.as_ref().map(|d| d.value.clone()),

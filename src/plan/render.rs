@@ -54,7 +54,12 @@ pub fn render_text(p: &Plan) -> String {
     };
     let limit = p.run_limit.map(|l| format!(", run limit {l}")).unwrap_or_default();
     let repeat = if p.repeat > 1 { format!(", measured phases {} times", p.repeat) } else { String::new() };
-    let _ = writeln!(out, "  seed {}, device {}, {total}{repeat}{limit}", p.seed, p.device);
+    let setup = match (p.setup.is_empty(), p.setup_complete) {
+        (true, _) => String::new(),
+        (false, true) => format!(" after {} of setup", about(p.setup_s)),
+        (false, false) => format!(" after at least {} of setup", about(p.setup_s)),
+    };
+    let _ = writeln!(out, "  seed {}, device {}, {total}{setup}{repeat}{limit}", p.seed, p.device);
     if !p.tags.is_empty() {
         let _ = writeln!(out, "  tags: {}", p.tags.join(", "));
     }
@@ -74,6 +79,15 @@ pub fn render_text(p: &Plan) -> String {
         .map(|w| vec![w.name.clone(), w.kind.to_string(), w.device.clone(), w.summary.clone()])
         .collect();
     table(&mut out, &rows, "  ");
+    if !p.setup.is_empty() {
+        let _ = writeln!(out, "\nsetup (estimated, before the first phase)");
+        let rows: Vec<Vec<String>> = p
+            .setup
+            .iter()
+            .map(|s| vec![s.workload.clone(), s.what.clone(), s.seconds.map_or("?".into(), about), s.note.clone()])
+            .collect();
+        table(&mut out, &rows, "  ");
+    }
     timeline(&mut out, p);
     if !p.probes.is_empty() {
         let _ = writeln!(out, "\nprobes");
@@ -164,7 +178,9 @@ fn timeline(out: &mut String, p: &Plan) {
             })
             .collect();
         if let Some(s) = &ph.search {
-            lines.push((format!("{} until {}", s.summary, s.until.join(" or ")), "-".into()));
+            // Two lines, so that the timeline's column stays readable.
+            lines.push((s.summary.clone(), "-".into()));
+            lines.push((format!("  until {}", s.until.join(" or ")), String::new()));
         }
         if let Some(pr) = &ph.pressure {
             lines.push((format!("pressure: {pr}"), String::new()));
@@ -186,4 +202,16 @@ fn timeline(out: &mut String, p: &Plan) {
         }
     }
     table(out, &rows, "  ");
+}
+
+/// An estimate of seconds as people read it: `~0.4s`, `~12s`, `~4m10s`.
+pub fn about(s: f64) -> String {
+    if s < 1.0 {
+        format!("~{s:.1}s")
+    } else if s < 60.0 {
+        format!("~{s:.0}s")
+    } else {
+        let s = s.round() as u64;
+        format!("~{}m{:02}s", s / 60, s % 60)
+    }
 }
