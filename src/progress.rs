@@ -33,6 +33,17 @@ pub fn short_time(s: f64) -> String {
     }
 }
 
+/// Planned seconds: `20s`, `1m30s`, or `2.5s` when not whole.
+fn whole(s: f64) -> String {
+    if s.fract() != 0.0 {
+        short_time(s)
+    } else if s < 60.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{}m{:02}s", s as u64 / 60, s as u64 % 60)
+    }
+}
+
 /// The columns of the terminal on file descriptor `fd`, when it is one.
 pub fn terminal_width(fd: i32) -> Option<usize> {
     // SAFETY: TIOCGWINSZ fills the winsize struct passed by pointer; nothing else is touched.
@@ -51,13 +62,13 @@ fn fit(line: &str, width: usize) -> String {
 }
 
 /// What the display keeps of one workload during a phase: totals over the phase's windows,
-/// so that the rate shown is the phase's average, not the last second's.
+/// so that the rate shown is the phase's average (over its time so far, including windows
+/// in which nothing finished), not the last second's.
 #[derive(Default, Clone)]
 struct Live {
     requests: u64,
     errors: u64,
     tokens: f64,
-    seconds: f64,
     p95: Option<f64>,
     in_flight: u64,
 }
@@ -67,7 +78,6 @@ impl Live {
         self.requests += s.requests;
         self.errors += s.errors;
         self.tokens += s.tok_s * s.seconds;
-        self.seconds += s.seconds;
         if let Some(m) = s.metrics.get("latency") {
             self.p95 = Some(m.p95);
         }
@@ -75,12 +85,12 @@ impl Live {
 
     /// `svc   100.2 req/s  p95 24.6ms  2 in flight  1600 tok/s  errors 3`; a workload that
     /// has completed nothing yet says so.
-    fn line(&self, name: &str, name_width: usize) -> String {
+    fn line(&self, name: &str, name_width: usize, elapsed_s: f64) -> String {
         let flight = format!("{} in flight", self.in_flight);
         if self.requests == 0 {
             return format!("{name:<name_width$}  nothing completed yet, {flight}");
         }
-        let secs = self.seconds.max(1e-9);
+        let secs = elapsed_s.max(1e-3);
         let mut out = format!(
             "{name:<name_width$}  {:>7.1} req/s  p95 {:>7}  {flight}",
             self.requests as f64 / secs,
@@ -99,6 +109,9 @@ impl Live {
 /// One phase as the display follows it.
 struct PhaseView {
     started: Instant,
+    /// Seconds of the phase to average over; the clock since `started` when unset (tests
+    /// set it).
+    elapsed_s: Option<f64>,
     remaining_s: Option<f64>,
     workloads: Vec<(String, Live)>,
 }
@@ -111,7 +124,7 @@ impl PhaseView {
                 seen.push((w.clone(), Live::default()));
             }
         }
-        PhaseView { started: Instant::now(), remaining_s, workloads: seen }
+        PhaseView { started: Instant::now(), elapsed_s: None, remaining_s, workloads: seen }
     }
 
     fn live(&mut self, workload: &str) -> &mut Live {
@@ -142,7 +155,8 @@ impl PhaseView {
 
     fn lines(&self, width: usize) -> Vec<String> {
         let name_width = self.workloads.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
-        self.workloads.iter().map(|(n, l)| fit(&format!("  {}", l.line(n, name_width)), width)).collect()
+        let elapsed = self.elapsed_s.unwrap_or_else(|| self.started.elapsed().as_secs_f64());
+        self.workloads.iter().map(|(n, l)| fit(&format!("  {}", l.line(n, name_width, elapsed)), width)).collect()
     }
 }
 
@@ -199,7 +213,7 @@ impl Reporter for Plain {
             RunEvent::PhaseStarted { index, count, name, role, planned_s, remaining_s, workloads } => {
                 self.phase = Some(PhaseView::new(*remaining_s, workloads));
                 self.last = Some(Instant::now());
-                let planned = planned_s.map(|s| format!(", {}", short_time(s))).unwrap_or_default();
+                let planned = planned_s.map(|s| format!(", {}", whole(s))).unwrap_or_default();
                 let eta =
                     self.phase.as_ref().and_then(PhaseView::run_eta).map(|e| format!("; {e}")).unwrap_or_default();
                 format!("phase {}/{count} {name} ({role}{planned}){eta}", index + 1)
@@ -341,11 +355,10 @@ mod tests {
         };
         let mut view = PhaseView::new(Some(30.0), &["chat".into(), "rag".into()]);
         // A busy second after nine idle ones: the average is 1/s, not the last second's 10/s.
-        for _ in 0..9 {
-            view.record("rag", &window(0, 1.0, 0.0));
-        }
         view.record("rag", &window(10, 1.0, 0.0123));
         view.in_flight("rag", 2);
+        // Windows in which nothing finished are not sent: the average is over the phase's time.
+        view.elapsed_s = Some(10.0);
         let lines = view.lines(80);
         assert_eq!(lines[0], "  chat  nothing completed yet, 0 in flight");
         assert!(lines[1].starts_with("  rag       1.0 req/s  p95 12.30ms  2 in flight"), "{}", lines[1]);
@@ -354,5 +367,6 @@ mod tests {
         assert_eq!(short_time(0.00085), "850us");
         assert_eq!(short_time(1.478), "1.48s");
         assert_eq!(short_time(125.0), "2m05s");
+        assert_eq!((whole(20.0), whole(90.0), whole(2.5)), ("20s".into(), "1m30s".into(), "2.50s".into()));
     }
 }
