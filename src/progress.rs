@@ -155,7 +155,8 @@ impl PhaseView {
 
     fn lines(&self, width: usize) -> Vec<String> {
         let name_width = self.workloads.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
-        let elapsed = self.elapsed_s.unwrap_or_else(|| self.started.elapsed().as_secs_f64());
+        // Windows close on whole seconds of the phase: count the time they cover.
+        let elapsed = self.elapsed_s.unwrap_or_else(|| self.started.elapsed().as_secs_f64().floor());
         self.workloads.iter().map(|(n, l)| fit(&format!("  {}", l.line(n, name_width, elapsed)), width)).collect()
     }
 }
