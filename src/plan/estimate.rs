@@ -115,6 +115,11 @@ pub fn spike_seconds(dur: f64, every: f64, hold: f64) -> f64 {
 const CPU_BANDWIDTH: f64 = 10e9;
 const GPU_BANDWIDTH: f64 = 500e9;
 
+/// Parameters of a synthetic model of `arch` (the inference backend's own count).
+pub fn synthetic_parameters(arch: SyntheticArch) -> u64 {
+    crate::inference::arch::Config::of(arch).parameters()
+}
+
 /// Estimated mean service time of a request of `w`, with a note on where it came from.
 pub fn service_time(sc: &Scenario, w: &Workload) -> Option<(f64, String)> {
     match &w.spec {
@@ -126,7 +131,7 @@ pub fn service_time(sc: &Scenario, w: &Workload) -> Option<(f64, String)> {
                 Some(DType::F32) | None => 4.0,
                 _ => 2.0,
             };
-            let params = crate::inference::arch::Config::of(arch).parameters() as f64;
+            let params = synthetic_parameters(arch) as f64;
             let gpu =
                 matches!(w.device.as_ref().or(sc.device.as_ref()).map(|d| d.value.kind), Some(DeviceKind::Cuda { .. }));
             let bw = if gpu { GPU_BANDWIDTH } else { CPU_BANDWIDTH };

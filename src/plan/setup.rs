@@ -47,7 +47,7 @@ pub fn steps(sc: &Scenario, cores: usize) -> Vec<SetupStep> {
                 let Some(m) = &i.model else { continue };
                 match &m.source.value {
                     ModelSource::Synthetic { arch } => {
-                        let params = crate::inference::arch::Config::of(*arch).parameters() as f64;
+                        let params = super::estimate::synthetic_parameters(*arch) as f64;
                         out.push(step(
                             "model load",
                             Some(params * RANDOM_WEIGHT_S),
