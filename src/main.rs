@@ -369,11 +369,6 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
                 return exit::INVALID_INPUT;
             }
         };
-        if let Some((at, msg, help)) = dsl::source::guard(&text) {
-            let (line, col) = dsl::source::line_col(&text, at);
-            eprintln!("error: {}:{line}:{col}: {msg}; it was left as it is\n  help: {help}", file.display());
-            return exit::INVALID_INPUT;
-        }
         let formatted = match format::format_source(&text) {
             Ok(f) => f,
             Err(format::FormatError::Syntax(_)) => {
@@ -384,8 +379,10 @@ fn fmt(files: &[PathBuf], check: bool) -> u8 {
                 );
                 return exit::INVALID_INPUT;
             }
-            Err(format::FormatError::TooComplex(_, msg)) => {
-                eprintln!("error: `{}`: {msg}; it was left as it is", file.display());
+            Err(format::FormatError::TooComplex(at, msg, help)) => {
+                // The formatter's own guard: the text is scanned once, not again here.
+                let (line, col) = dsl::source::line_col(&text, at);
+                eprintln!("error: {}:{line}:{col}: {msg}; it was left as it is\n  help: {help}", file.display());
                 return exit::INVALID_INPUT;
             }
             Err(format::FormatError::Unsafe) => {

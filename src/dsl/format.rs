@@ -16,14 +16,14 @@ pub enum FormatError {
     /// The canonical text would not parse to the same document: formatting refused.
     Unsafe,
     /// Refused before parsing by [`super::source::guard`] (nesting or string size): the
-    /// byte offset and the message.
-    TooComplex(usize, String),
+    /// byte offset, the message and the help.
+    TooComplex(usize, String, String),
 }
 
 /// Formats `text`; the output ends with exactly one newline.
 pub fn format_source(text: &str) -> Result<String, FormatError> {
-    if let Some((at, message, _)) = super::source::guard(text) {
-        return Err(FormatError::TooComplex(at, message));
+    if let Some((at, message, help)) = super::source::guard(text) {
+        return Err(FormatError::TooComplex(at, message, help));
     }
     let doc: KdlDocument = text.parse().map_err(FormatError::Syntax)?;
     let mut out = String::new();
