@@ -134,7 +134,7 @@ fn main() {
         benchctl::dsl::model::WorkloadSpec::Retrieval(r) => r,
         _ => unreachable!(),
     };
-    let setup = RetrievalOptions { seed: 7, base: Path::new("."), cache: Some(cache.clone().into()) };
+    let setup = RetrievalOptions { seed: 7, base: Path::new("."), cache: Some(cache.clone().into()), partition: None };
     let w = Arc::new(RetrievalWorkload::load(spec, &setup, &mut vec![], &mut |_| {}).expect("prepares"));
     let workers: usize = env("BENCH_WORKERS", cores);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();

@@ -23,10 +23,37 @@ pub struct RunArgs {
     pub baseline: Option<PathBuf>,
     pub templates: Option<PathBuf>,
     pub repeat: Option<u64>,
+    pub dist: Distributed,
+}
+
+/// How a run takes part in a run over several processes or machines.
+pub struct Distributed {
+    pub role: Role,
+    /// `--start-at`, seconds since the Unix epoch.
+    pub start_at: Option<f64>,
+    pub run_id: Option<String>,
+}
+
+pub enum Role {
+    /// An ordinary run.
+    Alone,
+    /// One shard of a split run; `source` says where its identity came from.
+    Shard { shard: benchctl::shard::Shard, source: String },
+    /// One node of a fleet run.
+    Fleet { node: String, source: &'static str },
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A file name made of a node's name (anything but letters, digits, `.`, `-`, `_` becomes `_`).
+fn safe_name(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect()
 }
 
 pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
-    let RunArgs { out, quiet, baseline, templates, repeat } = args;
+    let RunArgs { out, quiet, baseline, templates, repeat, dist } = args;
     let checked = dsl::check_file(file, opts);
     // `--quiet` shows errors only; lints and warnings are for `check`.
     let shown: Vec<diag::Diagnostic> = checked.diagnostics.iter().filter(|d| !quiet || d.is_error()).cloned().collect();
@@ -42,6 +69,30 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     if let Some(r) = repeat {
         plan.set_repeat(r, valid);
     }
+    // A shard or fleet member records what it ran: the unsplit plan (its expectations are
+    // evaluated once, on the merged data), the hash merge matches, and its part.
+    let scenario_hash = benchctl::shard::scenario_hash(&result::sources_sha256(&checked.sources), &plan);
+    let full_config = serde_json::to_value(&plan).unwrap_or_default();
+    let mut parts = vec![];
+    if let Role::Shard { shard, .. } = &dist.role {
+        match benchctl::shard::apply(&mut plan, shard) {
+            Ok(p) => parts = p,
+            Err(e) => {
+                eprintln!("error: {e}\nnothing was run");
+                return exit::INVALID_INPUT;
+            }
+        }
+        for p in parts.iter().filter(|p| p.share == 0.0) {
+            eprintln!(
+                "warning: shard {shard} has no load for `{}` in phase `{}` ({} split {} ways): this generator idles there",
+                p.workload, p.phase, p.declared, shard.count
+            );
+        }
+    }
+    let partition = match &dist.role {
+        Role::Shard { shard, .. } => Some(*shard),
+        _ => None,
+    };
     // One rule for every output a scenario names: a relative path resolves against `--out`
     // when the run has one, else against the current folder (docs/running.md).
     let place = |p: &String| match &out {
@@ -53,17 +104,36 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         plan.outputs.markdown.as_ref().map(place),
         plan.outputs.html.as_ref().map(place),
     );
-    let path = plan.outputs.json.as_ref().map(place).unwrap_or_else(|| {
-        out.clone()
-            .unwrap_or_else(|| default_dir(&valid.scenario.name.value, std::time::SystemTime::now()))
-            .join("result.json")
-    });
-    // The HTML report always goes beside the JSON (and also where the scenario asks).
-    let html = named_html.unwrap_or_else(|| path.with_file_name("report.html"));
-    let outputs = Outputs { json: Some(path), junit, markdown, html: Some(html), templates };
+    let dir = || out.clone().unwrap_or_else(|| default_dir(&valid.scenario.name.value, std::time::SystemTime::now()));
+    let outputs = match &dist.role {
+        // Shards and fleet members share one folder (a volume every pod mounts): each writes
+        // one file named by its identity, and the reports come from `benchctl merge`.
+        Role::Shard { shard, .. } => Outputs {
+            json: Some(dir().join(format!("shard-{:05}-of-{}.json", shard.index, shard.count))),
+            junit: None,
+            markdown: None,
+            html: None,
+            templates,
+        },
+        Role::Fleet { node, .. } => Outputs {
+            json: Some(dir().join(format!("fleet-{}.json", safe_name(node)))),
+            junit: None,
+            markdown: None,
+            html: None,
+            templates,
+        },
+        Role::Alone => {
+            let path = plan.outputs.json.as_ref().map(place).unwrap_or_else(|| dir().join("result.json"));
+            // The HTML report always goes beside the JSON (and also where the scenario asks).
+            let html = named_html.unwrap_or_else(|| path.with_file_name("report.html"));
+            Outputs { json: Some(path), junit, markdown, html: Some(html), templates }
+        }
+    };
+    let shared_folder = !matches!(dist.role, Role::Alone);
     // Before any work: every output folder is writable, the result's folder is this run's
-    // alone, and it does not hold another scenario's result.
-    let _lock = match claim_outputs(&outputs, &valid.scenario.name.value) {
+    // alone (a shared folder of shards: the file is), and it does not hold another
+    // scenario's result.
+    let _lock = match claim_outputs(&outputs, &valid.scenario.name.value, !shared_folder) {
         Ok(lock) => lock,
         Err(e) => {
             eprintln!("error: {e}\nnothing was run");
@@ -91,7 +161,7 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
             eprintln!("  {w}: {m}");
         }
     };
-    let prepared = match registry::prepare_all(valid, &checked.sources, &base, &mut say) {
+    let prepared = match registry::prepare_shard(valid, &checked.sources, &base, partition, &mut say) {
         Ok(p) => p,
         Err(registry::SetupFailure { workload, span, error }) => {
             let mut d = diag::Diagnostic::error(
@@ -123,6 +193,28 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     };
     let interrupt = Arc::new(Stop::default());
     runtime.spawn(watch_signals(interrupt.clone()));
+    // The start barrier: every shard waits for the same wall-clock time after its setup.
+    if let Some(at) = dist.start_at {
+        let wait = at - unix_now();
+        if wait > 0.0 {
+            if !quiet {
+                eprintln!("waiting {:.1}s for --start-at", wait);
+            }
+            let stop = interrupt.clone();
+            runtime.block_on(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs_f64(wait)) => {}
+                    _ = stop.wait() => {}
+                }
+            });
+            if interrupt.is_set() {
+                eprintln!("interrupted while waiting for --start-at; nothing was measured");
+                return exit::INVALID_RUN;
+            }
+        } else if !quiet {
+            eprintln!("warning: --start-at was {:.1}s ago when setup ended: this process starts late", -wait);
+        }
+    }
     let mut reporter: Box<dyn Reporter> = if quiet {
         Box::new(progress::Quiet)
     } else if std::io::stderr().is_terminal() {
@@ -146,6 +238,46 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         eprintln!("error: cannot serialise the result");
         return exit::RUNTIME_ERROR;
     };
+    let started_unix_s = outcome.started.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let identity = serde_json::json!({
+        "run_id": dist.run_id,
+        "scenario_hash": scenario_hash,
+        "started_unix_s": started_unix_s,
+        "ended_unix_s": started_unix_s + outcome.duration.as_secs_f64(),
+        "start_at_unix_s": dist.start_at,
+    });
+    match &dist.role {
+        Role::Alone => {}
+        Role::Shard { shard, source } => {
+            let mut s = identity;
+            s["index"] = shard.index.into();
+            s["count"] = shard.count.into();
+            s["source"] = source.clone().into();
+            s["drives"] = serde_json::to_value(&parts).unwrap_or_default();
+            value["shard"] = s;
+            value["config"] = full_config;
+            return write_shard(&value, &outputs, &outcome, quiet);
+        }
+        Role::Fleet { node, source } => {
+            let mut f = identity;
+            f["node"] = node.clone().into();
+            f["node_source"] = (*source).into();
+            f["gpus"] = serde_json::to_value(probe::nvml::gpu_info()).unwrap_or_default();
+            value["fleet"] = f;
+            let code = present(&mut value, &outputs, quiet, !quiet, color, None);
+            return match code {
+                exit::FAILED | exit::REGRESSION => {
+                    if !quiet {
+                        eprintln!(
+                            "this node's verdict is in its file; the fleet's comes from `benchctl merge --mode fleet`"
+                        );
+                    }
+                    exit::SUCCESS
+                }
+                c => c,
+            };
+        }
+    }
     let comparison = baseline_for(&plan, baseline, file).and_then(|(path, tolerance, overrides)| match read_result(&path) {
         Ok(base) => Some(compare::compare(&base, &value, &path.display().to_string(), tolerance, &overrides)),
         Err(e) => {
@@ -163,6 +295,31 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         eprintln!("the run reached its run-limit; the result holds what was measured until then");
     }
     code
+}
+
+/// Writes a shard's file (no evaluation: a slice of the load has no verdict of its own).
+fn write_shard(
+    value: &serde_json::Value,
+    outputs: &Outputs,
+    outcome: &benchctl::engine::executor::RunOutcome,
+    quiet: bool,
+) -> u8 {
+    let Some(path) = &outputs.json else { return exit::RUNTIME_ERROR };
+    if let Err(e) = benchctl::files::write_atomic(path, &serde_json::to_vec(value).unwrap_or_default()) {
+        eprintln!("error: cannot write `{}`: {e}", path.display());
+        return exit::RUNTIME_ERROR;
+    }
+    if !quiet {
+        println!(
+            "shard file: {}\n(its expectations are evaluated by `benchctl merge` on every shard's data)",
+            path.display()
+        );
+    }
+    if outcome.interrupted || outcome.limited {
+        eprintln!("the shard did not finish; its file holds what was measured until then");
+        return exit::INVALID_RUN;
+    }
+    exit::SUCCESS
 }
 
 /// Located setup messages (a kernel's compiler errors) as diagnostics; `.cu` files they
@@ -490,7 +647,7 @@ fn file_name(scenario: &str) -> String {
 /// Makes sure a run's outputs have somewhere to go before the run starts: each output's
 /// folder is created and written to, the result's folder is locked for this run, and a
 /// result of another scenario already there is not replaced. Returns the held lock.
-fn claim_outputs(outputs: &Outputs, scenario: &str) -> Result<Option<benchctl::files::FolderLock>, String> {
+fn claim_outputs(outputs: &Outputs, scenario: &str, lock: bool) -> Result<Option<benchctl::files::FolderLock>, String> {
     let folder = |p: &PathBuf| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let paths = [&outputs.json, &outputs.junit, &outputs.markdown, &outputs.html];
     for p in paths.into_iter().flatten() {
@@ -512,6 +669,9 @@ fn claim_outputs(outputs: &Outputs, scenario: &str) -> Result<Option<benchctl::f
         return Ok(None);
     }
     let dir = folder(json);
+    if !lock {
+        return Ok(None);
+    }
     let lock = benchctl::files::lock_folder(&dir).map_err(|e| match e {
         benchctl::files::LockError::Busy(_) => {
             format!("{e}\n  help: wait for it to finish, or give this run its own folder with --out")
@@ -763,4 +923,112 @@ fn summary(doc: &ResultDoc) -> String {
         out += &format!("  warning: {w}\n");
     }
     out
+}
+
+/// What `benchctl merge` was asked for.
+pub struct MergeArgs {
+    pub dir: PathBuf,
+    pub expect: u64,
+    pub mode: Option<String>,
+    pub allow_missing: u64,
+    pub out: Option<PathBuf>,
+    pub outlier_deviation: String,
+    pub quiet: bool,
+    pub color: bool,
+}
+
+/// `benchctl merge DIR --expect N`: split mode evaluates the merged data like a run (every
+/// output, the usual exit codes); fleet mode writes the fleet document and its Markdown, and
+/// exits 1 when a node failed or a slow outlier stands out. A bad input exits 4, named.
+pub fn merge_cmd(a: MergeArgs) -> u8 {
+    let deviation = match benchctl::dsl::units::Percent::parse(&a.outlier_deviation, true) {
+        Ok(p) => p.0,
+        Err(e) => {
+            eprintln!("error: --outlier-deviation {}: {}\n  help: {}", a.outlier_deviation, e.message, e.help);
+            return exit::INVALID_INPUT;
+        }
+    };
+    if a.expect == 0 {
+        eprintln!("error: --expect 0: a merge needs at least one shard or node");
+        return exit::INVALID_INPUT;
+    }
+    let paths = match benchctl::merge::inputs(&a.dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
+    let mode = a.mode.clone().unwrap_or_else(|| {
+        let fleet = paths.iter().any(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fleet-")));
+        if fleet { "fleet" } else { "split" }.to_string()
+    });
+    let out = a.out.clone().unwrap_or_else(|| a.dir.join("merged"));
+    let bad = |e: benchctl::merge::MergeError| {
+        eprintln!("error: cannot merge: {e}");
+        exit::INVALID_RUN
+    };
+    if mode == "fleet" {
+        let doc = match benchctl::merge::fleet(&paths, a.expect, a.allow_missing, deviation) {
+            Ok(d) => d,
+            Err(e) => return bad(e),
+        };
+        let md = benchctl::merge::fleet_markdown(&doc);
+        for (name, bytes) in
+            [("fleet.json", serde_json::to_vec_pretty(&doc).unwrap_or_default()), ("fleet.md", md.clone().into_bytes())]
+        {
+            let p = out.join(name);
+            if let Err(e) = benchctl::files::write_atomic(&p, &bytes) {
+                eprintln!("error: cannot write `{}`: {e}", p.display());
+                return exit::RUNTIME_ERROR;
+            }
+        }
+        if !a.quiet {
+            print!("{md}");
+            println!("\nwrote {} and {}", out.join("fleet.json").display(), out.join("fleet.md").display());
+        }
+        return match doc["verdict"].as_str() {
+            Some("passed") => exit::SUCCESS,
+            Some("failed") => exit::FAILED,
+            _ => exit::INVALID_RUN,
+        };
+    }
+    let mut value = match benchctl::merge::split(&paths, a.expect, a.allow_missing) {
+        Ok(v) => v,
+        Err(e) => return bad(e),
+    };
+    let m = &value["merge"];
+    if !a.quiet {
+        println!(
+            "merged {} of {} shards (start skew {:.3}s, wall span {:.1}s)",
+            m["merged"],
+            m["expected"],
+            m["start_skew_s"].as_f64().unwrap_or(0.0),
+            value["duration_s"].as_f64().unwrap_or(0.0)
+        );
+        for s in m["shards"].as_array().into_iter().flatten() {
+            println!(
+                "  shard {:>4}  {:>8} requests  share {:>5.1}% (planned {:>5.1}%)  skew {:>7.3}s{}",
+                s["index"],
+                s["requests"],
+                s["achieved_share"].as_f64().unwrap_or(0.0) * 100.0,
+                s["planned_share"].as_f64().unwrap_or(0.0) * 100.0,
+                s["start_skew_s"].as_f64().unwrap_or(0.0),
+                if s["fell_short"] == true { "  FELL SHORT" } else { "" }
+            );
+        }
+    }
+    let outputs = Outputs {
+        json: Some(out.join("result.json")),
+        junit: Some(out.join("junit.xml")),
+        markdown: Some(out.join("summary.md")),
+        html: Some(out.join("report.html")),
+        templates: None,
+    };
+    let name = value.pointer("/scenario/name").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+    if let Err(e) = claim_outputs(&outputs, &name, true) {
+        eprintln!("error: {e}");
+        return exit::INVALID_INPUT;
+    }
+    present(&mut value, &outputs, a.quiet, !a.quiet, a.color, None)
 }

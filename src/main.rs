@@ -74,6 +74,37 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
         repeat: Option<u64>,
         #[command(flatten)]
+        distributed: DistributedArgs,
+        #[command(flatten)]
+        color: ColorArgs,
+    },
+    /// Merge the shard files of a split run, or the results of a fleet run, and evaluate
+    /// the scenario's expectations once on the merged data (docs/distributed.md).
+    #[command(after_help = exit::HELP_TABLE)]
+    Merge {
+        /// The folder the shards or fleet members wrote into (their `--out`).
+        dir: PathBuf,
+        /// How many shards or nodes the run had; fewer (beyond --allow-missing) exits 4.
+        #[arg(long, value_name = "N")]
+        expect: u64,
+        /// `split` (one load shared by N generators) or `fleet` (one scenario on N nodes);
+        /// default: what the files are.
+        #[arg(long, value_parser = ["split", "fleet"])]
+        mode: Option<String>,
+        /// Merge even when up to K shards or nodes are missing (said in every output).
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        allow_missing: u64,
+        /// Folder for the merged outputs (default: DIR/merged/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Fleet mode: a node whose figure is worse than the fleet median by more than this
+        /// is an outlier (with 10 or more nodes, its modified z-score must also exceed 3.5).
+        #[arg(long, value_name = "PCT", default_value = "5%")]
+        outlier_deviation: String,
+        /// No table; only errors.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
         color: ColorArgs,
     },
     /// Evaluate a saved result again: verdict, grade, HTML, JUnit, Markdown, without rerunning.
@@ -290,14 +321,86 @@ fn main() -> ExitCode {
             quiet,
             color.enabled(),
         ),
-        Command::Run { file, load, out, quiet, baseline, templates, repeat, color } => commands::run_scenario(
-            &scenario_path(&file, quiet),
-            &load.options(),
-            commands::RunArgs { out, quiet, baseline, templates, repeat },
-            color.enabled(),
-        ),
+        Command::Run { file, load, out, quiet, baseline, templates, repeat, distributed, color } => {
+            match distributed.resolve() {
+                Ok(dist) => commands::run_scenario(
+                    &scenario_path(&file, quiet),
+                    &load.options(),
+                    commands::RunArgs { out, quiet, baseline, templates, repeat, dist },
+                    color.enabled(),
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::INVALID_INPUT
+                }
+            }
+        }
+        Command::Merge { dir, expect, mode, allow_missing, out, outlier_deviation, quiet, color } => {
+            commands::merge_cmd(commands::MergeArgs {
+                dir,
+                expect,
+                mode,
+                allow_missing,
+                out,
+                outlier_deviation,
+                quiet,
+                color: color.enabled(),
+            })
+        }
     };
     ExitCode::from(code)
+}
+
+/// How a run takes part in a run over several processes or machines.
+#[derive(clap::Args, Debug)]
+struct DistributedArgs {
+    /// Run shard I of N (I from 0) of a split run: 1/N of every drive's rate, concurrency
+    /// and request budget; writes shard-I-of-N.json for `benchctl merge`.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["shard_from_env", "fleet_member"])]
+    shard: Option<String>,
+    /// Read the shard from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX with
+    /// BENCHCTL_SHARD_COUNT) or a Slurm array or step (SLURM_ARRAY_TASK_ID, SLURM_PROCID).
+    #[arg(long, conflicts_with = "fleet_member")]
+    shard_from_env: bool,
+    /// Run the whole scenario as one node of a fleet: the result names the node and its
+    /// GPUs, for `benchctl merge --mode fleet`.
+    #[arg(long)]
+    fleet_member: bool,
+    /// Start the first phase at this time (RFC 3339, e.g. 2026-12-03T10:00:00Z), after setup:
+    /// a start barrier for shards with no coordinator.
+    #[arg(long, value_name = "TIME")]
+    start_at: Option<String>,
+    /// The run's id, shared by its shards (default: BENCHCTL_RUN_ID, or the Slurm job id).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+}
+
+impl DistributedArgs {
+    fn resolve(self) -> Result<commands::Distributed, String> {
+        let var = |k: &str| std::env::var(k).ok();
+        let start_at = self
+            .start_at
+            .as_deref()
+            .map(benchctl::shard::parse_rfc3339)
+            .transpose()
+            .map_err(|e| format!("--start-at: {e}"))?;
+        let mut run_id = self.run_id.or_else(|| var("BENCHCTL_RUN_ID")).filter(|s| !s.trim().is_empty());
+        let role = if let Some(s) = &self.shard {
+            let shard = benchctl::shard::Shard::parse(s).map_err(|e| format!("--shard {s}: {e}"))?;
+            commands::Role::Shard { shard, source: "--shard".into() }
+        } else if self.shard_from_env {
+            let found = benchctl::shard::Shard::from_env(&var)?;
+            run_id = run_id.or(found.run_id);
+            commands::Role::Shard { shard: found.shard, source: found.source }
+        } else if self.fleet_member {
+            let (node, source) = benchctl::shard::node_name(&var);
+            run_id = run_id.or_else(|| var("SLURM_JOB_ID"));
+            commands::Role::Fleet { node, source }
+        } else {
+            commands::Role::Alone
+        };
+        Ok(commands::Distributed { role, start_at, run_id })
+    }
 }
 
 fn check(files: &[PathBuf], opts: &LoadOptions, format: Format, deny_warnings: bool, color: bool) -> u8 {

@@ -153,6 +153,25 @@ pub fn read_texts(path: &Path, format: PromptFormat) -> Result<Vec<String>, Setu
     Ok(out)
 }
 
+/// A split run's part of a prompt or query file: the items whose index mod N is this
+/// shard's. A shard left with nothing is an input error, named with the file.
+pub fn shard_texts<T>(items: Vec<T>, shard: Option<crate::shard::Shard>, path: &Path) -> Result<Vec<T>, SetupError> {
+    let Some(s) = shard else { return Ok(items) };
+    let n = items.len();
+    let mine = s.partition(items);
+    if mine.is_empty() && n > 0 {
+        return Err(SetupError::input(
+            format!(
+                "shard {s} gets none of the {n} items of `{}` (items are dealt by index mod {})",
+                path.display(),
+                s.count
+            ),
+            "give the file at least as many items as there are shards, or run fewer shards",
+        ));
+    }
+    Ok(mine)
+}
+
 /// Tokenises texts, keeping those whose length lies in `range` (inclusive).
 pub fn tokenize(
     texts: &[String],

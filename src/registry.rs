@@ -63,12 +63,24 @@ pub fn prepare_all(
     base: &std::path::Path,
     progress: &mut dyn FnMut(&str, String),
 ) -> Result<Workloads, SetupFailure> {
+    prepare_shard(v, sources, base, None, progress)
+}
+
+/// [`prepare_all`] for one shard of a split run: prompt and query files are partitioned.
+pub fn prepare_shard(
+    v: &ValidScenario,
+    sources: &SourceMap,
+    base: &std::path::Path,
+    partition: Option<crate::shard::Shard>,
+    progress: &mut dyn FnMut(&str, String),
+) -> Result<Workloads, SetupFailure> {
     let mut out = Workloads { ready: BTreeMap::new(), skipped: BTreeMap::new(), warnings: vec![] };
     let seed = v.scenario.seed.as_ref().map_or(0, |s| s.value);
     for w in &v.scenario.workloads {
         let name = w.name.value.as_str();
         let mut say = |m: String| progress(name, m);
         let mut cx = SetupContext::new(name, device(v, w), seed, base, sources, &mut say);
+        cx.partition = partition;
         let prepared = prepare(&w.spec, &mut cx);
         let warnings = cx.take_warnings();
         out.warnings.extend(warnings.into_iter().map(|(code, m)| Warning::new(code, m).for_workload(name)));

@@ -350,7 +350,12 @@ fn applies(kind: WorkloadKind, c: &crate::engine::record::Counters) -> (bool, bo
     (has("output_tokens"), has("prefill_tok_s"))
 }
 
-fn workload_doc(kind: WorkloadKind, r: &Recorded, series: bool, facts: Option<&WorkloadFacts>) -> WorkloadDoc {
+pub(crate) fn workload_doc(
+    kind: WorkloadKind,
+    r: &Recorded,
+    series: bool,
+    facts: Option<&WorkloadFacts>,
+) -> WorkloadDoc {
     let secs = r.elapsed.as_secs_f64();
     let c = &r.counters;
     let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
@@ -411,7 +416,7 @@ fn workload_doc(kind: WorkloadKind, r: &Recorded, series: bool, facts: Option<&W
 }
 
 /// The inherited flat summary of a whole-run workload record.
-fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>) -> FlatSummary {
+pub(crate) fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>) -> FlatSummary {
     let ms = |q: fn(&DistSummary) -> f64| w.metrics.get("latency").map(|m| q(&m.summary) * 1e3);
     let spikes = w.metrics.get("itl").or_else(|| w.metrics.get("latency"));
     FlatSummary {
@@ -426,6 +431,11 @@ fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>) -> FlatSummary {
         throughput_rps: w.throughput,
         meets_targets: None,
     }
+}
+
+/// SHA-256 (hex) of every source file's text, root first.
+pub fn sources_sha256(sources: &SourceMap) -> String {
+    sha256_hex(sources)
 }
 
 fn sha256_hex(sources: &SourceMap) -> String {

@@ -188,7 +188,8 @@ impl OpenaiWorkload {
             Some(PromptSpec::File { path, format, tokens }) => {
                 let p = cx.resolve(&path.value);
                 let fmt = format.as_ref().map_or(crate::dsl::model::PromptFormat::Prompt, |f| f.value);
-                let mut texts = crate::prompts::read_texts(&p, fmt).map_err(|e| e.at(path.span))?;
+                let texts = crate::prompts::read_texts(&p, fmt).map_err(|e| e.at(path.span))?;
+                let mut texts = crate::prompts::shard_texts(texts, cx.partition, &p).map_err(|e| e.at(path.span))?;
                 if let Some(r) = tokens {
                     let Some(tok) = &tokenizer else {
                         return Err(SetupError::input(

@@ -5,7 +5,7 @@
 pub mod evidence;
 mod grade;
 pub mod host;
-mod value;
+pub(crate) mod value;
 
 pub use grade::{grade, Grade};
 

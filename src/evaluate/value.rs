@@ -83,7 +83,7 @@ pub fn facts_of(w: &Value) -> Facts {
 
 /// Histograms, counters and seconds of one workload record in the result; the kind's
 /// declared measures are read by their catalogue entries.
-fn record(w: &Value) -> (Hists, Counters, f64) {
+pub fn record(w: &Value) -> (Hists, Counters, f64) {
     let mut h = Hists::default();
     for m in Metric::ALL {
         if let Some(hist) = crate::result::histogram(w, m.name()) {

@@ -69,8 +69,8 @@ pub struct InferenceWorkload {
 pub fn prepare(spec: &Inference, cx: &mut SetupContext) -> Result<Prepared, SetupError> {
     let device = device_for(cx);
     let span = spec.model.as_ref().map(|m| m.source.span);
-    let (seed, base) = (cx.seed, cx.base);
-    let loaded = InferenceWorkload::load(spec, device, seed, base, &mut |m| cx.progress(m));
+    let (seed, base, partition) = (cx.seed, cx.base, cx.partition);
+    let loaded = InferenceWorkload::load(spec, device, seed, base, partition, &mut |m| cx.progress(m));
     ready(loaded, span)
 }
 
@@ -95,6 +95,7 @@ impl InferenceWorkload {
         device: DeviceKind,
         seed: u64,
         base: &std::path::Path,
+        partition: Option<crate::shard::Shard>,
         progress: &mut dyn FnMut(String),
     ) -> Result<Self, SetupError> {
         let m = spec
@@ -142,6 +143,7 @@ impl InferenceWorkload {
                 };
                 let fmt = format.as_ref().map(|f| f.value).unwrap_or(PromptFormat::Prompt);
                 let texts = prompts::read_texts(&p, fmt)?;
+                let texts = prompts::shard_texts(texts, partition, &p)?;
                 let range = tokens.as_ref().map(|r| (r.value.lo, r.value.hi));
                 let set = prompts::tokenize(&texts, tok, range, &p)?;
                 let n = set.len();

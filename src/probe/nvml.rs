@@ -25,6 +25,8 @@ pub struct GpuSample {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GpuInfo {
     pub index: u32,
+    /// NVML's `GPU-...` identifier, stable across reboots (fleet reports name GPUs by it).
+    pub uuid: String,
     pub name: String,
     pub memory_bytes: u64,
     pub driver: String,
@@ -69,6 +71,7 @@ impl Gpus {
                 let d = self.nvml.device_by_index(i).ok()?;
                 Some(GpuInfo {
                     index: i,
+                    uuid: d.uuid().unwrap_or_default(),
                     name: d.name().unwrap_or_default(),
                     memory_bytes: d.memory_info().map(|m| m.total).unwrap_or(0),
                     driver: driver.clone(),

@@ -19,12 +19,12 @@ fn icon(s: Status) -> &'static str {
 
 /// Text from the scenario or the run in running Markdown: raw HTML is shown as text, not
 /// passed through (`<`, `>` and `&` as entities), and `[` cannot start a link.
-fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('[', "\\[").replace('\n', " ")
 }
 
 /// A table cell: [`text`], and no pipes.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     text(s).replace('|', "\\|")
 }
 

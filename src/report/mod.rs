@@ -5,7 +5,7 @@
 pub mod charts;
 mod html;
 mod junit;
-mod markdown;
+pub(crate) mod markdown;
 pub mod setup;
 mod terminal;
 

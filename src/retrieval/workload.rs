@@ -81,6 +81,8 @@ pub struct RetrievalOptions<'a> {
     pub base: &'a std::path::Path,
     /// The cache folder for indexes, ground truth and embeddings (None: caching is off).
     pub cache: Option<std::path::PathBuf>,
+    /// A split run's shard: a query file keeps the queries whose index mod N is this shard's.
+    pub partition: Option<crate::shard::Shard>,
 }
 
 fn rss() -> u64 {
@@ -362,7 +364,7 @@ pub fn prepare(r: &Retrieval, cx: &mut SetupContext) -> Result<Prepared, SetupEr
         Some(d) => cx.base.join(&d.value),
         None => cx.cache.join("retrieval"),
     });
-    let setup = RetrievalOptions { seed: cx.seed, base: cx.base, cache };
+    let setup = RetrievalOptions { seed: cx.seed, base: cx.base, cache, partition: cx.partition };
     let mut said = vec![];
     let prepared = RetrievalWorkload::load(r, &setup, &mut said, &mut |m| cx.progress(m));
     for m in said {
@@ -467,6 +469,14 @@ impl RetrievalWorkload {
                     // Texts are embedded with the corpus's model.
                     Some(e) if !data::is_vector_file(&path) => embed_texts(&path, e, &mut cx)?.0,
                     _ => data::read(&path)?,
+                };
+                let v = match setup.partition {
+                    Some(s) => {
+                        let rows: Vec<Vec<f32>> = (0..v.len()).map(|i| v.row(i).to_vec()).collect();
+                        let rows = crate::prompts::shard_texts(rows, Some(s), &path)?;
+                        Vectors { dim: v.dim, data: rows.concat() }
+                    }
+                    None => v,
                 };
                 if v.dim != dim {
                     return Err(SetupError::input(

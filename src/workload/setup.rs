@@ -95,6 +95,9 @@ pub struct SetupContext<'a> {
     pub cache: PathBuf,
     /// The scenario's sources, for messages located in inline text.
     pub sources: &'a SourceMap,
+    /// A split run's shard: prompt and query files keep the items whose index mod N is
+    /// this shard's (see [`crate::shard::Shard::partition`]).
+    pub partition: Option<crate::shard::Shard>,
     progress: &'a mut dyn FnMut(String),
     warnings: Vec<(&'static str, String)>,
 }
@@ -132,7 +135,17 @@ impl<'a> SetupContext<'a> {
         sources: &'a SourceMap,
         progress: &'a mut dyn FnMut(String),
     ) -> SetupContext<'a> {
-        SetupContext { workload, device, seed, base, cache: cache_dir(), sources, progress, warnings: vec![] }
+        SetupContext {
+            workload,
+            device,
+            seed,
+            base,
+            cache: cache_dir(),
+            sources,
+            partition: None,
+            progress,
+            warnings: vec![],
+        }
     }
 
     /// Reports a step of the preparation (shown while it runs).
