@@ -24,6 +24,14 @@ pub struct RunArgs {
     pub templates: Option<PathBuf>,
     pub repeat: Option<u64>,
     pub dist: Distributed,
+    /// `--dashboard`: where to serve the live view, and the alerts' cooldown.
+    pub dashboard: Option<LiveArgs>,
+}
+
+/// The live dashboard of a run.
+pub struct LiveArgs {
+    pub bind: benchctl::dashboard::Bind,
+    pub cooldown_s: f64,
 }
 
 /// How a run takes part in a run over several processes or machines.
@@ -53,7 +61,7 @@ fn safe_name(s: &str) -> String {
 }
 
 pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool) -> u8 {
-    let RunArgs { out, quiet, baseline, templates, repeat, dist } = args;
+    let RunArgs { out, quiet, baseline, templates, repeat, dist, dashboard } = args;
     let checked = dsl::check_file(file, opts);
     // `--quiet` shows errors only; lints and warnings are for `check`.
     let shown: Vec<diag::Diagnostic> = checked.diagnostics.iter().filter(|d| !quiet || d.is_error()).cloned().collect();
@@ -140,6 +148,17 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
             return exit::INVALID_INPUT;
         }
     };
+    // The dashboard's port is taken before setup, so that a busy port fails at once.
+    let listening = match &dashboard {
+        Some(d) => match benchctl::dashboard::listen(&d.bind) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: --dashboard: {e}\nnothing was run");
+                return exit::RUNTIME_ERROR;
+            }
+        },
+        None => None,
+    };
     // Setup is the run's first stage: what it will take, and when the whole run should end.
     let setup_started = std::time::Instant::now();
     if !quiet && !plan.setup.is_empty() {
@@ -222,10 +241,45 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     } else {
         Box::new(progress::Plain::new())
     };
+    let mut options = Options::default();
+    let live = match listening {
+        Some(l) => {
+            // Printed even with --quiet: the address (and any token) is needed to connect.
+            eprint!("{}", l.banner("dashboard"));
+            let spec = benchctl::dashboard::live::LiveSpec {
+                name: valid.scenario.name.value.clone(),
+                description: valid.scenario.description.as_ref().map(|d| d.value.clone()),
+                config: serde_json::to_value(&plan).unwrap_or_default(),
+                kinds: valid.scenario.workloads.iter().map(|w| (w.name.value.clone(), w.kind.value)).collect(),
+                cooldown_s: dashboard.as_ref().map_or(60.0, |d| d.cooldown_s),
+            };
+            match benchctl::dashboard::live::Live::start(l, spec) {
+                Ok(live) => {
+                    options.probe_tap = Some(live.probe_tap());
+                    Some(live)
+                }
+                Err(e) => {
+                    eprintln!("error: --dashboard: {e}\nnothing was run");
+                    return exit::RUNTIME_ERROR;
+                }
+            }
+        }
+        None => None,
+    };
+    let mut live_reporter = live.as_ref().map(|l| l.reporter());
+    let mut tee;
+    let reporter: &mut dyn Reporter = match live_reporter.as_mut() {
+        Some(lr) => {
+            tee = benchctl::engine::events::Tee(reporter.as_mut(), lr);
+            &mut tee
+        }
+        None => reporter.as_mut(),
+    };
     let quiet_panics = QuietPanics::install();
-    let engine = Engine::new(valid, &plan, prepared.ready, Options::default(), interrupt, reporter.as_mut())
+    let engine = Engine::new(valid, &plan, prepared.ready, options, interrupt, reporter)
         .with_setup(prepared.warnings, prepared.skipped);
     let outcome = runtime.block_on(engine.execute());
+    drop(live_reporter);
     // Work the drains gave up on is told to stop (an inference request stops at its next
     // token), but a blocking call cannot be interrupted: do not wait for it to end the run.
     runtime.shutdown_background();
@@ -287,6 +341,9 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
             None
         }
     });
+    if let Some(live) = live {
+        finish_live(live, &mut value, comparison.as_ref());
+    }
     let code = present(&mut value, &outputs, quiet, !quiet, color, comparison);
     if outcome.interrupted {
         eprintln!("the run was interrupted; the result holds what was measured until then");
@@ -295,6 +352,29 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
         eprintln!("the run reached its run-limit; the result holds what was measured until then");
     }
     code
+}
+
+/// The live view's last events (a regression against the baseline, the verdict), then its
+/// record into the result: the alerts and what the server saw.
+fn finish_live(
+    live: benchctl::dashboard::live::Live,
+    value: &mut serde_json::Value,
+    comparison: Option<&compare::Comparison>,
+) {
+    use benchctl::dashboard::model;
+    let t = value["duration_s"].as_f64().unwrap_or(0.0);
+    if let Some(c) = comparison.filter(|c| c.regressed) {
+        live.extra(serde_json::json!({"type": "alert", "t": t, "key": "regression",
+            "message": format!("regression against the baseline {}", c.baseline)}));
+    }
+    for s in model::spectra(value) {
+        live.extra(s);
+    }
+    let ev = evaluate::evaluate(value);
+    live.extra(model::status_event(t, &ev.outcomes, true));
+    live.extra(model::end_event(t, value["status"].as_str().unwrap_or(""), Some(ev.verdict)));
+    let record = live.finish();
+    value["dashboard"] = serde_json::to_value(&record).unwrap_or_default();
 }
 
 /// Writes a shard's file (no evaluation: a slice of the load has no verdict of its own).
@@ -1031,4 +1111,160 @@ pub fn merge_cmd(a: MergeArgs) -> u8 {
         return exit::INVALID_INPUT;
     }
     present(&mut value, &outputs, a.quiet, !a.quiet, a.color, None)
+}
+
+/// `--alert-cooldown`: a duration.
+pub fn parse_cooldown(s: &str) -> Result<f64, String> {
+    benchctl::dsl::units::Duration::parse(s)
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| format!("--alert-cooldown {s}: {}; help: {}", e.message, e.help))
+}
+
+fn bind_or_exit(addr: Option<&str>) -> Result<benchctl::dashboard::Listening, u8> {
+    let bind = benchctl::dashboard::parse_bind(addr).map_err(|e| {
+        eprintln!("error: --addr {e}");
+        exit::INVALID_INPUT
+    })?;
+    benchctl::dashboard::listen(&bind).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::RUNTIME_ERROR
+    })
+}
+
+/// Blocks until Ctrl-C or SIGTERM.
+fn until_signal() {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    });
+}
+
+/// `benchctl dashboard DIR`: serves the history until Ctrl-C.
+pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tolerance: &str) -> u8 {
+    use benchctl::dashboard::{history, Server};
+    let tolerance = match benchctl::dsl::units::Percent::parse(tolerance, true) {
+        Ok(p) => p.0,
+        Err(e) => {
+            eprintln!("error: --tolerance {tolerance}: {}\n  help: {}", e.message, e.help);
+            return exit::INVALID_INPUT;
+        }
+    };
+    if !dir.is_dir() {
+        eprintln!(
+            "error: `{}` is not a folder\n  help: give the folder your runs write into (their --out), e.g. out/",
+            dir.display()
+        );
+        return exit::INVALID_INPUT;
+    }
+    let base = match baseline {
+        Some(p) => {
+            match read_result(p).map_err(|e| e.to_string()).and_then(|d| history::run_of(p.display().to_string(), &d)) {
+                Ok(r) => Some((p.display().to_string(), r)),
+                Err(e) => {
+                    eprintln!("error: --baseline {}: {e}", p.display());
+                    return exit::INVALID_INPUT;
+                }
+            }
+        }
+        None => None,
+    };
+    let found = history::load(dir, base.as_ref(), tolerance);
+    let listening = match bind_or_exit(addr) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    eprint!("{}", listening.banner("history"));
+    eprintln!("{} runs in {} series under {}; Ctrl-C stops", found.runs.len(), found.groups.len(), dir.display());
+    for (f, why) in &found.skipped {
+        eprintln!("note: skipped {f}: {why}");
+    }
+    let server = match Server::start(listening, history::router(dir.to_path_buf(), base, tolerance)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::RUNTIME_ERROR;
+        }
+    };
+    until_signal();
+    server.stop();
+    exit::SUCCESS
+}
+
+/// `benchctl monitor`: the probes live until Ctrl-C or --duration.
+pub fn monitor_cmd(addr: Option<&str>, probes: &[String], every: &str, duration: Option<&str>, cooldown: &str) -> u8 {
+    use benchctl::dashboard::monitor;
+    use benchctl::dsl::model::ProbeKind;
+    let dur = |s: &str, flag: &str| {
+        benchctl::dsl::units::Duration::parse(s).map(|d| d.as_std()).map_err(|e| {
+            eprintln!("error: {flag} {s}: {}\n  help: {}", e.message, e.help);
+            exit::INVALID_INPUT
+        })
+    };
+    let every = match dur(every, "--every") {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => {
+            eprintln!("error: --every must be above 0");
+            return exit::INVALID_INPUT;
+        }
+        Err(c) => return c,
+    };
+    let duration = match duration.map(|d| dur(d, "--duration")).transpose() {
+        Ok(d) => d,
+        Err(c) => return c,
+    };
+    let cooldown_s = match parse_cooldown(cooldown) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
+    let mut kinds: Vec<ProbeKind> = vec![];
+    for p in probes {
+        match ProbeKind::from_name(p) {
+            Some(k) if !kinds.contains(&k) => kinds.push(k),
+            Some(_) => {}
+            None => {
+                eprintln!(
+                    "error: --probe {p}: no such probe\n  help: use one or more of {}",
+                    ProbeKind::NAMES.join(", ")
+                );
+                return exit::INVALID_INPUT;
+            }
+        }
+    }
+    let listening = match bind_or_exit(addr) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    eprint!("{}", listening.banner("monitor"));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        until_signal();
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let args = monitor::MonitorArgs { probes: kinds, every, duration, cooldown_s };
+    let result = monitor::run(listening, &args, stop);
+    drop(watcher);
+    match result {
+        Ok(alerts) => {
+            eprintln!("monitor stopped; {} alert(s)", alerts.len());
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUNTIME_ERROR
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod compare;
+pub mod dashboard;
 pub mod dsl;
 pub mod endpoint;
 pub mod engine;

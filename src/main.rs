@@ -76,6 +76,8 @@ enum Command {
         #[command(flatten)]
         distributed: DistributedArgs,
         #[command(flatten)]
+        live: LiveArgs,
+        #[command(flatten)]
         color: ColorArgs,
     },
     /// Merge the shard files of a split run, or the results of a fleet run, and evaluate
@@ -106,6 +108,42 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         color: ColorArgs,
+    },
+    /// Serve the history of the results under DIR: trends per metric by scenario and host,
+    /// regression and step markers, filters, CSV and JSON export (docs/dashboard.md).
+    Dashboard {
+        /// A folder of results (searched 6 levels deep), e.g. out/.
+        #[arg(default_value = "out")]
+        dir: PathBuf,
+        /// Where to listen: PORT, HOST:PORT or HOST (default 127.0.0.1:5665, or the next
+        /// free port). Any address other than loopback needs an access token.
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+        /// A result to mark regressions against (default: each series' first run).
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// A change larger than this is a regression or a step.
+        #[arg(long, value_name = "PCT", default_value = "10%")]
+        tolerance: String,
+    },
+    /// Show the probes (system, process, GPU, energy) live in the browser, with resource
+    /// alerts and no workload (docs/dashboard.md).
+    Monitor {
+        /// Where to listen (as for `benchctl dashboard`).
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+        /// Probes to sample (repeat or separate with commas).
+        #[arg(long, value_delimiter = ',', default_values = ["system", "process"], value_parser = ["system", "process", "gpu", "energy"])]
+        probe: Vec<String>,
+        /// Sampling interval.
+        #[arg(long, value_name = "DURATION", default_value = "1s")]
+        every: String,
+        /// Stop after this long (default: at Ctrl-C).
+        #[arg(long, value_name = "DURATION")]
+        duration: Option<String>,
+        /// Seconds before an alert with the same key is shown again.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        alert_cooldown: String,
     },
     /// Evaluate a saved result again: verdict, grade, HTML, JUnit, Markdown, without rerunning.
     #[command(after_help = exit::HELP_TABLE)]
@@ -321,12 +359,12 @@ fn main() -> ExitCode {
             quiet,
             color.enabled(),
         ),
-        Command::Run { file, load, out, quiet, baseline, templates, repeat, distributed, color } => {
-            match distributed.resolve() {
-                Ok(dist) => commands::run_scenario(
+        Command::Run { file, load, out, quiet, baseline, templates, repeat, distributed, live, color } => {
+            match distributed.resolve().and_then(|d| live.resolve().map(|l| (d, l))) {
+                Ok((dist, dashboard)) => commands::run_scenario(
                     &scenario_path(&file, quiet),
                     &load.options(),
-                    commands::RunArgs { out, quiet, baseline, templates, repeat, dist },
+                    commands::RunArgs { out, quiet, baseline, templates, repeat, dist, dashboard },
                     color.enabled(),
                 ),
                 Err(e) => {
@@ -334,6 +372,12 @@ fn main() -> ExitCode {
                     exit::INVALID_INPUT
                 }
             }
+        }
+        Command::Dashboard { dir, addr, baseline, tolerance } => {
+            commands::history_cmd(&dir, addr.as_deref(), baseline.as_deref(), &tolerance)
+        }
+        Command::Monitor { addr, probe, every, duration, alert_cooldown } => {
+            commands::monitor_cmd(addr.as_deref(), &probe, &every, duration.as_deref(), &alert_cooldown)
         }
         Command::Merge { dir, expect, mode, allow_missing, out, outlier_deviation, quiet, color } => {
             commands::merge_cmd(commands::MergeArgs {
@@ -349,6 +393,28 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// The live dashboard of a run.
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// Serve a live dashboard of the run (GET / and Server-Sent Events at /events) on ADDR:
+    /// PORT, HOST:PORT or HOST; default 127.0.0.1:5665 or the next free port. Any address
+    /// other than loopback needs an access token (printed, or BENCHCTL_DASHBOARD_TOKEN).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+    dashboard: Option<String>,
+    /// Seconds before an alert with the same key is shown again.
+    #[arg(long, value_name = "DURATION", default_value = "60s", requires = "dashboard")]
+    alert_cooldown: String,
+}
+
+impl LiveArgs {
+    fn resolve(&self) -> Result<Option<commands::LiveArgs>, String> {
+        let Some(addr) = &self.dashboard else { return Ok(None) };
+        let bind = benchctl::dashboard::parse_bind(Some(addr)).map_err(|e| format!("--dashboard {e}"))?;
+        let cooldown_s = commands::parse_cooldown(&self.alert_cooldown)?;
+        Ok(Some(commands::LiveArgs { bind, cooldown_s }))
+    }
 }
 
 /// How a run takes part in a run over several processes or machines.

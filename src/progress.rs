@@ -211,7 +211,7 @@ impl Default for Plain {
 impl Reporter for Plain {
     fn event(&mut self, e: &RunEvent) {
         let line = match e {
-            RunEvent::PhaseStarted { index, count, name, role, planned_s, remaining_s, workloads } => {
+            RunEvent::PhaseStarted { index, count, name, role, planned_s, remaining_s, workloads, .. } => {
                 self.phase = Some(PhaseView::new(*remaining_s, workloads));
                 self.last = Some(Instant::now());
                 let planned = planned_s.map(|s| format!(", {}", whole(s))).unwrap_or_default();
@@ -238,6 +238,7 @@ impl Reporter for Plain {
             RunEvent::SearchLevel { workload, rate, stable } => search_text(workload, *rate, *stable),
             RunEvent::PhaseFinished { name, stopped_by, duration_s } => finished_text(name, stopped_by, *duration_s),
             RunEvent::Warning(w) => format!("warning: {w}"),
+            RunEvent::Totals { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
     }
@@ -324,6 +325,7 @@ impl Reporter for Bar {
                 Some(b) => b.println(format!("warning: {w}")),
                 None => eprintln!("warning: {w}"),
             },
+            RunEvent::Totals { .. } => {}
         }
     }
 

@@ -17,6 +17,8 @@ pub enum RunEvent {
         remaining_s: Option<f64>,
         /// The workloads the phase drives (or searches), in the scenario's order.
         workloads: Vec<String>,
+        /// Seconds since the run started.
+        at_s: f64,
     },
     /// A closed window of one workload's time series.
     Window {
@@ -41,6 +43,16 @@ pub enum RunEvent {
         duration_s: f64,
     },
     Warning(Warning),
+    /// Each workload's totals so far in the current phase, once a window; only sent to a
+    /// reporter whose [`Reporter::wants_totals`] says so (a copy of the histograms).
+    Totals {
+        phase: String,
+        role: PhaseRole,
+        /// Seconds since the phase started.
+        secs: f64,
+        elapsed_s: f64,
+        workloads: Vec<(String, super::record::Hists, super::record::Counters)>,
+    },
 }
 
 /// A warning of the run, as the result document records it.
@@ -78,4 +90,29 @@ impl std::fmt::Display for Warning {
 pub trait Reporter: Send {
     fn event(&mut self, e: &RunEvent);
     fn finish(&mut self) {}
+    /// Whether this reporter reads [`RunEvent::Totals`] (they cost a copy of the totals).
+    fn wants_totals(&self) -> bool {
+        false
+    }
+}
+
+/// Two reporters fed the same events (the progress display and the live dashboard).
+pub struct Tee<'a>(pub &'a mut dyn Reporter, pub &'a mut dyn Reporter);
+
+impl Reporter for Tee<'_> {
+    fn event(&mut self, e: &RunEvent) {
+        if !matches!(e, RunEvent::Totals { .. }) || self.0.wants_totals() {
+            self.0.event(e);
+        }
+        if !matches!(e, RunEvent::Totals { .. }) || self.1.wants_totals() {
+            self.1.event(e);
+        }
+    }
+    fn finish(&mut self) {
+        self.0.finish();
+        self.1.finish();
+    }
+    fn wants_totals(&self) -> bool {
+        self.0.wants_totals() || self.1.wants_totals()
+    }
 }

@@ -28,12 +28,19 @@ pub struct Options {
     pub drain: Duration,
     /// Recorder shards per workload and phase (contention vs memory).
     pub shards: usize,
+    /// Probe readings are also given to this as they are taken (the live dashboard).
+    pub probe_tap: Option<crate::probe::ProbeTap>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Options { window: Duration::from_secs(1), drain: Duration::from_secs(10), shards: (2 * cores).max(2) }
+        Options {
+            window: Duration::from_secs(1),
+            drain: Duration::from_secs(10),
+            shards: (2 * cores).max(2),
+            probe_tap: None,
+        }
     }
 }
 
@@ -194,9 +201,10 @@ impl<'a> Engine<'a> {
     pub async fn execute(mut self) -> RunOutcome {
         let started = SystemTime::now();
         self.origin = Instant::now();
-        let probes = Probes::start(
+        let probes = Probes::tapped(
             &self.valid.probes.iter().map(|(k, every, _)| (*k, every.as_std())).collect::<Vec<_>>(),
             self.origin,
+            self.options.probe_tap.clone(),
         );
         let host = super::host::HostMonitor::start(self.origin);
         // `run-limit` stops every phase kind the way an interrupt does (drain, write), from
@@ -235,6 +243,7 @@ impl<'a> Engine<'a> {
                 planned_s,
                 remaining_s,
                 workloads,
+                at_s: self.origin.elapsed().as_secs_f64(),
             });
             let mut outcome = self.phase(index, phase).await;
             outcome.repetition = repetition;
@@ -383,7 +392,9 @@ impl<'a> Engine<'a> {
         stop.set();
         self.drain(phase, &recorders, tasks).await;
         let now = Instant::now();
-        let workloads = recorders
+        let reported: BTreeMap<String, usize> =
+            recorders.iter().map(|(n, r)| (n.clone(), r.windows_closed())).collect();
+        let workloads: Vec<WorkloadOutcome> = recorders
             .into_iter()
             .map(|(name, r)| {
                 let mut recorded = r.finish(now);
@@ -394,6 +405,18 @@ impl<'a> Engine<'a> {
                 WorkloadOutcome { kind: self.kind(&name), recorded, name }
             })
             .collect();
+        // The windows the phase's end closed (the last, partial one) reach the reporters too.
+        let elapsed_s = now.duration_since(self.origin).as_secs_f64();
+        for w in &workloads {
+            for summary in w.recorded.series.iter().skip(reported.get(&w.name).copied().unwrap_or(0)) {
+                self.reporter.event(&RunEvent::Window {
+                    phase: phase.name.value.clone(),
+                    workload: w.name.clone(),
+                    elapsed_s,
+                    summary: summary.clone(),
+                });
+            }
+        }
         (workloads, stopped_by)
     }
 
@@ -444,11 +467,21 @@ impl<'a> Engine<'a> {
             let secs = now.duration_since(start).as_secs_f64();
             // One copy of the totals per window, and only when something will read it.
             let aborts = self.valid.scenario.expectations.iter().any(|x| x.abort_on_fail);
-            let snapshots: Snapshots = if aborts || !conditions.is_empty() {
+            let totals = self.reporter.wants_totals();
+            let snapshots: Snapshots = if aborts || totals || !conditions.is_empty() {
                 recorders.iter().map(|(n, r)| (n.clone(), r.snapshot())).collect()
             } else {
                 Snapshots::new()
             };
+            if totals {
+                self.reporter.event(&RunEvent::Totals {
+                    phase: phase.name.value.clone(),
+                    role: phase.role,
+                    secs,
+                    elapsed_s: now.duration_since(self.origin).as_secs_f64(),
+                    workloads: snapshots.iter().map(|(n, (h, c))| (n.clone(), h.clone(), c.clone())).collect(),
+                });
+            }
             if let Some(why) = self.abort_check(phase, &snapshots, secs) {
                 self.aborted_by = Some(why.clone());
                 self.interrupt.set();

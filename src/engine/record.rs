@@ -322,6 +322,8 @@ pub struct WindowSummary {
     pub throughput: f64,
     /// Output tokens per second in this window.
     pub tok_s: f64,
+    /// Requests in flight when the window was closed.
+    pub in_flight: u64,
     /// Per metric (only those with samples).
     pub metrics: BTreeMap<String, WindowStats>,
 }
@@ -594,6 +596,7 @@ impl Recorder {
             unsent: c.unsent,
             throughput: (c.requests - c.errors) as f64 / secs,
             tok_s: c.output_tokens as f64 / secs,
+            in_flight: self.in_flight.load(std::sync::atomic::Ordering::Relaxed),
             metrics: h
                 .all()
                 .filter_map(|n| WindowStats::of(n.hist, n.scale).map(|s| (n.name.to_string(), s)))
@@ -608,6 +611,11 @@ impl Recorder {
     }
 
     /// Flushes and closes everything; `end` is when the phase ended.
+    /// How many windows have been closed (and handed out by [`Recorder::tick`]) so far.
+    pub fn windows_closed(&self) -> usize {
+        lock(&self.agg).series.len()
+    }
+
     pub fn finish(&self, end: Instant) -> Recorded {
         self.tick(end);
         lock(&self.agg).end = Some(end);

@@ -301,14 +301,40 @@ pub struct Probes {
     handle: Option<JoinHandle<Vec<ProbeResult>>>,
 }
 
+/// One probe reading as it is taken, for a live view.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub probe: ProbeKind,
+    pub series: String,
+    pub unit: &'static str,
+    /// Seconds since the run started.
+    pub t: f64,
+    pub value: f64,
+}
+
+/// Receives every reading as it is taken (on the probe thread: it must not block).
+#[derive(Clone)]
+pub struct ProbeTap(pub Arc<dyn Fn(Reading) + Send + Sync>);
+
+impl std::fmt::Debug for ProbeTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProbeTap")
+    }
+}
+
 impl Probes {
     pub fn start(probes: &[(ProbeKind, Duration)], origin: Instant) -> Probes {
+        Probes::tapped(probes, origin, None)
+    }
+
+    /// Probes whose readings are also given to `tap` as they are taken.
+    pub fn tapped(probes: &[(ProbeKind, Duration)], origin: Instant, tap: Option<ProbeTap>) -> Probes {
         let stop = Arc::new(AtomicBool::new(false));
         let list = probes.to_vec();
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("benchctl-probes".into())
-            .spawn(move || sample_loop(list, origin, flag))
+            .spawn(move || sample_loop(list, origin, flag, tap))
             .ok();
         Probes { stop, handle }
     }
@@ -319,7 +345,12 @@ impl Probes {
     }
 }
 
-fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<AtomicBool>) -> Vec<ProbeResult> {
+fn sample_loop(
+    list: Vec<(ProbeKind, Duration)>,
+    origin: Instant,
+    stop: Arc<AtomicBool>,
+    tap: Option<ProbeTap>,
+) -> Vec<ProbeResult> {
     let mut sys = System::new();
     let pid = sysinfo::get_current_pid().unwrap_or(Pid::from(0));
     // CPU usage is a difference between two refreshes: prime both.
@@ -340,6 +371,15 @@ fn sample_loop(list: Vec<(ProbeKind, Duration)>, origin: Instant, stop: Arc<Atom
         let t = now.saturating_duration_since(origin).as_secs_f64();
         for s in samplers.iter_mut().filter(|s| s.next <= now) {
             s.sample(&mut sys, pid, t);
+            if let Some(tap) = &tap {
+                // Per-core CPU series stay in the result; the live view shows the all-core one.
+                for (name, series) in s.series.iter().filter(|(n, _)| !n.starts_with("cpu_core")) {
+                    if let Some(&(pt, value)) = series.points.last().filter(|p| p.0 == t) {
+                        let (probe, series, unit) = (s.kind, name.clone(), series.unit);
+                        (tap.0)(Reading { probe, series, unit, t: pt, value });
+                    }
+                }
+            }
             s.next += s.every.max(Duration::from_millis(1));
             if s.next < now {
                 s.next = now + s.every;

@@ -1,11 +1,11 @@
-//! The HTML report: one self-contained file (styles inline, charts as inline SVG, no
-//! network), rendered by Tera from a flat view-model. The template is built in and can be
+//! The HTML report: one self-contained file (styles and script inline, no network),
+//! rendered by Tera from a flat view-model. Its charts are drawn by the dashboard's
+//! renderer from the run's events, embedded as JSON, as the live page drew them. The template is built in and can be
 //! replaced with `--templates DIR` (DIR/report.html).
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::charts::{self, Band, Line};
 use super::{scope, status_word};
 use crate::evaluate::{Evaluation, Grade, Status};
 
@@ -40,12 +40,6 @@ struct WorkloadView {
     p99: String,
     ttft_p95: String,
     tok_s: String,
-}
-
-#[derive(Serialize)]
-struct ChartView {
-    title: String,
-    svg: String,
 }
 
 #[derive(Serialize)]
@@ -100,7 +94,11 @@ struct View {
     recommendations: Vec<String>,
     workloads: Vec<WorkloadView>,
     setups: Vec<super::setup::SetupView>,
-    charts: Vec<ChartView>,
+    /// The chart renderer and its styles (the dashboard's), and the run's events as JSON
+    /// that is safe inside a `<script>` element.
+    charts_js: &'static str,
+    dashboard_css: &'static str,
+    events_json: String,
     stress: Option<StressView>,
     comparison: Vec<ChangeView>,
     comparison_baseline: String,
@@ -145,98 +143,6 @@ fn workloads(doc: &Value) -> Vec<WorkloadView> {
             }
         })
         .collect()
-}
-
-fn phase_bands(doc: &Value) -> Vec<Band> {
-    doc["phases"].as_array().map_or(vec![], |ps| {
-        ps.iter()
-            .map(|p| {
-                let from = p["started_s"].as_f64().unwrap_or(0.0);
-                Band { from, to: from + p["duration_s"].as_f64().unwrap_or(0.0), name: str_of(&p["name"]) }
-            })
-            .collect()
-    })
-}
-
-/// One line per workload: `pick` reads a window's value; x is seconds from the run start.
-fn series(doc: &Value, pick: &dyn Fn(&Value) -> Option<f64>) -> Vec<Line> {
-    let mut lines: Vec<Line> = vec![];
-    for p in doc["phases"].as_array().into_iter().flatten() {
-        let start = p["started_s"].as_f64().unwrap_or(0.0);
-        for (name, w) in p["workloads"].as_object().into_iter().flatten() {
-            let pts = w["series"].as_array().into_iter().flatten().filter_map(|win| {
-                let t = start + win["start_s"].as_f64()? + win["seconds"].as_f64().unwrap_or(1.0) / 2.0;
-                Some((t, pick(win)?))
-            });
-            match lines.iter_mut().find(|l| &l.name == name) {
-                Some(l) => l.points.extend(pts),
-                None => lines.push(Line { name: name.clone(), points: pts.collect() }),
-            }
-        }
-    }
-    lines.retain(|l| !l.points.is_empty());
-    lines
-}
-
-fn charts(doc: &Value) -> Vec<ChartView> {
-    let mut out = vec![];
-    let secs = |x: &f64| format!("{x:.0}s");
-    let bands = phase_bands(doc);
-    let spectrum: Vec<Line> = doc["benchmarks"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(name, w)| {
-            let h = crate::result::histogram(w, "latency")?;
-            let n = h.len() as f64;
-            let qs = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
-            let points = qs
-                .iter()
-                .filter(|q| **q == 0.0 || 1.0 / (1.0 - **q) <= n)
-                .map(|q| (charts::spectrum_x(*q), h.value_at_quantile(*q) as f64 / 1e6))
-                .collect();
-            Some(Line { name: name.clone(), points })
-        })
-        .collect();
-    if let Some(svg) = charts::lines(
-        "Latency by percentile (measured phases)",
-        "percentile",
-        "latency (ms)",
-        &spectrum,
-        &[],
-        &charts::spectrum_label,
-        Some(5),
-    ) {
-        out.push(ChartView { title: "Latency percentile spectrum".into(), svg });
-    }
-    let thr = series(doc, &|w| w["throughput"].as_f64());
-    if let Some(svg) = charts::lines("Throughput per second", "time", "requests/s", &thr, &bands, &secs, None) {
-        out.push(ChartView { title: "Throughput over time, by phase".into(), svg });
-    }
-    let p95 = series(doc, &|w| w.pointer("/metrics/latency/p95").and_then(Value::as_f64).map(|s| s * 1e3));
-    if let Some(svg) = charts::lines("Latency p95 per second", "time", "ms", &p95, &bands, &secs, None) {
-        out.push(ChartView { title: "Latency p95 over time, by phase".into(), svg });
-    }
-    let probe = |kind: &str, series: &str, scale: f64, name: &str| -> Option<Line> {
-        let pts = doc.pointer(&format!("/probes/{kind}/series/{series}/points"))?.as_array()?;
-        Some(Line {
-            name: name.into(),
-            points: pts.iter().filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()? * scale))).collect(),
-        })
-    };
-    let probes: Vec<Line> = [
-        probe("system", "cpu", 100.0, "CPU %"),
-        probe("system", "memory_share", 100.0, "memory %"),
-        probe("process", "cpu", 100.0, "benchctl CPU % of a core"),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|l| !l.points.is_empty())
-    .collect();
-    if let Some(svg) = charts::lines("System probes", "time", "%", &probes, &bands, &secs, None) {
-        out.push(ChartView { title: "CPU and memory over time".into(), svg });
-    }
-    out
 }
 
 fn stress(doc: &Value) -> Option<StressView> {
@@ -354,7 +260,9 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
         recommendations: ev.recommendations.clone(),
         workloads: workloads(doc),
         setups: super::setup::setups(doc),
-        charts: charts(doc),
+        charts_js: crate::dashboard::CHARTS_JS,
+        dashboard_css: crate::dashboard::CSS,
+        events_json: crate::dashboard::model::embed(&Value::Array(crate::dashboard::model::from_doc(doc, ev))),
         stress: stress(doc),
         comparison: comparison(doc),
         comparison_baseline: doc.pointer("/comparison/baseline").map(str_of).unwrap_or_default(),

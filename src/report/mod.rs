@@ -2,7 +2,6 @@
 //! table, and miette diagnostics for failed expectations. Each takes the result document
 //! and its evaluation, nothing else.
 
-pub mod charts;
 mod html;
 mod junit;
 pub(crate) mod markdown;

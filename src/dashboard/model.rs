@@ -1,0 +1,188 @@
+//! The events the dashboard page draws from, as JSON. The live view streams them over SSE as
+//! the run goes; `report.html` embeds the same events rebuilt from the result document, and
+//! the page's one renderer replays them. Both sides build each event with the functions here,
+//! so a chart of the report is the chart the live page showed at the end of the run.
+
+use serde_json::{json, Value};
+
+use crate::dsl::units::Duration;
+use crate::evaluate::{Evaluation, Outcome, Status};
+
+fn secs_of(v: &Value) -> Option<f64> {
+    v.as_str().and_then(|s| Duration::parse(s).ok()).map(|d| d.as_secs_f64())
+}
+
+/// The run's frame: workloads, planned phases and each expectation's bound as a threshold
+/// the charts draw (values in base units: seconds, per second, fractions, bytes).
+pub fn scenario_event(name: &str, description: Option<&str>, config: &Value) -> Value {
+    let list = |k: &str| config[k].as_array().cloned().unwrap_or_default();
+    let workloads: Vec<Value> =
+        list("workloads").iter().map(|w| json!({"name": w["name"], "kind": w["kind"]})).collect();
+    let phases: Vec<Value> = list("phases")
+        .iter()
+        .map(|p| {
+            json!({"name": p["name"], "role": p["role"], "start_s": secs_of(&p["start"]),
+                   "planned_s": secs_of(&p["max_duration"]),
+                   "workloads": p["drives"].as_array().map(|d| d.iter().map(|d| d["workload"].clone()).collect::<Vec<_>>())})
+        })
+        .collect();
+    let thresholds: Vec<Value> = list("expectations")
+        .iter()
+        .filter(|e| e["base"]["value"].is_number() && e["window"].is_null())
+        .map(|e| {
+            json!({"name": e["name"], "text": e["text"], "subject": e["subject"], "probe": e["subject_is_probe"],
+                   "metric": e["metric"], "aggregation": e["aggregation"], "op": e["base"]["op"],
+                   "value": e["base"]["value"], "phase": e["phase"]})
+        })
+        .collect();
+    json!({"type": "scenario", "name": name, "description": description, "workloads": workloads,
+           "phases": phases, "thresholds": thresholds})
+}
+
+pub fn phase_event(index: usize, name: &str, role: &str, t: f64, planned_s: Option<f64>) -> Value {
+    json!({"type": "phase", "index": index, "name": name, "role": role, "t": t, "planned_s": planned_s})
+}
+
+pub fn phase_end_event(name: &str, t: f64, stopped_by: &str) -> Value {
+    json!({"type": "phase_end", "name": name, "t": t, "stopped_by": stopped_by})
+}
+
+/// One closed window of a workload; `t` is run seconds at the window's end and `w` the
+/// window's summary as the result document's `series` records it.
+pub fn window_event(phase: &str, workload: &str, t: f64, w: &Value) -> Value {
+    json!({"type": "window", "phase": phase, "workload": workload, "t": t, "w": w})
+}
+
+/// A workload's totals over one phase (a result document's `phases[].workloads.NAME`, or
+/// the live totals at the phase's end).
+pub fn phase_summary_event(phase: &str, workload: &str, w: &Value) -> Value {
+    let m = |metric: &str, q: &str| w["metrics"][metric][q].clone();
+    json!({"type": "phase_summary", "phase": phase, "workload": workload,
+           "requests": w["requests"], "errors": w["errors"], "throughput": w["throughput"],
+           "tok_s": w["tok_s"], "duration_s": w["duration_s"],
+           "p50": m("latency", "p50"), "p95": m("latency", "p95"), "p99": m("latency", "p99"),
+           "ttft_p95": m("ttft", "p95"), "itl_p95": m("itl", "p95")})
+}
+
+pub fn probe_event(probe: &str, series: &str, unit: &str, points: &[(f64, f64)]) -> Value {
+    json!({"type": "probe", "probe": probe, "series": series, "unit": unit, "points": points})
+}
+
+/// The word the page shows for an expectation: `pass`, `at_risk` (the samples do not decide
+/// it yet), `fail`, `warn` (failed, severity warn) or `skipped`.
+pub fn live_status(o: &Outcome) -> &'static str {
+    match o.status {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Warn => "warn",
+        Status::Insufficient => "at_risk",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// Each expectation's status; `final_` when it is the run's verdict rather than a live view.
+pub fn status_event(t: f64, outcomes: &[Outcome], final_: bool) -> Value {
+    let list: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            json!({"name": o.name, "text": o.text, "status": live_status(o), "severity": o.severity,
+                   "measured": o.measured_text, "message": o.message, "samples": o.samples})
+        })
+        .collect();
+    json!({"type": "status", "t": t, "final": final_, "expectations": list})
+}
+
+pub fn end_event(t: f64, status: &str, verdict: Option<&str>) -> Value {
+    json!({"type": "end", "t": t, "status": status, "verdict": verdict})
+}
+
+/// The latency spectrum of a workload over the measured phases (quantile, milliseconds).
+fn spectrum_event(name: &str, w: &Value) -> Option<Value> {
+    let h = crate::result::histogram(w, "latency").filter(|h| !h.is_empty())?;
+    let qs = [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0];
+    let points: Vec<(f64, f64)> = qs.iter().map(|&q| (q, h.value_at_quantile(q) as f64 / 1e9)).collect();
+    Some(json!({"type": "spectrum", "workload": name, "points": points}))
+}
+
+/// The latency spectrum of every workload of a finished run.
+pub fn spectra(doc: &Value) -> Vec<Value> {
+    doc["benchmarks"].as_object().into_iter().flatten().filter_map(|(name, w)| spectrum_event(name, w)).collect()
+}
+
+/// The events of a finished run, rebuilt from its result document (the static report).
+pub fn from_doc(doc: &Value, ev: &Evaluation) -> Vec<Value> {
+    let mut out = vec![scenario_event(
+        doc["scenario"]["name"].as_str().unwrap_or(""),
+        doc["scenario"]["description"].as_str(),
+        &doc["config"],
+    )];
+    for (i, p) in doc["phases"].as_array().into_iter().flatten().enumerate() {
+        let name = p["name"].as_str().unwrap_or("");
+        let start = p["started_s"].as_f64().unwrap_or(0.0);
+        let dur = p["duration_s"].as_f64().unwrap_or(0.0);
+        out.push(phase_event(i, name, p["role"].as_str().unwrap_or("measure"), start, Some(dur)));
+        for (w, wd) in p["workloads"].as_object().into_iter().flatten() {
+            for win in wd["series"].as_array().into_iter().flatten() {
+                let t = start + win["start_s"].as_f64().unwrap_or(0.0) + win["seconds"].as_f64().unwrap_or(0.0);
+                out.push(window_event(name, w, t, win));
+            }
+        }
+        out.push(phase_end_event(name, start + dur, p["stopped_by"].as_str().unwrap_or("")));
+        for (w, wd) in p["workloads"].as_object().into_iter().flatten() {
+            out.push(phase_summary_event(name, w, wd));
+        }
+    }
+    for (probe, pr) in doc["probes"].as_object().into_iter().flatten() {
+        for (series, s) in pr["series"].as_object().into_iter().flatten().filter(|(n, _)| !n.starts_with("cpu_core")) {
+            let points: Vec<(f64, f64)> = s["points"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+                .collect();
+            out.push(probe_event(probe, series, s["unit"].as_str().unwrap_or(""), &points));
+        }
+    }
+    out.extend(spectra(doc));
+    let end = doc["duration_s"].as_f64().unwrap_or(0.0);
+    for a in doc.pointer("/dashboard/alerts").and_then(Value::as_array).into_iter().flatten() {
+        let mut a = a.clone();
+        a["type"] = "alert".into();
+        out.push(a);
+    }
+    out.push(status_event(end, &ev.outcomes, true));
+    out.push(end_event(end, doc["status"].as_str().unwrap_or(""), Some(ev.verdict)));
+    out
+}
+
+/// JSON that is safe inside an HTML `<script>` element: `<`, `>`, `&` and the two line
+/// separators JavaScript treats as newlines are written as escapes.
+pub fn embed(v: &Value) -> String {
+    let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    let mut out = String::with_capacity(s.len() + 64);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_json_cannot_close_the_script() {
+        let v = json!({"name": "</script><script>alert(1)</script> & \u{2028}"});
+        let s = embed(&v);
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'), "{s}");
+        let back: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v, "the escapes decode to the same text");
+    }
+}

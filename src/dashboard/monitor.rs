@@ -1,0 +1,68 @@
+//! `benchctl monitor`: the probes live, with the resource alerts, and no workload.
+
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::alerts::{Alert, Alerts};
+use super::hub::Hub;
+use super::{live, model, Listening, Server};
+use crate::dsl::model::ProbeKind;
+use crate::probe::{ProbeTap, Probes};
+
+pub struct MonitorArgs {
+    pub probes: Vec<ProbeKind>,
+    pub every: Duration,
+    /// Stop after this long (otherwise at Ctrl-C).
+    pub duration: Option<Duration>,
+    pub cooldown_s: f64,
+}
+
+/// Runs until `stop` is set or the duration passes; returns the alerts raised.
+pub fn run(
+    listening: Listening,
+    args: &MonitorArgs,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Vec<Alert>, String> {
+    let hub = Hub::new(super::queue_len());
+    let names: Vec<String> = args.probes.iter().map(|p| p.to_string()).collect();
+    hub.publish(&json!({"type": "scenario", "name": "monitor", "description": format!("probes: {}", names.join(", ")),
+                        "workloads": [], "phases": [], "thresholds": [], "monitor": true}));
+    let server = Server::start(listening, live::router(hub.clone(), "monitor", "benchctl monitor".into()))?;
+    let (tx, rx) = sync_channel(8192);
+    let tap = ProbeTap(Arc::new(move |r| {
+        let _ = tx.try_send(r);
+    }));
+    let origin = Instant::now();
+    let list: Vec<(ProbeKind, Duration)> = args.probes.iter().map(|&p| (p, args.every)).collect();
+    let probes = Probes::tapped(&list, origin, Some(tap));
+    let mut alerts = Alerts::new(args.cooldown_s);
+    let deadline = args.duration.map(|d| origin + d);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => {
+                let probe = r.probe.to_string();
+                hub.publish(&model::probe_event(&probe, &r.series, r.unit, &[(r.t, r.value)]));
+                if let Some(a) = alerts.reading(r.t, &probe, &r.series, r.value) {
+                    eprintln!("alert [{}] {}", a.category, a.message);
+                    let mut v = serde_json::to_value(&a).unwrap_or_default();
+                    v["type"] = "alert".into();
+                    hub.publish(&v);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    let results = probes.finish();
+    for p in results.iter().filter(|p| p.unavailable.is_some()) {
+        eprintln!("note: probe `{}` had no data: {}", p.kind, p.unavailable.as_deref().unwrap_or(""));
+    }
+    hub.publish(&model::end_event(origin.elapsed().as_secs_f64(), "completed", None));
+    hub.close();
+    std::thread::sleep(Duration::from_millis(200));
+    server.stop();
+    Ok(alerts.fired)
+}
