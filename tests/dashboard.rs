@@ -59,6 +59,7 @@ fn start(args: &[&str], envs: &[(&str, &str)], prefix: &str) -> (Child, String, 
     loop {
         let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("no `{prefix}` line from benchctl {args:?}:\n{seen}");
         };
         seen.push_str(&line);

@@ -60,7 +60,11 @@ fn start_live(scenario: &Path, out: &Path) -> (Child, String, mpsc::Receiver<Str
     });
     let mut seen = String::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no dashboard URL: {seen}"));
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no dashboard URL: {seen}");
+        };
         seen.push_str(&line);
         seen.push('\n');
         if let Some(url) = line.strip_prefix("dashboard: ") {

@@ -78,7 +78,8 @@ impl Alerts {
                 return None;
             }
         }
-        self.keys.insert(key.to_string(), Key { last: t, held_back: 0 });
+        let held_back = self.keys.get(key).map_or(0, |k| k.held_back);
+        self.keys.insert(key.to_string(), Key { last: t, held_back });
         let a = Alert { t, category, key: key.to_string(), severity, message };
         self.fired.push(a.clone());
         Some(a)
@@ -138,6 +139,9 @@ impl Alerts {
                 let seen = self.power.entry(key.clone()).or_default();
                 let mut sorted: Vec<f64> = seen.iter().rev().take(30).copied().collect();
                 seen.push(value);
+                if seen.len() > 30 {
+                    seen.drain(..seen.len() - 30);
+                }
                 if sorted.len() < 10 {
                     return None;
                 }
@@ -166,6 +170,9 @@ impl Alerts {
         let seen = self.errors.entry(workload.to_string()).or_default();
         let recent: Vec<f64> = seen.iter().rev().take(5).copied().collect();
         seen.push(share);
+        if seen.len() > 5 {
+            seen.remove(0);
+        }
         let before = if recent.is_empty() { 0.0 } else { recent.iter().sum::<f64>() / recent.len() as f64 };
         (share > ERROR_SHARE && share > 2.0 * before).then_some(()).and_then(|_| {
             self.raise(

@@ -148,7 +148,8 @@ fn relative_change(base: f64, x: f64) -> Option<f64> {
     (base.abs() > f64::EPSILON).then(|| (x - base) / base.abs())
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median (sorts `v`; NaN-free input).
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
@@ -158,9 +159,10 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Step changes in a series: at run i the median of the next three runs differs from the
-/// median of up to five runs before by more than `tolerance` and by more than three robust
-/// standard deviations (1.4826 MAD) of those runs. One marker per step.
+/// Step changes in a series: at run i, run i and the median of runs i..i+2 both differ from
+/// the median of up to five runs before, in the same direction, by more than `tolerance`
+/// and by more than three robust standard deviations (1.4826 MAD) of those runs. One
+/// marker per step.
 pub fn steps(xs: &[f64], tolerance: f64) -> Vec<(usize, f64)> {
     let mut out = vec![];
     let mut i = 3;
@@ -170,8 +172,11 @@ pub fn steps(xs: &[f64], tolerance: f64) -> Vec<(usize, f64)> {
         let (b, a) = (median(&mut before), median(&mut after));
         let mut dev: Vec<f64> = before.iter().map(|x| (x - b).abs()).collect();
         let sigma = 1.4826 * median(&mut dev);
+        // The step starts at i: run i itself is already on the far side.
+        let starts_here = relative_change(b, xs[i])
+            .is_some_and(|c| c.abs() > tolerance && (xs[i] - b).abs() > 3.0 * sigma && (xs[i] - b) * (a - b) > 0.0);
         match relative_change(b, a) {
-            Some(c) if c.abs() > tolerance && (a - b).abs() > 3.0 * sigma => {
+            Some(c) if starts_here && c.abs() > tolerance && (a - b).abs() > 3.0 * sigma => {
                 out.push((i, c));
                 i += 3;
             }

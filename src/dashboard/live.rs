@@ -184,14 +184,17 @@ impl Live {
     }
 }
 
+/// A phase's name and role with each workload's totals.
+type PhaseTotals = (String, PhaseRole, Vec<(String, Recorded)>);
+
 /// The processor's view of the run so far.
 struct State {
     spec: LiveSpec,
     alerts: Alerts,
     /// Phases that ended, with each workload's totals.
-    done: Vec<(String, PhaseRole, Vec<(String, Recorded)>)>,
+    done: Vec<PhaseTotals>,
     /// The current phase's latest totals.
-    current: Option<(String, PhaseRole, Vec<(String, Recorded)>)>,
+    current: Option<PhaseTotals>,
     starts: BTreeMap<String, f64>,
     t: f64,
 }
