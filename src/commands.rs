@@ -1151,7 +1151,7 @@ fn until_signal() {
 
 /// `benchctl dashboard DIR`: serves the history until Ctrl-C.
 pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tolerance: &str) -> u8 {
-    use benchctl::dashboard::{history, Server};
+    use benchctl::dashboard::{history, say, Server};
     let tolerance = match benchctl::dsl::units::Percent::parse(tolerance, true) {
         Ok(p) => p.0,
         Err(e) => {
@@ -1183,10 +1183,15 @@ pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tole
         Ok(l) => l,
         Err(code) => return code,
     };
-    eprint!("{}", listening.banner("history"));
-    eprintln!("{} runs in {} series under {}; Ctrl-C stops", found.runs.len(), found.groups.len(), dir.display());
+    say(format_args!("{}", listening.banner("history")));
+    say(format_args!(
+        "{} runs in {} series under {}; Ctrl-C stops\n",
+        found.runs.len(),
+        found.groups.len(),
+        dir.display()
+    ));
     for (f, why) in &found.skipped {
-        eprintln!("note: skipped {f}: {why}");
+        say(format_args!("note: skipped {f}: {why}\n"));
     }
     let server = match Server::start(listening, history::router(dir.to_path_buf(), base, tolerance)) {
         Ok(s) => s,
@@ -1202,7 +1207,7 @@ pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tole
 
 /// `benchctl monitor`: the probes live until Ctrl-C or --duration.
 pub fn monitor_cmd(addr: Option<&str>, probes: &[String], every: &str, duration: Option<&str>, cooldown: &str) -> u8 {
-    use benchctl::dashboard::monitor;
+    use benchctl::dashboard::{monitor, say};
     use benchctl::dsl::model::ProbeKind;
     let dur = |s: &str, flag: &str| {
         benchctl::dsl::units::Duration::parse(s).map(|d| d.as_std()).map_err(|e| {
@@ -1247,7 +1252,7 @@ pub fn monitor_cmd(addr: Option<&str>, probes: &[String], every: &str, duration:
         Ok(l) => l,
         Err(code) => return code,
     };
-    eprint!("{}", listening.banner("monitor"));
+    say(format_args!("{}", listening.banner("monitor")));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     let watcher = std::thread::spawn(move || {
@@ -1259,7 +1264,7 @@ pub fn monitor_cmd(addr: Option<&str>, probes: &[String], every: &str, duration:
     drop(watcher);
     match result {
         Ok(alerts) => {
-            eprintln!("monitor stopped; {} alert(s)", alerts.len());
+            say(format_args!("monitor stopped; {} alert(s)\n", alerts.len()));
             exit::SUCCESS
         }
         Err(e) => {

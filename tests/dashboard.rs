@@ -369,3 +369,27 @@ fn monitor_streams_probe_readings_and_stops_after_its_duration() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(began.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn the_history_server_outlives_a_closed_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["dashboard", tmp.path().to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        let mut r = BufReader::new(child.stderr.take().unwrap());
+        r.read_line(&mut first).unwrap();
+    } // The reader is gone: the server's next lines meet a closed pipe.
+    let (addr, _) = split_url(first.trim().strip_prefix("history: ").expect("the banner"));
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, body) = get(&addr, "/api/runs", None);
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "the server died when its stderr closed");
+    assert_eq!(code, 200, "{body}");
+}

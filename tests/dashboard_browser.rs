@@ -193,14 +193,20 @@ fn history_page_draws_trends_with_markers() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let mut url = None;
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-        if let Some(u) = line.strip_prefix("history: ") {
-            url = Some(u.split_whitespace().next().unwrap().to_string());
-            break;
+    let (tx, rx) = mpsc::channel();
+    // Read stderr to the end, so the server's later lines have somewhere to go.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(u) = line.strip_prefix("history: ") {
+                let _ = tx.send(u.split_whitespace().next().unwrap().to_string());
+            }
         }
-    }
-    let url = url.expect("the dashboard printed its URL");
+    });
+    let Ok(url) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the dashboard printed no URL");
+    };
     let v = observe(&dir, "history", &url);
     let _ = child.kill();
     let _ = child.wait();

@@ -124,6 +124,13 @@ impl Listening {
     }
 }
 
+/// Writes to standard error and carries on if it is closed: a server that outlives the
+/// terminal or pipe it was started from must not die on its next message.
+pub fn say(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_fmt(text);
+}
+
 /// 32 hexadecimal digits from the operating system's random source.
 fn new_token() -> Result<String, String> {
     use std::io::Read;

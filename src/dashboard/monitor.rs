@@ -46,7 +46,7 @@ pub fn run(
                 let probe = r.probe.to_string();
                 hub.publish(&model::probe_event(&probe, &r.series, r.unit, &[(r.t, r.value)]));
                 if let Some(a) = alerts.reading(r.t, &probe, &r.series, r.value) {
-                    eprintln!("alert [{}] {}", a.category, a.message);
+                    super::say(format_args!("alert [{}] {}\n", a.category, a.message));
                     let mut v = serde_json::to_value(&a).unwrap_or_default();
                     v["type"] = "alert".into();
                     hub.publish(&v);
@@ -58,7 +58,7 @@ pub fn run(
     }
     let results = probes.finish();
     for p in results.iter().filter(|p| p.unavailable.is_some()) {
-        eprintln!("note: probe `{}` had no data: {}", p.kind, p.unavailable.as_deref().unwrap_or(""));
+        super::say(format_args!("note: probe `{}` had no data: {}\n", p.kind, p.unavailable.as_deref().unwrap_or("")));
     }
     hub.publish(&model::end_event(origin.elapsed().as_secs_f64(), "completed", None));
     hub.close();
