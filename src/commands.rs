@@ -151,7 +151,7 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     // The dashboard's port is taken before setup, so that a busy port fails at once.
     let listening = match &dashboard {
         Some(d) => match benchctl::dashboard::listen(&d.bind) {
-            Ok(l) => Some(l),
+            Ok(l) => Some((l, d.cooldown_s)),
             Err(e) => {
                 eprintln!("error: --dashboard: {e}\nnothing was run");
                 return exit::RUNTIME_ERROR;
@@ -243,7 +243,7 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
     };
     let mut options = Options::default();
     let live = match listening {
-        Some(l) => {
+        Some((l, cooldown_s)) => {
             // Printed even with --quiet: the address (and any token) is needed to connect.
             eprint!("{}", l.banner("dashboard"));
             let spec = benchctl::dashboard::live::LiveSpec {
@@ -251,7 +251,7 @@ pub fn run_scenario(file: &Path, opts: &LoadOptions, args: RunArgs, color: bool)
                 description: valid.scenario.description.as_ref().map(|d| d.value.clone()),
                 config: serde_json::to_value(&plan).unwrap_or_default(),
                 kinds: valid.scenario.workloads.iter().map(|w| (w.name.value.clone(), w.kind.value)).collect(),
-                cooldown_s: dashboard.as_ref().map_or(60.0, |d| d.cooldown_s),
+                cooldown_s,
             };
             match benchctl::dashboard::live::Live::start(l, spec) {
                 Ok(live) => {
@@ -788,17 +788,30 @@ fn detach_from_terminal() {
     }
 }
 
-/// First SIGINT, SIGTERM or SIGHUP (a closed terminal or SSH session): stop gracefully
-/// (drain, write a partial result). Second: exit now.
-async fn watch_signals(interrupt: Arc<Stop>) {
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session; standard output and error
+/// are then pointed at /dev/null).
+struct Signals {
     #[cfg(unix)]
-    let (mut term, mut hup) = {
-        use tokio::signal::unix::{signal, SignalKind};
-        (signal(SignalKind::terminate()).ok(), signal(SignalKind::hangup()).ok())
-    };
-    for n in 0.. {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
         #[cfg(unix)]
-        let got = {
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals { term: signal(SignalKind::terminate()).ok(), hup: signal(SignalKind::hangup()).ok() }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Waits for the next one; false when signals cannot be watched.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
             async fn next(s: &mut Option<tokio::signal::unix::Signal>) -> bool {
                 match s {
                     Some(s) => s.recv().await.is_some(),
@@ -807,16 +820,24 @@ async fn watch_signals(interrupt: Arc<Stop>) {
             }
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r.is_ok(),
-                r = next(&mut term) => r,
-                r = next(&mut hup) => {
+                r = next(&mut self.term) => r,
+                r = next(&mut self.hup) => {
                     detach_from_terminal();
                     r
                 }
             }
-        };
+        }
         #[cfg(not(unix))]
-        let got = tokio::signal::ctrl_c().await.is_ok();
-        if !got {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// First SIGINT, SIGTERM or SIGHUP: stop gracefully (drain, write a partial result).
+/// Second: exit now.
+async fn watch_signals(interrupt: Arc<Stop>) {
+    let mut signals = Signals::new();
+    for n in 0.. {
+        if !signals.next().await {
             return;
         }
         if n > 0 {
@@ -1113,11 +1134,16 @@ pub fn merge_cmd(a: MergeArgs) -> u8 {
     present(&mut value, &outputs, a.quiet, !a.quiet, a.color, None)
 }
 
-/// `--alert-cooldown`: a duration.
-pub fn parse_cooldown(s: &str) -> Result<f64, String> {
+/// A duration given to `flag`, in the scenario language's units.
+fn flag_duration(flag: &str, s: &str) -> Result<std::time::Duration, String> {
     benchctl::dsl::units::Duration::parse(s)
-        .map(|d| d.as_secs_f64())
-        .map_err(|e| format!("--alert-cooldown {s}: {}; help: {}", e.message, e.help))
+        .map(|d| d.as_std())
+        .map_err(|e| format!("{flag} {s}: {}\n  help: {}", e.message, e.help))
+}
+
+/// `--alert-cooldown`, in seconds.
+pub fn parse_cooldown(s: &str) -> Result<f64, String> {
+    flag_duration("--alert-cooldown", s).map(|d| d.as_secs_f64())
 }
 
 fn bind_or_exit(addr: Option<&str>) -> Result<benchctl::dashboard::Listening, u8> {
@@ -1131,22 +1157,10 @@ fn bind_or_exit(addr: Option<&str>) -> Result<benchctl::dashboard::Listening, u8
     })
 }
 
-/// Blocks until Ctrl-C or SIGTERM.
+/// Blocks until the first SIGINT, SIGTERM or SIGHUP.
 fn until_signal() {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-    rt.block_on(async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    rt.block_on(async { Signals::new().next().await });
 }
 
 /// `benchctl dashboard DIR`: serves the history until Ctrl-C.
@@ -1209,43 +1223,26 @@ pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tole
 pub fn monitor_cmd(addr: Option<&str>, probes: &[String], every: &str, duration: Option<&str>, cooldown: &str) -> u8 {
     use benchctl::dashboard::{monitor, say};
     use benchctl::dsl::model::ProbeKind;
-    let dur = |s: &str, flag: &str| {
-        benchctl::dsl::units::Duration::parse(s).map(|d| d.as_std()).map_err(|e| {
-            eprintln!("error: {flag} {s}: {}\n  help: {}", e.message, e.help);
-            exit::INVALID_INPUT
-        })
-    };
-    let every = match dur(every, "--every") {
-        Ok(d) if !d.is_zero() => d,
-        Ok(_) => {
-            eprintln!("error: --every must be above 0");
-            return exit::INVALID_INPUT;
+    let durations = (|| {
+        let every = flag_duration("--every", every)?;
+        if every.is_zero() {
+            return Err("--every must be above 0".to_string());
         }
-        Err(c) => return c,
-    };
-    let duration = match duration.map(|d| dur(d, "--duration")).transpose() {
+        let duration = duration.map(|d| flag_duration("--duration", d)).transpose()?;
+        Ok((every, duration, parse_cooldown(cooldown)?))
+    })();
+    let (every, duration, cooldown_s) = match durations {
         Ok(d) => d,
-        Err(c) => return c,
-    };
-    let cooldown_s = match parse_cooldown(cooldown) {
-        Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::INVALID_INPUT;
         }
     };
+    // clap allows only the probe kinds' names.
     let mut kinds: Vec<ProbeKind> = vec![];
-    for p in probes {
-        match ProbeKind::from_name(p) {
-            Some(k) if !kinds.contains(&k) => kinds.push(k),
-            Some(_) => {}
-            None => {
-                eprintln!(
-                    "error: --probe {p}: no such probe\n  help: use one or more of {}",
-                    ProbeKind::NAMES.join(", ")
-                );
-                return exit::INVALID_INPUT;
-            }
+    for k in probes.iter().filter_map(|p| ProbeKind::from_name(p)) {
+        if !kinds.contains(&k) {
+            kinds.push(k);
         }
     }
     let listening = match bind_or_exit(addr) {

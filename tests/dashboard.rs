@@ -4,11 +4,12 @@
 
 mod common;
 
+use common::start;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -37,38 +38,6 @@ fn headers(addr: &str, path: &str) -> String {
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     text.split_once("\r\n\r\n").map(|(h, _)| h.to_lowercase()).unwrap_or_default()
-}
-
-/// Starts benchctl with `args`; waits for the line starting with `prefix` and returns the
-/// child, the URL on that line, every stderr line so far and a receiver for the rest.
-fn start(args: &[&str], envs: &[(&str, &str)], prefix: &str) -> (Child, String, String, mpsc::Receiver<String>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchctl"));
-    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = String::new();
-    loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no `{prefix}` line from benchctl {args:?}:\n{seen}");
-        };
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(url) = line.strip_prefix(prefix) {
-            let url = url.split_whitespace().next().unwrap().to_string();
-            return (child, url, seen, rx);
-        }
-    }
 }
 
 /// `http://HOST:PORT/?token=T` -> ("HOST:PORT", Some(T)).

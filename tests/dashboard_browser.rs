@@ -5,11 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command};
 
 use serde_json::Value;
 
@@ -41,36 +38,12 @@ fn observe(dir: &Path, mode: &str, target: &str) -> Value {
 }
 
 /// A `benchctl run --dashboard 127.0.0.1:0` in the background; returns it with the URL it
-/// printed and a receiver for the rest of its stderr.
-fn start_live(scenario: &Path, out: &Path) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_benchctl"))
-        .args(["run", "--dashboard", "127.0.0.1:0", "--out"])
-        .arg(out)
-        .arg(scenario)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = String::new();
-    loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no dashboard URL: {seen}");
-        };
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(url) = line.strip_prefix("dashboard: ") {
-            return (child, url.split_whitespace().next().unwrap().to_string(), rx);
-        }
-    }
+/// printed.
+fn start_live(scenario: &Path, out: &Path) -> (Child, String) {
+    let (out, scenario) = (out.to_str().unwrap(), scenario.to_str().unwrap());
+    let (child, url, _, _) =
+        common::start(&["run", "--dashboard", "127.0.0.1:0", "--out", out, scenario], &[], "dashboard: ");
+    (child, url)
 }
 
 fn titles(v: &Value) -> Vec<String> {
@@ -104,7 +77,7 @@ fn live_page_updates_turns_red_alerts_once_and_matches_the_report() {
     let scenario = tmp.path().join("live.kdl");
     std::fs::write(&scenario, HALFWAY_FAIL).unwrap();
     let out = tmp.path().join("out");
-    let (mut child, url, _rest) = start_live(&scenario, &out);
+    let (mut child, url) = start_live(&scenario, &out);
     let live = observe(&dir, "live", &url);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "the run misses its expectation");
@@ -186,27 +159,8 @@ fn history_page_draws_trends_with_markers() {
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_benchctl"))
-        .args(["dashboard", runs.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Read stderr to the end, so the server's later lines have somewhere to go.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(u) = line.strip_prefix("history: ") {
-                let _ = tx.send(u.split_whitespace().next().unwrap().to_string());
-            }
-        }
-    });
-    let Ok(url) = rx.recv_timeout(Duration::from_secs(60)) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the dashboard printed no URL");
-    };
+    let (mut child, url, _, _) =
+        common::start(&["dashboard", runs.to_str().unwrap(), "--addr", "127.0.0.1:0"], &[], "history: ");
     let v = observe(&dir, "history", &url);
     let _ = child.kill();
     let _ = child.wait();

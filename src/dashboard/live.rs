@@ -10,6 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::header;
 use axum::response::sse::{KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
@@ -108,9 +109,9 @@ pub fn router(hub: Arc<Hub>, mode: &'static str, title: String) -> Router {
             get(move || {
                 let hub = hub.clone();
                 async move {
-                    let items: Vec<Value> =
-                        hub.history().iter().filter_map(|e| serde_json::from_str(&e.data).ok()).collect();
-                    axum::Json(items)
+                    // The events are kept as JSON text: joined, not parsed and written again.
+                    let items: Vec<String> = hub.history().iter().map(|e| e.data.clone()).collect();
+                    ([(header::CONTENT_TYPE, "application/json")], format!("[{}]", items.join(",")))
                 }
             }),
         )
@@ -139,10 +140,6 @@ impl Live {
             processor: Some(processor),
             cooldown_s,
         })
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
     }
 
     pub fn reporter(&self) -> LiveReporter {
@@ -191,8 +188,10 @@ type PhaseTotals = (String, PhaseRole, Vec<(String, Recorded)>);
 struct State {
     spec: LiveSpec,
     alerts: Alerts,
-    /// Phases that ended, with each workload's totals.
-    done: Vec<PhaseTotals>,
+    /// Phases that ended, as the result document records them (encoded once, at their end).
+    done: Vec<Value>,
+    /// The measured phases that ended, added per workload.
+    done_totals: BTreeMap<String, Recorded>,
     /// The current phase's latest totals.
     current: Option<PhaseTotals>,
     starts: BTreeMap<String, f64>,
@@ -204,6 +203,7 @@ fn process(rx: Receiver<Msg>, hub: Arc<Hub>, spec: LiveSpec) -> Alerts {
         alerts: Alerts::new(spec.cooldown_s),
         spec,
         done: vec![],
+        done_totals: BTreeMap::new(),
         current: None,
         starts: BTreeMap::new(),
         t: 0.0,
@@ -216,10 +216,17 @@ fn process(rx: Receiver<Msg>, hub: Arc<Hub>, spec: LiveSpec) -> Alerts {
     st.alerts
 }
 
-fn alert_event(a: Alert) -> Value {
+pub(super) fn alert_event(a: Alert) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or_default();
     v["type"] = "alert".into();
     v
+}
+
+/// A probe reading's page event, and the resource alert it raises, if any.
+pub(super) fn reading(alerts: &mut Alerts, r: &Reading) -> (Value, Option<Alert>) {
+    let probe = r.probe.to_string();
+    let event = model::probe_event(&probe, &r.series, r.unit, &[(r.t, r.value)]);
+    (event, alerts.reading(r.t, &probe, &r.series, r.value))
 }
 
 impl State {
@@ -228,9 +235,9 @@ impl State {
         match m {
             Msg::Probe(r) => {
                 self.t = self.t.max(r.t);
-                let probe = r.probe.to_string();
-                out.push(model::probe_event(&probe, &r.series, r.unit, &[(r.t, r.value)]));
-                out.extend(self.alerts.reading(r.t, &probe, &r.series, r.value).map(alert_event));
+                let (event, alert) = reading(&mut self.alerts, &r);
+                out.push(event);
+                out.extend(alert.map(alert_event));
             }
             Msg::Extra(v) => {
                 if v["type"] == "alert" {
@@ -270,17 +277,13 @@ impl State {
             }
             RunEvent::Totals { phase, role, secs, elapsed_s, workloads } => {
                 self.t = self.t.max(elapsed_s);
+                let elapsed = Duration::from_secs_f64(secs.max(0.0));
                 let recs = workloads
-                    .into_iter()
-                    .map(|(n, hists, counters)| {
+                    .iter()
+                    .map(|(n, (hists, counters))| {
                         (
-                            n,
-                            Recorded {
-                                hists,
-                                counters,
-                                series: vec![],
-                                elapsed: Duration::from_secs_f64(secs.max(0.0)),
-                            },
+                            n.clone(),
+                            Recorded { hists: hists.clone(), counters: counters.clone(), series: vec![], elapsed },
                         )
                     })
                     .collect();
@@ -292,14 +295,17 @@ impl State {
                 let end = start + duration_s;
                 self.t = self.t.max(end);
                 out.push(model::phase_end_event(&name, end, &stopped_by));
-                if let Some(cur) = self.current.take().filter(|c| c.0 == name) {
-                    for (w, r) in &cur.2 {
-                        let kind = self.kind(w);
-                        let doc =
-                            serde_json::to_value(crate::result::workload_doc(kind, r, false, None)).unwrap_or_default();
-                        out.push(model::phase_summary_event(&name, w, &doc));
+                if let Some((phase, role, recs)) = self.current.take().filter(|c| c.0 == name) {
+                    let doc = self.phase_doc(&phase, role, &recs);
+                    for (w, wd) in doc["workloads"].as_object().into_iter().flatten() {
+                        out.push(model::phase_summary_event(&name, w, wd));
                     }
-                    self.done.push(cur);
+                    self.done.push(doc);
+                    if role == PhaseRole::Measure {
+                        for (w, r) in &recs {
+                            self.done_totals.entry(w.clone()).or_default().add_totals(r);
+                        }
+                    }
                 }
             }
             RunEvent::Warning(w) => {
@@ -353,33 +359,34 @@ impl State {
         out
     }
 
-    /// A result document of the totals so far, for the evaluation.
+    fn workload_doc(&self, w: &str, r: &Recorded) -> Value {
+        serde_json::to_value(crate::result::workload_doc(self.kind(w), r, false, None)).unwrap_or_default()
+    }
+
+    /// One phase as the result document's `phases[]` records it.
+    fn phase_doc(&self, name: &str, role: PhaseRole, recs: &[(String, Recorded)]) -> Value {
+        let workloads: serde_json::Map<String, Value> =
+            recs.iter().map(|(w, r)| (w.clone(), self.workload_doc(w, r))).collect();
+        json!({"name": name, "role": role.as_str(), "workloads": workloads})
+    }
+
+    /// A result document of the totals so far, for the evaluation: the finished phases as
+    /// they were encoded at their end, and the current one.
     fn doc(&self) -> Value {
-        let mut phases = vec![];
-        let mut merged: BTreeMap<String, Recorded> = BTreeMap::new();
-        for (name, role, recs) in self.done.iter().chain(self.current.iter()) {
-            let mut workloads = serde_json::Map::new();
-            for (w, r) in recs {
-                let kind = self.kind(w);
-                workloads.insert(
-                    w.clone(),
-                    serde_json::to_value(crate::result::workload_doc(kind, r, false, None)).unwrap_or_default(),
-                );
-                if *role == PhaseRole::Measure {
-                    merged.entry(w.clone()).or_default().add_totals(r);
-                }
+        let mut phases = self.done.clone();
+        let mut current = vec![];
+        if let Some((name, role, recs)) = &self.current {
+            phases.push(self.phase_doc(name, *role, recs));
+            if *role == PhaseRole::Measure {
+                current.extend(recs.iter());
             }
-            phases.push(json!({"name": name, "role": role.as_str(), "workloads": workloads}));
         }
-        let benchmarks: serde_json::Map<String, Value> = merged
-            .iter()
-            .map(|(w, r)| {
-                (
-                    w.clone(),
-                    serde_json::to_value(crate::result::workload_doc(self.kind(w), r, false, None)).unwrap_or_default(),
-                )
-            })
-            .collect();
+        let mut merged: BTreeMap<String, Recorded> = BTreeMap::new();
+        for (w, r) in self.done_totals.iter().chain(current.into_iter().map(|(w, r)| (w, r))) {
+            merged.entry(w.clone()).or_default().add_totals(r);
+        }
+        let benchmarks: serde_json::Map<String, Value> =
+            merged.iter().map(|(w, r)| (w.clone(), self.workload_doc(w, r))).collect();
         json!({"status": "completed", "config": self.spec.config, "phases": phases, "benchmarks": benchmarks})
     }
 }

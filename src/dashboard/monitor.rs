@@ -4,8 +4,6 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::alerts::{Alert, Alerts};
 use super::hub::Hub;
 use super::{live, model, Listening, Server};
@@ -28,8 +26,8 @@ pub fn run(
 ) -> Result<Vec<Alert>, String> {
     let hub = Hub::new(super::queue_len());
     let names: Vec<String> = args.probes.iter().map(|p| p.to_string()).collect();
-    hub.publish(&json!({"type": "scenario", "name": "monitor", "description": format!("probes: {}", names.join(", ")),
-                        "workloads": [], "phases": [], "thresholds": [], "monitor": true}));
+    let description = format!("probes: {}", names.join(", "));
+    hub.publish(&model::scenario_event("monitor", Some(&description), &serde_json::Value::Null));
     let server = Server::start(listening, live::router(hub.clone(), "monitor", "benchctl monitor".into()))?;
     let (tx, rx) = sync_channel(8192);
     let tap = ProbeTap(Arc::new(move |r| {
@@ -43,13 +41,11 @@ pub fn run(
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(r) => {
-                let probe = r.probe.to_string();
-                hub.publish(&model::probe_event(&probe, &r.series, r.unit, &[(r.t, r.value)]));
-                if let Some(a) = alerts.reading(r.t, &probe, &r.series, r.value) {
+                let (event, alert) = live::reading(&mut alerts, &r);
+                hub.publish(&event);
+                if let Some(a) = alert {
                     super::say(format_args!("alert [{}] {}\n", a.category, a.message));
-                    let mut v = serde_json::to_value(&a).unwrap_or_default();
-                    v["type"] = "alert".into();
-                    hub.publish(&v);
+                    hub.publish(&live::alert_event(a));
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}

@@ -51,7 +51,8 @@ pub enum RunEvent {
         /// Seconds since the phase started.
         secs: f64,
         elapsed_s: f64,
-        workloads: Vec<(String, super::record::Hists, super::record::Counters)>,
+        /// Shared with the engine's own checks: reporters clone the `Arc`, not the totals.
+        workloads: std::sync::Arc<super::executor::Snapshots>,
     },
 }
 

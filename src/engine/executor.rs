@@ -392,9 +392,19 @@ impl<'a> Engine<'a> {
         stop.set();
         self.drain(phase, &recorders, tasks).await;
         let now = Instant::now();
-        let reported: BTreeMap<String, usize> =
-            recorders.iter().map(|(n, r)| (n.clone(), r.windows_closed())).collect();
-        let workloads: Vec<WorkloadOutcome> = recorders
+        // The windows the phase's end closes (the last, partial one) reach the reporters too.
+        let elapsed_s = now.duration_since(self.origin).as_secs_f64();
+        for (name, r) in &recorders {
+            for summary in r.close(now) {
+                self.reporter.event(&RunEvent::Window {
+                    phase: phase.name.value.clone(),
+                    workload: name.clone(),
+                    elapsed_s,
+                    summary,
+                });
+            }
+        }
+        let workloads = recorders
             .into_iter()
             .map(|(name, r)| {
                 let mut recorded = r.finish(now);
@@ -405,18 +415,6 @@ impl<'a> Engine<'a> {
                 WorkloadOutcome { kind: self.kind(&name), recorded, name }
             })
             .collect();
-        // The windows the phase's end closed (the last, partial one) reach the reporters too.
-        let elapsed_s = now.duration_since(self.origin).as_secs_f64();
-        for w in &workloads {
-            for summary in w.recorded.series.iter().skip(reported.get(&w.name).copied().unwrap_or(0)) {
-                self.reporter.event(&RunEvent::Window {
-                    phase: phase.name.value.clone(),
-                    workload: w.name.clone(),
-                    elapsed_s,
-                    summary: summary.clone(),
-                });
-            }
-        }
         (workloads, stopped_by)
     }
 
@@ -468,18 +466,18 @@ impl<'a> Engine<'a> {
             // One copy of the totals per window, and only when something will read it.
             let aborts = self.valid.scenario.expectations.iter().any(|x| x.abort_on_fail);
             let totals = self.reporter.wants_totals();
-            let snapshots: Snapshots = if aborts || totals || !conditions.is_empty() {
+            let snapshots: Arc<Snapshots> = Arc::new(if aborts || totals || !conditions.is_empty() {
                 recorders.iter().map(|(n, r)| (n.clone(), r.snapshot())).collect()
             } else {
                 Snapshots::new()
-            };
+            });
             if totals {
                 self.reporter.event(&RunEvent::Totals {
                     phase: phase.name.value.clone(),
                     role: phase.role,
                     secs,
                     elapsed_s: now.duration_since(self.origin).as_secs_f64(),
-                    workloads: snapshots.iter().map(|(n, (h, c))| (n.clone(), h.clone(), c.clone())).collect(),
+                    workloads: snapshots.clone(),
                 });
             }
             if let Some(why) = self.abort_check(phase, &snapshots, secs) {
@@ -607,7 +605,8 @@ impl Engine<'_> {
 }
 
 /// Each workload's totals so far in the current phase, taken once per window.
-type Snapshots = BTreeMap<String, (super::record::Hists, super::record::Counters)>;
+/// Each workload's totals so far in a phase.
+pub type Snapshots = BTreeMap<String, (super::record::Hists, super::record::Counters)>;
 
 /// Whether a stop condition holds on the data recorded so far.
 fn holds(c: &ValidCondition, snapshots: &Snapshots, secs: f64, v: &ValidScenario) -> bool {

@@ -610,16 +610,18 @@ impl Recorder {
         (agg.total.clone(), agg.counters.clone())
     }
 
-    /// Flushes and closes everything; `end` is when the phase ended.
-    /// How many windows have been closed (and handed out by [`Recorder::tick`]) so far.
-    pub fn windows_closed(&self) -> usize {
-        lock(&self.agg).series.len()
+    /// Flushes and closes every window still open, the last cut at `end` (when the phase
+    /// ended); returns them.
+    pub fn close(&self, end: Instant) -> Vec<WindowSummary> {
+        let mut out = self.tick(end);
+        lock(&self.agg).end = Some(end);
+        out.extend(self.close_below(u64::MAX));
+        out
     }
 
+    /// Closes everything (see [`Recorder::close`]) and hands over the record.
     pub fn finish(&self, end: Instant) -> Recorded {
-        self.tick(end);
-        lock(&self.agg).end = Some(end);
-        self.close_below(u64::MAX);
+        self.close(end);
         let mut agg = lock(&self.agg);
         Recorded {
             hists: std::mem::take(&mut agg.total),

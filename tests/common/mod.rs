@@ -69,3 +69,42 @@ pub fn fetched_model(name: &str) -> Option<PathBuf> {
     eprintln!("skipped: {} is missing (run scripts/fetch-models.sh)", p.display());
     None
 }
+
+/// Starts benchctl with `args` (stderr read on a thread to its end, so the process never
+/// meets a closed pipe); waits for the line starting with `prefix` and returns the
+/// child, the URL on that line, every stderr line so far and a receiver for the rest.
+pub fn start(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    prefix: &str,
+) -> (std::process::Child, String, String, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchctl"));
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no `{prefix}` line from benchctl {args:?}:\n{seen}");
+        };
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line.strip_prefix(prefix) {
+            let url = url.split_whitespace().next().unwrap().to_string();
+            return (child, url, seen, rx);
+        }
+    }
+}

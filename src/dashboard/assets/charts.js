@@ -53,7 +53,7 @@ var Benchctl = (function () {
   function Model() {
     this.scenario = null; this.phases = []; this.workloads = {}; this.order = [];
     this.probes = {}; this.status = null; this.alerts = []; this.warnings = [];
-    this.summaries = []; this.spectra = {}; this.end = null; this.t = 0; this.search = [];
+    this.summaries = []; this.spectra = {}; this.end = null; this.t = 0;
   }
   Model.prototype.workload = function (name) {
     if (!this.workloads[name]) { this.workloads[name] = { kind: "", windows: [] }; this.order.push(name); }
@@ -85,14 +85,13 @@ var Benchctl = (function () {
       case "warning": this.warnings.push(e); break;
       case "phase_summary": this.summaries.push(e); break;
       case "spectrum": this.spectra[e.workload] = e.points; break;
-      case "search": this.search.push(e); break;
       case "end": this.end = e; break;
     }
   };
 
   // ---- one line chart ---------------------------------------------------------------
   // spec: {title, unit, series: [{name, points: [[x, y|null]], color, dashed}], bands:
-  // [{from, to, name}], thresholds: [{value, label}], xFmt, xTicks: [[x, label]], log}
+  // [{from, to, name}], thresholds: [{value, label}], xTicks: [[x, label]], log}
   function chart(spec) {
     var card = el("div", { cls: "chart" });
     card.appendChild(el("h3", { text: spec.title + (spec.unit ? " (" + spec.unit + ")" : "") }));
@@ -165,7 +164,7 @@ var Benchctl = (function () {
     if (!xt) {
       xt = [];
       var xs0 = niceStep(x1 - x0, Math.max(2, Math.floor(pw / 80)));
-      for (var xv = Math.ceil(x0 / xs0) * xs0; xv <= x1 + 1e-9; xv += xs0) xt.push([xv, (spec.xFmt || clock)(xv)]);
+      for (var xv = Math.ceil(x0 / xs0) * xs0; xv <= x1 + 1e-9; xv += xs0) xt.push([xv, clock(xv)]);
     }
     var lastX = -1e9;
     xt.forEach(function (t) {
