@@ -40,7 +40,7 @@ fn main() {
         walk(d)
     };
     let nodes = count(&doc);
-    let checked = dsl::check_source("generated.kdl", None, &text, &Default::default());
+    let checked = benchctl::check::check_source("generated.kdl", None, &text, &Default::default());
     assert!(!checked.has_errors(), "generated scenario must be valid");
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(15);
     let (mut parse, mut check, mut load) = (vec![], vec![], vec![]);
@@ -52,7 +52,9 @@ fn main() {
     for i in 0..runs + 2 {
         // Alternate the order so neither measurement always runs on a warmer heap.
         let mut p = || drop(black_box(text.parse::<kdl::KdlDocument>().unwrap()));
-        let mut c = || drop(black_box(dsl::check_source("generated.kdl", None, black_box(&text), &Default::default())));
+        let mut c = || {
+            drop(black_box(benchctl::check::check_source("generated.kdl", None, black_box(&text), &Default::default())))
+        };
         let mut l = || {
             drop(black_box(dsl::Workspace::from_source(
                 "generated.kdl",

@@ -11,7 +11,6 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use benchctl::dashboard::{self, live};
-use benchctl::dsl;
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::{Reporter, RunEvent, Tee};
 use benchctl::engine::executor::{Engine, Options, RunOutcome};
@@ -47,7 +46,7 @@ fn main() {
     let text = format!(
         "scenario \"dash\" {{\n    workload \"noop\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"0s\"\n    }}\n    phase \"c2\" duration=\"{secs}s\" {{\n        drive \"noop\" concurrency=2\n    }}\n    expect \"noop.throughput\" \">\" \"1/s\"\n    expect \"noop.latency.p99\" \"<\" \"1ms\"\n}}\n"
     );
-    let c = dsl::check_source("dash.kdl", None, &text, &Default::default());
+    let c = benchctl::check::check_source("dash.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
     let plan = benchctl::plan::build(&valid, &c.sources);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -75,7 +74,7 @@ fn main() {
         let spec = live::LiveSpec {
             name: "dash".into(),
             description: None,
-            config: serde_json::to_value(&plan).unwrap(),
+            config: benchctl::result::ConfigDoc::of(&plan),
             kinds: valid.scenario.workloads.iter().map(|w| (w.name.value.clone(), w.kind.value)).collect(),
             cooldown_s: 60.0,
         };

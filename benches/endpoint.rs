@@ -17,10 +17,9 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use benchctl::dsl;
 use benchctl::engine::events::Reporter;
 use benchctl::engine::executor::Engine;
-use benchctl::engine::record::Metric;
+use benchctl::measure::record::Metric;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Content chunks per response.
@@ -163,7 +162,7 @@ fn measure(port: u16, rate: f64, secs: f64) -> Row {
 }}
 "#
     );
-    let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
+    let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
     let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
         .unwrap_or_else(|_| panic!("the instant server on port {port} answers /models"))

@@ -11,10 +11,9 @@
 use std::time::{Duration, Instant};
 
 use benchctl::clock;
-use benchctl::dsl;
 use benchctl::engine::events::Reporter;
 use benchctl::engine::executor::{Engine, RunOutcome};
-use benchctl::engine::record::Metric;
+use benchctl::measure::record::Metric;
 use benchctl::random::Rng;
 use benchctl::workload::{Call, Events, Workload};
 
@@ -27,7 +26,7 @@ const NOOP: &str = "workload \"noop\" kind=\"synthetic\" {\n        latency \"fi
 
 fn run(phases: &str) -> RunOutcome {
     let text = format!("scenario \"bench\" {{\n    {NOOP}\n{phases}\n}}\n");
-    let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
+    let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
     let workloads =
         benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().ready;
@@ -66,7 +65,7 @@ fn main() {
     println!("machine: {cores} cores");
     // 1. Closed loop.
     let o = run("    phase \"c2\" duration=\"3s\" { drive \"noop\" concurrency=2; }\n    phase \"c8\" duration=\"3s\" { drive \"noop\" concurrency=8; }");
-    let spec = dsl::check_source(
+    let spec = benchctl::check::check_source(
         "b.kdl",
         None,
         &format!(

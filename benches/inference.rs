@@ -14,13 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use benchctl::dsl;
 use benchctl::engine::events::Reporter;
 use benchctl::engine::executor::Engine;
-use benchctl::engine::record::Metric;
 use benchctl::inference::generate::generate;
 use benchctl::inference::llama::Llama;
 use benchctl::inference::model::Net;
+use benchctl::measure::record::Metric;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, IndexOp, Tensor, D};
 
@@ -113,7 +112,7 @@ fn main() {
         "scenario \"bench\" {{\n    workload \"chat\" kind=\"inference\" {{\n        model gguf=\"{}\"\n        prompt tokens=32\n        output tokens={new}\n        warmup requests=1\n    }}\n    phase \"p\" {{ drive \"chat\" concurrency=1 requests={runs}; }}\n}}\n",
         path.display()
     );
-    let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
+    let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
     let valid = c.scenario.expect("bench scenario is valid");
     let prompt: Vec<u32> = (0..32u32).map(|i| 1000 + i * 7).collect();
     let bare_rates: Vec<f64> = (0..runs).map(|_| bare(&path, &prompt, new).1).collect();

@@ -20,11 +20,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use benchctl::dsl;
 use benchctl::engine::drive::Stop;
 use benchctl::engine::events::Reporter;
 use benchctl::engine::executor::{Engine, Options};
-use benchctl::engine::record::Metric;
+use benchctl::measure::record::Metric;
 use benchctl::retrieval::workload::{RetrievalOptions, RetrievalWorkload};
 use benchctl::workload::Workload;
 
@@ -77,7 +76,7 @@ fn main() {
     };
     let prepare = |efs: &str| {
         let text = scenario(efs);
-        let c = dsl::check_source("bench.kdl", None, &text, &Default::default());
+        let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
         let valid = c.scenario.unwrap_or_else(|| panic!("bench scenario is invalid: {:?}", c.diagnostics));
         let t = Instant::now();
         let p = benchctl::registry::prepare_all(&valid, &c.sources, Path::new("."), &mut |_, m| eprintln!("  {m}"))

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
-use serde_json::Value;
+
+use crate::result::{ResultDoc, WorkloadDoc};
 
 use crate::random::Rng;
 use crate::stats;
@@ -25,56 +25,7 @@ use crate::stats;
 /// Resamples per bootstrap.
 pub const RESAMPLES: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Improved,
-    Regressed,
-    /// Significant, but within the tolerance.
-    Unchanged,
-    /// Not significant: the interval includes no change.
-    WithinNoise,
-    /// One side has no data.
-    Missing,
-    /// The runs' host findings differ (see `Comparison::not_comparable`).
-    NotComparable,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricChange {
-    pub workload: String,
-    /// `latency.p95`, `throughput`, ...
-    pub metric: String,
-    /// `s` (seconds) or `/s`.
-    pub unit: &'static str,
-    pub base: f64,
-    pub new: f64,
-    /// (new - base) / base.
-    pub change: f64,
-    /// 95 % interval of the relative change.
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub tolerance: f64,
-    /// The smallest change a single-run comparison may call a regression (0 between runs).
-    pub noise_floor: f64,
-    /// Whether a higher value is better (throughput) or worse (latency).
-    pub higher_is_better: bool,
-    /// `between runs (Welch, N vs M runs)` or `within run (bootstrap + noise floor)`.
-    pub method: String,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub baseline: String,
-    pub method: &'static str,
-    pub baseline_runs: usize,
-    pub runs: usize,
-    pub changes: Vec<MetricChange>,
-    pub regressed: bool,
-    /// Why the runs cannot be compared (their host findings differ); `None` when they can.
-    pub not_comparable: Option<String>,
-}
+pub use crate::result::comparison::{Comparison, MetricChange, Verdict};
 
 /// Noise floor of a single-run comparison, by statistic: the within-run interval misses
 /// run-to-run variation, which on a shared machine grows toward the tail. Chosen from
@@ -201,12 +152,10 @@ fn tolerance_for(overrides: &BTreeMap<String, f64>, default: f64, workload: &str
 }
 
 /// The per-run values of `workload`'s `stat` in a result's `runs`.
-fn run_values(doc: &Value, workload: &str, stat: &str) -> Vec<f64> {
-    doc["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.pointer(&format!("/workloads/{workload}/{}", stat.replace('/', "~1")))?.as_f64())
+fn run_values(doc: &ResultDoc, workload: &str, stat: &str) -> Vec<f64> {
+    doc.runs
+        .iter()
+        .filter_map(|r| r.workloads.get(workload)?.get(stat).copied())
         .filter(|v| *v > 0.0 && v.is_finite())
         .collect()
 }
@@ -242,97 +191,82 @@ pub fn between_runs(base: &[f64], new: &[f64]) -> Option<(f64, f64, f64)> {
         }
     };
     let se = (vb / nb + vn / nn).sqrt();
-    let t = crate::evaluate::evidence::student_t_quantile(0.975, df.max(1.0));
+    let t = crate::stats::evidence::student_t_quantile(0.975, df.max(1.0));
     let d = mn - mb;
     Some((d.exp() - 1.0, (d - t * se).exp() - 1.0, (d + t * se).exp() - 1.0))
 }
 
-/// Compares every workload that both results measured.
-pub fn compare(
-    base: &Value,
-    new: &Value,
-    baseline_name: &str,
-    default_tolerance: f64,
-    overrides: &BTreeMap<String, f64>,
-) -> Comparison {
-    let mut changes = vec![];
-    let empty = serde_json::Map::new();
-    let workloads = new["benchmarks"].as_object().unwrap_or(&empty);
-    let runs_of = |d: &Value| d["runs"].as_array().map_or(1, |r| r.len().max(1));
-    let (base_runs, new_runs) = (runs_of(base), runs_of(new));
-    let repeated = base_runs > 1 || new_runs > 1;
-    for (name, nw) in workloads {
-        let Some(bw) = base.pointer(&format!("/benchmarks/{name}")) else {
+/// One figure of a workload on both sides: name, unit, values, a within-run interval of
+/// the relative change (when one could be made), and whether higher is better.
+struct Figure {
+    metric: String,
+    unit: &'static str,
+    base: f64,
+    new: f64,
+    interval: Option<(f64, f64)>,
+    higher_is_better: bool,
+}
+
+/// The latency figures (p50, p95, p99, mean of each time metric), in seconds; the bootstrap
+/// interval only where no between-run interval exists (`repeated`).
+fn time_figures(bw: &WorkloadDoc, nw: &WorkloadDoc, repeated: bool) -> Vec<Figure> {
+    let mut out = vec![];
+    for metric in ["latency", "ttft", "itl", "tpot"] {
+        let (Some(bh), Some(nh)) = (bw.histogram(metric), nw.histogram(metric)) else {
             continue;
         };
-        let mut push =
-            |metric: String, unit: &'static str, b: f64, n: f64, interval: Option<(f64, f64)>, higher: bool| {
-                let tolerance = tolerance_for(overrides, default_tolerance, name, &metric);
-                let between = repeated
-                    .then(|| between_runs(&run_values(base, name, &metric), &run_values(new, name, &metric)))
-                    .flatten();
-                let change = if b > 0.0 { n / b - 1.0 } else { 0.0 };
-                let (change, lo, hi, floor, method) = match (between, interval) {
-                    (Some((c, lo, hi)), _) => {
-                        (c, lo, hi, 0.0, format!("between runs (Welch, {base_runs} vs {new_runs} runs)"))
-                    }
-                    (None, Some((lo, hi))) => {
-                        (change, lo, hi, noise_floor(&metric), "within run (bootstrap + noise floor)".to_string())
-                    }
-                    (None, None) => return,
-                };
-                changes.push(MetricChange {
-                    workload: name.clone(),
-                    unit,
-                    base: b,
-                    new: n,
-                    change,
-                    ci_low: lo,
-                    ci_high: hi,
-                    tolerance,
-                    noise_floor: floor,
-                    higher_is_better: higher,
-                    verdict: verdict(change, lo, hi, tolerance.max(floor), higher),
-                    method,
-                    metric,
-                });
-            };
-        for metric in ["latency", "ttft", "itl", "tpot"] {
-            let (Some(bh), Some(nh)) = (crate::result::histogram(bw, metric), crate::result::histogram(nw, metric))
-            else {
-                continue;
-            };
-            for (i, (agg, q)) in
-                [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)].into_iter().enumerate()
-            {
-                let stat = move |c: &[(u64, u64)]| q.map_or_else(|| mean(c), |q| quantile(c, q));
-                let point = |h: &Histogram<u64>| q.map_or_else(|| h.mean(), |q| h.value_at_quantile(q) as f64);
-                let (b, n) = (point(&bh), point(&nh));
-                // The bootstrap is only needed where no between-run interval exists.
-                let interval = (!repeated)
-                    .then(|| bootstrap(&bh, &nh, &stat, 0xC0FFEE ^ (i as u64) ^ metric.len() as u64, RESAMPLES));
-                push(format!("{metric}.{agg}"), "s", b / 1e9, n / 1e9, interval, false);
-            }
-        }
-        for (metric, count_key) in [("throughput", "requests"), ("tok_s", "output_tokens")] {
-            let (b, n) = (bw[metric].as_f64().unwrap_or(0.0), nw[metric].as_f64().unwrap_or(0.0));
-            let (cb, cn) = (bw[count_key].as_f64().unwrap_or(0.0), nw[count_key].as_f64().unwrap_or(0.0));
-            if b <= 0.0 || n <= 0.0 || cb < 1.0 || cn < 1.0 {
-                continue;
-            }
-            // Counts are Poisson: log of the rate ratio has variance 1/cb + 1/cn.
-            let half = 1.96 * (1.0 / cb + 1.0 / cn).sqrt();
-            let interval = ((n / b).ln() - half, (n / b).ln() + half);
-            push(metric.into(), "/s", b, n, Some((interval.0.exp() - 1.0, interval.1.exp() - 1.0)), true);
+        let aggs = [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)];
+        for (i, (agg, q)) in aggs.into_iter().enumerate() {
+            let stat = move |c: &[(u64, u64)]| q.map_or_else(|| mean(c), |q| quantile(c, q));
+            let point = |h: &Histogram<u64>| q.map_or_else(|| h.mean(), |q| h.value_at_quantile(q) as f64);
+            let seed = 0xC0FFEE ^ (i as u64) ^ metric.len() as u64;
+            out.push(Figure {
+                metric: format!("{metric}.{agg}"),
+                unit: "s",
+                base: point(&bh) / 1e9,
+                new: point(&nh) / 1e9,
+                interval: (!repeated).then(|| bootstrap(&bh, &nh, &stat, seed, RESAMPLES)),
+                higher_is_better: false,
+            });
         }
     }
-    // A gate never passes by comparing nothing: another scenario's baseline, or no metric
-    // measured on both sides, is not a comparison.
-    let name = |d: &Value| d.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let other_scenario = (name(base) != name(new))
-        .then(|| format!("the baseline is a result of scenario `{}` and this one of `{}`", name(base), name(new)));
+    out
+}
+
+/// Throughput and tok/s, with the Poisson interval of the rate ratio.
+fn rate_figures(bw: &WorkloadDoc, nw: &WorkloadDoc) -> Vec<Figure> {
+    let throughput = |w: &WorkloadDoc| (w.throughput, w.requests as f64);
+    let tok_s = |w: &WorkloadDoc| (w.tok_s.unwrap_or(0.0), w.output_tokens.unwrap_or(0) as f64);
+    type Rate = fn(&WorkloadDoc) -> (f64, f64);
+    let mut out = vec![];
+    for (metric, figure) in [("throughput", throughput as Rate), ("tok_s", tok_s as Rate)] {
+        let ((b, cb), (n, cn)) = (figure(bw), figure(nw));
+        if b <= 0.0 || n <= 0.0 || cb < 1.0 || cn < 1.0 {
+            continue;
+        }
+        // Counts are Poisson: log of the rate ratio has variance 1/cb + 1/cn.
+        let half = 1.96 * (1.0 / cb + 1.0 / cn).sqrt();
+        let (lo, hi) = ((n / b).ln() - half, (n / b).ln() + half);
+        out.push(Figure {
+            metric: metric.into(),
+            unit: "/s",
+            base: b,
+            new: n,
+            interval: Some((lo.exp() - 1.0, hi.exp() - 1.0)),
+            higher_is_better: true,
+        });
+    }
+    out
+}
+
+/// Why two results cannot be compared, if they cannot: another scenario's baseline, no
+/// metric measured on both sides (a gate never passes by comparing nothing), or host
+/// findings that differ (a change may be the host's).
+fn not_comparable(base: &ResultDoc, new: &ResultDoc, changes: &[MetricChange]) -> Option<String> {
+    let other_scenario = (base.scenario.name != new.scenario.name).then(|| {
+        format!("the baseline is a result of scenario `{}` and this one of `{}`", base.scenario.name, new.scenario.name)
+    });
     let nothing = changes.is_empty().then(|| "nothing to compare: no workload metric was measured in both".to_string());
-    // Host findings that differ make the runs incomparable: a change may be the host's.
     let (sb, sn) = (crate::evaluate::host::signature(base), crate::evaluate::host::signature(new));
     let host = (sb != sn).then(|| {
         let say = |s: &[(String, &str)]| {
@@ -344,20 +278,70 @@ pub fn compare(
         };
         format!("the runs' host findings differ (baseline: {}; this run: {})", say(&sb), say(&sn))
     });
-    let not_comparable = other_scenario.or(nothing).or(host);
+    other_scenario.or(nothing).or(host)
+}
+
+/// Compares every workload that both results measured.
+pub fn compare(
+    base: &ResultDoc,
+    new: &ResultDoc,
+    baseline_name: &str,
+    default_tolerance: f64,
+    overrides: &BTreeMap<String, f64>,
+) -> Comparison {
+    let mut changes = vec![];
+    let runs_of = |d: &ResultDoc| d.runs.len().max(1);
+    let (base_runs, new_runs) = (runs_of(base), runs_of(new));
+    let repeated = base_runs > 1 || new_runs > 1;
+    for (name, nw) in &new.benchmarks {
+        let Some(bw) = base.benchmarks.get(name) else {
+            continue;
+        };
+        for f in time_figures(bw, nw, repeated).into_iter().chain(rate_figures(bw, nw)) {
+            let tolerance = tolerance_for(overrides, default_tolerance, name, &f.metric);
+            let between = repeated
+                .then(|| between_runs(&run_values(base, name, &f.metric), &run_values(new, name, &f.metric)))
+                .flatten();
+            let point = if f.base > 0.0 { f.new / f.base - 1.0 } else { 0.0 };
+            let (change, lo, hi, floor, method) = match (between, f.interval) {
+                (Some((c, lo, hi)), _) => {
+                    (c, lo, hi, 0.0, format!("between runs (Welch, {base_runs} vs {new_runs} runs)"))
+                }
+                (None, Some((lo, hi))) => {
+                    (point, lo, hi, noise_floor(&f.metric), "within run (bootstrap + noise floor)".to_string())
+                }
+                (None, None) => continue,
+            };
+            changes.push(MetricChange {
+                workload: name.clone(),
+                unit: f.unit.to_string(),
+                base: f.base,
+                new: f.new,
+                change,
+                ci_low: lo,
+                ci_high: hi,
+                tolerance,
+                noise_floor: floor,
+                higher_is_better: f.higher_is_better,
+                verdict: verdict(change, lo, hi, tolerance.max(floor), f.higher_is_better),
+                method,
+                metric: f.metric,
+            });
+        }
+    }
+    let not_comparable = not_comparable(base, new, &changes);
     if not_comparable.is_some() {
         for c in changes.iter_mut().filter(|c| c.verdict == Verdict::Regressed || c.verdict == Verdict::Improved) {
             c.verdict = Verdict::NotComparable;
         }
     }
-    let regressed = changes.iter().any(|c| c.verdict == Verdict::Regressed);
     Comparison {
         baseline: baseline_name.to_string(),
-        method: "between runs: Welch's t on log per-run statistics, 95% interval; one run each: bootstrap (1,000 resamples of the stored histograms) 95% interval and a noise floor; regressed = significant and beyond max(tolerance, noise floor)",
+        method: "between runs: Welch's t on log per-run statistics, 95% interval; one run each: bootstrap (1,000 resamples of the stored histograms) 95% interval and a noise floor; regressed = significant and beyond max(tolerance, noise floor)".to_string(),
         baseline_runs: base_runs,
         runs: new_runs,
+        regressed: changes.iter().any(|c| c.verdict == Verdict::Regressed),
         changes,
-        regressed,
         not_comparable,
     }
 }
@@ -388,8 +372,8 @@ pub fn table(c: &Comparison) -> String {
         rows.push(vec![
             m.workload.clone(),
             m.metric.clone(),
-            value(m.base, m.unit),
-            value(m.new, m.unit),
+            value(m.base, &m.unit),
+            value(m.new, &m.unit),
             pct(m.change),
             format!("{} .. {}", pct(m.ci_low), pct(m.ci_high)),
             verdict.to_string(),

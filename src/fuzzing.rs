@@ -9,7 +9,7 @@ use crate::dsl::{self, diag, format, source, LoadOptions};
 /// Runs one input through the front end. Panics on a bug (that is how fuzzers see them).
 pub fn exercise(data: &[u8]) {
     let Ok(text) = source::text_from_bytes(data.to_vec(), "fuzz.kdl") else { return };
-    let c = dsl::check_source("fuzz.kdl", None, &text, &LoadOptions::default());
+    let c = crate::check::check_source("fuzz.kdl", None, &text, &LoadOptions::default());
     check_spans(&c);
     if let Some(valid) = &c.scenario {
         let plan = crate::plan::build(valid, &c.sources);

@@ -4,6 +4,7 @@
 //! source text -> `kdl::KdlDocument` -> spanned [`dsl::model::Scenario`] ->
 //! [`dsl::ValidScenario`] -> [`plan::Plan`]. The DSL modules depend on nothing heavy.
 
+pub mod check;
 pub mod clock;
 pub mod compare;
 pub mod dashboard;
@@ -16,7 +17,10 @@ pub mod files;
 pub mod fuzzing;
 pub mod inference;
 pub mod kernel;
+pub mod measure;
 pub mod merge;
+pub mod model_config;
+pub mod partition;
 pub mod plan;
 pub mod probe;
 pub mod progress;

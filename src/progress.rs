@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::engine::events::{Reporter, RunEvent};
-use crate::engine::record::WindowSummary;
+use crate::measure::record::WindowSummary;
 
 /// Reports nothing (`--quiet`).
 pub struct Quiet;
@@ -353,7 +353,7 @@ mod tests {
     fn workload_lines_show_phase_averages_and_waiting_workloads() {
         let window = |requests: u64, seconds: f64, p95: f64| {
             let mut metrics = std::collections::BTreeMap::new();
-            metrics.insert("latency".to_string(), crate::engine::record::WindowStats { p95, ..Default::default() });
+            metrics.insert("latency".to_string(), crate::measure::record::WindowStats { p95, ..Default::default() });
             WindowSummary { requests, seconds, throughput: requests as f64 / seconds, metrics, ..Default::default() }
         };
         let mut view = PhaseView::new(Some(30.0), &["chat".into(), "rag".into()]);

@@ -155,7 +155,11 @@ pub fn read_texts(path: &Path, format: PromptFormat) -> Result<Vec<String>, Setu
 
 /// A split run's part of a prompt or query file: the items whose index mod N is this
 /// shard's. A shard left with nothing is an input error, named with the file.
-pub fn shard_texts<T>(items: Vec<T>, shard: Option<crate::shard::Shard>, path: &Path) -> Result<Vec<T>, SetupError> {
+pub fn shard_texts<T>(
+    items: Vec<T>,
+    shard: Option<crate::partition::Shard>,
+    path: &Path,
+) -> Result<Vec<T>, SetupError> {
     let Some(s) = shard else { return Ok(items) };
     let n = items.len();
     let mine = s.partition(items);

@@ -71,7 +71,7 @@ pub fn prepare_shard(
     v: &ValidScenario,
     sources: &SourceMap,
     base: &std::path::Path,
-    partition: Option<crate::shard::Shard>,
+    partition: Option<crate::partition::Shard>,
     progress: &mut dyn FnMut(&str, String),
 ) -> Result<Workloads, SetupFailure> {
     let mut out = Workloads { ready: BTreeMap::new(), skipped: BTreeMap::new(), warnings: vec![] };

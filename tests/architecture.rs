@@ -137,7 +137,7 @@ fn only_the_registry_names_every_backend() {
     let mut naming = vec![];
     for f in rust_files(&src()) {
         let rel = f.strip_prefix(src()).unwrap().display().to_string();
-        if BACKENDS.iter().any(|b| rel.starts_with(&format!("{b}/"))) || rel == "main.rs" || rel == "commands.rs" {
+        if BACKENDS.iter().any(|b| rel.starts_with(&format!("{b}/"))) || rel == "main.rs" || rel.starts_with("cli/") {
             continue;
         }
         let mods = crate_modules(&code(&std::fs::read_to_string(&f).unwrap()));
@@ -145,9 +145,91 @@ fn only_the_registry_names_every_backend() {
             naming.push(rel);
         }
     }
-    // The plan's estimate of a synthetic model's service time (before anything runs) counts
-    // its parameters with the inference backend's own arithmetic rather than a second copy.
-    assert_eq!(naming, ["plan/estimate.rs", "registry.rs"]);
+    assert_eq!(naming, ["registry.rs"]);
+}
+
+/// (file, module) for every file of `module` (a folder or a single file) naming a module
+/// outside `allowed`.
+fn outside(module: &str, allowed: &[&str]) -> Vec<String> {
+    let dir = src().join(module);
+    let files = if dir.is_dir() { rust_files(&dir) } else { vec![src().join(format!("{module}.rs"))] };
+    files
+        .into_iter()
+        .flat_map(|f| {
+            let mods = crate_modules(&code(&std::fs::read_to_string(&f).unwrap()));
+            let rel = f.strip_prefix(src()).unwrap().display().to_string();
+            mods.into_iter()
+                .filter(|m| m != module && !allowed.contains(&m.as_str()))
+                .map(move |m| format!("{rel} uses crate::{m}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The stage order runs one way (docs/architecture.md): language -> plan -> engine ->
+/// measurement data -> result -> evaluate -> compare/merge/report/dashboard. Each leaf
+/// names what it may use; nothing reaches back up.
+#[test]
+fn the_stage_order_runs_one_way() {
+    let rules: [(&str, &[&str]); 10] = [
+        // The language stage: the scenario as written, nothing of what runs it.
+        ("dsl", &["random", "keyword_enum"]),
+        // Leaves: the measurement data, the statistics and evidence rules, a shard's part,
+        // model shapes.
+        ("measure", &["dsl", "stats"]),
+        ("stats", &["dsl", "random"]),
+        ("partition", &["dsl"]),
+        ("model_config", &["dsl"]),
+        // The plan: the scenario resolved, with estimates from the leaves.
+        ("plan", &["dsl", "stats", "model_config"]),
+        // The result document: the outcome recorded; it knows no reader of itself.
+        ("result", &["dsl", "engine", "measure", "plan", "probe", "stats", "workload", "shard", "partition"]),
+        // The evaluation reads the result, never the engine's live types.
+        ("evaluate", &["dsl", "result", "stats", "measure", "plan", "probe", "exit"]),
+        ("compare", &["result", "stats", "random", "evaluate"]),
+        ("merge", &["dsl", "engine", "evaluate", "measure", "probe", "result", "report", "stats"]),
+    ];
+    let broken: Vec<String> = rules.iter().flat_map(|(m, allowed)| outside(m, allowed)).collect();
+    assert!(broken.is_empty(), "the stage order is broken:\n{}", broken.join("\n"));
+}
+
+/// The events the engine emits are a vocabulary of their own: reporters need nothing else.
+#[test]
+fn the_events_are_self_contained() {
+    let f = src().join("engine/events.rs");
+    let mods = crate_modules(&code(&std::fs::read_to_string(f).unwrap()));
+    let extra: Vec<&String> = mods.iter().filter(|m| !["dsl", "measure", "engine"].contains(&m.as_str())).collect();
+    assert!(extra.is_empty(), "engine/events.rs names {extra:?}");
+}
+
+/// The workloads divide their files with the shard's part, not the split-run machinery.
+#[test]
+fn workloads_know_the_partition_not_the_split() {
+    let mut v = violations(&src().join("workload"), &["shard", "plan"]);
+    for backend in BACKENDS {
+        v.extend(violations(&src().join(backend), &["shard"]));
+    }
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+/// A kind's language side is one file: outside `dsl/kinds/`, only the three exhaustive
+/// matches that list the kinds (the decoder's dispatch, `WorkloadSpec::kind` and the
+/// registry) name a `WorkloadSpec` variant; nothing else can forget a new kind.
+#[test]
+fn a_kind_is_in_two_places() {
+    let mut naming = vec![];
+    for f in rust_files(&src()) {
+        let rel = f.strip_prefix(src()).unwrap().display().to_string();
+        let allowed = rel.starts_with("dsl/kinds/") || rel == "dsl/decode/workload.rs" || rel == "registry.rs";
+        if !allowed && code(&std::fs::read_to_string(&f).unwrap()).contains("WorkloadSpec::") {
+            naming.push(rel);
+        }
+    }
+    assert!(naming.is_empty(), "files that match on the kinds outside their own files: {naming:?}");
+    let kinds = std::fs::read_to_string(src().join("dsl/kinds/mod.rs")).unwrap();
+    let trait_body = &kinds[kinds.find("pub trait KindSpec").unwrap()..];
+    let trait_body = &trait_body[..trait_body.find("\n}\n").unwrap()];
+    assert!(!trait_body.contains(") {"), "KindSpec has no default methods: every kind answers every question");
 }
 
 /// A word in the code (not the comments) of the layers that record, evaluate and present.
@@ -157,7 +239,10 @@ fn mentions_outside_backends(word: &str) -> Vec<String> {
     for dir in ["engine", "workload", "evaluate", "report"] {
         files.extend(rust_files(&src().join(dir)));
     }
-    for f in ["result.rs", "registry.rs", "commands.rs", "progress.rs", "compare.rs"] {
+    for dir in ["result", "cli", "measure"] {
+        files.extend(rust_files(&src().join(dir)));
+    }
+    for f in ["registry.rs", "progress.rs", "compare.rs"] {
         files.push(src().join(f));
     }
     let mut out: Vec<String> = files

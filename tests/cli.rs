@@ -58,7 +58,7 @@ fn every_shipped_scenario_and_module_checks_clean() {
     // Modules are checked through a scenario that imports each one.
     for m in files.iter().filter(|p| p.starts_with(common::root().join("stdlib"))) {
         let text = std::fs::read_to_string(m).unwrap();
-        let c = benchctl::dsl::check_source(
+        let c = benchctl::check::check_source(
             &m.display().to_string(),
             Some(m),
             &format!("scenario \"module\" {{\n{text}\n}}\n"),

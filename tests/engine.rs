@@ -63,7 +63,7 @@ fn constant_rate_keeps_send_lateness_bounded() {
     ));
     let r = &o.phases[0].workloads[0].recorded;
     assert!((r.counters.requests as i64 - 4000).abs() <= 2, "{} requests", r.counters.requests);
-    let late = r.hists.get(benchctl::engine::record::Metric::SendLateness);
+    let late = r.hists.get(benchctl::measure::record::Metric::SendLateness);
     // Typically a few microseconds; the bound is loose because CI machines are noisy.
     assert!(late.value_at_quantile(0.99) < 20_000_000, "p99 lateness {} ns", late.value_at_quantile(0.99));
 }
@@ -96,7 +96,7 @@ fn closed_loop_latency_matches_the_distribution() {
         "latency \"uniform\" min=\"2ms\" max=\"4ms\"",
         "    phase \"p\" duration=\"2s\" { drive \"w\" concurrency=4; }",
     ));
-    let h = o.phases[0].workloads[0].recorded.hists.get(benchctl::engine::record::Metric::Latency).clone();
+    let h = o.phases[0].workloads[0].recorded.hists.get(benchctl::measure::record::Metric::Latency).clone();
     let median = h.value_at_quantile(0.5) as f64 / 1e6;
     assert!((2.8..3.6).contains(&median), "median {median} ms");
     assert!(h.min() >= 2_000_000, "no request faster than its drawn latency");

@@ -6,13 +6,13 @@ mod common;
 use std::time::{Duration, Instant, SystemTime};
 
 use benchctl::engine::executor::{PhaseOutcome, RunOutcome, WorkloadOutcome};
-use benchctl::engine::record::{Recorder, Sample};
 use benchctl::evaluate::{self, Status};
+use benchctl::measure::record::{Recorder, Sample};
 use serde_json::Value;
 
 /// A result whose one phase `steady` recorded `w`: latencies 1..=1000 ms (window i/100),
 /// every 10th request failed, 4 tokens per successful request.
-fn constructed(expectations: &str) -> Value {
+fn constructed(expectations: &str) -> benchctl::result::ResultDoc {
     let text = common::wrap(&format!("    workload \"w\" kind=\"synthetic\" {{ latency \"fixed\" value=\"1ms\"; tokens count=4 gap=\"1ms\"; }}\n    phase \"main\" duration=\"10s\" {{ drive \"w\" concurrency=1; }}\n{expectations}"));
     let c = common::check_text(&text, &[]);
     assert!(!c.has_errors(), "{}", common::rendered(&c));
@@ -72,7 +72,9 @@ fn constructed(expectations: &str) -> Value {
     };
     let plan = benchctl::plan::build(&valid, &c.sources);
     let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());
-    serde_json::to_value(&doc).unwrap()
+    // Through the written JSON and back, as `report` reads a saved result.
+    let text = serde_json::to_string(&doc).unwrap();
+    benchctl::result::read_str(&text, std::path::Path::new("constructed.json")).expect("the written result reads back")
 }
 
 /// Validates a JUnit file against docs/junit.xsd with xmllint (Debian's libxml2-utils;
@@ -285,6 +287,7 @@ fn grade_and_inherited_fields() {
     assert_eq!((ev.score, ev.performance_grade.as_str(), ev.verdict), (0.75, "ACCEPTABLE", "failed"));
     assert_eq!(evaluate::exit_code(&ev), 1);
     evaluate::apply(&mut doc, &ev);
+    let doc: Value = serde_json::from_slice(&evaluate::Written::new(&doc, &ev).to_vec_pretty()).unwrap();
     assert_eq!(doc["overall_assessment"]["performance_grade"], "ACCEPTABLE");
     assert_eq!(doc["overall_assessment"]["targets_met"], 1);
     assert_eq!(doc["overall_assessment"]["total_targets"], 2);

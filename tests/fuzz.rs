@@ -144,7 +144,7 @@ proptest! {
             apply(&mut text, m);
         }
         let path = common::root().join("scenarios/fuzz.kdl");
-        let c = dsl::check_source("fuzz.kdl", Some(&path), &text, &Default::default());
+        let c = benchctl::check::check_source("fuzz.kdl", Some(&path), &text, &Default::default());
         check_spans(&c)?;
         if let Ok(formatted) = format::format_source(&text) {
             let again = format::format_source(&formatted);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use benchctl::engine::events::{Reporter, RunEvent};
 use benchctl::engine::executor::Engine;
-use benchctl::engine::record::{Metric, Recorder, Sample};
+use benchctl::measure::record::{Metric, Recorder, Sample};
 use serde_json::Value;
 
 struct Quiet;
@@ -39,10 +39,15 @@ fn run_doc(text: &str) -> Value {
     rt.shutdown_background();
     let plan = benchctl::plan::build(&valid, &c.sources);
     let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());
-    let mut v = serde_json::to_value(&doc).unwrap();
-    let ev = benchctl::evaluate::evaluate(&v);
-    benchctl::evaluate::apply(&mut v, &ev);
-    v
+    let mut doc = doc;
+    let ev = benchctl::evaluate::evaluate(&doc);
+    benchctl::evaluate::apply(&mut doc, &ev);
+    serde_json::from_slice(&benchctl::evaluate::Written::new(&doc, &ev).to_vec_pretty()).unwrap()
+}
+
+/// The written document read back as `compare` and `report` read one.
+fn typed(v: &Value) -> benchctl::result::ResultDoc {
+    benchctl::result::read_str(&v.to_string(), std::path::Path::new("result.json")).expect("a result document")
 }
 
 fn scenario(workload: &str, body: &str) -> String {
@@ -124,7 +129,7 @@ fn a_zero_is_recorded_as_zero() {
     let (h, _) = rec.hists.named("recall").unwrap();
     assert_eq!((h.min(), h.max(), h.len()), (0, 1000, 3));
     assert_eq!(rec.hists.get(Metric::Latency).min(), 0, "a 0 ns latency is 0 too");
-    let v = benchctl::engine::measure::value("recall", Some("min"), &rec.hists, &rec.counters, 1.0, 3.0);
+    let v = benchctl::measure::statistic::value("recall", Some("min"), &rec.hists, &rec.counters, 1.0, 3.0);
     assert_eq!(v, Some(0.0));
 }
 
@@ -244,10 +249,10 @@ fn differing_host_findings_are_not_comparable() {
     };
     let base = run_doc(&text("10ms"));
     let mut slower = run_doc(&text("15ms"));
-    let c = benchctl::compare::compare(&base, &slower, "base", 0.05, &Default::default());
+    let c = benchctl::compare::compare(&typed(&base), &typed(&slower), "base", 0.05, &Default::default());
     assert!(c.regressed && c.not_comparable.is_none(), "a 50% slowdown on a quiet host is a regression");
     slower["phases"][0]["host"] = serde_json::json!({ "samples": 8, "busy_mean": 1.0, "others_mean": 0.9, "others_max": 1.0, "steal_mean": 0.0, "own_cores_mean": 0.1 });
-    let c = benchctl::compare::compare(&base, &slower, "base", 0.05, &Default::default());
+    let c = benchctl::compare::compare(&typed(&base), &typed(&slower), "base", 0.05, &Default::default());
     assert!(!c.regressed, "{:#?}", c.changes);
     let why = c.not_comparable.unwrap();
     assert!(why.contains("host_busy in `p`"), "{why}");
@@ -284,7 +289,7 @@ fn repeated_runs_are_recorded_and_compared_between_runs() {
         .sum();
     assert_eq!(n(&ev["samples"]), total);
     let b = run_doc(&text);
-    let c = benchctl::compare::compare(&a, &b, "a", 0.05, &Default::default());
+    let c = benchctl::compare::compare(&typed(&a), &typed(&b), "a", 0.05, &Default::default());
     assert_eq!((c.baseline_runs, c.runs), (3, 3));
     let p50 = c.changes.iter().find(|m| m.metric == "latency.p50").unwrap();
     assert!(p50.method.starts_with("between runs (Welch"), "{}", p50.method);

@@ -12,7 +12,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use crate::result::{ResultDoc, WorkloadDoc};
 
 /// The metrics each run shows, and whether a higher value is better.
 pub const METRICS: [(&str, bool); 8] = [
@@ -77,16 +78,12 @@ pub struct Group {
     pub runs: Vec<usize>,
 }
 
-fn host_key(doc: &Value) -> String {
-    let s = &doc["system_info"];
-    let gpus: Vec<String> =
-        s["gpus"].as_array().into_iter().flatten().filter_map(|g| g["name"].as_str().map(str::to_string)).collect();
-    let mut k = format!(
-        "{} · {} cores · {:.0} GiB",
-        s["cpu_model"].as_str().unwrap_or("unknown CPU"),
-        s["cpu_cores_logical"].as_u64().unwrap_or(0),
-        s["memory_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 30) as f64
-    );
+fn host_key(doc: &ResultDoc) -> String {
+    let s = &doc.system_info;
+    let gpus: Vec<&str> = s.gpus.iter().map(|g| g.name.as_str()).collect();
+    let cpu = if s.cpu_model.is_empty() { "unknown CPU" } else { s.cpu_model.as_str() };
+    let mut k =
+        format!("{cpu} · {} cores · {:.0} GiB", s.cpu_cores_logical, s.memory_bytes as f64 / (1u64 << 30) as f64);
     if !gpus.is_empty() {
         k.push_str(&format!(" · {}", gpus.join(", ")));
     }
@@ -94,40 +91,67 @@ fn host_key(doc: &Value) -> String {
 }
 
 /// The metrics of one workload record of a result document.
-fn metrics_of(w: &Value) -> BTreeMap<String, f64> {
+fn metrics_of(w: &WorkloadDoc) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
     let mut put = |k: &str, v: Option<f64>| {
         if let Some(v) = v.filter(|v| v.is_finite()) {
             m.insert(k.to_string(), v);
         }
     };
-    put("throughput", w["throughput"].as_f64());
-    put("tok_s", w["tok_s"].as_f64().filter(|&v| v > 0.0));
-    put("error_rate", w["error_rate"].as_f64());
-    put("latency_p50", w["metrics"]["latency"]["p50"].as_f64());
-    put("latency_p95", w["metrics"]["latency"]["p95"].as_f64());
-    put("latency_p99", w["metrics"]["latency"]["p99"].as_f64());
-    put("ttft_p95", w["metrics"]["ttft"]["p95"].as_f64());
-    put("itl_p95", w["metrics"]["itl"]["p95"].as_f64());
+    let q = |metric: &str, f: fn(&crate::stats::DistSummary) -> f64| w.metric(metric).map(f);
+    put("throughput", Some(w.throughput));
+    put("tok_s", w.tok_s.filter(|&v| v > 0.0));
+    put("error_rate", Some(w.error_rate));
+    put("latency_p50", q("latency", |s| s.p50));
+    put("latency_p95", q("latency", |s| s.p95));
+    put("latency_p99", q("latency", |s| s.p99));
+    put("ttft_p95", q("ttft", |s| s.p95));
+    put("itl_p95", q("itl", |s| s.p95));
     m
 }
 
-/// A result document's row, or why the file is not one.
-pub fn run_of(file: String, doc: &Value) -> Result<Run, String> {
-    if doc.get("shard").is_some() {
-        return Err("a shard file (merge the shards with `benchctl merge`)".into());
+/// Why a result document is not one run of the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotARun {
+    /// One shard of a split run: a slice of the load, not a run.
+    Shard,
+}
+
+impl std::fmt::Display for NotARun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotARun::Shard => f.write_str("a shard file (merge the shards with `benchctl merge`)"),
+        }
     }
-    let benchmarks = doc["benchmarks"].as_object().ok_or("no `benchmarks`: not a benchctl result")?;
+}
+
+/// A result document's row (its verdict evaluated again, as `report` would), or why the
+/// file is not one.
+pub fn run_of(file: String, doc: &ResultDoc) -> Result<Run, NotARun> {
+    if doc.shard.is_some() {
+        return Err(NotARun::Shard);
+    }
     Ok(Run {
         file,
-        timestamp: doc["timestamp"].as_str().unwrap_or("").to_string(),
-        scenario: doc["scenario"]["name"].as_str().unwrap_or("").to_string(),
+        timestamp: doc.timestamp.clone(),
+        scenario: doc.scenario.name.clone(),
         host: host_key(doc),
-        hostname: doc["system_info"]["hostname"].as_str().map(str::to_string),
-        verdict: doc.pointer("/evaluation/verdict").and_then(Value::as_str).map(str::to_string),
-        status: doc["status"].as_str().unwrap_or("").to_string(),
-        workloads: benchmarks.iter().map(|(n, w)| (n.clone(), metrics_of(w))).collect(),
+        hostname: doc.system_info.hostname.clone(),
+        verdict: Some(crate::evaluate::evaluate(doc).verdict.to_string()),
+        status: doc.status.to_string(),
+        workloads: doc.benchmarks.iter().map(|(n, w)| (n.clone(), metrics_of(w))).collect(),
     })
+}
+
+/// Whether a JSON file looks like a run's result (other JSON beside results, such as
+/// fleet.json, a plan or a package file, is passed over without a word).
+fn looks_like_result(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Looks {
+        schema_version: Option<serde::de::IgnoredAny>,
+        benchmarks: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Looks>(text).is_ok_and(|l| l.schema_version.is_some() && l.benchmarks.is_some())
 }
 
 fn find(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -193,23 +217,30 @@ pub fn load(dir: &Path, baseline: Option<&(String, Run)>, tolerance: f64) -> His
     let (mut runs, mut skipped) = (vec![], vec![]);
     for f in files {
         let rel = f.strip_prefix(dir).unwrap_or(&f).display().to_string();
-        let doc: Value = match std::fs::read(&f)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
-            Ok(d) => d,
+        let text = match crate::dsl::source::read_text_bounded(&f, crate::result::MAX_RESULT_BYTES) {
+            Ok(t) => t,
             Err(e) => {
-                skipped.push((rel, e));
+                skipped.push((rel, e.to_string()));
                 continue;
             }
         };
-        // Other JSON files (fleet.json, a baseline, a plan) are not runs.
-        if doc.get("schema_version").is_none() || doc.get("benchmarks").is_none() {
+        if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
+            skipped.push((rel, "not JSON".to_string()));
             continue;
         }
+        if !looks_like_result(&text) {
+            continue;
+        }
+        let doc = match crate::result::read_str(&text, &f) {
+            Ok(d) => d,
+            Err(e) => {
+                skipped.push((rel, e.to_string()));
+                continue;
+            }
+        };
         match run_of(rel.clone(), &doc) {
             Ok(r) => runs.push(r),
-            Err(e) => skipped.push((rel, e)),
+            Err(e) => skipped.push((rel, e.to_string())),
         }
     }
     runs.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.file.cmp(&b.file)));
@@ -218,8 +249,23 @@ pub fn load(dir: &Path, baseline: Option<&(String, Run)>, tolerance: f64) -> His
         by.entry((r.scenario.clone(), r.host.clone())).or_default().push(i);
     }
     let groups: Vec<Group> = by.into_iter().map(|((scenario, host), runs)| Group { scenario, host, runs }).collect();
+    let markers = markers(&groups, &runs, baseline, tolerance);
+    History {
+        dir: dir.display().to_string(),
+        runs,
+        groups,
+        markers,
+        baseline: baseline.map(|b| b.0.clone()),
+        tolerance,
+        skipped,
+    }
+}
+
+/// Regression markers (each point against the baseline file, or the series' first run)
+/// and step markers, per series, workload and metric.
+fn markers(groups: &[Group], runs: &[Run], baseline: Option<&(String, Run)>, tolerance: f64) -> Vec<Marker> {
     let mut markers = vec![];
-    for g in &groups {
+    for g in groups {
         let names: std::collections::BTreeSet<&String> =
             g.runs.iter().flat_map(|&i| runs[i].workloads.keys()).collect();
         for w in names {
@@ -264,15 +310,7 @@ pub fn load(dir: &Path, baseline: Option<&(String, Run)>, tolerance: f64) -> His
             }
         }
     }
-    History {
-        dir: dir.display().to_string(),
-        runs,
-        groups,
-        markers,
-        baseline: baseline.map(|b| b.0.clone()),
-        tolerance,
-        skipped,
-    }
+    markers
 }
 
 #[derive(Deserialize, Default)]
@@ -283,8 +321,43 @@ pub struct Filter {
     pub metric: Option<String>,
 }
 
+/// One exported point: a run's value of one workload's metric, with its markers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub file: String,
+    pub timestamp: String,
+    pub scenario: String,
+    pub host: String,
+    pub verdict: Option<String>,
+    pub workload: String,
+    pub metric: String,
+    pub value: f64,
+    /// The markers' kinds, space-separated.
+    pub markers: String,
+}
+
+impl Row {
+    /// The CSV columns, in order.
+    const COLUMNS: [&'static str; 9] =
+        ["file", "timestamp", "scenario", "host", "verdict", "workload", "metric", "value", "markers"];
+
+    fn cells(&self) -> [String; 9] {
+        [
+            csv_cell(&self.file),
+            csv_cell(&self.timestamp),
+            csv_cell(&self.scenario),
+            csv_cell(&self.host),
+            self.verdict.as_deref().map(csv_cell).unwrap_or_default(),
+            csv_cell(&self.workload),
+            csv_cell(&self.metric),
+            serde_json::Number::from_f64(self.value).map_or_else(String::new, |n| n.to_string()),
+            csv_cell(&self.markers),
+        ]
+    }
+}
+
 /// One row per run, workload and metric, filtered; with the markers of that point.
-pub fn rows(h: &History, f: &Filter) -> Vec<Value> {
+pub fn rows(h: &History, f: &Filter) -> Vec<Row> {
     let keep = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w.is_empty() || w == have);
     let mut out = vec![];
     for (i, r) in h.runs.iter().enumerate() {
@@ -305,10 +378,17 @@ pub fn rows(h: &History, f: &Filter) -> Vec<Value> {
                     .filter(|k| k.run == i && &k.workload == w && &k.metric == m)
                     .map(|k| k.kind)
                     .collect();
-                out.push(serde_json::json!({
-                    "file": r.file, "timestamp": r.timestamp, "scenario": r.scenario, "host": r.host,
-                    "verdict": r.verdict, "workload": w, "metric": m, "value": v, "markers": marks.join(" "),
-                }));
+                out.push(Row {
+                    file: r.file.clone(),
+                    timestamp: r.timestamp.clone(),
+                    scenario: r.scenario.clone(),
+                    host: r.host.clone(),
+                    verdict: r.verdict.clone(),
+                    workload: w.clone(),
+                    metric: m.clone(),
+                    value: *v,
+                    markers: marks.join(" "),
+                });
             }
         }
     }
@@ -325,20 +405,11 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
-pub fn csv(rows: &[Value]) -> String {
-    let cols = ["file", "timestamp", "scenario", "host", "verdict", "workload", "metric", "value", "markers"];
-    let mut s = cols.join(",");
+pub fn csv(rows: &[Row]) -> String {
+    let mut s = Row::COLUMNS.join(",");
     s.push('\n');
     for r in rows {
-        let cells: Vec<String> = cols
-            .iter()
-            .map(|c| match &r[*c] {
-                Value::String(x) => csv_cell(x),
-                Value::Null => String::new(),
-                v => v.to_string(),
-            })
-            .collect();
-        s.push_str(&cells.join(","));
+        s.push_str(&r.cells().join(","));
         s.push('\n');
     }
     s
@@ -368,8 +439,8 @@ pub fn router(dir: PathBuf, baseline: Option<(String, Run)>, tolerance: f64) -> 
         .route(
             "/export.json",
             get(move |Query(f): Query<Filter>| async move {
-                let body =
-                    serde_json::to_string_pretty(&rows(&load(&c3.0, c3.1.as_ref(), c3.2), &f)).unwrap_or_default();
+                let body = serde_json::to_string_pretty(&rows(&load(&c3.0, c3.1.as_ref(), c3.2), &f))
+                    .expect("history rows serialise: plain fields");
                 (
                     [
                         (header::CONTENT_TYPE, "application/json"),

@@ -70,7 +70,7 @@ impl Hub {
 
     /// Adds an event to the history and sends it to every connected client (never waits).
     pub fn publish(&self, v: &serde_json::Value) {
-        let data = serde_json::to_string(v).unwrap_or_default();
+        let data = serde_json::to_string(v).expect("events serialise: their maps have string keys");
         let mut inner = self.lock();
         let e = Arc::new(Published { seq: inner.next, data });
         inner.next += 1;

@@ -21,8 +21,9 @@ use super::hub::{Hub, HubStats};
 use super::{model, Listening, Server};
 use crate::dsl::model::{PhaseRole, WorkloadKind};
 use crate::engine::events::{Reporter, RunEvent};
-use crate::engine::record::Recorded;
+use crate::measure::record::Recorded;
 use crate::probe::{ProbeTap, Reading};
+use crate::result::{ConfigDoc, PhaseDoc, ResultDoc, WorkloadDoc};
 
 /// Events waiting for the processor; beyond this they are dropped (and counted).
 const QUEUE: usize = 8192;
@@ -53,7 +54,7 @@ pub struct LiveSpec {
     pub name: String,
     pub description: Option<String>,
     /// The plan as the result document's `config` records it.
-    pub config: Value,
+    pub config: ConfigDoc,
     pub kinds: BTreeMap<String, WorkloadKind>,
     pub cooldown_s: f64,
 }
@@ -119,7 +120,7 @@ pub fn router(hub: Arc<Hub>, mode: &'static str, title: String) -> Router {
 
 impl Live {
     /// Starts the server and the processor; the banner is the caller's to print.
-    pub fn start(listening: Listening, spec: LiveSpec) -> Result<Live, String> {
+    pub fn start(listening: Listening, spec: LiveSpec) -> Result<Live, super::DashboardError> {
         let hub = Hub::new(super::queue_len());
         hub.publish(&model::scenario_event(&spec.name, spec.description.as_deref(), &spec.config));
         let url = listening.base_url();
@@ -130,7 +131,7 @@ impl Live {
         let processor = std::thread::Builder::new()
             .name("benchctl-live".into())
             .spawn(move || process(rx, processor_hub, spec))
-            .map_err(|e| format!("cannot start the dashboard: {e}"))?;
+            .map_err(super::DashboardError::Thread)?;
         Ok(Live {
             url,
             hub,
@@ -189,7 +190,7 @@ struct State {
     spec: LiveSpec,
     alerts: Alerts,
     /// Phases that ended, as the result document records them (encoded once, at their end).
-    done: Vec<Value>,
+    done: Vec<PhaseDoc>,
     /// The measured phases that ended, added per workload.
     done_totals: BTreeMap<String, Recorded>,
     /// The current phase's latest totals.
@@ -217,7 +218,7 @@ fn process(rx: Receiver<Msg>, hub: Arc<Hub>, spec: LiveSpec) -> Alerts {
 }
 
 pub(super) fn alert_event(a: Alert) -> Value {
-    let mut v = serde_json::to_value(a).unwrap_or_default();
+    let mut v = serde_json::to_value(a).expect("an alert serialises: plain fields");
     v["type"] = "alert".into();
     v
 }
@@ -269,10 +270,9 @@ impl State {
             RunEvent::Window { phase, workload, elapsed_s, summary } => {
                 self.t = self.t.max(elapsed_s);
                 // The window's end in run seconds: the engine closes a window a tick late.
-                let w = serde_json::to_value(&summary).unwrap_or_default();
                 let start = self.phase_start(&phase);
                 let t = start.map_or(elapsed_s, |s| s + summary.start_s + summary.seconds);
-                out.push(model::window_event(&phase, &workload, t, &w));
+                out.push(model::window_event(&phase, &workload, t, &summary));
                 out.extend(self.alerts.window(elapsed_s, &workload, summary.requests, summary.errors).map(alert_event));
             }
             RunEvent::Totals { phase, role, secs, elapsed_s, workloads } => {
@@ -297,7 +297,7 @@ impl State {
                 out.push(model::phase_end_event(&name, end, &stopped_by));
                 if let Some((phase, role, recs)) = self.current.take().filter(|c| c.0 == name) {
                     let doc = self.phase_doc(&phase, role, &recs);
-                    for (w, wd) in doc["workloads"].as_object().into_iter().flatten() {
+                    for (w, wd) in &doc.workloads {
                         out.push(model::phase_summary_event(&name, w, wd));
                     }
                     self.done.push(doc);
@@ -310,7 +310,7 @@ impl State {
             }
             RunEvent::Warning(w) => {
                 out.push(json!({"type": "warning", "t": self.t, "code": w.code, "message": w.message}));
-                let alert = match w.code {
+                let alert = match w.code.as_ref() {
                     "drain_abandoned" => Some(("timeout", "requests timed out in the drain")),
                     "aborted" => Some(("aborted", "the run was aborted")),
                     _ => None,
@@ -339,7 +339,7 @@ impl State {
 
     /// Every expectation evaluated on the totals so far (phases done and the current one).
     fn status(&mut self, final_: bool) -> Vec<Value> {
-        if self.spec.config["expectations"].as_array().is_none_or(|a| a.is_empty()) {
+        if self.spec.config.expectations.is_empty() {
             return vec![];
         }
         let doc = self.doc();
@@ -359,20 +359,19 @@ impl State {
         out
     }
 
-    fn workload_doc(&self, w: &str, r: &Recorded) -> Value {
-        serde_json::to_value(crate::result::workload_doc(self.kind(w), r, false, None)).unwrap_or_default()
+    fn workload_doc(&self, w: &str, r: &Recorded) -> WorkloadDoc {
+        crate::result::workload_doc(self.kind(w), r, false, None)
     }
 
     /// One phase as the result document's `phases[]` records it.
-    fn phase_doc(&self, name: &str, role: PhaseRole, recs: &[(String, Recorded)]) -> Value {
-        let workloads: serde_json::Map<String, Value> =
-            recs.iter().map(|(w, r)| (w.clone(), self.workload_doc(w, r))).collect();
-        json!({"name": name, "role": role.as_str(), "workloads": workloads})
+    fn phase_doc(&self, name: &str, role: PhaseRole, recs: &[(String, Recorded)]) -> PhaseDoc {
+        let workloads = recs.iter().map(|(w, r)| (w.clone(), self.workload_doc(w, r))).collect();
+        PhaseDoc::of_totals(name, role, workloads)
     }
 
     /// A result document of the totals so far, for the evaluation: the finished phases as
     /// they were encoded at their end, and the current one.
-    fn doc(&self) -> Value {
+    fn doc(&self) -> ResultDoc {
         let mut phases = self.done.clone();
         let mut current = vec![];
         if let Some((name, role, recs)) = &self.current {
@@ -385,8 +384,7 @@ impl State {
         for (w, r) in self.done_totals.iter().chain(current.into_iter().map(|(w, r)| (w, r))) {
             merged.entry(w.clone()).or_default().add_totals(r);
         }
-        let benchmarks: serde_json::Map<String, Value> =
-            merged.iter().map(|(w, r)| (w.clone(), self.workload_doc(w, r))).collect();
-        json!({"status": "completed", "config": self.spec.config, "phases": phases, "benchmarks": benchmarks})
+        let benchmarks = merged.iter().map(|(w, r)| (w.clone(), self.workload_doc(w, r))).collect();
+        ResultDoc::of_totals(self.spec.config.clone(), phases, benchmarks)
     }
 }

@@ -45,8 +45,53 @@ pub struct Bind {
     pub explicit_port: bool,
 }
 
+/// Why a dashboard server could not be started.
+#[derive(Debug)]
+pub enum DashboardError {
+    /// The address as written is not one to listen on (`detail`: how to write one).
+    Address { text: String, detail: bool },
+    /// The port written is in use.
+    PortInUse(SocketAddr),
+    /// The default port and the next ones are all in use.
+    NoFreePort { ip: IpAddr, from: u16, to: u16 },
+    /// Binding or setting up the socket failed otherwise.
+    Listen { addr: Option<SocketAddr>, source: std::io::Error },
+    /// No access token could be made for an address off loopback.
+    Token(std::io::Error),
+    /// The server's or the processor's thread could not start.
+    Thread(std::io::Error),
+}
+
+impl std::fmt::Display for DashboardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DashboardError::Address { text, detail: false } => write!(f, "`{text}` is not an address to listen on"),
+            DashboardError::Address { text, detail: true } => write!(
+                f,
+                "`{text}` is not an address to listen on: write PORT, HOST:PORT or an IP address \
+                 (for example 127.0.0.1:5665, or 0.0.0.0:5665 to be reached from other machines)"
+            ),
+            DashboardError::PortInUse(addr) => write!(
+                f,
+                "cannot listen on {addr}: the port is in use; choose another, or leave the port out to take the next free one from {DEFAULT_PORT}"
+            ),
+            DashboardError::NoFreePort { ip, from, to } => {
+                write!(f, "cannot listen on {ip}: ports {from} to {to} are all in use; write a free port")
+            }
+            DashboardError::Listen { addr: Some(addr), source } => write!(f, "cannot listen on {addr}: {source}"),
+            DashboardError::Listen { addr: None, source } => write!(f, "cannot listen: {source}"),
+            DashboardError::Token(e) => {
+                write!(f, "cannot make an access token (/dev/urandom: {e}); set {TOKEN_ENV}")
+            }
+            DashboardError::Thread(e) => write!(f, "cannot start the dashboard thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DashboardError {}
+
 /// `PORT`, `HOST:PORT`, `HOST` or nothing (127.0.0.1:5665).
-pub fn parse_bind(s: Option<&str>) -> Result<Bind, String> {
+pub fn parse_bind(s: Option<&str>) -> Result<Bind, DashboardError> {
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let s = s.map(str::trim).unwrap_or("");
     if s.is_empty() {
@@ -66,13 +111,10 @@ pub fn parse_bind(s: Option<&str>) -> Result<Bind, String> {
         return match rest.strip_prefix(':').map(str::parse::<u16>) {
             None if rest.is_empty() => Ok(Bind { addr: SocketAddr::new(local, DEFAULT_PORT), explicit_port: false }),
             Some(Ok(port)) => Ok(Bind { addr: SocketAddr::new(local, port), explicit_port: true }),
-            _ => Err(format!("`{s}` is not an address to listen on")),
+            _ => Err(DashboardError::Address { text: s.to_string(), detail: false }),
         };
     }
-    Err(format!(
-        "`{s}` is not an address to listen on: write PORT, HOST:PORT or an IP address \
-         (for example 127.0.0.1:5665, or 0.0.0.0:5665 to be reached from other machines)"
-    ))
+    Err(DashboardError::Address { text: s.to_string(), detail: true })
 }
 
 /// A bound listener, its address, and the token clients must present (if any).
@@ -132,18 +174,16 @@ pub fn say(text: std::fmt::Arguments) {
 }
 
 /// 32 hexadecimal digits from the operating system's random source.
-fn new_token() -> Result<String, String> {
+fn new_token() -> Result<String, DashboardError> {
     use std::io::Read;
     let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(|e| format!("cannot make an access token (/dev/urandom: {e}); set {TOKEN_ENV}"))?;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(DashboardError::Token)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// Binds `bind` (the next free port when the default one is busy and none was written)
 /// and settles the token: required off loopback, taken from [`TOKEN_ENV`] or made here.
-pub fn listen(bind: &Bind) -> Result<Listening, String> {
+pub fn listen(bind: &Bind) -> Result<Listening, DashboardError> {
     let tries = if bind.explicit_port { 1 } else { PORT_TRIES + 1 };
     let mut last = None;
     let mut listener = None;
@@ -157,18 +197,23 @@ pub fn listen(bind: &Bind) -> Result<Listening, String> {
             Err(e) => last = Some((addr, e)),
         }
     }
-    let listener = listener.ok_or_else(|| match last {
-        Some((addr, e)) if e.kind() == std::io::ErrorKind::AddrInUse && bind.explicit_port => {
-            format!("cannot listen on {addr}: the port is in use; choose another, or leave the port out to take the next free one from {DEFAULT_PORT}")
+    let listener = match (listener, last) {
+        (Some(l), _) => l,
+        (None, Some((addr, e))) if e.kind() == std::io::ErrorKind::AddrInUse && bind.explicit_port => {
+            return Err(DashboardError::PortInUse(addr))
         }
-        Some((addr, e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            format!("cannot listen on {}: ports {} to {} are all in use; write a free port", bind.addr.ip(), bind.addr.port(), addr.port())
+        (None, Some((addr, e))) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(DashboardError::NoFreePort { ip: bind.addr.ip(), from: bind.addr.port(), to: addr.port() })
         }
-        Some((addr, e)) => format!("cannot listen on {addr}: {e}"),
-        None => "cannot listen".to_string(),
-    })?;
-    listener.set_nonblocking(true).map_err(|e| format!("cannot listen: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("cannot listen: {e}"))?;
+        (None, Some((addr, source))) => return Err(DashboardError::Listen { addr: Some(addr), source }),
+        (None, None) => {
+            let source = std::io::Error::other("no port was tried");
+            return Err(DashboardError::Listen { addr: None, source });
+        }
+    };
+    let unbound = |source| DashboardError::Listen { addr: None, source };
+    listener.set_nonblocking(true).map_err(unbound)?;
+    let addr = listener.local_addr().map_err(unbound)?;
     let from_env = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
     let (token, token_generated) = match from_env {
         Some(t) => (Some(t.trim().to_string()), false),
@@ -186,7 +231,7 @@ pub struct Server {
 
 impl Server {
     /// Serves `router` on its own thread and a one-thread runtime.
-    pub fn start(listening: Listening, router: Router) -> Result<Server, String> {
+    pub fn start(listening: Listening, router: Router) -> Result<Server, DashboardError> {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let token = listening.token.clone();
         let router = router
@@ -208,7 +253,7 @@ impl Server {
                 // Streams still open (a browser keeps its connection) are not waited for.
                 rt.shutdown_background();
             })
-            .map_err(|e| format!("cannot start the dashboard thread: {e}"))?;
+            .map_err(DashboardError::Thread)?;
         Ok(Server { stop: Some(tx), thread: Some(thread) })
     }
 
@@ -357,7 +402,7 @@ mod tests {
         assert_eq!(v6.addr.to_string(), "[::1]:5665");
         assert!(!v6.explicit_port);
         assert_eq!(parse_bind(Some("localhost:7000")).unwrap().addr.to_string(), "127.0.0.1:7000");
-        assert!(parse_bind(Some("scenarios/quick.kdl")).unwrap_err().contains("HOST:PORT"));
+        assert!(parse_bind(Some("scenarios/quick.kdl")).unwrap_err().to_string().contains("HOST:PORT"));
         assert!(parse_bind(Some("localhost:x")).is_err());
     }
 
@@ -368,7 +413,7 @@ mod tests {
         let next = listen(&Bind { addr: first.addr, explicit_port: false }).unwrap();
         assert!(next.addr.port() > port && next.addr.port() <= port + PORT_TRIES);
         let e = listen(&Bind { addr: first.addr, explicit_port: true }).err().unwrap();
-        assert!(e.contains("in use"), "{e}");
+        assert!(e.to_string().contains("in use"), "{e}");
         assert!(first.token.is_none(), "loopback needs no token");
     }
 

@@ -5,34 +5,31 @@
 
 use serde_json::{json, Value};
 
-use crate::dsl::units::Duration;
 use crate::evaluate::{Evaluation, Outcome, Status};
-
-fn secs_of(v: &Value) -> Option<f64> {
-    v.as_str().and_then(|s| Duration::parse(s).ok()).map(|d| d.as_secs_f64())
-}
+use crate::measure::record::WindowSummary;
+use crate::result::{ConfigDoc, ResultDoc, WorkloadDoc};
 
 /// The run's frame: workloads, planned phases and each expectation's bound as a threshold
 /// the charts draw (values in base units: seconds, per second, fractions, bytes).
-pub fn scenario_event(name: &str, description: Option<&str>, config: &Value) -> Value {
-    let list = |k: &str| config[k].as_array().cloned().unwrap_or_default();
-    let workloads: Vec<Value> =
-        list("workloads").iter().map(|w| json!({"name": w["name"], "kind": w["kind"]})).collect();
-    let phases: Vec<Value> = list("phases")
+pub fn scenario_event(name: &str, description: Option<&str>, config: &ConfigDoc) -> Value {
+    let workloads: Vec<Value> = config.workloads.iter().map(|w| json!({"name": w.name, "kind": w.kind})).collect();
+    let phases: Vec<Value> = config
+        .phases
         .iter()
         .map(|p| {
-            json!({"name": p["name"], "role": p["role"], "start_s": secs_of(&p["start"]),
-                   "planned_s": secs_of(&p["max_duration"]),
-                   "workloads": p["drives"].as_array().map(|d| d.iter().map(|d| d["workload"].clone()).collect::<Vec<_>>())})
+            let drives: Vec<&str> = p.drives.iter().map(|d| d.workload.as_str()).collect();
+            json!({"name": p.name, "role": p.role, "start_s": p.start_s(), "planned_s": p.max_duration_s(),
+                   "workloads": drives})
         })
         .collect();
-    let thresholds: Vec<Value> = list("expectations")
+    let thresholds: Vec<Value> = config
+        .expectations
         .iter()
-        .filter(|e| e["base"]["value"].is_number() && e["window"].is_null())
+        .filter(|e| e.base.value.is_some() && e.window.is_none())
         .map(|e| {
-            json!({"name": e["name"], "text": e["text"], "subject": e["subject"], "probe": e["subject_is_probe"],
-                   "metric": e["metric"], "aggregation": e["aggregation"], "op": e["base"]["op"],
-                   "value": e["base"]["value"], "phase": e["phase"]})
+            json!({"name": e.name, "text": e.text, "subject": e.subject, "probe": e.subject_is_probe,
+                   "metric": e.metric, "aggregation": e.aggregation, "op": e.base.op,
+                   "value": e.base.value, "phase": e.phase})
         })
         .collect();
     json!({"type": "scenario", "name": name, "description": description, "workloads": workloads,
@@ -49,19 +46,19 @@ pub fn phase_end_event(name: &str, t: f64, stopped_by: &str) -> Value {
 
 /// One closed window of a workload; `t` is run seconds at the window's end and `w` the
 /// window's summary as the result document's `series` records it.
-pub fn window_event(phase: &str, workload: &str, t: f64, w: &Value) -> Value {
+pub fn window_event(phase: &str, workload: &str, t: f64, w: &WindowSummary) -> Value {
     json!({"type": "window", "phase": phase, "workload": workload, "t": t, "w": w})
 }
 
 /// A workload's totals over one phase (a result document's `phases[].workloads.NAME`, or
 /// the live totals at the phase's end).
-pub fn phase_summary_event(phase: &str, workload: &str, w: &Value) -> Value {
-    let m = |metric: &str, q: &str| w["metrics"][metric][q].clone();
+pub fn phase_summary_event(phase: &str, workload: &str, w: &WorkloadDoc) -> Value {
+    let m = |metric: &str, q: fn(&crate::stats::DistSummary) -> f64| w.metric(metric).map(q);
     json!({"type": "phase_summary", "phase": phase, "workload": workload,
-           "requests": w["requests"], "errors": w["errors"], "throughput": w["throughput"],
-           "tok_s": w["tok_s"], "duration_s": w["duration_s"],
-           "p50": m("latency", "p50"), "p95": m("latency", "p95"), "p99": m("latency", "p99"),
-           "ttft_p95": m("ttft", "p95"), "itl_p95": m("itl", "p95")})
+           "requests": w.requests, "errors": w.errors, "throughput": w.throughput,
+           "tok_s": w.tok_s, "duration_s": w.duration_s,
+           "p50": m("latency", |s| s.p50), "p95": m("latency", |s| s.p95), "p99": m("latency", |s| s.p99),
+           "ttft_p95": m("ttft", |s| s.p95), "itl_p95": m("itl", |s| s.p95)})
 }
 
 pub fn probe_event(probe: &str, series: &str, unit: &str, points: &[(f64, f64)]) -> Value {
@@ -97,68 +94,56 @@ pub fn end_event(t: f64, status: &str, verdict: Option<&str>) -> Value {
 }
 
 /// The latency spectrum of a workload over the measured phases (quantile, milliseconds).
-fn spectrum_event(name: &str, w: &Value) -> Option<Value> {
-    let h = crate::result::histogram(w, "latency").filter(|h| !h.is_empty())?;
+fn spectrum_event(name: &str, w: &WorkloadDoc) -> Option<Value> {
+    let h = w.histogram("latency")?;
     let qs = [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0];
     let points: Vec<(f64, f64)> = qs.iter().map(|&q| (q, h.value_at_quantile(q) as f64 / 1e9)).collect();
     Some(json!({"type": "spectrum", "workload": name, "points": points}))
 }
 
 /// The latency spectrum of every workload of a finished run.
-pub fn spectra(doc: &Value) -> Vec<Value> {
-    doc["benchmarks"].as_object().into_iter().flatten().filter_map(|(name, w)| spectrum_event(name, w)).collect()
+pub fn spectra(doc: &ResultDoc) -> Vec<Value> {
+    doc.benchmarks.iter().filter_map(|(name, w)| spectrum_event(name, w)).collect()
 }
 
 /// The events of a finished run, rebuilt from its result document (the static report).
-pub fn from_doc(doc: &Value, ev: &Evaluation) -> Vec<Value> {
-    let mut out = vec![scenario_event(
-        doc["scenario"]["name"].as_str().unwrap_or(""),
-        doc["scenario"]["description"].as_str(),
-        &doc["config"],
-    )];
-    for (i, p) in doc["phases"].as_array().into_iter().flatten().enumerate() {
-        let name = p["name"].as_str().unwrap_or("");
-        let start = p["started_s"].as_f64().unwrap_or(0.0);
-        let dur = p["duration_s"].as_f64().unwrap_or(0.0);
-        out.push(phase_event(i, name, p["role"].as_str().unwrap_or("measure"), start, Some(dur)));
-        for (w, wd) in p["workloads"].as_object().into_iter().flatten() {
-            for win in wd["series"].as_array().into_iter().flatten() {
-                let t = start + win["start_s"].as_f64().unwrap_or(0.0) + win["seconds"].as_f64().unwrap_or(0.0);
-                out.push(window_event(name, w, t, win));
+pub fn from_doc(doc: &ResultDoc, ev: &Evaluation) -> Vec<Value> {
+    let mut out = vec![scenario_event(&doc.scenario.name, doc.scenario.description.as_deref(), &doc.config)];
+    for (i, p) in doc.phases.iter().enumerate() {
+        let (name, start, dur) = (p.name.as_str(), p.started_s, p.duration_s);
+        out.push(phase_event(i, name, p.role.as_str(), start, Some(dur)));
+        for (w, wd) in &p.workloads {
+            for win in &wd.series {
+                out.push(window_event(name, w, start + win.start_s + win.seconds, win));
             }
         }
-        out.push(phase_end_event(name, start + dur, p["stopped_by"].as_str().unwrap_or("")));
-        for (w, wd) in p["workloads"].as_object().into_iter().flatten() {
+        out.push(phase_end_event(name, start + dur, &p.stopped_by));
+        for (w, wd) in &p.workloads {
             out.push(phase_summary_event(name, w, wd));
         }
     }
-    for (probe, pr) in doc["probes"].as_object().into_iter().flatten() {
-        for (series, s) in pr["series"].as_object().into_iter().flatten().filter(|(n, _)| !n.starts_with("cpu_core")) {
-            let points: Vec<(f64, f64)> = s["points"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
-                .collect();
-            out.push(probe_event(probe, series, s["unit"].as_str().unwrap_or(""), &points));
+    for (probe, pr) in &doc.probes {
+        for (series, s) in pr.series.iter().filter(|(n, _)| !n.starts_with("cpu_core")) {
+            out.push(probe_event(probe, series, &s.unit, &s.points));
         }
     }
     out.extend(spectra(doc));
-    let end = doc["duration_s"].as_f64().unwrap_or(0.0);
-    for a in doc.pointer("/dashboard/alerts").and_then(Value::as_array).into_iter().flatten() {
+    let end = doc.duration_s;
+    let alerts = doc.dashboard.as_ref().and_then(|d| d.get("alerts")).and_then(Value::as_array);
+    for a in alerts.into_iter().flatten() {
         let mut a = a.clone();
         a["type"] = "alert".into();
         out.push(a);
     }
     out.push(status_event(end, &ev.outcomes, true));
-    out.push(end_event(end, doc["status"].as_str().unwrap_or(""), Some(ev.verdict)));
+    out.push(end_event(end, doc.status.as_str(), Some(ev.verdict)));
     out
 }
 
 /// JSON that is safe inside an HTML `<script>` element: `<`, `>`, `&` and the two line
 /// separators JavaScript treats as newlines are written as escapes.
-pub fn embed(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+pub fn embed<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    let s = serde_json::to_string(v).expect("events serialise: their maps have string keys");
     let mut out = String::with_capacity(s.len() + 64);
     for c in s.chars() {
         match c {

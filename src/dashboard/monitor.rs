@@ -23,11 +23,11 @@ pub fn run(
     listening: Listening,
     args: &MonitorArgs,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Result<Vec<Alert>, String> {
+) -> Result<Vec<Alert>, super::DashboardError> {
     let hub = Hub::new(super::queue_len());
     let names: Vec<String> = args.probes.iter().map(|p| p.to_string()).collect();
     let description = format!("probes: {}", names.join(", "));
-    hub.publish(&model::scenario_event("monitor", Some(&description), &serde_json::Value::Null));
+    hub.publish(&model::scenario_event("monitor", Some(&description), &crate::result::ConfigDoc::default()));
     let server = Server::start(listening, live::router(hub.clone(), "monitor", "benchctl monitor".into()))?;
     let (tx, rx) = sync_channel(8192);
     let tap = ProbeTap(Arc::new(move |r| {

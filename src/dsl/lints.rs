@@ -217,14 +217,7 @@ fn cpu_demand(sc: &Scenario, w: &Workload, shape: &LoadShape, cores: usize) -> O
         LoadShape::RampConcurrency { from, to } => (*from).max(*to) as usize,
         _ => 1,
     };
-    match &w.spec {
-        WorkloadSpec::Inference(_) if on_cpu => Some((2 * workers).clamp(1, cores)),
-        WorkloadSpec::Retrieval(_) => Some(workers.clamp(1, cores)),
-        WorkloadSpec::Synthetic(s) if s.cpu_work.as_ref().is_some_and(|c| c.value.0 > 0) => {
-            Some(workers.clamp(1, cores))
-        }
-        _ => None,
-    }
+    w.spec.kind().cpu_demand(workers, cores, on_cpu)
 }
 
 fn probe_intervals(sc: &Scenario, diags: &mut Vec<Diagnostic>) {

@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod diag;
 pub mod format;
+pub mod kinds;
 pub mod lints;
 pub mod load;
 pub mod metrics;
@@ -39,7 +40,8 @@ impl Checked {
     }
 }
 
-/// Reads, decodes, validates and lints the scenario at `path`.
+/// Reads, decodes, validates and lints the scenario at `path` (the commands add the plan's
+/// sample lints: [`crate::check`]).
 pub fn check_file(path: &Path, opts: &LoadOptions) -> Checked {
     finish(Workspace::open(path, opts), opts)
 }
@@ -77,19 +79,19 @@ fn finish(mut ws: Workspace, opts: &LoadOptions) -> Checked {
         })
         .collect();
     lints::lint(&valid, root, &decls, &|n| params.is_used(n), &mut diagnostics);
-    // Whether percentile bounds can collect their samples: the plan's request estimates
-    // (a pure computation over the scenario), run only once the scenario has no errors.
-    if !diagnostics.iter().any(Diagnostic::is_error) {
-        crate::plan::estimate::sample_lints(&valid, &mut diagnostics);
-    }
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
     done(sources, diagnostics, ok.then_some(valid))
 }
 
 fn done(sources: SourceMap, mut diagnostics: Vec<Diagnostic>, scenario: Option<ValidScenario>) -> Checked {
-    // Report in source order per file (errors before warnings at the same place).
+    sort_diagnostics(&mut diagnostics);
+    Checked { sources, diagnostics, scenario }
+}
+
+/// Puts diagnostics in source order per file (errors before warnings at the same place),
+/// without repeats.
+pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics
         .sort_by_key(|d| (d.primary_file(), d.labels.first().map(|l| l.span.start), d.severity != Severity::Error));
     diagnostics.dedup();
-    Checked { sources, diagnostics, scenario }
 }

@@ -170,15 +170,32 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
+/// Why a text file could not be read; its `Display` is one line of words about "it".
+#[derive(Debug)]
+pub enum TextError {
+    /// Not a regular file, unreadable, or over the limit (in bytes).
+    Read { error: ReadError, limit: usize },
+    /// Not UTF-8: the offset of the first invalid byte.
+    NotUtf8 { offset: usize },
+}
+
+impl std::fmt::Display for TextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TextError::Read { error: ReadError::TooLarge, limit } => write!(f, "it is larger than {} MiB", limit >> 20),
+            TextError::Read { error, .. } => error.fmt(f),
+            TextError::NotUtf8 { offset } => write!(f, "it is not UTF-8 text (invalid byte at offset {offset})"),
+        }
+    }
+}
+
+impl std::error::Error for TextError {}
+
 /// Reads a regular text file of at most `limit` bytes (prompt sets, configs, results):
-/// [`read_bounded`] with the bytes checked as UTF-8. Errors are one line of words.
-pub fn read_text_bounded(path: &Path, limit: usize) -> Result<String, String> {
-    let bytes = read_bounded(path, limit).map_err(|e| match e {
-        ReadError::TooLarge => format!("it is larger than {} MiB", limit >> 20),
-        e => e.to_string(),
-    })?;
-    String::from_utf8(bytes)
-        .map_err(|e| format!("it is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+/// [`read_bounded`] with the bytes checked as UTF-8.
+pub fn read_text_bounded(path: &Path, limit: usize) -> Result<String, TextError> {
+    let bytes = read_bounded(path, limit).map_err(|error| TextError::Read { error, limit })?;
+    String::from_utf8(bytes).map_err(|e| TextError::NotUtf8 { offset: e.utf8_error().valid_up_to() })
 }
 
 /// Checks size, binary content and UTF-8, in that order, and returns the text.

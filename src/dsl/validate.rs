@@ -217,7 +217,7 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
 }
 
 /// Maps names to indices, reporting duplicates with both spans.
-fn unique<'a>(
+pub(crate) fn unique<'a>(
     items: impl Iterator<Item = &'a Spanned<String>>,
     what: &str,
     diags: &mut Vec<Diagnostic>,
@@ -238,7 +238,7 @@ fn unique<'a>(
     map.into_iter().map(|(k, (i, _))| (k, i)).collect()
 }
 
-fn lookup(
+pub(crate) fn lookup(
     map: &HashMap<&str, usize>,
     name: &Spanned<String>,
     what: &str,
@@ -263,79 +263,9 @@ fn lookup(
     None
 }
 
-fn missing(diags: &mut Vec<Diagnostic>, w: &Workload, what: &str, example: &str) {
-    diags.push(
-        Diagnostic::error(Code::MissingOption, format!("{} workload `{}` needs {what}", w.kind.value, w.name.value))
-            .with_label(w.name.span, "missing")
-            .with_help(format!("add, for example: {example}")),
-    );
-}
-
-/// What each kind cannot run without (one arm per kind: a new kind does not compile until
-/// it says what it needs).
+/// What each kind cannot run without: its own file says (`dsl/kinds/`).
 fn check_workload(w: &Workload, diags: &mut Vec<Diagnostic>) {
-    match &w.spec {
-        WorkloadSpec::Inference(i) => {
-            if i.model.is_none() {
-                missing(diags, w, "a model", "model synthetic=\"gpt2-medium\"")
-            }
-        }
-        WorkloadSpec::Retrieval(r) => {
-            if r.index.is_none() {
-                missing(diags, w, "an index", "index \"hnsw\" entries=1_000_000 dim=384")
-            }
-        }
-        WorkloadSpec::Synthetic(s) => {
-            if s.latency.is_none() {
-                missing(diags, w, "a latency", "latency \"fixed\" value=\"10ms\"")
-            }
-        }
-        WorkloadSpec::Kernel(k) => check_kernel(w, k, diags),
-        WorkloadSpec::Openai(o) => {
-            if o.endpoint.is_none() {
-                missing(diags, w, "an endpoint", "endpoint \"http://127.0.0.1:8000/v1\" model=\"NAME\"")
-            }
-            if let (Some(ca), Some(e)) = (&o.tls_ca, &o.endpoint) {
-                if e.url.value.to_ascii_lowercase().starts_with("http://") {
-                    diags.push(
-                        Diagnostic::warning(Code::ConflictingOptions, "`tls ca=` has no effect on an http:// endpoint")
-                            .with_label(ca.span, "not used")
-                            .with_label(e.url.span, "plain HTTP")
-                            .with_help("use the server's https:// URL, or remove the tls node"),
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn check_kernel(w: &Workload, k: &Kernel, diags: &mut Vec<Diagnostic>) {
-    if k.source.is_none() {
-        missing(diags, w, "a source", "source file=\"kernels/saxpy.cu\"");
-    }
-    if k.entry.is_none() {
-        missing(diags, w, "an entry point", "entry \"saxpy\"");
-    }
-    if k.grid.is_empty() || k.block.is_empty() {
-        missing(diags, w, "a launch configuration", "grid 4096; block 256");
-    }
-    if let Some(d) = w.device.as_ref().filter(|d| d.value.kind == DeviceKind::Cpu) {
-        diags.push(
-            Diagnostic::error(Code::ConflictingOptions, "a kernel workload runs CUDA code and needs a GPU")
-                .with_label(d.span, "CPU device")
-                .with_help(
-                    "use device \"cuda:0\" (add fallback=\"cpu\" on the scenario to skip it on machines without a GPU)",
-                ),
-        );
-    }
-    let buffers = unique(k.buffers.iter().map(|b| &b.name), "buffer", diags);
-    let refs = k.args.iter().filter_map(|a| match a {
-        KernelArg::Buffer(b) => Some(b),
-        KernelArg::Scalar { .. } => None,
-    });
-    for b in refs.chain(k.check.as_ref().map(|c| &c.buffer)) {
-        lookup(&buffers, b, "buffer", Code::UnknownValue, diags);
-    }
+    w.spec.kind().check(w, diags);
 }
 
 fn check_phase(p: &Phase, names: &Names, diags: &mut Vec<Diagnostic>) {
@@ -362,7 +292,8 @@ pub fn resolve(sc: &Scenario, m: &MetricRef, diags: &mut Vec<Diagnostic>) -> Opt
     let (subject, defs): (Subject, Vec<&'static MetricDef>) =
         if let Some(i) = sc.workloads.iter().position(|w| w.name.value == m.subject.value) {
             let w = &sc.workloads[i];
-            let tokens = matches!(&w.spec, WorkloadSpec::Synthetic(s) if s.tokens.is_some());
+            // Whether a request streams tokens (it decides a synthetic workload's metrics).
+            let tokens = w.spec.kind().tokens_per_request().is_some();
             (Subject::Workload(i), metrics::workload_metrics(w.kind.value, tokens))
         } else if let Some(kind) = ProbeKind::from_name(&m.subject.value) {
             (Subject::Probe(kind), metrics::probe_metrics(kind).iter().collect())

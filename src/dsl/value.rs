@@ -333,6 +333,14 @@ macro_rules! keyword_enum {
                 s.serialize_str(self.as_str())
             }
         }
+        /// Read back from the keyword (a result document's JSON); an unknown one is refused
+        /// with the keywords this version knows.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                Self::from_name(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, Self::NAMES))
+            }
+        }
         impl $name {
             pub const NAMES: &'static [&'static str] = &[$($text),+];
             pub fn as_str(self) -> &'static str {

@@ -32,19 +32,54 @@ pub struct Target {
     pub base_path: String,
 }
 
+/// Why a base URL or a CA file cannot be used; its `Display` names the URL or the file.
+#[derive(Debug)]
+pub enum TargetError {
+    NotUrl { url: String, source: hyper::http::uri::InvalidUri },
+    Scheme(String),
+    NoHost(String),
+    Query(String),
+    CaUnreadable { path: std::path::PathBuf, source: std::io::Error },
+    CaEmpty(std::path::PathBuf),
+    CaRejected { path: std::path::PathBuf, rejected: usize, of: usize },
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetError::NotUrl { url, source } => write!(f, "`{url}` is not a URL: {source}"),
+            TargetError::Scheme(url) => write!(f, "`{url}` does not start with http:// or https://"),
+            TargetError::NoHost(url) => write!(f, "`{url}` names no host"),
+            TargetError::Query(url) => write!(f, "`{url}` has a query string; give the base URL only (up to /v1)"),
+            TargetError::CaUnreadable { path, source } => {
+                write!(f, "cannot read certificates from `{}`: {source}", path.display())
+            }
+            TargetError::CaEmpty(path) => {
+                write!(f, "`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())
+            }
+            TargetError::CaRejected { path, rejected, of } => {
+                write!(f, "{rejected} of the {of} certificates in `{}` cannot be parsed", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}
+
 impl Target {
-    pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: Uri = url.trim_end_matches('/').parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
+        let uri: Uri =
+            url.trim_end_matches('/').parse().map_err(|source| TargetError::NotUrl { url: url.into(), source })?;
         let https = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => true,
             Some(s) if s.eq_ignore_ascii_case("http") => false,
-            _ => return Err(format!("`{url}` does not start with http:// or https://")),
+            _ => return Err(TargetError::Scheme(url.into())),
         };
-        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("`{url}` names no host"))?;
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| TargetError::NoHost(url.into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         if uri.query().is_some() {
-            return Err(format!("`{url}` has a query string; give the base URL only (up to /v1)"));
+            return Err(TargetError::Query(url.into()));
         }
         Ok(Target { https, host, port, base_path: uri.path().trim_end_matches('/').to_string() })
     }
@@ -67,19 +102,19 @@ impl Target {
 
 /// The roots a TLS connection trusts: the Mozilla set, plus the certificates of the PEM file
 /// `ca` (`tls ca=`) when given, each one checked to be usable as a trust anchor.
-pub fn roots(ca: Option<&std::path::Path>) -> Result<rustls::RootCertStore, String> {
+pub fn roots(ca: Option<&std::path::Path>) -> Result<rustls::RootCertStore, TargetError> {
     let mut store = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let Some(path) = ca else { return Ok(store) };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read certificates from `{}`: {e}", path.display()))?;
+        .map_err(|e| TargetError::CaUnreadable { path: path.into(), source: std::io::Error::other(e.to_string()) })?;
     if certs.is_empty() {
-        return Err(format!("`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+        return Err(TargetError::CaEmpty(path.into()));
     }
     let n = certs.len();
     let (_, rejected) = store.add_parsable_certificates(certs);
     if rejected > 0 {
-        return Err(format!("{rejected} of the {n} certificates in `{}` cannot be parsed", path.display()));
+        return Err(TargetError::CaRejected { path: path.into(), rejected, of: n });
     }
     Ok(store)
 }
@@ -293,7 +328,7 @@ mod tests {
         assert_eq!((t.port, t.authority()), (443, "api.example.com".to_string()));
         let t = Target::parse("http://[::1]:9000").unwrap();
         assert_eq!((t.host.as_str(), t.authority(), t.base_path.as_str()), ("::1", "[::1]:9000".to_string(), ""));
-        assert!(Target::parse("ftp://x/v1").unwrap_err().contains("http://"));
-        assert!(Target::parse("http://x/v1?a=b").unwrap_err().contains("query"));
+        assert!(Target::parse("ftp://x/v1").unwrap_err().to_string().contains("http://"));
+        assert!(Target::parse("http://x/v1?a=b").unwrap_err().to_string().contains("query"));
     }
 }

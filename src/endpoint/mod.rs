@@ -131,6 +131,124 @@ fn tokenizer(spec: &Openai, cx: &SetupContext) -> Result<Option<(Tokenizer, Stri
     loaded.map(Some).map_err(|e| e.at(at))
 }
 
+/// The token-count check: a row (`on-mismatch="warn"`), or a graded check (`"fail"`).
+fn token_check(f: &mut Facts, t: &Tally, limit: f64, action: MismatchAction) {
+    let text = format!(
+        "{} of {} requests with both a usage and a tokenizer count differ by more than {:.1}%",
+        t.mismatched,
+        t.compared,
+        limit * 100.0
+    );
+    match action {
+        MismatchAction::Warn => {
+            let w = if t.mismatched > 0 { "warning: " } else { "" };
+            f.row("token check", format!("{w}{text}"));
+        }
+        MismatchAction::Fail => f.checks.push(Check {
+            name: "token_check".into(),
+            text: format!("token counts agree within {:.1}%", limit * 100.0),
+            passed: t.mismatched == 0 && t.compared > 0,
+            message: if t.compared == 0 { "no request had both a usage and a tokenizer count".into() } else { text },
+            measured: Some(t.mismatched as f64),
+            measured_text: format!("{} mismatched", t.mismatched),
+        }),
+    }
+}
+
+/// A response with an error status, as a request error of its kind (`http_429`,
+/// `http_4xx`, `http_5xx`) with the start of its body.
+fn http_error(status: hyper::StatusCode, body: &[u8]) -> RequestError {
+    let kind = match status.as_u16() {
+        429 => "http_429",
+        400..=499 => "http_4xx",
+        500..=599 => "http_5xx",
+        _ => "http_other",
+    };
+    RequestError::backend(kind, format!("HTTP {status}: {}", protocol::clip(&String::from_utf8_lossy(body))))
+}
+
+/// The headers every request carries: the API key from its environment variable (as a
+/// bearer token, marked sensitive) and the scenario's own headers.
+fn headers(spec: &Openai) -> Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>, SetupError> {
+    let mut headers = vec![];
+    if let Some(var) = &spec.api_key_env {
+        let key = std::env::var(&var.value).map_err(|_| {
+            SetupError::input(
+                format!("the environment variable `{}` (the API key) is not set", var.value),
+                format!(
+                    "export {}=... before the run; its value is sent as a bearer token and never written anywhere",
+                    var.value
+                ),
+            )
+            .at(var.span)
+        })?;
+        let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            SetupError::input(
+                format!("the value of `{}` cannot be sent in an HTTP header", var.value),
+                "an API key is printable ASCII with no line breaks",
+            )
+            .at(var.span)
+        })?;
+        v.set_sensitive(true);
+        headers.push((hyper::header::AUTHORIZATION, v));
+    }
+    for (name, value) in &spec.headers {
+        let n = hyper::header::HeaderName::from_bytes(name.value.as_bytes()).map_err(|_| {
+            SetupError::input(format!("`{}` is not an HTTP header name", name.value), "use letters, digits and `-`")
+                .at(name.span)
+        })?;
+        let v = hyper::header::HeaderValue::from_str(&value.value).map_err(|_| {
+            SetupError::input("the header value cannot be sent in HTTP", "use printable ASCII with no line breaks")
+                .at(value.span)
+        })?;
+        headers.push((n, v));
+    }
+    Ok(headers)
+}
+
+/// Where prompts come from (drawn lengths, or a file's texts filtered by length) and how to
+/// describe them.
+fn prompt_source(
+    spec: &Openai,
+    tokenizer: Option<&tokenizers::Tokenizer>,
+    cx: &mut SetupContext,
+) -> Result<(text::Source, String), SetupError> {
+    Ok(match &spec.prompt {
+        None => (text::Source::Synthetic(TokenDist::Fixed { tokens: 128 }), "synthetic, 128 tokens".to_string()),
+        Some(PromptSpec::Synthetic(d)) => {
+            (text::Source::Synthetic(d.value), format!("synthetic, {}", crate::prompts::describe(&d.value)))
+        }
+        Some(PromptSpec::File { path, format, tokens }) => {
+            let p = cx.resolve(&path.value);
+            let fmt = format.as_ref().map_or(crate::dsl::model::PromptFormat::Prompt, |f| f.value);
+            let texts = crate::prompts::read_texts(&p, fmt).map_err(|e| e.at(path.span))?;
+            let mut texts = crate::prompts::shard_texts(texts, cx.partition, &p).map_err(|e| e.at(path.span))?;
+            if let Some(r) = tokens {
+                let Some(tok) = tokenizer else {
+                    return Err(SetupError::input(
+                        "a length filter on a prompt file needs a tokenizer",
+                        "add tokenizer gguf=\"MODEL.gguf\" (or file=, hf=), or drop `tokens=` from the prompt node",
+                    )
+                    .at(r.span));
+                };
+                texts.retain(|t| {
+                    tok.encode(t.as_str(), false)
+                        .is_ok_and(|e| (r.value.lo..=r.value.hi).contains(&(e.get_ids().len() as u64)))
+                });
+            }
+            if texts.is_empty() {
+                return Err(SetupError::input(
+                    format!("no prompt of `{}` is left to send", p.display()),
+                    "check the file, or widen `tokens=\"MIN..MAX\"`",
+                )
+                .at(path.span));
+            }
+            let label = format!("{} prompts of {}", texts.len(), p.display());
+            (text::Source::Texts(Arc::new(texts)), label)
+        }
+    })
+}
+
 impl OpenaiWorkload {
     pub fn load(spec: &Openai, cx: &mut SetupContext) -> Result<OpenaiWorkload, SetupError> {
         let e = spec.endpoint.as_ref().ok_or_else(|| {
@@ -140,80 +258,16 @@ impl OpenaiWorkload {
             )
         })?;
         let target = Target::parse(&e.url.value).map_err(|m| {
-            SetupError::input(m, "give the server's base URL, for example http://127.0.0.1:8000/v1").at(e.url.span)
+            SetupError::input(m.to_string(), "give the server's base URL, for example http://127.0.0.1:8000/v1")
+                .at(e.url.span)
         })?;
-        let mut headers = vec![];
-        if let Some(var) = &spec.api_key_env {
-            let key = std::env::var(&var.value).map_err(|_| {
-                SetupError::input(
-                    format!("the environment variable `{}` (the API key) is not set", var.value),
-                    format!(
-                        "export {}=... before the run; its value is sent as a bearer token and never written anywhere",
-                        var.value
-                    ),
-                )
-                .at(var.span)
-            })?;
-            let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                SetupError::input(
-                    format!("the value of `{}` cannot be sent in an HTTP header", var.value),
-                    "an API key is printable ASCII with no line breaks",
-                )
-                .at(var.span)
-            })?;
-            v.set_sensitive(true);
-            headers.push((hyper::header::AUTHORIZATION, v));
-        }
-        for (name, value) in &spec.headers {
-            let n = hyper::header::HeaderName::from_bytes(name.value.as_bytes()).map_err(|_| {
-                SetupError::input(format!("`{}` is not an HTTP header name", name.value), "use letters, digits and `-`")
-                    .at(name.span)
-            })?;
-            let v = hyper::header::HeaderValue::from_str(&value.value).map_err(|_| {
-                SetupError::input("the header value cannot be sent in HTTP", "use printable ASCII with no line breaks")
-                    .at(value.span)
-            })?;
-            headers.push((n, v));
-        }
+        let headers = headers(spec)?;
         let tok = tokenizer(spec, cx)?;
         let (tokenizer, tokenizer_label) = match tok {
             Some((t, label)) => (Some(Arc::new(t)), label),
             None => (None, "none".to_string()),
         };
-        let (source, prompt_label) = match &spec.prompt {
-            None => (text::Source::Synthetic(TokenDist::Fixed { tokens: 128 }), "synthetic, 128 tokens".to_string()),
-            Some(PromptSpec::Synthetic(d)) => {
-                (text::Source::Synthetic(d.value), format!("synthetic, {}", crate::prompts::describe(&d.value)))
-            }
-            Some(PromptSpec::File { path, format, tokens }) => {
-                let p = cx.resolve(&path.value);
-                let fmt = format.as_ref().map_or(crate::dsl::model::PromptFormat::Prompt, |f| f.value);
-                let texts = crate::prompts::read_texts(&p, fmt).map_err(|e| e.at(path.span))?;
-                let mut texts = crate::prompts::shard_texts(texts, cx.partition, &p).map_err(|e| e.at(path.span))?;
-                if let Some(r) = tokens {
-                    let Some(tok) = &tokenizer else {
-                        return Err(SetupError::input(
-                            "a length filter on a prompt file needs a tokenizer",
-                            "add tokenizer gguf=\"MODEL.gguf\" (or file=, hf=), or drop `tokens=` from the prompt node",
-                        )
-                        .at(r.span));
-                    };
-                    texts.retain(|t| {
-                        tok.encode(t.as_str(), false)
-                            .is_ok_and(|e| (r.value.lo..=r.value.hi).contains(&(e.get_ids().len() as u64)))
-                    });
-                }
-                if texts.is_empty() {
-                    return Err(SetupError::input(
-                        format!("no prompt of `{}` is left to send", p.display()),
-                        "check the file, or widen `tokens=\"MIN..MAX\"`",
-                    )
-                    .at(path.span));
-                }
-                let label = format!("{} prompts of {}", texts.len(), p.display());
-                (text::Source::Texts(Arc::new(texts)), label)
-            }
-        };
+        let (source, prompt_label) = prompt_source(spec, tokenizer.as_deref(), cx)?;
         let prompt_label = match spec.prefix.value {
             PromptPrefix::Unique => format!("{prompt_label}; each begins differently (prefix caches miss)"),
             PromptPrefix::Shared { tokens } => format!("{prompt_label}, after a shared prefix of {tokens} tokens"),
@@ -237,7 +291,7 @@ impl OpenaiWorkload {
         cx.progress(format!("asking {url}/models for its models"));
         let roots = client::roots(spec.tls_ca.as_ref().map(|ca| cx.resolve(&ca.value)).as_deref()).map_err(|m| {
             let help = "name a PEM file of the certificate authorities that signed the server's certificate";
-            SetupError::input(m, help).at(spec.tls_ca.as_ref().map_or(e.url.span, |ca| ca.span))
+            SetupError::input(m.to_string(), help).at(spec.tls_ca.as_ref().map_or(e.url.span, |ca| ca.span))
         })?;
         let tls = target.https.then(|| client::tls_connector(roots));
         let served_models = check_server(&target, tls.clone(), &headers, &e.model.value, e.model.span, e.url.span, cx)?;
@@ -289,63 +343,11 @@ impl OpenaiWorkload {
         let mut body = resp.into_body();
         if !status.is_success() {
             let text = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let kind = match status.as_u16() {
-                429 => "http_429",
-                400..=499 => "http_4xx",
-                500..=599 => "http_5xx",
-                _ => "http_other",
-            };
-            return Err(RequestError::backend(
-                kind,
-                format!("HTTP {status}: {}", protocol::clip(&String::from_utf8_lossy(&text))),
-            ));
+            return Err(http_error(status, &text));
         }
         let mut got = Received::default();
         let ended = if self.params.stream {
-            let mut parser = sse::Parser::default();
-            let mut pending = vec![];
-            let mut done = false;
-            while !done {
-                let frame = match body.frame().await {
-                    None => break,
-                    Some(Ok(f)) => f,
-                    Some(Err(e)) if got.finish.is_none() => {
-                        return Err(RequestError::backend("stream_cut", format!("the stream broke off: {e}")))
-                    }
-                    Some(Err(_)) => break,
-                };
-                let Ok(data) = frame.into_data() else { continue };
-                let at = Instant::now();
-                parser.feed(&data, &mut pending);
-                done = got.take_events(self.params.api, pending.drain(..), at, events)?;
-                if let Some(m) = parser.malformed() {
-                    return Err(RequestError::backend("malformed_sse", m.to_string()));
-                }
-            }
-            if !done {
-                let mut rest = vec![];
-                parser.finish(&mut rest);
-                done = got.take_events(self.params.api, rest.into_iter(), Instant::now(), events)?;
-            }
-            if !done && got.finish.is_none() {
-                return Err(RequestError::backend(
-                    "stream_cut",
-                    format!("the stream ended after {} chunks without a finish reason or [DONE]", got.chunks),
-                ));
-            }
-            // The connection is kept only once the body has ended: a server closes the
-            // chunked body right after [DONE], so this waits briefly, if at all.
-            body.is_end_stream()
-                || tokio::time::timeout(Duration::from_secs(1), async {
-                    while let Some(f) = body.frame().await {
-                        if f.is_err() {
-                            return false;
-                        }
-                    }
-                    true
-                })
-                .await
-                .unwrap_or(false)
+            self.read_stream(&mut body, &mut got, events).await?
         } else {
             let bytes = body
                 .collect()
@@ -360,6 +362,60 @@ impl OpenaiWorkload {
             lease.release();
         }
         self.account(&prompt, got, events)
+    }
+
+    /// Reads a streamed (SSE) body to its end; returns whether the connection can be kept
+    /// (the body ended). A stream that breaks off or ends without a finish is an error.
+    async fn read_stream(
+        &self,
+        body: &mut hyper::body::Incoming,
+        got: &mut Received,
+        events: &mut crate::workload::Events,
+    ) -> Result<bool, RequestError> {
+        let mut parser = sse::Parser::default();
+        let mut pending = vec![];
+        let mut done = false;
+        while !done {
+            let frame = match body.frame().await {
+                None => break,
+                Some(Ok(f)) => f,
+                Some(Err(e)) if got.finish.is_none() => {
+                    return Err(RequestError::backend("stream_cut", format!("the stream broke off: {e}")))
+                }
+                Some(Err(_)) => break,
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            let at = Instant::now();
+            parser.feed(&data, &mut pending);
+            done = got.take_events(self.params.api, pending.drain(..), at, events)?;
+            if let Some(m) = parser.malformed() {
+                return Err(RequestError::backend("malformed_sse", m.to_string()));
+            }
+        }
+        if !done {
+            let mut rest = vec![];
+            parser.finish(&mut rest);
+            done = got.take_events(self.params.api, rest.into_iter(), Instant::now(), events)?;
+        }
+        if !done && got.finish.is_none() {
+            return Err(RequestError::backend(
+                "stream_cut",
+                format!("the stream ended after {} chunks without a finish reason or [DONE]", got.chunks),
+            ));
+        }
+        // The connection is kept only once the body has ended: a server closes the
+        // chunked body right after [DONE], so this waits briefly, if at all.
+        Ok(body.is_end_stream()
+            || tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(f) = body.frame().await {
+                    if f.is_err() {
+                        return false;
+                    }
+                }
+                true
+            })
+            .await
+            .unwrap_or(false))
     }
 
     /// Token counts, the length check and the tallies of one successful response.
@@ -661,30 +717,7 @@ impl Workload for OpenaiWorkload {
             }
         }
         if let Some((limit, action)) = self.mismatch {
-            let text = format!(
-                "{} of {} requests with both a usage and a tokenizer count differ by more than {:.1}%",
-                t.mismatched,
-                t.compared,
-                limit * 100.0
-            );
-            match action {
-                MismatchAction::Warn => {
-                    let w = if t.mismatched > 0 { "warning: " } else { "" };
-                    f.row("token check", format!("{w}{text}"));
-                }
-                MismatchAction::Fail => f.checks.push(Check {
-                    name: "token_check".into(),
-                    text: format!("token counts agree within {:.1}%", limit * 100.0),
-                    passed: t.mismatched == 0 && t.compared > 0,
-                    message: if t.compared == 0 {
-                        "no request had both a usage and a tokenizer count".into()
-                    } else {
-                        text
-                    },
-                    measured: Some(t.mismatched as f64),
-                    measured_text: format!("{} mismatched", t.mismatched),
-                }),
-            }
+            token_check(&mut f, &t, limit, action);
         }
         if !self.served_models.is_empty() {
             f.tables.push(Table {

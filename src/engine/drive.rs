@@ -12,9 +12,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::curve::{self, ConcurrencyCurve, RateCurve};
-use super::record::{Recorder, Sample};
 use crate::clock;
 use crate::dsl::model::{Arrivals, LoadShape, Target};
+use crate::measure::record::{Recorder, Sample};
 use crate::random::Rng;
 use crate::workload::{Call, Events, Workload};
 

@@ -1,8 +1,8 @@
 //! What the engine tells its reporters while it runs. The engine only emits these; the
 //! progress display (and anything else) consumes them.
 
-use super::record::WindowSummary;
 use crate::dsl::model::PhaseRole;
+use crate::measure::record::WindowSummary;
 
 #[derive(Debug, Clone)]
 pub enum RunEvent {
@@ -57,11 +57,11 @@ pub enum RunEvent {
 }
 
 /// A warning of the run, as the result document records it.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Warning {
     /// Stable identifier: `setup`, `fallback`, `pressure_capped`, `gpu_pressure_skipped`,
     /// `drain_abandoned`, `too_few_samples` (after a warmup), `aborted`.
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     pub message: String,
     pub phase: Option<String>,
     pub workload: Option<String>,
@@ -69,7 +69,7 @@ pub struct Warning {
 
 impl Warning {
     pub fn new(code: &'static str, message: impl Into<String>) -> Warning {
-        Warning { code, message: message.into(), phase: None, workload: None }
+        Warning { code: code.into(), message: message.into(), phase: None, workload: None }
     }
     pub fn in_phase(mut self, phase: &str) -> Warning {
         self.phase = Some(phase.to_string());

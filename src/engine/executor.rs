@@ -9,11 +9,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::drive::{self, DriveCtx, Stop};
 use super::events::{Reporter, RunEvent, Warning};
-use super::measure;
 use super::pressure::{Pressure, PressureReport, DEFAULT_CAP};
-use super::record::{Recorded, Recorder};
 use crate::dsl::model::{LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind};
 use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
+use crate::measure::record::{Recorded, Recorder};
+use crate::measure::statistic as measure;
 use crate::plan::estimate::{drive_seed, search_level_seed, search_limits, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::probe::{ProbeResult, Probes};
@@ -53,7 +53,7 @@ pub struct WorkloadOutcome {
 }
 
 /// One level of a breaking-point search.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SearchLevel {
     pub rate: f64,
     pub stable: bool,
@@ -64,7 +64,7 @@ pub struct SearchLevel {
     pub failed: Vec<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SearchOutcome {
     pub workload: String,
     /// The highest rate at which no stop condition held (requests/s), if any was stable.
@@ -554,7 +554,7 @@ impl Engine<'_> {
             .workloads
             .iter()
             .filter_map(|w| {
-                let h = w.recorded.hists.get(super::record::Metric::Latency);
+                let h = w.recorded.hists.get(crate::measure::record::Metric::Latency);
                 (h.len() >= 3).then(|| (w.name.as_str(), h.mean() / 1e9))
             })
             .collect();
@@ -606,7 +606,7 @@ impl Engine<'_> {
 
 /// Each workload's totals so far in the current phase, taken once per window.
 /// Each workload's totals so far in a phase.
-pub type Snapshots = BTreeMap<String, (super::record::Hists, super::record::Counters)>;
+pub type Snapshots = BTreeMap<String, (crate::measure::record::Hists, crate::measure::record::Counters)>;
 
 /// Whether a stop condition holds on the data recorded so far.
 fn holds(c: &ValidCondition, snapshots: &Snapshots, secs: f64, v: &ValidScenario) -> bool {

@@ -7,6 +7,4 @@ pub mod drive;
 pub mod events;
 pub mod executor;
 pub mod host;
-pub mod measure;
 pub mod pressure;
-pub mod record;

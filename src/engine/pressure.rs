@@ -16,7 +16,7 @@ pub const DEFAULT_CAP: f64 = 0.85;
 const CHUNK: usize = 64 << 20;
 
 /// What the pressure actually applied (it may be less than asked, because of the cap).
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default, PartialEq)]
 pub struct PressureReport {
     pub memory_requested_bytes: u64,
     pub memory_held_bytes: u64,

@@ -2,9 +2,9 @@
 //! the probe evidence that points at a cause.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{Outcome, Status};
+use crate::result::{ResultDoc, WorkloadDoc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -54,12 +54,12 @@ pub fn grade(outcomes: &[Outcome]) -> (f64, usize, usize, Grade) {
     (score, met, outcomes.len(), Grade::of(score))
 }
 
-fn probe_peak(doc: &Value, kind: &str, series: &str) -> Option<f64> {
-    doc.pointer(&format!("/probes/{kind}/series/{series}/summary/peak")).and_then(Value::as_f64)
+fn probe_peak(doc: &ResultDoc, kind: &str, series: &str) -> Option<f64> {
+    doc.probe_series(kind, series).map(|s| s.summary.peak)
 }
 
 /// What the probes say about throttling and memory pressure, when they say anything.
-fn evidence(doc: &Value) -> Vec<String> {
+fn evidence(doc: &ResultDoc) -> Vec<String> {
     let mut e = vec![];
     if let Some(cpu) = probe_peak(doc, "system", "cpu").filter(|c| *c >= 0.9) {
         e.push(format!("system CPU peaked at {:.0}%", cpu * 100.0));
@@ -75,18 +75,17 @@ fn evidence(doc: &Value) -> Vec<String> {
 
 /// The catalogue's advice for a missed bound on `subject.metric`: the workload kind's entry,
 /// else the probe's.
-fn advice_for(doc: &Value, subject: &str, metric: &str) -> Option<&'static str> {
+fn advice_for(doc: &ResultDoc, subject: &str, metric: &str) -> Option<&'static str> {
     use crate::dsl::metrics::{probe_metrics, workload_metric};
-    use crate::dsl::model::{ProbeKind, WorkloadKind};
-    let kind = doc.pointer(&format!("/benchmarks/{subject}/kind")).and_then(Value::as_str);
-    match kind.and_then(WorkloadKind::from_name) {
+    use crate::dsl::model::ProbeKind;
+    match doc.benchmarks.get(subject).and_then(WorkloadDoc::kind) {
         Some(k) => workload_metric(k, metric)?.advice,
         None => probe_metrics(ProbeKind::from_name(subject)?).iter().find(|m| m.name == metric)?.advice,
     }
 }
 
 /// Advice for each metric that missed its target, without repeats.
-pub fn recommendations(doc: &Value, outcomes: &[Outcome]) -> Vec<String> {
+pub fn recommendations(doc: &ResultDoc, outcomes: &[Outcome]) -> Vec<String> {
     let mut out: Vec<String> = vec![];
     let mut push = |s: String| {
         if !out.contains(&s) {
@@ -135,7 +134,7 @@ mod tests {
             samples: None,
             required_samples: None,
             evidence: None,
-            origin: Value::Null,
+            origin: None,
         }
     }
 

@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::result::ResultDoc;
+
 /// Other processes used at least this share of all cores' time on average in a phase.
 pub const OTHERS_BUSY: f64 = 0.5;
 /// Or the host was at least this busy on average while others took [`OTHERS_SATURATING`].
@@ -31,44 +33,19 @@ pub struct Finding {
 }
 
 /// The findings of every measured phase.
-pub fn findings(doc: &Value) -> Vec<Finding> {
+pub fn findings(doc: &ResultDoc) -> Vec<Finding> {
     let mut out = vec![];
-    let Some(phases) = doc["phases"].as_array() else { return out };
-    for p in phases.iter().filter(|p| p["role"] == "measure") {
-        let name = p["name"].as_str().unwrap_or_default().to_string();
-        let h = &p["host"];
-        let f = |k: &str| h[k].as_f64().unwrap_or(0.0);
-        let (busy, others, steal, own) = (f("busy_mean"), f("others_mean"), f("steal_mean"), f("own_cores_mean"));
-        if h.is_object() && (others >= OTHERS_BUSY || (busy >= SATURATED && others >= OTHERS_SATURATING)) {
-            out.push(Finding {
-                code: "host_busy",
-                phase: name.clone(),
-                workload: None,
-                message: format!(
-                    "phase `{name}`: the host was busy with other work (CPU {:.0}% busy, {:.0}% of it other processes, benchctl {:.2} cores); its latencies may measure the contention",
-                    busy * 100.0,
-                    others * 100.0,
-                    own
-                ),
-                evidence: serde_json::json!({ "busy_mean": busy, "others_mean": others, "others_max": f("others_max"), "own_cores_mean": own, "samples": h["samples"] }),
-            });
+    for p in doc.measured_phases() {
+        let name = p.name.clone();
+        if let Some(h) = &p.host {
+            out.extend(host_findings(&name, h));
         }
-        if h.is_object() && steal >= STEAL {
-            out.push(Finding {
-                code: "cpu_steal",
-                phase: name.clone(),
-                workload: None,
-                message: format!("phase `{name}`: {:.1}% of CPU time was stolen by the hypervisor", steal * 100.0),
-                evidence: serde_json::json!({ "steal_mean": steal }),
-            });
-        }
-        let Some(ws) = p["workloads"].as_object() else { continue };
-        for (w, r) in ws {
-            let n = |k: &str| r[k].as_u64().unwrap_or(0);
-            let (sent, late, unsent, intended) = (n("sent"), n("late_sent"), n("unsent"), n("intended"));
+        for (w, r) in &p.workloads {
+            let (sent, late, unsent) = (r.sent.unwrap_or(0), r.late_sent.unwrap_or(0), r.unsent);
+            let intended = r.intended.unwrap_or(0);
             let late_share = if sent > 0 { late as f64 / sent as f64 } else { 0.0 };
             let unsent_share = if intended > 0 { unsent as f64 / intended as f64 } else { 0.0 };
-            let lateness_p99 = r.pointer("/metrics/send_lateness/p99").and_then(Value::as_f64);
+            let lateness_p99 = r.metric("send_lateness").map(|m| m.p99);
             if (sent > 100 && late_share > LATE_SHARE) || (unsent >= 10 && unsent_share > UNSENT_SHARE) {
                 out.push(Finding {
                     code: "generator_behind",
@@ -85,8 +62,38 @@ pub fn findings(doc: &Value) -> Vec<Finding> {
     out
 }
 
+/// A phase's findings about the host: busy with other work, or CPU stolen.
+fn host_findings(name: &str, h: &crate::result::PhaseHost) -> Vec<Finding> {
+    let mut out = vec![];
+    let (busy, others, steal, own) = (h.busy_mean, h.others_mean, h.steal_mean, h.own_cores_mean);
+    if others >= OTHERS_BUSY || (busy >= SATURATED && others >= OTHERS_SATURATING) {
+        out.push(Finding {
+                code: "host_busy",
+                phase: name.to_string(),
+                workload: None,
+                message: format!(
+                    "phase `{name}`: the host was busy with other work (CPU {:.0}% busy, {:.0}% of it other processes, benchctl {:.2} cores); its latencies may measure the contention",
+                    busy * 100.0,
+                    others * 100.0,
+                    own
+                ),
+                evidence: serde_json::json!({ "busy_mean": busy, "others_mean": others, "others_max": h.others_max, "own_cores_mean": own, "samples": h.samples }),
+            });
+    }
+    if steal >= STEAL {
+        out.push(Finding {
+            code: "cpu_steal",
+            phase: name.to_string(),
+            workload: None,
+            message: format!("phase `{name}`: {:.1}% of CPU time was stolen by the hypervisor", steal * 100.0),
+            evidence: serde_json::json!({ "steal_mean": steal }),
+        });
+    }
+    out
+}
+
 /// The set of finding codes per phase, for telling whether two runs are comparable.
-pub fn signature(doc: &Value) -> Vec<(String, &'static str)> {
+pub fn signature(doc: &ResultDoc) -> Vec<(String, &'static str)> {
     let mut v: Vec<(String, &'static str)> = findings(doc).into_iter().map(|f| (f.phase, f.code)).collect();
     v.sort();
     v.dedup();

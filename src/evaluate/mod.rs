@@ -1,22 +1,24 @@
 //! Stage 7, evaluate: expectations checked against a result document, run validity (enough
-//! samples for each percentile bound), grading and recommendations. Works on the result's
-//! JSON, so `benchctl report` can evaluate a saved result without the scenario.
+//! samples for each percentile bound), grading and recommendations. Works on the typed
+//! result document (its `config` carries the expectations), so `benchctl report` can
+//! evaluate a saved result without the scenario. The [`Evaluation`] travels beside the
+//! document; [`Written`] puts both in the written JSON.
 
-pub mod evidence;
 mod grade;
+pub use crate::stats::evidence;
 pub mod host;
 pub(crate) mod value;
 
 pub use grade::{grade, Grade};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::dsl::metrics::percentile;
-use crate::dsl::model::Comparison;
+use crate::dsl::model::{Comparison, ExpectSeverity, HostQuiet, OnMissing};
+use crate::plan::{BaseBound, Origin};
+use crate::result::{ExpectationSpec, ResultDoc, RunStatus, TargetScore};
 
 pub use crate::stats::{required_samples, required_samples_at, CONFIDENCE};
-pub use value::facts_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,6 +33,19 @@ pub enum Status {
     /// The workload was skipped on this machine (a GPU workload with `fallback="cpu"` and no
     /// GPU): neither passed nor failed, and left out of the grade.
     Skipped,
+}
+
+impl Status {
+    /// The status as the result writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+            Status::Insufficient => "insufficient",
+            Status::Skipped => "skipped",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,7 +67,8 @@ pub struct Outcome {
     pub required_samples: Option<u64>,
     /// The evidence rule's counts, interval and decision, where the bound has one.
     pub evidence: Option<evidence::Evidence>,
-    pub origin: Value,
+    /// Where the expectation was written; null for a setup check.
+    pub origin: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,34 +85,28 @@ pub struct Evaluation {
     /// Reasons the host or the load generator may have spoiled the run.
     pub host_findings: Vec<host::Finding>,
     /// `warn` (findings shown beside the verdict) or `invalid` (they make the run invalid).
-    pub host_quiet: String,
+    pub host_quiet: HostQuiet,
     /// `passed`, `failed` or `invalid`.
     pub verdict: &'static str,
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
-}
-
 /// Evaluates every expectation of the result's plan against its data.
-pub fn evaluate(doc: &Value) -> Evaluation {
-    let empty = vec![];
-    let specs = doc.pointer("/config/expectations").and_then(Value::as_array).unwrap_or(&empty);
-    let mut outcomes: Vec<Outcome> = specs.iter().map(|e| outcome(doc, e)).collect();
+pub fn evaluate(doc: &ResultDoc) -> Evaluation {
+    let mut outcomes: Vec<Outcome> = doc.config.expectations.iter().map(|e| outcome(doc, e)).collect();
     outcomes.extend(setup_checks(doc));
     let mut invalid_reasons = vec![];
-    if s(doc, "status") == Some("interrupted") {
+    if doc.status == RunStatus::Interrupted {
         invalid_reasons.push("the run was interrupted before it finished".to_string());
     }
-    if s(doc, "status") == Some("limited") {
+    if doc.status == RunStatus::Limited {
         invalid_reasons.push("the run reached its run-limit before its phases finished".to_string());
     }
     for o in outcomes.iter().filter(|o| o.status == Status::Insufficient) {
         invalid_reasons.push(format!("`{}`: {}", o.name, o.message));
     }
     let host_findings = host::findings(doc);
-    let host_quiet = doc.pointer("/config/host_quiet").and_then(Value::as_str).unwrap_or("warn").to_string();
-    if host_quiet == "invalid" {
+    let host_quiet = doc.config.host_quiet();
+    if host_quiet == HostQuiet::Invalid {
         invalid_reasons.extend(host_findings.iter().map(|f| format!("host-quiet=\"invalid\": {}", f.message)));
     }
     let (score, met, total, g) = grade(&outcomes);
@@ -125,10 +135,10 @@ pub fn evaluate(doc: &Value) -> Evaluation {
 
 /// A check a workload's setup ran (a kernel's correctness check) is an expectation of its
 /// own: `NAME.CHECK`.
-fn setup_checks(doc: &Value) -> Vec<Outcome> {
-    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
-    b.iter()
-        .flat_map(|(name, w)| value::facts_of(w).checks.into_iter().map(move |c| (name.clone(), c)))
+fn setup_checks(doc: &ResultDoc) -> Vec<Outcome> {
+    doc.benchmarks
+        .iter()
+        .flat_map(|(name, w)| w.facts().checks.into_iter().map(move |c| (name.clone(), c)))
         .map(|(name, c)| Outcome {
             name: format!("{name}.{}", c.name),
             selector: format!("{name}.{}", c.name),
@@ -143,46 +153,47 @@ fn setup_checks(doc: &Value) -> Vec<Outcome> {
             samples: None,
             required_samples: None,
             evidence: None,
-            origin: Value::Null,
+            origin: None,
         })
         .collect()
 }
 
-fn bound_text(spec: &Value) -> String {
-    s(spec, "text")
-        .map(|t| t.trim_start_matches(s(spec, "selector").unwrap_or("")).trim().to_string())
-        .unwrap_or_default()
+fn bound_text(spec: &ExpectationSpec) -> String {
+    spec.text.trim_start_matches(spec.selector.as_str()).trim().to_string()
 }
 
-fn outcome(doc: &Value, spec: &Value) -> Outcome {
-    let severity = s(spec, "severity").unwrap_or("fail").to_string();
-    let fail_status = if severity == "warn" { Status::Warn } else { Status::Fail };
-    let subject = s(spec, "subject").unwrap_or_default();
-    let confidence = spec["confidence"].as_f64().unwrap_or(CONFIDENCE);
+/// Why a workload was skipped on this machine (its setup record says), if it was.
+fn skipped_because<'a>(doc: &'a ResultDoc, workload: &str) -> Option<&'a str> {
+    doc.benchmarks.get(workload)?.setup.as_ref()?.get("skipped")?.as_str()
+}
+
+fn outcome(doc: &ResultDoc, spec: &ExpectationSpec) -> Outcome {
+    let warn_only = spec.severity == ExpectSeverity::Warn;
+    let fail_status = if warn_only { Status::Warn } else { Status::Fail };
+    let confidence = spec.confidence;
     // A workload skipped on this machine has no data to measure: the outcome says so.
-    let skipped = doc.pointer(&format!("/benchmarks/{subject}/setup/skipped")).and_then(Value::as_str);
+    let skipped = skipped_because(doc, &spec.subject);
     let measured = if skipped.is_some() { None } else { value::measure(doc, spec) };
-    let base = &spec["base"];
-    let op = base.get("op").and_then(Value::as_str).and_then(Comparison::from_name);
+    let base = &spec.base;
     let required = spec
-        .get("aggregation")
-        .and_then(Value::as_str)
+        .aggregation
+        .as_deref()
         .and_then(percentile)
-        .map(|p| evidence::needed_for_pass(p, op.unwrap_or(Comparison::Lt), confidence));
+        .map(|p| evidence::needed_for_pass(p, base.op.unwrap_or(Comparison::Lt), confidence));
     let ev = measured.as_ref().and_then(|m| m.basis.as_ref()).and_then(|b| judge(b, base, confidence));
     let mut measured_text =
         measured.as_ref().map_or(if skipped.is_some() { "skipped" } else { "no data" }.into(), |m| m.text.clone());
     let (status, message) = match &measured {
         None if skipped.is_some() => (Status::Skipped, format!("skipped: {}", skipped.unwrap_or_default())),
-        None => match s(spec, "on_missing").unwrap_or("fail") {
-            "pass" => (Status::Pass, "no data; on-missing=pass".to_string()),
-            "warn" => (Status::Warn, "no data; on-missing=warn".to_string()),
-            _ => (fail_status, "no data for this metric in the result".to_string()),
+        None => match spec.on_missing {
+            OnMissing::Pass => (Status::Pass, "no data; on-missing=pass".to_string()),
+            OnMissing::Warn => (Status::Warn, "no data; on-missing=warn".to_string()),
+            OnMissing::Fail => (fail_status, "no data for this metric in the result".to_string()),
         },
         Some(m) => {
             let point = match m.windows {
                 Some((passed, total)) => {
-                    total > 0 && passed as f64 >= spec["windows_share"].as_f64().unwrap_or(1.0) * total as f64 - 1e-9
+                    total > 0 && passed as f64 >= spec.windows_share.unwrap_or(1.0) * total as f64 - 1e-9
                 }
                 None => holds(m.value, base),
             };
@@ -201,7 +212,7 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
                         // A `severity="warn"` expectation never changes the exit code: an
                         // undecided one is a warning, not an invalid run.
                         evidence::Decision::Undecided => (
-                            if severity == "warn" { Status::Warn } else { Status::Insufficient },
+                            if warn_only { Status::Warn } else { Status::Insufficient },
                             format!(
                                 "not evidence either way at {:.0}% confidence: measured {}, expected {expected}; {said}",
                                 confidence * 100.0,
@@ -218,12 +229,12 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
         }
     };
     Outcome {
-        name: s(spec, "name").unwrap_or_default().to_string(),
-        selector: s(spec, "selector").unwrap_or_default().to_string(),
-        text: s(spec, "text").unwrap_or_default().to_string(),
-        phase: s(spec, "phase").map(str::to_string),
-        severity,
-        weight: spec["weight"].as_f64().unwrap_or(1.0),
+        name: spec.name.clone(),
+        selector: spec.selector.clone(),
+        text: spec.text.clone(),
+        phase: spec.phase.clone(),
+        severity: spec.severity.as_str().to_string(),
+        weight: spec.weight,
         status,
         measured: measured.as_ref().map(|m| m.value),
         measured_text,
@@ -231,20 +242,20 @@ fn outcome(doc: &Value, spec: &Value) -> Outcome {
         samples: measured.as_ref().and_then(|m| m.samples),
         required_samples: required.filter(|_| skipped.is_none()),
         evidence: ev,
-        origin: spec["origin"].clone(),
+        origin: Some(spec.origin.clone()),
     }
 }
 
 /// Applies the evidence rule to a bound (`op value`, or `lo..hi` as two bounds that must
 /// both hold). `None` where the bound has no statistical reading (`==`).
-fn judge(basis: &value::Basis, base: &Value, c: f64) -> Option<evidence::Evidence> {
+fn judge(basis: &value::Basis, base: &BaseBound, c: f64) -> Option<evidence::Evidence> {
     let one = |op: Comparison, bound: f64| judge_one(basis, op, bound, c);
-    match base.get("op").and_then(Value::as_str).and_then(Comparison::from_name) {
+    match base.op {
         Some(Comparison::Eq) => None,
-        Some(op) => one(op, base["value"].as_f64()?),
+        Some(op) => one(op, base.value?),
         None => {
-            let lo = one(Comparison::Ge, base["lo"].as_f64()?)?;
-            let hi = one(Comparison::Le, base["hi"].as_f64()?)?;
+            let lo = one(Comparison::Ge, base.lo?)?;
+            let hi = one(Comparison::Le, base.hi?)?;
             use evidence::Decision::*;
             let decision = match (lo.decision, hi.decision) {
                 (Holds, Holds) => Holds,
@@ -334,16 +345,14 @@ fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option
 }
 
 /// What the evidence says, in words: `6 of 6 samples above 200ms`, `p95 at most 4.1ms`.
-fn evidence_text(e: &evidence::Evidence, spec: &Value, c: f64) -> String {
-    let unit = &spec["unit"];
-    let share = spec["base"]["share"].as_bool().unwrap_or(false);
-    let t = |x: f64| value::text(unit, share, x);
-    let op = spec.pointer("/base/op").and_then(Value::as_str).unwrap_or("<");
+fn evidence_text(e: &evidence::Evidence, spec: &ExpectationSpec, c: f64) -> String {
+    let t = |x: f64| value::text(&spec.unit, spec.base.share, x);
     let pct = c * 100.0;
     match e.method {
         "binomial order statistic" => {
-            let side = if matches!(op, ">" | ">=") { "below" } else { "above" };
-            let bound = spec.pointer("/base/value").and_then(Value::as_f64).map(t).unwrap_or_default();
+            let lower_bound = matches!(spec.base.op, Some(Comparison::Gt | Comparison::Ge));
+            let side = if lower_bound { "below" } else { "above" };
+            let bound = spec.base.value.map(t).unwrap_or_default();
             let mut out = format!("{} of {} samples {side} {bound}", e.beyond.unwrap_or(0), e.n);
             match (e.decision, e.low, e.high) {
                 (evidence::Decision::Holds, _, Some(h)) if side == "above" => {
@@ -379,61 +388,105 @@ fn evidence_text(e: &evidence::Evidence, spec: &Value, c: f64) -> String {
 }
 
 /// Whether a base-unit value satisfies a bound (`op value` or `lo..hi`).
-pub fn holds(x: f64, base: &Value) -> bool {
-    match base.get("op").and_then(Value::as_str).and_then(Comparison::from_name) {
-        Some(op) => op.holds(x, base["value"].as_f64().unwrap_or(f64::NAN)),
+pub fn holds(x: f64, base: &BaseBound) -> bool {
+    match base.op {
+        Some(op) => op.holds(x, base.value.unwrap_or(f64::NAN)),
         None => {
-            let (lo, hi) = (base["lo"].as_f64().unwrap_or(f64::NAN), base["hi"].as_f64().unwrap_or(f64::NAN));
+            let (lo, hi) = (base.lo.unwrap_or(f64::NAN), base.hi.unwrap_or(f64::NAN));
             x >= lo - 1e-12 && x <= hi + 1e-12
         }
     }
 }
 
-/// Adds the evaluation to the result document under the inherited field names.
-pub fn apply(doc: &mut Value, ev: &Evaluation) {
-    let mut per_workload: std::collections::BTreeMap<String, Vec<&Outcome>> = Default::default();
+/// Puts the evaluation's per-workload parts into the document under the inherited field
+/// names: `meets_targets`, `target_scores`, the flat summary's `meets_targets` and
+/// `energy_consumption_joules`, and the search's `stable_concurrency_levels`.
+pub fn apply(doc: &mut ResultDoc, ev: &Evaluation) {
+    let mut per_workload: std::collections::BTreeMap<&str, Vec<&Outcome>> = Default::default();
     for o in &ev.outcomes {
-        let subject = o.selector.split('.').next().unwrap_or_default().to_string();
-        per_workload.entry(subject).or_default().push(o);
+        per_workload.entry(o.selector.split('.').next().unwrap_or_default()).or_default().push(o);
     }
-    let energy: std::collections::BTreeMap<String, Option<f64>> = doc["benchmarks"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, _)| (name.clone(), value::workload_energy(doc, name)))
-        .collect();
-    if let Some(b) = doc.get_mut("benchmarks").and_then(Value::as_object_mut) {
-        for (name, w) in b.iter_mut() {
-            let list = per_workload.get(name).cloned().unwrap_or_default();
-            let scores: serde_json::Map<String, Value> = list
-                .iter()
-                .map(|o| (o.name.clone(), serde_json::json!({ "selector": o.selector, "measured": o.measured, "measured_text": o.measured_text, "status": o.status, "met": o.status == Status::Pass, "score": if o.status == Status::Pass { 1.0 } else { 0.0 } })))
-                .collect();
-            let meets = list.iter().all(|o| o.status == Status::Pass);
-            w["meets_targets"] = Value::Bool(meets);
-            if w["summary"].is_object() {
-                w["summary"]["meets_targets"] = Value::Bool(meets);
-                w["summary"]["energy_consumption_joules"] = serde_json::json!(energy.get(name).copied().flatten());
-            }
-            w["target_scores"] = Value::Object(scores);
+    let energy: std::collections::BTreeMap<String, Option<f64>> =
+        doc.benchmarks.keys().map(|name| (name.clone(), value::workload_energy(doc, name))).collect();
+    for (name, w) in doc.benchmarks.iter_mut() {
+        let list = per_workload.get(name.as_str()).cloned().unwrap_or_default();
+        let scores = list
+            .iter()
+            .map(|o| {
+                let met = o.status == Status::Pass;
+                let score = TargetScore {
+                    selector: o.selector.clone(),
+                    measured: o.measured,
+                    measured_text: o.measured_text.clone(),
+                    status: o.status.as_str().to_string(),
+                    met,
+                    score: if met { 1.0 } else { 0.0 },
+                };
+                (o.name.clone(), score)
+            })
+            .collect();
+        let meets = list.iter().all(|o| o.status == Status::Pass);
+        w.meets_targets = Some(meets);
+        if let Some(summary) = w.summary.as_mut() {
+            summary.meets_targets = Some(meets);
+            summary.energy_consumption_joules = energy.get(name).copied().flatten();
+        }
+        w.target_scores = Some(scores);
+    }
+    if let Some(st) = doc.stress_test.as_mut() {
+        st.stable_concurrency_levels = Some(st.stable_levels.clone());
+    }
+}
+
+/// The evaluation's summary under the result's inherited name `overall_assessment`.
+#[derive(Debug, Serialize)]
+pub struct Assessment<'a> {
+    pub performance_grade: Grade,
+    pub score: f64,
+    pub targets_met: usize,
+    pub total_targets: usize,
+    pub valid: bool,
+    pub invalid_reasons: &'a [String],
+    pub verdict: &'a str,
+    pub recommendations: &'a [String],
+    pub host_quiet: HostQuiet,
+}
+
+/// A result document with its evaluation, as written: the document's fields, then
+/// `overall_assessment`, `host_findings` and `evaluation` (the outcomes).
+#[derive(Debug, Serialize)]
+pub struct Written<'a> {
+    #[serde(flatten)]
+    pub doc: &'a ResultDoc,
+    pub overall_assessment: Assessment<'a>,
+    pub host_findings: &'a [host::Finding],
+    pub evaluation: &'a [Outcome],
+}
+
+impl<'a> Written<'a> {
+    pub fn new(doc: &'a ResultDoc, ev: &'a Evaluation) -> Written<'a> {
+        Written {
+            doc,
+            overall_assessment: Assessment {
+                performance_grade: ev.performance_grade,
+                score: ev.score,
+                targets_met: ev.targets_met,
+                total_targets: ev.total_targets,
+                valid: ev.valid,
+                invalid_reasons: &ev.invalid_reasons,
+                verdict: ev.verdict,
+                recommendations: &ev.recommendations,
+                host_quiet: ev.host_quiet,
+            },
+            host_findings: &ev.host_findings,
+            evaluation: &ev.outcomes,
         }
     }
-    if let Some(st) = doc.get_mut("stress_test").filter(|v| v.is_object()) {
-        st["stable_concurrency_levels"] = st["stable_levels"].clone();
+
+    /// The JSON text, indented.
+    pub fn to_vec_pretty(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a result serialises: its maps have string keys")
     }
-    doc["overall_assessment"] = serde_json::json!({
-        "performance_grade": ev.performance_grade,
-        "score": ev.score,
-        "targets_met": ev.targets_met,
-        "total_targets": ev.total_targets,
-        "valid": ev.valid,
-        "invalid_reasons": ev.invalid_reasons,
-        "verdict": ev.verdict,
-        "recommendations": ev.recommendations,
-        "host_quiet": ev.host_quiet,
-    });
-    doc["host_findings"] = serde_json::to_value(&ev.host_findings).unwrap_or(Value::Null);
-    doc["evaluation"] = serde_json::to_value(&ev.outcomes).unwrap_or(Value::Null);
 }
 
 /// The exit code of a run or report: invalid evidence first, then failures.
@@ -459,17 +512,17 @@ mod tests {
 
     #[test]
     fn bounds_hold() {
-        let lt = serde_json::json!({"op": "<", "value": 0.005});
+        let b =
+            |op: Option<Comparison>, value: f64| BaseBound { op, value: Some(value), lo: None, hi: None, share: false };
+        let lt = b(Some(Comparison::Lt), 0.005);
         assert!(holds(0.004, &lt) && !holds(0.005, &lt));
-        let le = serde_json::json!({"op": "<=", "value": 0.005});
-        assert!(holds(0.005, &le));
-        let ge = serde_json::json!({"op": ">=", "value": 30.0});
+        assert!(holds(0.005, &b(Some(Comparison::Le), 0.005)));
+        let ge = b(Some(Comparison::Ge), 30.0);
         assert!(holds(30.0, &ge) && !holds(29.9, &ge));
-        let gt = serde_json::json!({"op": ">", "value": 30.0});
-        assert!(!holds(30.0, &gt));
-        let eq = serde_json::json!({"op": "==", "value": 1.0});
+        assert!(!holds(30.0, &b(Some(Comparison::Gt), 30.0)));
+        let eq = b(Some(Comparison::Eq), 1.0);
         assert!(holds(1.0, &eq) && !holds(1.1, &eq));
-        let within = serde_json::json!({"op": null, "lo": 0.05, "hi": 0.15});
+        let within = BaseBound { op: None, value: None, lo: Some(0.05), hi: Some(0.15), share: false };
         assert!(holds(0.05, &within) && holds(0.15, &within) && !holds(0.151, &within) && !holds(0.04, &within));
     }
 }

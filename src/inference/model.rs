@@ -171,6 +171,33 @@ fn candle_err<'a>(what: &str, path: &'a Path) -> impl Fn(candle_core::Error) -> 
     }
 }
 
+/// A synthetic model of `arch`: random weights in its exact shapes (and a tokenizer when
+/// one is named).
+fn synthetic(
+    arch: SyntheticArch,
+    spec: &LoadSpec,
+    device: &Device,
+    explicit_tokenizer: Option<&Path>,
+) -> Result<(Net, Option<Tokenizer>, String, String, String), SetupError> {
+    let config = Config::of(arch);
+    let dtype = dtype_of(spec.dtype, device);
+    let w = RandomWeights { seed: spec.seed, dtype, device: device.clone() };
+    let net = match &config {
+        Config::Gpt2(c) => Gpt2::random(c, &w).map(Net::Gpt2),
+        Config::Llama(c) => Llama::random(c, &w).map(Net::Llama),
+    }
+    .map_err(|e| SetupError::runtime(format!("cannot build the synthetic `{arch}` model: {e}"), None))?;
+    let tok = explicit_tokenizer.map(crate::tokenizer::from_file).transpose()?;
+    let ts = explicit_tokenizer.map(|p| format!("tokenizer.json ({})", p.display()));
+    Ok((
+        net,
+        tok,
+        ts.unwrap_or_else(|| "none (synthetic model: token ids)".into()),
+        format!("synthetic: {arch}"),
+        dtype_name(dtype).to_string(),
+    ))
+}
+
 /// Loads the model `spec` names, timing the load.
 pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
     let file = match spec.source {
@@ -188,25 +215,7 @@ pub fn load(spec: &LoadSpec) -> Result<Loaded, SetupError> {
     let device = device(spec.device)?;
     let explicit_tokenizer = spec.tokenizer.map(|t| resolve(spec.base, t));
     let (net, tokenizer, tokenizer_source, source, dtype_label) = match spec.source {
-        ModelSource::Synthetic { arch } => {
-            let config = Config::of(*arch);
-            let dtype = dtype_of(spec.dtype, &device);
-            let w = RandomWeights { seed: spec.seed, dtype, device: device.clone() };
-            let net = match &config {
-                Config::Gpt2(c) => Gpt2::random(c, &w).map(Net::Gpt2),
-                Config::Llama(c) => Llama::random(c, &w).map(Net::Llama),
-            }
-            .map_err(|e| SetupError::runtime(format!("cannot build the synthetic `{arch}` model: {e}"), None))?;
-            let tok = explicit_tokenizer.as_deref().map(crate::tokenizer::from_file).transpose()?;
-            let ts = explicit_tokenizer.map(|p| format!("tokenizer.json ({})", p.display()));
-            (
-                net,
-                tok,
-                ts.unwrap_or_else(|| "none (synthetic model: token ids)".into()),
-                format!("synthetic: {arch}"),
-                dtype_name(dtype).to_string(),
-            )
-        }
+        ModelSource::Synthetic { arch } => synthetic(*arch, spec, &device, explicit_tokenizer.as_deref())?,
         ModelSource::Gguf { path } => {
             let path = resolve(spec.base, path);
             let (net, tok, ts, q) = load_gguf(&path, &device, explicit_tokenizer.as_deref())?;

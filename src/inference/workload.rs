@@ -14,6 +14,7 @@ use crate::random::Rng;
 use crate::workload::facts::{Facts, Table};
 use crate::workload::setup::{ready, Prepared, SetupContext};
 use crate::workload::{BoxFuture, Call, RequestError, Slo, Workload};
+use tokenizers::Tokenizer;
 
 /// One row of the batch-size table: static batches of one size, generated together.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -87,6 +88,39 @@ fn device_for(cx: &mut SetupContext) -> DeviceKind {
     d.kind
 }
 
+/// The prompts requests draw from (drawn lengths, or a file tokenized and filtered by
+/// length), and how to describe them.
+fn prompt_set(
+    spec: &Inference,
+    tokenizer: Option<&Tokenizer>,
+    vocab_size: usize,
+    base: &std::path::Path,
+    partition: Option<crate::partition::Shard>,
+) -> Result<(Prompts, String), SetupError> {
+    Ok(match &spec.prompt {
+        None => (Prompts::synthetic(TokenDist::Fixed { tokens: 128 }, vocab_size), "synthetic: 128 tokens".into()),
+        Some(crate::dsl::model::Prompt::Synthetic(d)) => {
+            (Prompts::synthetic(d.value, vocab_size), format!("synthetic: {}", prompts::describe(&d.value)))
+        }
+        Some(crate::dsl::model::Prompt::File { path, format, tokens }) => {
+            let p = base.join(&path.value);
+            let Some(tok) = tokenizer else {
+                return Err(SetupError::input(
+                    format!("the prompt file `{}` needs a tokenizer, and this model has none", p.display()),
+                    "give `tokenizer=\"tokenizer.json\"` on the `model` node, or use synthetic prompts (`prompt tokens=N`)",
+                ));
+            };
+            let fmt = format.as_ref().map(|f| f.value).unwrap_or(PromptFormat::Prompt);
+            let texts = prompts::read_texts(&p, fmt)?;
+            let texts = prompts::shard_texts(texts, partition, &p)?;
+            let range = tokens.as_ref().map(|r| (r.value.lo, r.value.hi));
+            let set = prompts::tokenize(&texts, tok, range, &p)?;
+            let n = set.len();
+            (Prompts::Set(set), format!("file: {} ({n} of {} prompts kept)", p.display(), texts.len()))
+        }
+    })
+}
+
 impl InferenceWorkload {
     /// Loads the model and prompts, runs the warmup requests and the batch-size sweep.
     /// `progress` receives a line per step.
@@ -95,7 +129,7 @@ impl InferenceWorkload {
         device: DeviceKind,
         seed: u64,
         base: &std::path::Path,
-        partition: Option<crate::shard::Shard>,
+        partition: Option<crate::partition::Shard>,
         progress: &mut dyn FnMut(String),
     ) -> Result<Self, SetupError> {
         let m = spec
@@ -126,30 +160,7 @@ impl InferenceWorkload {
             facts.weights_bytes as f64 / 1e6,
             facts.device
         ));
-        let (prompts, prompt_source) = match &spec.prompt {
-            None => {
-                (Prompts::synthetic(TokenDist::Fixed { tokens: 128 }, facts.vocab_size), "synthetic: 128 tokens".into())
-            }
-            Some(crate::dsl::model::Prompt::Synthetic(d)) => {
-                (Prompts::synthetic(d.value, facts.vocab_size), format!("synthetic: {}", prompts::describe(&d.value)))
-            }
-            Some(crate::dsl::model::Prompt::File { path, format, tokens }) => {
-                let p = base.join(&path.value);
-                let Some(tok) = &tokenizer else {
-                    return Err(SetupError::input(
-                        format!("the prompt file `{}` needs a tokenizer, and this model has none", p.display()),
-                        "give `tokenizer=\"tokenizer.json\"` on the `model` node, or use synthetic prompts (`prompt tokens=N`)",
-                    ));
-                };
-                let fmt = format.as_ref().map(|f| f.value).unwrap_or(PromptFormat::Prompt);
-                let texts = prompts::read_texts(&p, fmt)?;
-                let texts = prompts::shard_texts(texts, partition, &p)?;
-                let range = tokens.as_ref().map(|r| (r.value.lo, r.value.hi));
-                let set = prompts::tokenize(&texts, tok, range, &p)?;
-                let n = set.len();
-                (Prompts::Set(set), format!("file: {} ({n} of {} prompts kept)", p.display(), texts.len()))
-            }
-        };
+        let (prompts, prompt_source) = prompt_set(spec, tokenizer.as_ref(), facts.vocab_size, base, partition)?;
         let output_tokens = spec.output_tokens.as_ref().map(|o| o.value).unwrap_or(128) as usize;
         let longest = prompts.max_len() as usize + output_tokens;
         if longest > net.max_positions() {

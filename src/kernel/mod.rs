@@ -4,6 +4,7 @@
 //! loop on the same kernel as the reference in the same run.
 
 pub mod nvrtc;
+mod peaks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchCon
 use serde::Serialize;
 
 use self::nvrtc::{CompileFailure, Located};
+use self::peaks::{peaks, Peaks};
 use crate::dsl::metrics::{MetricDef, KERNEL_TIME, LAUNCHES};
 use crate::dsl::model::{BufferInit, ElemType, Kernel, KernelArg, KernelSource};
 use crate::dsl::span::Span;
@@ -159,6 +161,18 @@ struct Device {
 }
 
 impl Device {
+    /// The mean time of `per_timing` launches, over `iterations` launches after one warm
+    /// timing.
+    fn bare_loop(&self, per_timing: u64, iterations: u64) -> Result<Duration, cudarc::driver::DriverError> {
+        self.time(per_timing)?;
+        let groups = iterations.div_ceil(per_timing);
+        let mut total = Duration::ZERO;
+        for _ in 0..groups {
+            total += self.time(per_timing)?;
+        }
+        Ok(total / groups as u32)
+    }
+
     fn launch(&self, f: &CudaFunction) -> Result<(), cudarc::driver::DriverError> {
         let mut b = self.stream.launch_builder(f);
         // Scalars are pushed by reference from `self.args`, which outlives the launch: no
@@ -273,98 +287,6 @@ pub struct Rates {
     pub compute_share: Option<f64>,
 }
 
-/// Peaks of one device, measured once and cached per device.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
-pub struct Peaks {
-    /// Device-to-device copy kernel over 2 x 512 MiB: bytes read + written per second.
-    pub gb_s: f64,
-    /// cuBLAS SGEMM 8192 x 8192 x 8192 (f32): flops per second.
-    pub tflops: f64,
-}
-
-const COPY_KERNEL: &str = r#"extern "C" __global__ void benchctl_copy(const float4* __restrict__ x, float4* __restrict__ y, unsigned long long n) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n; i += (unsigned long long)gridDim.x * blockDim.x) {
-        y[i] = x[i];
-    }
-}
-"#;
-
-fn measure_peaks(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Peaks, String> {
-    let e = |e: cudarc::driver::DriverError| e.to_string();
-    // Bandwidth: copy 512 MiB.
-    let ptx =
-        nvrtc::compile(COPY_KERNEL, "benchctl_copy.cu", &nvrtc::CompileOptions::default()).map_err(|f| match f {
-            nvrtc::CompileFailure::NoNvrtc(why) | nvrtc::CompileFailure::Other(why) => why,
-            nvrtc::CompileFailure::Errors { log, .. } => format!("the built-in copy kernel did not compile: {log}"),
-        })?;
-    let module = ctx.load_module(ptx).map_err(e)?;
-    let f = module.load_function("benchctl_copy").map_err(e)?;
-    let n4: u64 = (512 << 20) / 16;
-    let x = stream.alloc_zeros::<f32>((n4 * 4) as usize).map_err(e)?;
-    let mut y = stream.alloc_zeros::<f32>((n4 * 4) as usize).map_err(e)?;
-    let cfg = LaunchConfig { grid_dim: (4096, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-    let mut best = f64::INFINITY;
-    for _ in 0..10 {
-        let start = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(e)?;
-        let mut b = stream.launch_builder(&f);
-        b.arg(&x).arg(&mut y).arg(&n4);
-        // SAFETY: the copy kernel reads and writes n4 float4 values of buffers that long.
-        unsafe { b.launch(cfg) }.map_err(e)?;
-        let end = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(e)?;
-        end.synchronize().map_err(e)?;
-        best = best.min(start.elapsed_ms(&end).map_err(e)? as f64 / 1e3);
-    }
-    let gb_s = 2.0 * (n4 * 16) as f64 / best / 1e9;
-    // Compute: SGEMM.
-    use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
-    let blas = CudaBlas::new(stream.clone()).map_err(|e| e.to_string())?;
-    let n = 8192usize;
-    let a = stream.alloc_zeros::<f32>(n * n).map_err(e)?;
-    let bm = stream.alloc_zeros::<f32>(n * n).map_err(e)?;
-    let mut c = stream.alloc_zeros::<f32>(n * n).map_err(e)?;
-    let cfg = GemmConfig {
-        transa: cublasOperation_t::CUBLAS_OP_N,
-        transb: cublasOperation_t::CUBLAS_OP_N,
-        m: n as i32,
-        n: n as i32,
-        k: n as i32,
-        alpha: 1.0f32,
-        lda: n as i32,
-        ldb: n as i32,
-        beta: 0.0f32,
-        ldc: n as i32,
-    };
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let start = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(e)?;
-        // SAFETY: all three matrices are n x n.
-        unsafe { blas.gemm(cfg, &a, &bm, &mut c) }.map_err(|e| e.to_string())?;
-        let end = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(e)?;
-        end.synchronize().map_err(e)?;
-        best = best.min(start.elapsed_ms(&end).map_err(e)? as f64 / 1e3);
-    }
-    Ok(Peaks { gb_s, tflops: 2.0 * (n as f64).powi(3) / best / 1e12 })
-}
-
-/// Peaks from the cache (per device name and UUID), measured when missing.
-fn peaks(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>, cache_dir: &Path) -> Result<(Peaks, bool), String> {
-    let name = ctx.name().map_err(|e| e.to_string())?;
-    let uuid =
-        ctx.uuid().map(|u| u.bytes.iter().map(|b| format!("{:02x}", *b as u8)).collect::<String>()).unwrap_or_default();
-    let key: String =
-        format!("{name}-{uuid}").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-    let file = cache_dir.join(format!("gpu-peaks-{key}.json"));
-    if let Some(p) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Peaks>(&t).ok()) {
-        if p.gb_s > 0.0 && p.tflops > 0.0 {
-            return Ok((p, true));
-        }
-    }
-    let p = measure_peaks(ctx, stream)?;
-    let _ = std::fs::create_dir_all(cache_dir);
-    let _ = crate::files::write_atomic(&file, serde_json::to_string(&p).unwrap_or_default().as_bytes());
-    Ok((p, false))
-}
-
 /// Facts of a prepared kernel workload, for the result.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelFacts {
@@ -437,35 +359,102 @@ fn dims(v: &[crate::dsl::span::Spanned<u32>]) -> [u32; 3] {
     [g(0), g(1), g(2)]
 }
 
+/// The entry kernel and the check's reference kernel, by name from the compiled module.
+fn functions(
+    module: &Arc<cudarc::driver::CudaModule>,
+    entry: &str,
+    k: &Kernel,
+) -> Result<(CudaFunction, Option<CudaFunction>), SetupError> {
+    let func = module.load_function(entry).map_err(|e| {
+        SetupError::input(
+            format!("the kernel source has no function `{entry}` ({e})"),
+            "declare it `extern \"C\" __global__` so its name is not mangled, and name it in `entry`",
+        )
+    })?;
+    let reference = match k.check.as_ref().and_then(|c| c.reference.as_ref()) {
+        Some(r) => Some(module.load_function(&r.value).map_err(|e| {
+            SetupError::input(
+                format!("the check's reference kernel `{}` is not in the source ({e})", r.value),
+                "declare it `extern \"C\" __global__`",
+            )
+        })?),
+        None => None,
+    };
+    Ok((func, reference))
+}
+
+/// The kernel's source text, its file name for the compiler, and its path when it is a file.
+fn kernel_source(k: &Kernel, setup: &KernelOptions) -> Result<(String, String, Option<PathBuf>), SetupError> {
+    Ok(match &k.source {
+        Some(KernelSource::File(p)) => {
+            let path = setup.base.join(&p.value);
+            let text =
+                crate::dsl::source::read_text_bounded(&path, crate::dsl::source::MAX_FILE_BYTES).map_err(|e| {
+                    SetupError::input(
+                        format!("cannot read the kernel source `{}`: {e}", path.display()),
+                        "paths are relative to the scenario's folder",
+                    )
+                })?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "kernel.cu".into());
+            (text, name, Some(path))
+        }
+        Some(KernelSource::Inline(s)) => (s.value.clone(), format!("{}.cu", setup.workload), None),
+        None => {
+            return Err(SetupError::input(
+                "the kernel has no `source`",
+                "add `source file=\"kernel.cu\"` or an inline string",
+            ))
+        }
+    })
+}
+
+/// What a launch needs on the device: the buffers (host copies and uploaded), the
+/// arguments, the launch configuration, and grid, block and shared memory as declared.
+#[allow(clippy::type_complexity)]
+fn device_inputs(
+    k: &Kernel,
+    stream: &Arc<CudaStream>,
+) -> Result<(Vec<HostBuf>, Vec<DevBuf>, Vec<Arg>, LaunchConfig, [u32; 3], [u32; 3], u32), cudarc::driver::DriverError> {
+    let host: Vec<HostBuf> = k
+        .buffers
+        .iter()
+        .map(|b| HostBuf {
+            name: b.name.value.clone(),
+            ty: b.ty.value,
+            values: init_values(
+                b.init.value,
+                b.len.value as usize,
+                b.value.as_ref().map_or(0.0, |v| v.value),
+                b.seed.as_ref().map_or(0, |s| s.value),
+            ),
+        })
+        .collect();
+    let buffers = host.iter().map(|h| upload(stream, h)).collect::<Result<Vec<_>, _>>()?;
+    let args = k
+        .args
+        .iter()
+        .map(|a| match a {
+            KernelArg::Buffer(n) => Arg::Buffer(host.iter().position(|h| h.name == n.value).unwrap_or(0)),
+            KernelArg::Scalar { ty, value } => Arg::Scalar(scalar(ty.value, value.value)),
+        })
+        .collect();
+    let (grid, block) = (dims(&k.grid), dims(&k.block));
+    let shared = k.shared_memory.as_ref().map_or(0, |s| s.value.0 as u32);
+    let cfg = LaunchConfig {
+        grid_dim: (grid[0], grid[1], grid[2]),
+        block_dim: (block[0], block[1], block[2]),
+        shared_mem_bytes: shared,
+    };
+    Ok((host, buffers, args, cfg, grid, block, shared))
+}
+
 impl KernelWorkload {
     pub fn load(
         k: &Kernel,
         setup: &KernelOptions,
         progress: &mut dyn FnMut(String),
     ) -> Result<KernelWorkload, SetupError> {
-        // Source.
-        let (text, name, file): (String, String, Option<PathBuf>) = match &k.source {
-            Some(KernelSource::File(p)) => {
-                let path = setup.base.join(&p.value);
-                let text =
-                    crate::dsl::source::read_text_bounded(&path, crate::dsl::source::MAX_FILE_BYTES).map_err(|e| {
-                        SetupError::input(
-                            format!("cannot read the kernel source `{}`: {e}", path.display()),
-                            "paths are relative to the scenario's folder",
-                        )
-                    })?;
-                let name =
-                    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "kernel.cu".into());
-                (text, name, Some(path))
-            }
-            Some(KernelSource::Inline(s)) => (s.value.clone(), format!("{}.cu", setup.workload), None),
-            None => {
-                return Err(SetupError::input(
-                    "the kernel has no `source`",
-                    "add `source file=\"kernel.cu\"` or an inline string",
-                ))
-            }
-        };
+        let (text, name, file) = kernel_source(k, setup)?;
         let entry = k.entry.as_ref().map(|e| e.value.clone()).unwrap_or_default();
         let opts = nvrtc::CompileOptions {
             arch: k.arch.as_ref().map(|a| a.value.clone()),
@@ -489,55 +478,9 @@ impl KernelWorkload {
         };
         let stream = ctx.default_stream();
         let module = ctx.load_module(ptx).map_err(derr("loading the compiled module"))?;
-        let func = module.load_function(&entry).map_err(|e| {
-            SetupError::input(
-                format!("the kernel source has no function `{entry}` ({e})"),
-                "declare it `extern \"C\" __global__` so its name is not mangled, and name it in `entry`",
-            )
-        })?;
-        let reference = match k.check.as_ref().and_then(|c| c.reference.as_ref()) {
-            Some(r) => Some(module.load_function(&r.value).map_err(|e| {
-                SetupError::input(
-                    format!("the check's reference kernel `{}` is not in the source ({e})", r.value),
-                    "declare it `extern \"C\" __global__`",
-                )
-            })?),
-            None => None,
-        };
-        let host: Vec<HostBuf> = k
-            .buffers
-            .iter()
-            .map(|b| HostBuf {
-                name: b.name.value.clone(),
-                ty: b.ty.value,
-                values: init_values(
-                    b.init.value,
-                    b.len.value as usize,
-                    b.value.as_ref().map_or(0.0, |v| v.value),
-                    b.seed.as_ref().map_or(0, |s| s.value),
-                ),
-            })
-            .collect();
-        let buffers = host
-            .iter()
-            .map(|h| upload(&stream, h))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(derr("copying the buffers to the device"))?;
-        let args = k
-            .args
-            .iter()
-            .map(|a| match a {
-                KernelArg::Buffer(n) => Arg::Buffer(host.iter().position(|h| h.name == n.value).unwrap_or(0)),
-                KernelArg::Scalar { ty, value } => Arg::Scalar(scalar(ty.value, value.value)),
-            })
-            .collect();
-        let (grid, block) = (dims(&k.grid), dims(&k.block));
-        let shared = k.shared_memory.as_ref().map_or(0, |s| s.value.0 as u32);
-        let cfg = LaunchConfig {
-            grid_dim: (grid[0], grid[1], grid[2]),
-            block_dim: (block[0], block[1], block[2]),
-            shared_mem_bytes: shared,
-        };
+        let (func, reference) = functions(&module, &entry, k)?;
+        let (host, buffers, args, cfg, grid, block, shared) =
+            device_inputs(k, &stream).map_err(derr("copying the buffers to the device"))?;
         let mut dev = Device { stream: stream.clone(), func, reference, buffers, host, args, cfg };
 
         // Correctness first (on the initial buffers), then the bare reference loop.
@@ -548,13 +491,7 @@ impl KernelWorkload {
         let per_timing = k.launches_per_timing.as_ref().map_or(1, |l| l.value.max(1));
         let iterations = k.iterations.as_ref().map_or(1000, |i| i.value.max(1));
         progress(format!("bare loop: {iterations} launches"));
-        dev.time(per_timing).map_err(derr("launching the kernel"))?; // warm
-        let groups = iterations.div_ceil(per_timing);
-        let mut total = Duration::ZERO;
-        for _ in 0..groups {
-            total += dev.time(per_timing).map_err(derr("launching the kernel"))?;
-        }
-        let bare_mean = total / groups as u32;
+        let bare_mean = dev.bare_loop(per_timing, iterations).map_err(derr("launching the kernel"))?;
         let bytes = k.bytes_per_launch.as_ref().map(|b| b.value.0 as f64);
         let flops = k.flops_per_launch.as_ref().map(|f| f.value);
         let (pk, cached) = match peaks(&ctx, &stream, &setup.cache_dir) {

@@ -1,6 +1,7 @@
 //! Timeline arithmetic for the plan: phase offsets, expected request counts, seeds, and
 //! one-line descriptions of workloads and load shapes.
 
+use crate::dsl::kinds::Estimating;
 use crate::dsl::model::*;
 use crate::dsl::source::SourceMap;
 use crate::dsl::units::{trim_float, Duration};
@@ -86,21 +87,6 @@ pub fn shape_summary(s: &LoadShape) -> String {
 }
 
 /// Mean service time of a synthetic request, when it is known in advance.
-fn synthetic_mean(s: &Synthetic) -> Option<f64> {
-    let lat = match s.latency.as_ref()?.value {
-        LatencyDist::Fixed { value } => value.as_secs_f64(),
-        LatencyDist::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
-        LatencyDist::Normal { mean, .. } => mean.as_secs_f64(),
-        LatencyDist::Lognormal { median, sigma } => median.as_secs_f64() * (sigma * sigma / 2.0).exp(),
-        LatencyDist::Pareto { scale, shape } if shape > 1.0 => scale.as_secs_f64() * shape / (shape - 1.0),
-        LatencyDist::Pareto { .. } => return None,
-    };
-    let cpu = s.cpu_work.as_ref().map(|c| c.value.as_secs_f64()).unwrap_or(0.0);
-    let stream =
-        s.tokens.as_ref().map(|(n, gap)| n.value.saturating_sub(1) as f64 * gap.value.as_secs_f64()).unwrap_or(0.0);
-    Some(lat + cpu + stream).filter(|t| *t > 0.0)
-}
-
 /// Seconds spent at the peak rate in `dur` of a spike shape: each period runs at the base
 /// rate for `every - hold`, then at the peak for `hold`.
 pub fn spike_seconds(dur: f64, every: f64, hold: f64) -> f64 {
@@ -109,58 +95,25 @@ pub fn spike_seconds(dur: f64, every: f64, hold: f64) -> f64 {
     periods * hold + (rem - (every - hold)).max(0.0)
 }
 
-/// Assumed memory bandwidth for decoding a model's weights once per token, bytes/s: a
-/// deliberately rough figure, used only to warn before a run that a closed loop cannot
-/// collect enough samples.
-const CPU_BANDWIDTH: f64 = 10e9;
-const GPU_BANDWIDTH: f64 = 500e9;
-
-/// Parameters of a synthetic model of `arch` (the inference backend's own count).
+/// Parameters of a synthetic model of `arch` (the count the inference backend builds).
 pub fn synthetic_parameters(arch: SyntheticArch) -> u64 {
-    crate::inference::arch::Config::of(arch).parameters()
+    crate::model_config::Config::of(arch).parameters()
+}
+
+/// What the plan brings to a workload kind's estimates: the device and model sizes.
+pub fn estimating(sc: &Scenario, w: &Workload, cores: usize) -> Estimating<'static> {
+    let gpu = matches!(w.device.as_ref().or(sc.device.as_ref()).map(|d| d.value.kind), Some(DeviceKind::Cuda { .. }));
+    Estimating { gpu, scale: 2.0 / cores.max(1) as f64, parameters: &synthetic_parameters }
 }
 
 /// Estimated mean service time of a request of `w`, with a note on where it came from.
 pub fn service_time(sc: &Scenario, w: &Workload) -> Option<(f64, String)> {
-    match &w.spec {
-        WorkloadSpec::Synthetic(s) => synthetic_mean(s).map(|t| (t, "the declared latency".into())),
-        WorkloadSpec::Inference(i) => {
-            let m = i.model.as_ref()?;
-            let ModelSource::Synthetic { arch } = m.source.value else { return None };
-            let bytes_per = match m.dtype.as_ref().map(|d| d.value) {
-                Some(DType::F32) | None => 4.0,
-                _ => 2.0,
-            };
-            let params = synthetic_parameters(arch) as f64;
-            let gpu =
-                matches!(w.device.as_ref().or(sc.device.as_ref()).map(|d| d.value.kind), Some(DeviceKind::Cuda { .. }));
-            let bw = if gpu { GPU_BANDWIDTH } else { CPU_BANDWIDTH };
-            let tokens = i.output_tokens.as_ref().map_or(16, |t| t.value).max(1) as f64;
-            Some((
-                tokens * params * bytes_per / bw,
-                format!(
-                    "{} output tokens of a {:.0}M-parameter model at an assumed {:.0} GB/s",
-                    tokens,
-                    params / 1e6,
-                    bw / 1e9
-                ),
-            ))
-        }
-        _ => None,
-    }
+    w.spec.kind().service_time(&estimating(sc, w, 2))
 }
 
 /// Samples one request adds to `metric`'s histogram (`None`: not known before the run).
 fn samples_per_request(w: &Workload, metric: &str) -> Option<f64> {
-    let tokens = match &w.spec {
-        WorkloadSpec::Synthetic(s) => s.tokens.as_ref().map(|(n, _)| n.value as f64),
-        WorkloadSpec::Inference(i) => Some(i.output_tokens.as_ref().map_or(16, |t| t.value) as f64),
-        // A served model may stop early: its minimum is what a request surely adds.
-        WorkloadSpec::Openai(o) if o.endpoint.as_ref().is_some_and(|e| e.stream) => {
-            o.min_tokens.as_ref().map(|t| t.value as f64)
-        }
-        _ => None,
-    };
+    let tokens = w.spec.kind().tokens_per_request();
     match metric {
         "itl" => tokens.map(|t| (t - 1.0).max(0.0)),
         _ => Some(1.0),
@@ -212,7 +165,7 @@ pub fn shortfalls(v: &crate::dsl::validate::ValidScenario, service: ServiceTime<
         let Subject::Workload(wi) = e.metric.subject else { continue };
         let (Bound::Compare { op, value }, None) = (&e.bound, &x.window) else { continue };
         let w = &sc.workloads[wi];
-        let c = x.confidence.as_ref().or(sc.confidence.as_ref()).map_or(crate::evaluate::CONFIDENCE, |c| c.value.0);
+        let c = x.confidence.as_ref().or(sc.confidence.as_ref()).map_or(crate::stats::CONFIDENCE, |c| c.value.0);
         // A percentile bound, or an error share bound read as the (1 - share) quantile of a
         // request's failure: both need the same zero-exceedance sample count to pass.
         let q = match e.metric.aggregation.as_deref().and_then(crate::dsl::metrics::percentile) {
@@ -225,7 +178,7 @@ pub fn shortfalls(v: &crate::dsl::validate::ValidScenario, service: ServiceTime<
         if !(q > 0.0 && q < 1.0) {
             continue;
         }
-        let needed = crate::evaluate::evidence::needed_for_pass(q, *op, c);
+        let needed = crate::stats::evidence::needed_for_pass(q, *op, c);
         let phases: Vec<&Phase> = match e.phase {
             Some(i) => vec![&sc.phases[i]],
             None => sc.phases.iter().filter(|p| p.role == PhaseRole::Measure).collect(),
@@ -464,113 +417,9 @@ fn search_summary(s: &Search, sources: &SourceMap) -> PlannedSearch {
     }
 }
 
-fn openai_summary(o: &crate::dsl::model::Openai) -> String {
-    let Some(e) = &o.endpoint else { return "OpenAI-compatible endpoint (none given)".into() };
-    let api = match e.api {
-        crate::dsl::model::OpenaiApi::Chat => "chat/completions",
-        crate::dsl::model::OpenaiApi::Completions => "completions",
-    };
-    let mut out = format!(
-        "model `{}` at {}/{api}, {}",
-        e.model.value,
-        e.url.value.trim_end_matches('/'),
-        if e.stream { "streamed" } else { "not streamed" }
-    );
-    if let Some(t) = &o.output_tokens {
-        out += &format!(", up to {} output tokens", t.value);
-    }
-    out
-}
-
+/// One line for the plan: what the workload does (its kind says).
 pub fn workload_summary(w: &Workload) -> String {
-    match &w.spec {
-        WorkloadSpec::Inference(i) => inference_summary(i),
-        WorkloadSpec::Retrieval(r) => retrieval_summary(r),
-        WorkloadSpec::Openai(o) => openai_summary(o),
-        WorkloadSpec::Kernel(k) => {
-            let entry = k.entry.as_ref().map(|e| e.value.as_str()).unwrap_or("?");
-            let dims = |v: &[crate::dsl::span::Spanned<u32>]| {
-                v.iter().map(|d| d.value.to_string()).collect::<Vec<_>>().join("x")
-            };
-            let src = match &k.source {
-                Some(KernelSource::File(f)) => f.value.clone(),
-                Some(KernelSource::Inline(_)) => "inline source".into(),
-                None => "no source".into(),
-            };
-            format!(
-                "CUDA kernel `{entry}` ({src}), grid {} block {}, {} buffers",
-                dims(&k.grid),
-                dims(&k.block),
-                k.buffers.len()
-            )
-        }
-        WorkloadSpec::Synthetic(s) => {
-            let mut out = match s.latency.as_ref().map(|l| l.value) {
-                Some(LatencyDist::Fixed { value }) => format!("latency fixed {value}"),
-                Some(LatencyDist::Uniform { min, max }) => format!("latency uniform {min}..{max}"),
-                Some(LatencyDist::Normal { mean, stddev }) => format!("latency normal {mean} ± {stddev}"),
-                Some(LatencyDist::Lognormal { median, sigma }) => {
-                    format!("latency lognormal median {median}, sigma {}", trim_float(sigma))
-                }
-                Some(LatencyDist::Pareto { scale, shape }) => {
-                    format!("latency pareto scale {scale}, shape {}", trim_float(shape))
-                }
-                None => "no latency".into(),
-            };
-            if let Some(c) = &s.cpu_work {
-                out += &format!("; cpu work {}", c.value);
-            }
-            if let Some(e) = &s.error_probability {
-                out += &format!("; errors {}", e.value);
-            }
-            if let Some((n, gap)) = &s.tokens {
-                out += &format!("; {} tokens every {}", n.value, gap.value);
-            }
-            out
-        }
-    }
-}
-
-fn inference_summary(i: &Inference) -> String {
-    let model = match i.model.as_ref().map(|m| &m.source.value) {
-        Some(ModelSource::Gguf { path }) => format!("gguf {path}"),
-        Some(ModelSource::Safetensors { path }) => format!("safetensors {path}"),
-        Some(ModelSource::Hf { repo, .. }) => format!("hf {repo}"),
-        Some(ModelSource::Synthetic { arch }) => format!("synthetic {arch}"),
-        None => "no model".into(),
-    };
-    let dtype = i.model.as_ref().and_then(|m| m.dtype.as_ref()).map(|d| format!(" ({})", d.value)).unwrap_or_default();
-    let prompt = match &i.prompt {
-        Some(Prompt::Synthetic(t)) => match t.value {
-            TokenDist::Fixed { tokens } => format!("prompt {tokens} tokens"),
-            TokenDist::Uniform { min, max } => format!("prompt {min}..{max} tokens"),
-            TokenDist::Normal { mean, stddev } => format!("prompt {mean} ± {stddev} tokens"),
-        },
-        Some(Prompt::File { path, .. }) => format!("prompts from {}", path.value),
-        None => "prompt 128 tokens (default)".into(),
-    };
-    let out = i.output_tokens.as_ref().map(|o| o.value).unwrap_or(128);
-    let eos = if i.ignore_eos { "ignore EOS" } else { "up to EOS" };
-    let mut s = format!("{model}{dtype}; {prompt}; output {out} tokens, {eos}");
-    if !i.batch.is_empty() {
-        s += &format!("; batch {}", i.batch.iter().map(|b| b.value.to_string()).collect::<Vec<_>>().join(" "));
-    }
-    s
-}
-
-fn retrieval_summary(r: &Retrieval) -> String {
-    let Some(ix) = &r.index else { return "no index".into() };
-    let backend = ix.backend.as_ref().map(|b| b.value.as_str()).unwrap_or("hnsw_rs");
-    let metric = ix.metric.as_ref().map(|m| m.value.as_str()).unwrap_or("l2");
-    let mut s = format!("{} ({backend}) {} x {} {metric}", ix.kind.value, ix.entries.value, ix.dim.value);
-    if let Some(q) = &r.query {
-        let k = q.top_k.as_ref().map(|k| k.value).unwrap_or(10);
-        s += &format!("; top-{k}");
-        if !q.ef.is_empty() {
-            s += &format!(", ef {}", q.ef.iter().map(|e| e.value.to_string()).collect::<Vec<_>>().join(" "));
-        }
-    }
-    s
+    w.spec.kind().summary()
 }
 
 #[cfg(test)]

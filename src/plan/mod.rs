@@ -19,7 +19,7 @@ use crate::dsl::validate::{Bound, ValidScenario};
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
 /// Where an element was written: for messages after the KDL is gone.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Origin {
     pub file: String,
     pub line: usize,
@@ -160,7 +160,7 @@ pub struct PlannedExpectation {
 }
 
 /// A bound as plain numbers in base units, for evaluation without the scenario.
-#[derive(Debug, Serialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, serde::Deserialize, Clone, PartialEq)]
 pub struct BaseBound {
     /// The comparison; `None` for a `within` range.
     pub op: Option<Comparison>,
@@ -328,7 +328,7 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
                     .confidence
                     .as_ref()
                     .or(v.scenario.confidence.as_ref())
-                    .map_or(crate::evaluate::CONFIDENCE, |c| c.value.0),
+                    .map_or(crate::stats::CONFIDENCE, |c| c.value.0),
                 subject: x.metric.subject.value.clone(),
                 subject_is_probe: matches!(e.metric.subject, crate::dsl::validate::Subject::Probe(_)),
                 metric: e.metric.def.name.to_string(),

@@ -63,15 +63,7 @@ pub fn render_text(p: &Plan) -> String {
     if !p.tags.is_empty() {
         let _ = writeln!(out, "  tags: {}", p.tags.join(", "));
     }
-    if !p.params.is_empty() {
-        let _ = writeln!(out, "\nparameters");
-        let rows: Vec<Vec<String>> = p
-            .params
-            .iter()
-            .map(|x| vec![x.name.clone(), x.value.clone(), format!("({}:{})", x.origin.file, x.origin.line)])
-            .collect();
-        table(&mut out, &rows, "  ");
-    }
+    parameters(&mut out, p);
     let _ = writeln!(out, "\nworkloads");
     let rows: Vec<Vec<String>> = p
         .workloads
@@ -104,6 +96,40 @@ pub fn render_text(p: &Plan) -> String {
             .collect();
         table(&mut out, &rows, "  ");
     }
+    expectations(&mut out, p);
+    if let Some(b) = &p.baseline {
+        let _ =
+            writeln!(out, "\nbaseline {} (tolerance {}%)", b.path, crate::dsl::units::trim_float(b.tolerance * 100.0));
+        for (m, t) in &b.overrides {
+            let _ = writeln!(out, "  {m}: tolerance {}%", crate::dsl::units::trim_float(t * 100.0));
+        }
+    }
+    let o = &p.outputs;
+    let outs: Vec<String> = [("json", &o.json), ("html", &o.html), ("junit", &o.junit), ("markdown", &o.markdown)]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect();
+    if !outs.is_empty() {
+        let _ = writeln!(out, "\noutputs: {}", outs.join(", "));
+    }
+    out
+}
+
+/// The parameters, each with where its value was written.
+fn parameters(out: &mut String, p: &Plan) {
+    if !p.params.is_empty() {
+        let _ = writeln!(out, "\nparameters");
+        let rows: Vec<Vec<String>> = p
+            .params
+            .iter()
+            .map(|x| vec![x.name.clone(), x.value.clone(), format!("({}:{})", x.origin.file, x.origin.line)])
+            .collect();
+        table(out, &rows, "  ");
+    }
+}
+
+/// The expectations: each with its scope and flags.
+fn expectations(out: &mut String, p: &Plan) {
     if !p.expectations.is_empty() {
         let _ = writeln!(out, "\nexpectations");
         let rows: Vec<Vec<String>> = p
@@ -129,24 +155,8 @@ pub fn render_text(p: &Plan) -> String {
                 vec![e.text.clone(), scope, flags.join(", ")]
             })
             .collect();
-        table(&mut out, &rows, "  ");
+        table(out, &rows, "  ");
     }
-    if let Some(b) = &p.baseline {
-        let _ =
-            writeln!(out, "\nbaseline {} (tolerance {}%)", b.path, crate::dsl::units::trim_float(b.tolerance * 100.0));
-        for (m, t) in &b.overrides {
-            let _ = writeln!(out, "  {m}: tolerance {}%", crate::dsl::units::trim_float(t * 100.0));
-        }
-    }
-    let o = &p.outputs;
-    let outs: Vec<String> = [("json", &o.json), ("html", &o.html), ("junit", &o.junit), ("markdown", &o.markdown)]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-        .collect();
-    if !outs.is_empty() {
-        let _ = writeln!(out, "\noutputs: {}", outs.join(", "));
-    }
-    out
 }
 
 fn timeline(out: &mut String, p: &Plan) {

@@ -45,7 +45,7 @@ impl std::error::Error for Unavailable {}
 const MAX_POINTS: usize = 1000;
 
 /// Summary of a sampled series, exact over all samples (not only the kept points).
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
 pub struct SeriesSummary {
     pub samples: u64,
     pub min: f64,
@@ -59,9 +59,27 @@ pub struct SeriesSummary {
     pub last: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl SeriesSummary {
+    /// A statistic by its aggregation name (`mean`, `p95`, `peak`, `last`, ...).
+    pub fn get(&self, agg: &str) -> Option<f64> {
+        Some(match agg {
+            "min" => self.min,
+            "mean" => self.mean,
+            "max" => self.max,
+            "peak" => self.peak,
+            "p50" => self.p50,
+            "p95" => self.p95,
+            "p99" => self.p99,
+            "last" => self.last,
+            "samples" => self.samples as f64,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SeriesOut {
-    pub unit: &'static str,
+    pub unit: std::borrow::Cow<'static, str>,
     pub summary: SeriesSummary,
     /// (seconds since the run started, value), downsampled for long runs.
     pub points: Vec<(f64, f64)>,
@@ -120,12 +138,12 @@ impl Series {
                 last: self.last,
             }
         };
-        SeriesOut { unit: self.unit, summary, points: self.points }
+        SeriesOut { unit: self.unit.into(), summary, points: self.points }
     }
 }
 
 /// The result of one probe.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ProbeResult {
     pub kind: ProbeKind,
     pub every_s: f64,
@@ -398,7 +416,7 @@ fn sample_loop(
 }
 
 /// Facts about the machine for the result document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SystemInfo {
     pub cpu_model: String,
     pub cpu_cores_logical: usize,
@@ -410,7 +428,7 @@ pub struct SystemInfo {
     pub arch: String,
     pub hostname: Option<String>,
     /// GPUs NVML reports (name, memory, driver, CUDA version, compute capability).
-    pub gpus: Vec<serde_json::Value>,
+    pub gpus: Vec<crate::probe::nvml::GpuInfo>,
 }
 
 pub fn system_info() -> SystemInfo {
@@ -427,6 +445,6 @@ pub fn system_info() -> SystemInfo {
         kernel: System::kernel_version(),
         arch: System::cpu_arch(),
         hostname: System::host_name(),
-        gpus: crate::probe::nvml::gpu_info().into_iter().filter_map(|g| serde_json::to_value(g).ok()).collect(),
+        gpus: crate::probe::nvml::gpu_info(),
     }
 }

@@ -22,7 +22,7 @@ pub struct GpuSample {
     pub energy_j: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct GpuInfo {
     pub index: u32,
     /// NVML's `GPU-...` identifier, stable across reboots (fleet reports name GPUs by it).

@@ -3,8 +3,8 @@
 //! renderer from the run's events, embedded as JSON, as the live page drew them. The template is built in and can be
 //! replaced with `--templates DIR` (DIR/report.html).
 
+use crate::result::{ResultDoc, Verdict};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{scope, status_word};
 use crate::evaluate::{Evaluation, Grade, Status};
@@ -115,118 +115,99 @@ fn class(s: Status) -> &'static str {
     }
 }
 
-fn str_of(v: &Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_default()
-}
-
 /// A time in seconds (the result's unit) shown in milliseconds.
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{:.2} ms", x * 1e3))
 }
 
-fn workloads(doc: &Value) -> Vec<WorkloadView> {
-    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
-    b.iter()
+fn workloads(doc: &ResultDoc) -> Vec<WorkloadView> {
+    doc.benchmarks
+        .iter()
         .map(|(name, w)| {
-            let m = |metric: &str, q: &str| w.pointer(&format!("/metrics/{metric}/{q}")).and_then(Value::as_f64);
+            let m = |metric: &str, q: fn(&crate::stats::DistSummary) -> f64| w.metric(metric).map(q);
             WorkloadView {
                 name: name.clone(),
-                kind: str_of(&w["kind"]),
-                requests: w["requests"].to_string(),
-                throughput: format!("{:.1}", w["throughput"].as_f64().unwrap_or(0.0)),
-                errors: format!("{} ({:.2}%)", w["errors"], w["error_rate"].as_f64().unwrap_or(0.0) * 100.0),
-                p50: ms(m("latency", "p50")),
-                p95: ms(m("latency", "p95")),
-                p99: ms(m("latency", "p99")),
-                ttft_p95: ms(m("ttft", "p95")),
-                tok_s: w["tok_s"].as_f64().filter(|t| *t > 0.0).map_or("-".into(), |t| format!("{t:.0}")),
+                kind: w.kind.clone(),
+                requests: w.requests.to_string(),
+                throughput: format!("{:.1}", w.throughput),
+                errors: format!("{} ({:.2}%)", w.errors, w.error_rate * 100.0),
+                p50: ms(m("latency", |s| s.p50)),
+                p95: ms(m("latency", |s| s.p95)),
+                p99: ms(m("latency", |s| s.p99)),
+                ttft_p95: ms(m("ttft", |s| s.p95)),
+                tok_s: w.tok_s.filter(|t| *t > 0.0).map_or("-".into(), |t| format!("{t:.0}")),
             }
         })
         .collect()
 }
 
-fn stress(doc: &Value) -> Option<StressView> {
-    let st = doc["stress_test"].as_object()?;
-    let levels = st.get("levels")?.as_array()?.iter().map(|l| {
-        let stable = l["stable"].as_bool().unwrap_or(false);
-        LevelView {
-            rate: format!("{:.1}/s", l["rate"].as_f64().unwrap_or(0.0)),
-            stable: if stable { "stable" } else { "unstable" },
-            class: if stable { "pass" } else { "fail" },
-            requests: l["requests"].to_string(),
-            failed: l["failed"]
-                .as_array()
-                .map(|f| f.iter().map(str_of).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default(),
-        }
+fn stress(doc: &ResultDoc) -> Option<StressView> {
+    let st = doc.stress_test.as_ref()?;
+    let levels = st.levels.iter().map(|l| LevelView {
+        rate: format!("{:.1}/s", l.rate),
+        stable: if l.stable { "stable" } else { "unstable" },
+        class: if l.stable { "pass" } else { "fail" },
+        requests: l.requests.to_string(),
+        failed: l.failed.join("; "),
     });
     Some(StressView {
-        workload: st.get("workload").map(str_of).unwrap_or_default(),
-        max: st
-            .get("max_sustainable_load")
-            .and_then(Value::as_f64)
-            .map_or("none stable".into(), |r| format!("{r:.1} requests/s")),
+        workload: st.workload.clone(),
+        max: st.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s")),
         levels: levels.collect(),
     })
 }
 
-fn comparison(doc: &Value) -> Vec<ChangeView> {
+fn comparison(doc: &ResultDoc) -> Vec<ChangeView> {
     let pct = |x: f64| format!("{:+.1}%", x * 100.0);
-    doc.pointer("/comparison/changes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    doc.comparison
+        .iter()
+        .flat_map(|c| &c.changes)
         .map(|c| {
-            let unit = str_of(&c["unit"]);
-            let verdict = str_of(&c["verdict"]);
+            let unit = &c.unit;
             ChangeView {
-                workload: str_of(&c["workload"]),
-                metric: str_of(&c["metric"]),
-                base: format!("{:.3}{unit}", c["base"].as_f64().unwrap_or(0.0)),
-                new: format!("{:.3}{unit}", c["new"].as_f64().unwrap_or(0.0)),
-                change: pct(c["change"].as_f64().unwrap_or(0.0)),
-                interval: format!(
-                    "{} .. {}",
-                    pct(c["ci_low"].as_f64().unwrap_or(0.0)),
-                    pct(c["ci_high"].as_f64().unwrap_or(0.0))
-                ),
-                class: match verdict.as_str() {
-                    "regressed" => "fail",
-                    "improved" => "pass",
+                workload: c.workload.clone(),
+                metric: c.metric.clone(),
+                base: format!("{:.3}{unit}", c.base),
+                new: format!("{:.3}{unit}", c.new),
+                change: pct(c.change),
+                interval: format!("{} .. {}", pct(c.ci_low), pct(c.ci_high)),
+                class: match c.verdict {
+                    Verdict::Regressed => "fail",
+                    Verdict::Improved => "pass",
                     _ => "",
                 },
-                verdict: verdict.replace('_', " "),
+                verdict: c.verdict.as_str().replace('_', " "),
             }
         })
         .collect()
 }
 
-fn system(doc: &Value) -> Vec<Row> {
-    let s = &doc["system_info"];
-    let gib = |b: &Value| format!("{:.1} GiB", b.as_f64().unwrap_or(0.0) / (1u64 << 30) as f64);
+fn system(doc: &ResultDoc) -> Vec<Row> {
+    let s = &doc.system_info;
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
     [
-        ("CPU", str_of(&s["cpu_model"])),
-        ("cores", format!("{} logical", s["cpu_cores_logical"])),
-        ("memory", gib(&s["memory_bytes"])),
-        ("OS", str_of(&s["os"])),
-        ("kernel", str_of(&s["kernel"])),
-        ("benchctl", str_of(&doc["benchctl_version"])),
-        ("scenario file", str_of(&doc["scenario"]["file"])),
-        ("scenario sha256", str_of(&doc["scenario"]["sha256"])),
+        ("CPU", s.cpu_model.clone()),
+        ("cores", format!("{} logical", s.cpu_cores_logical)),
+        ("memory", gib(s.memory_bytes)),
+        ("OS", s.os.clone().unwrap_or_default()),
+        ("kernel", s.kernel.clone().unwrap_or_default()),
+        ("benchctl", doc.benchctl_version.clone()),
+        ("scenario file", doc.scenario.file.clone()),
+        ("scenario sha256", doc.scenario.sha256.clone()),
     ]
     .into_iter()
     .map(|(k, v)| Row { key: k.into(), value: v })
     .collect()
 }
 
-fn view(doc: &Value, ev: &Evaluation) -> View {
-    let scenario = str_of(&doc["scenario"]["name"]);
+fn view(doc: &ResultDoc, ev: &Evaluation) -> View {
+    let scenario = doc.scenario.name.clone();
     View {
         title: format!("benchctl: {scenario}"),
-        description: str_of(&doc["scenario"]["description"]),
-        timestamp: str_of(&doc["timestamp"]),
-        duration: format!("{:.1} s", doc["duration_s"].as_f64().unwrap_or(0.0)),
-        status: str_of(&doc["status"]),
+        description: doc.scenario.description.clone().unwrap_or_default(),
+        timestamp: doc.timestamp.clone(),
+        duration: format!("{:.1} s", doc.duration_s),
+        status: doc.status.to_string(),
         verdict: ev.verdict,
         verdict_class: match ev.verdict {
             "passed" => "pass",
@@ -244,7 +225,7 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
         total_targets: ev.total_targets,
         invalid_reasons: ev.invalid_reasons.clone(),
         host_findings: ev.host_findings.iter().map(|f| f.message.clone()).collect(),
-        host_quiet: ev.host_quiet.clone(),
+        host_quiet: ev.host_quiet.to_string(),
         expectations: ev
             .outcomes
             .iter()
@@ -262,21 +243,18 @@ fn view(doc: &Value, ev: &Evaluation) -> View {
         setups: super::setup::setups(doc),
         charts_js: crate::dashboard::CHARTS_JS,
         dashboard_css: crate::dashboard::CSS,
-        events_json: crate::dashboard::model::embed(&Value::Array(crate::dashboard::model::from_doc(doc, ev))),
+        events_json: crate::dashboard::model::embed(&crate::dashboard::model::from_doc(doc, ev)),
         stress: stress(doc),
         comparison: comparison(doc),
-        comparison_baseline: doc.pointer("/comparison/baseline").map(str_of).unwrap_or_default(),
-        warnings: doc["warnings"]
-            .as_array()
-            .map(|w| w.iter().map(|w| w["message"].as_str().map(str::to_string).unwrap_or_else(|| str_of(w))).collect())
-            .unwrap_or_default(),
+        comparison_baseline: doc.comparison.as_ref().map(|c| c.baseline.clone()).unwrap_or_default(),
+        warnings: doc.warnings.iter().map(|w| w.message.clone()).collect(),
         system: system(doc),
         scenario,
     }
 }
 
 /// Renders the report with `template` (the built-in one when `None`).
-pub fn html(doc: &Value, ev: &Evaluation, template: Option<&str>) -> Result<String, TemplateError> {
+pub fn html(doc: &ResultDoc, ev: &Evaluation, template: Option<&str>) -> Result<String, TemplateError> {
     let mut tera = tera::Tera::new();
     tera.add_raw_template("report.html", template.unwrap_or(DEFAULT_TEMPLATE))
         .map_err(|e| TemplateError::Parse(e.to_string()))?;

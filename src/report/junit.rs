@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use crate::result::{ResultDoc, Verdict};
 
 use crate::evaluate::{Evaluation, Status};
 
@@ -25,13 +25,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-pub fn junit(doc: &Value, ev: &Evaluation) -> String {
-    let scenario = doc.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("scenario");
+pub fn junit(doc: &ResultDoc, ev: &Evaluation) -> String {
+    let scenario = doc.scenario.name.as_str();
     let count = |s: Status| ev.outcomes.iter().filter(|o| o.status == s).count();
     let (tests, failures, errors) = (ev.outcomes.len(), count(Status::Fail), count(Status::Insufficient));
     let skipped = count(Status::Skipped);
-    let time = doc["duration_s"].as_f64().unwrap_or(0.0);
-    let stamp = doc["timestamp"].as_str().unwrap_or("");
+    let time = doc.duration_s;
+    let stamp = doc.timestamp.as_str();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(x, "<testsuites name=\"benchctl\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">");
     let _ = writeln!(
@@ -45,7 +45,7 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
         ("performance_grade", ev.performance_grade.as_str().to_string()),
         ("score", format!("{:.3}", ev.score)),
         ("verdict", ev.verdict.to_string()),
-        ("status", doc["status"].as_str().unwrap_or("").to_string()),
+        ("status", doc.status.to_string()),
         (
             "host_findings",
             ev.host_findings.iter().map(|f| format!("{} in {}", f.code, f.phase)).collect::<Vec<_>>().join(", "),
@@ -93,22 +93,22 @@ pub fn junit(doc: &Value, ev: &Evaluation) -> String {
 
 /// A second suite when the run was compared with a baseline: one case per metric, failing
 /// when it regressed.
-fn comparison_suite(doc: &Value) -> String {
-    let Some(changes) = doc.pointer("/comparison/changes").and_then(Value::as_array) else { return String::new() };
-    let regressed = changes.iter().filter(|c| c["verdict"] == "regressed").count();
-    let base = doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("baseline");
+fn comparison_suite(doc: &ResultDoc) -> String {
+    let Some(comparison) = &doc.comparison else { return String::new() };
+    let changes = &comparison.changes;
+    let regressed = changes.iter().filter(|c| c.verdict == Verdict::Regressed).count();
+    let base = comparison.baseline.as_str();
     let mut x = format!("  <testsuite name=\"baseline {}\" tests=\"{}\" failures=\"{regressed}\" errors=\"0\" skipped=\"0\" time=\"0\">\n", escape(base), changes.len());
     for c in changes {
-        let name = format!("{}.{}", c["workload"].as_str().unwrap_or(""), c["metric"].as_str().unwrap_or(""));
+        let name = format!("{}.{}", c.workload, c.metric);
         let _ = write!(x, "    <testcase name=\"{}\" classname=\"benchctl.baseline\" time=\"0\"", escape(&name));
-        if c["verdict"] == "regressed" {
-            let pct = |k: &str| c[k].as_f64().unwrap_or(0.0) * 100.0;
+        if c.verdict == Verdict::Regressed {
             let msg = format!(
                 "{:+.1}% (95% interval {:+.1}% .. {:+.1}%), tolerance {:.1}%",
-                pct("change"),
-                pct("ci_low"),
-                pct("ci_high"),
-                pct("tolerance")
+                c.change * 100.0,
+                c.ci_low * 100.0,
+                c.ci_high * 100.0,
+                c.tolerance * 100.0
             );
             let _ = writeln!(
                 x,

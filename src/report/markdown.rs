@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use crate::result::{Comparison, ResultDoc};
 
 use super::{scope, status_word};
 use crate::evaluate::{Evaluation, Status};
@@ -39,13 +39,12 @@ fn code(s: &str) -> String {
     }
 }
 
-pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
-    let name = doc.pointer("/scenario/name").and_then(Value::as_str).unwrap_or("scenario");
+pub fn markdown(doc: &ResultDoc, ev: &Evaluation) -> String {
     let mut m = String::new();
     let _ = writeln!(
         m,
         "## benchctl: {} — {} ({} of {} targets, {:.0}%)\n",
-        cell(name),
+        cell(&doc.scenario.name),
         ev.performance_grade.as_str(),
         ev.targets_met,
         ev.total_targets,
@@ -54,13 +53,25 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
     let _ = writeln!(
         m,
         "**Verdict: {}** · run {} in {:.1} s · {}\n",
-        ev.verdict,
-        doc["status"].as_str().unwrap_or("?"),
-        doc["duration_s"].as_f64().unwrap_or(0.0),
-        doc["timestamp"].as_str().unwrap_or("")
+        ev.verdict, doc.status, doc.duration_s, doc.timestamp
     );
+    outcomes(&mut m, ev);
+    workloads(&mut m, doc);
+    setups(&mut m, doc);
+    if let Some(c) = doc.comparison.as_ref().filter(|c| !c.changes.is_empty()) {
+        comparison(&mut m, c);
+    }
+    if let Some(st) = &doc.stress_test {
+        let max = st.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+        let _ = writeln!(m, "\nBreaking point of {}: max sustainable load {max}.", code(&st.workload));
+    }
+    m
+}
+
+/// The expectations' table, the reasons a run is invalid, host findings, recommendations.
+fn outcomes(m: &mut String, ev: &Evaluation) {
     if !ev.outcomes.is_empty() {
-        m += "| | expectation | measured | status | scope |\n|---|---|---|---|---|\n";
+        *m += "| | expectation | measured | status | scope |\n|---|---|---|---|---|\n";
         for o in &ev.outcomes {
             let _ = writeln!(
                 m,
@@ -72,7 +83,7 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
                 cell(&scope(o))
             );
         }
-        m += "\n";
+        *m += "\n";
     }
     for r in &ev.invalid_reasons {
         let _ = writeln!(m, "> **Invalid run:** {}", cell(r));
@@ -82,33 +93,40 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             writeln!(m, "> **Host finding** ({}, host-quiet {}): {}", code(f.code), ev.host_quiet, cell(&f.message));
     }
     if !ev.recommendations.is_empty() {
-        m += "\n### Recommendations\n\n";
+        *m += "\n### Recommendations\n\n";
         for r in &ev.recommendations {
             let _ = writeln!(m, "- {}", text(r));
         }
     }
-    if let Some(b) = doc["benchmarks"].as_object().filter(|b| !b.is_empty()) {
-        m += "\n### Workloads (measured phases)\n\n| workload | requests | req/s | errors | p50 | p95 | p99 | tok/s |\n|---|---|---|---|---|---|---|---|\n";
-        for (name, w) in b {
-            let lat = |q: &str| {
-                w.pointer(&format!("/metrics/latency/{q}"))
-                    .and_then(Value::as_f64)
-                    .map_or("-".into(), |v| format!("{:.2} ms", v * 1e3))
-            };
-            let _ = writeln!(
-                m,
-                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
-                cell(name),
-                w["requests"],
-                w["throughput"].as_f64().unwrap_or(0.0),
-                w["errors"],
-                lat("p50"),
-                lat("p95"),
-                lat("p99"),
-                w["tok_s"].as_f64().map_or("-".into(), |t| format!("{t:.0}"))
-            );
-        }
+}
+
+/// One row per workload over the measured phases.
+fn workloads(m: &mut String, doc: &ResultDoc) {
+    if doc.benchmarks.is_empty() {
+        return;
     }
+    *m += "\n### Workloads (measured phases)\n\n| workload | requests | req/s | errors | p50 | p95 | p99 | tok/s |\n|---|---|---|---|---|---|---|---|\n";
+    for (name, w) in &doc.benchmarks {
+        let latency = w.metric("latency");
+        let lat =
+            |q: fn(&crate::stats::DistSummary) -> f64| latency.map_or("-".into(), |s| format!("{:.2} ms", q(s) * 1e3));
+        let _ = writeln!(
+            m,
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+            cell(name),
+            w.requests,
+            w.throughput,
+            w.errors,
+            lat(|s| s.p50),
+            lat(|s| s.p95),
+            lat(|s| s.p99),
+            w.tok_s.map_or("-".into(), |t| format!("{t:.0}"))
+        );
+    }
+}
+
+/// Each workload's setup: rows, then its tables.
+fn setups(m: &mut String, doc: &ResultDoc) {
     for setup in super::setup::setups(doc) {
         let _ = writeln!(m, "\n### Setup of {}\n", code(&setup.workload));
         for r in &setup.rows {
@@ -123,37 +141,27 @@ pub fn markdown(doc: &Value, ev: &Evaluation) -> String {
             }
         }
     }
-    if let Some(changes) = doc.pointer("/comparison/changes").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-        let _ = writeln!(m, "\n### Compared with {}\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", code(doc.pointer("/comparison/baseline").and_then(Value::as_str).unwrap_or("")));
-        for c in changes {
-            let pct = |k: &str| format!("{:+.1}%", c[k].as_f64().unwrap_or(0.0) * 100.0);
-            let unit = c["unit"].as_str().unwrap_or("");
-            let _ = writeln!(
-                m,
-                "| {} | {} | {:.3}{unit} | {:.3}{unit} | {} | {} .. {} | {} |",
-                cell(c["workload"].as_str().unwrap_or("")),
-                cell(c["metric"].as_str().unwrap_or("")),
-                c["base"].as_f64().unwrap_or(0.0),
-                c["new"].as_f64().unwrap_or(0.0),
-                pct("change"),
-                pct("ci_low"),
-                pct("ci_high"),
-                c["verdict"].as_str().unwrap_or("").replace('_', " ")
-            );
-        }
-    }
-    if let Some(st) = doc["stress_test"].as_object() {
-        let max = st
-            .get("max_sustainable_load")
-            .and_then(Value::as_f64)
-            .map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+}
+
+/// The comparison with the baseline, one row per metric.
+fn comparison(m: &mut String, c: &Comparison) {
+    let _ = writeln!(m, "\n### Compared with {}\n\n| workload | metric | baseline | new | change | 95% interval | verdict |\n|---|---|---|---|---|---|---|", code(&c.baseline));
+    for ch in &c.changes {
+        let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+        let unit = &ch.unit;
         let _ = writeln!(
             m,
-            "\nBreaking point of {}: max sustainable load {max}.",
-            code(st.get("workload").and_then(Value::as_str).unwrap_or("?"))
+            "| {} | {} | {:.3}{unit} | {:.3}{unit} | {} | {} .. {} | {} |",
+            cell(&ch.workload),
+            cell(&ch.metric),
+            ch.base,
+            ch.new,
+            pct(ch.change),
+            pct(ch.ci_low),
+            pct(ch.ci_high),
+            ch.verdict.as_str().replace('_', " ")
         );
     }
-    m
 }
 
 #[cfg(test)]

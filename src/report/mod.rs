@@ -2,12 +2,15 @@
 //! table, and miette diagnostics for failed expectations. Each takes the result document
 //! and its evaluation, nothing else.
 
+pub mod export;
 mod html;
 mod junit;
 pub(crate) mod markdown;
 pub mod setup;
+pub mod summary;
 mod terminal;
 
+pub use export::{ExportError, Exporter, Outputs};
 pub use html::{html, TemplateError, DEFAULT_TEMPLATE};
 pub use junit::junit;
 pub use markdown::markdown;

@@ -2,11 +2,10 @@
 //! per-request measures, read from the result document the same way for every kind.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::dsl::metrics::is_declared;
 use crate::dsl::units::{trim_float, Duration};
-use crate::evaluate::facts_of;
+use crate::result::{ResultDoc, WorkloadDoc};
 
 /// A value of a metric summary in its reported unit (`s`, `fraction`, `tok/s`, ...).
 pub fn format_value(x: f64, unit: &str) -> String {
@@ -46,27 +45,25 @@ pub struct SetupView {
 const MEASURE_COLUMNS: [&str; 6] = ["measure", "mean", "p50", "p95", "min", "samples"];
 
 /// The declared per-request measures of a workload record, as table rows.
-pub fn measure_rows(w: &Value) -> Vec<Vec<String>> {
-    let kind = w["kind"].as_str().unwrap_or("");
-    let Some(metrics) = w["metrics"].as_object() else { return vec![] };
-    metrics
+pub fn measure_rows(w: &WorkloadDoc) -> Vec<Vec<String>> {
+    w.metrics
         .iter()
-        .filter(|(name, _)| is_declared(kind, name))
+        .filter(|(name, _)| is_declared(&w.kind, name))
         .map(|(name, m)| {
-            let unit = m["unit"].as_str().unwrap_or("");
-            let v = |k: &str| format_value(m[k].as_f64().unwrap_or(f64::NAN), unit);
-            vec![name.clone(), v("mean"), v("p50"), v("p95"), v("min"), m["count"].to_string()]
+            let v = |x: f64| format_value(x, &m.unit);
+            let s = &m.summary;
+            vec![name.clone(), v(s.mean), v(s.p50), v(s.p95), v(s.min), s.count.to_string()]
         })
         .collect()
 }
 
 /// Every workload's setup section, in the result's order; workloads with nothing to show
 /// are left out.
-pub fn setups(doc: &Value) -> Vec<SetupView> {
-    let Some(b) = doc["benchmarks"].as_object() else { return vec![] };
-    b.iter()
+pub fn setups(doc: &ResultDoc) -> Vec<SetupView> {
+    doc.benchmarks
+        .iter()
         .map(|(name, w)| {
-            let f = facts_of(w);
+            let f = w.facts();
             let synthetic = f.synthetic.map(|s| RowView { key: "synthetic".into(), value: s });
             let rows = synthetic
                 .into_iter()

@@ -45,7 +45,11 @@ pub fn terminal(ev: &Evaluation, color: bool) -> String {
         paint(ev.verdict, verdict_color, color)
     );
     for f in &ev.host_findings {
-        let effect = if ev.host_quiet == "invalid" { "makes the run invalid" } else { "the verdict stands" };
+        let effect = if ev.host_quiet == crate::dsl::model::HostQuiet::Invalid {
+            "makes the run invalid"
+        } else {
+            "the verdict stands"
+        };
         out += &format!(
             "  {} {} ({}; host-quiet {}: {effect})\n",
             paint("host:", "33", color),
@@ -95,11 +99,10 @@ pub fn failure_diagnostics(ev: &Evaluation) -> (Vec<Diagnostic>, SourceMap) {
     let mut files: std::collections::HashMap<String, crate::dsl::span::FileId> = Default::default();
     let mut diags = vec![];
     for o in ev.outcomes.iter().filter(|o| !matches!(o.status, Status::Pass | Status::Skipped)) {
-        let (Some(file), Some(line), Some(col)) =
-            (o.origin["file"].as_str(), o.origin["line"].as_u64(), o.origin["column"].as_u64())
-        else {
+        let Some(crate::plan::Origin { file, line, column: col }) = &o.origin else {
             continue;
         };
+        let (file, line, col) = (file.as_str(), *line, *col);
         let id = match files.get(file) {
             Some(id) => *id,
             None => {
@@ -117,7 +120,7 @@ pub fn failure_diagnostics(ev: &Evaluation) -> (Vec<Diagnostic>, SourceMap) {
             }
         };
         let text = sources.get(id).text.clone();
-        let Some(at) = offset(&text, line as usize, col as usize) else {
+        let Some(at) = offset(&text, line, col) else {
             continue;
         };
         let len = o.selector.len().min(text.len().saturating_sub(at));

@@ -105,8 +105,81 @@ pub enum Lookup {
     },
     Miss,
     /// An entry was there but failed verification (the reason); it has been removed.
-    Corrupt(String),
+    Corrupt(Damage),
 }
+
+/// What a filler or reader of an entry reports: its own error (an index's, a file's).
+pub type Fault = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why an entry could not be stored.
+#[derive(Debug)]
+pub enum CacheError {
+    /// A file operation in the cache folder failed (what was being done, and where).
+    Io { doing: &'static str, path: PathBuf, source: std::io::Error },
+    /// Filling the entry failed.
+    Fill(Fault),
+}
+
+impl std::fmt::Display for CacheError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheError::Io { doing, path, source } => write!(f, "cannot {doing} {}: {source}", path.display()),
+            CacheError::Fill(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+/// Why an entry fails verification.
+#[derive(Debug)]
+pub enum Damage {
+    NoManifest(std::io::Error),
+    InvalidManifest(serde_json::Error),
+    OtherEntry,
+    NoFiles,
+    Unreadable { name: String, source: std::io::Error },
+    Size { name: String, bytes: u64, expected: u64 },
+    Checksum(String),
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::NoManifest(e) => write!(f, "no readable manifest ({e})"),
+            Damage::InvalidManifest(e) => write!(f, "the manifest is not valid ({e})"),
+            Damage::OtherEntry => f.write_str("the manifest belongs to another entry or format"),
+            Damage::NoFiles => f.write_str("the manifest lists no files"),
+            Damage::Unreadable { name, source } => write!(f, "{name} is unreadable ({source})"),
+            Damage::Size { name, bytes, expected } => {
+                write!(f, "{name} has {bytes} bytes, the manifest says {expected}")
+            }
+            Damage::Checksum(name) => write!(f, "{name} does not match its checksum"),
+        }
+    }
+}
+
+impl std::error::Error for Damage {}
+
+/// Why a ground-truth file cannot be read.
+#[derive(Debug)]
+pub enum TruthError {
+    Io(std::io::Error),
+    NotTruth,
+    WrongLength,
+}
+
+impl std::fmt::Display for TruthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TruthError::Io(e) => e.fmt(f),
+            TruthError::NotTruth => f.write_str("not a ground-truth file"),
+            TruthError::WrongLength => f.write_str("the ground-truth file has the wrong length"),
+        }
+    }
+}
+
+impl std::error::Error for TruthError {}
 
 pub struct Cache {
     root: PathBuf,
@@ -147,27 +220,30 @@ impl Cache {
         what: &str,
         key: &str,
         facts: serde_json::Value,
-        fill: impl FnOnce(&Path) -> Result<(), String>,
-    ) -> Result<PathBuf, String> {
-        std::fs::create_dir_all(&self.root)
-            .map_err(|e| format!("cannot create the cache folder {}: {e}", self.root.display()))?;
+        fill: impl FnOnce(&Path) -> Result<(), Fault>,
+    ) -> Result<PathBuf, CacheError> {
+        let io = |doing: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CacheError::Io { doing, path, source }
+        };
+        std::fs::create_dir_all(&self.root).map_err(io("create the cache folder", &self.root))?;
         // Unique per process and per store, so concurrent runs (and threads) never share it.
         static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self.root.join(format!(".tmp-{what}-{key}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot write in {}: {e}", self.root.display()))?;
+        std::fs::create_dir_all(&tmp).map_err(io("write in", &self.root))?;
         let result = (|| {
-            fill(&tmp)?;
+            fill(&tmp).map_err(CacheError::Fill)?;
             let mut files = vec![];
             let mut names: Vec<_> = std::fs::read_dir(&tmp)
-                .map_err(|e| e.to_string())?
+                .map_err(io("list", &tmp))?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
             names.sort();
             for name in names {
-                let (bytes, xxh3) = file_hash(&tmp.join(&name)).map_err(|e| e.to_string())?;
+                let (bytes, xxh3) = file_hash(&tmp.join(&name)).map_err(io("read", &tmp.join(&name)))?;
                 files.push(FileEntry { name, bytes, xxh3 });
             }
             let m = Manifest {
@@ -178,9 +254,11 @@ impl Cache {
                 files,
                 facts,
             };
-            let mut f = std::fs::File::create(tmp.join("manifest.json")).map_err(|e| e.to_string())?;
-            f.write_all(&serde_json::to_vec_pretty(&m).unwrap()).map_err(|e| e.to_string())?;
-            f.sync_all().map_err(|e| e.to_string())?;
+            let manifest = tmp.join("manifest.json");
+            let mut f = std::fs::File::create(&manifest).map_err(io("create", &manifest))?;
+            let text = serde_json::to_vec_pretty(&m).expect("a manifest serialises: plain fields");
+            f.write_all(&text).map_err(io("write", &manifest))?;
+            f.sync_all().map_err(io("write", &manifest))?;
             let dir = self.entry_dir(what, key);
             // Another run may have stored the same entry meanwhile, and may be reading it:
             // a valid entry is never replaced (this run's copy is dropped), only a damaged one.
@@ -196,7 +274,7 @@ impl Cache {
                     let _ = std::fs::remove_dir_all(&tmp);
                     Ok(dir)
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(io("rename into", &dir)(e)),
             }
         })();
         if result.is_err() {
@@ -206,29 +284,30 @@ impl Cache {
     }
 }
 
-fn verify(dir: &Path, what: &str, key: &str) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| format!("no readable manifest ({e})"))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| format!("the manifest is not valid ({e})"))?;
+fn verify(dir: &Path, what: &str, key: &str) -> Result<serde_json::Value, Damage> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(Damage::NoManifest)?;
+    let m: Manifest = serde_json::from_str(&text).map_err(Damage::InvalidManifest)?;
     if m.format != FORMAT || m.key != key || m.what != what {
-        return Err("the manifest belongs to another entry or format".into());
+        return Err(Damage::OtherEntry);
     }
     if m.files.is_empty() {
-        return Err("the manifest lists no files".into());
+        return Err(Damage::NoFiles);
     }
     for f in &m.files {
-        let (bytes, xxh3) = file_hash(&dir.join(&f.name)).map_err(|e| format!("{} is unreadable ({e})", f.name))?;
+        let (bytes, xxh3) =
+            file_hash(&dir.join(&f.name)).map_err(|source| Damage::Unreadable { name: f.name.clone(), source })?;
         if bytes != f.bytes {
-            return Err(format!("{} has {bytes} bytes, the manifest says {}", f.name, f.bytes));
+            return Err(Damage::Size { name: f.name.clone(), bytes, expected: f.bytes });
         }
         if xxh3 != f.xxh3 {
-            return Err(format!("{} does not match its checksum", f.name));
+            return Err(Damage::Checksum(f.name.clone()));
         }
     }
     Ok(m.facts)
 }
 
 /// Ground truth as a file: `BCGT`, rows and k as u32, then rows x k ids (little-endian).
-pub fn write_truth(path: &Path, truth: &[Vec<u32>], k: usize) -> Result<(), String> {
+pub fn write_truth(path: &Path, truth: &[Vec<u32>], k: usize) -> std::io::Result<()> {
     let mut b = Vec::with_capacity(12 + truth.len() * k * 4);
     b.extend_from_slice(b"BCGT");
     b.extend_from_slice(&(truth.len() as u32).to_le_bytes());
@@ -238,18 +317,18 @@ pub fn write_truth(path: &Path, truth: &[Vec<u32>], k: usize) -> Result<(), Stri
             b.extend_from_slice(&row.get(j).copied().unwrap_or(u32::MAX).to_le_bytes());
         }
     }
-    std::fs::write(path, b).map_err(|e| e.to_string())
+    std::fs::write(path, b)
 }
 
-pub fn read_truth(path: &Path) -> Result<Vec<Vec<u32>>, String> {
-    let b = std::fs::read(path).map_err(|e| e.to_string())?;
+pub fn read_truth(path: &Path) -> Result<Vec<Vec<u32>>, TruthError> {
+    let b = std::fs::read(path).map_err(TruthError::Io)?;
     if b.len() < 12 || &b[..4] != b"BCGT" {
-        return Err("not a ground-truth file".into());
+        return Err(TruthError::NotTruth);
     }
     let word = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
     let (rows, k) = (word(4) as usize, word(8) as usize);
     if b.len() != 12 + rows * k * 4 {
-        return Err("the ground-truth file has the wrong length".into());
+        return Err(TruthError::WrongLength);
     }
     Ok((0..rows).map(|r| (0..k).map(|j| word(12 + (r * k + j) * 4)).filter(|&id| id != u32::MAX).collect()).collect())
 }
@@ -266,7 +345,7 @@ mod tests {
         assert!(matches!(c.lookup("truth", &key), Lookup::Miss));
         let truth = vec![vec![1, 2, 3], vec![4, 5, 6]];
         let d = c
-            .store("truth", &key, serde_json::json!({"s": 1.5}), |d| write_truth(&d.join("truth.bin"), &truth, 3))
+            .store("truth", &key, serde_json::json!({"s": 1.5}), |d| Ok(write_truth(&d.join("truth.bin"), &truth, 3)?))
             .unwrap();
         match c.lookup("truth", &key) {
             Lookup::Hit { dir, facts } => {
@@ -279,7 +358,7 @@ mod tests {
         let mut b = std::fs::read(d.join("truth.bin")).unwrap();
         b[14] ^= 1;
         std::fs::write(d.join("truth.bin"), b).unwrap();
-        assert!(matches!(c.lookup("truth", &key), Lookup::Corrupt(r) if r.contains("checksum")));
+        assert!(matches!(c.lookup("truth", &key), Lookup::Corrupt(r) if r.to_string().contains("checksum")));
         assert!(!d.exists(), "a corrupt entry is removed");
         assert!(matches!(c.lookup("truth", &key), Lookup::Miss));
     }
@@ -293,7 +372,7 @@ mod tests {
         let key = Key::new("t").text("x", 2).hex();
         let truth = vec![vec![7, 8]];
         let first = Cache::new(dir.path().to_path_buf())
-            .store("truth", &key, serde_json::json!({}), |d| write_truth(&d.join("truth.bin"), &truth, 2))
+            .store("truth", &key, serde_json::json!({}), |d| Ok(write_truth(&d.join("truth.bin"), &truth, 2)?))
             .unwrap();
         let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
         let before = inode(&first.join("truth.bin"));
@@ -303,7 +382,7 @@ mod tests {
                 std::thread::spawn(move || {
                     Cache::new(root).store("truth", &key, serde_json::json!({}), |d| {
                         std::thread::sleep(std::time::Duration::from_millis(30));
-                        write_truth(&d.join("truth.bin"), &truth, 2)
+                        Ok(write_truth(&d.join("truth.bin"), &truth, 2)?)
                     })
                 })
             })

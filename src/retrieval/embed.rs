@@ -60,10 +60,10 @@ impl Embedder {
     }
 
     /// Unit-length embeddings of `texts`, in order.
-    pub fn embed(&self, texts: &[String], progress: &mut dyn FnMut(usize)) -> Result<Vectors, String> {
+    pub fn embed(&self, texts: &[String], progress: &mut dyn FnMut(usize)) -> Result<Vectors, EmbedError> {
         let mut out = Vec::with_capacity(texts.len() * self.dim);
         for (b, chunk) in texts.chunks(BATCH).enumerate() {
-            out.extend(self.batch(chunk).map_err(|e| format!("embedding failed: {e}"))?);
+            out.extend(self.batch(chunk).map_err(EmbedError)?);
             progress((b * BATCH + chunk.len()).min(texts.len()));
         }
         Ok(Vectors { dim: self.dim, data: out })
@@ -88,6 +88,18 @@ impl Embedder {
         Ok(mean.broadcast_div(&norm)?.flatten_all()?.to_vec1::<f32>()?)
     }
 }
+
+/// Why a batch of texts could not be embedded (the tokenizer's or the model's error).
+#[derive(Debug)]
+pub struct EmbedError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for EmbedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "embedding failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for EmbedError {}
 
 /// Texts of a corpus or query file: `.jsonl` lines with a `text` string, else one text per
 /// non-empty line.

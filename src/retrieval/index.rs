@@ -179,13 +179,14 @@ impl HnswRs {
     /// so a damaged file is caught here as an error (the cache verifies checksums first).
     pub fn load(dir: &Path, dist: Dist) -> Result<HnswRs, IndexError> {
         let dir = dir.to_path_buf();
-        let loaded = std::panic::catch_unwind(move || -> Result<Graph, String> {
+        let unreadable = |e: &dyn std::fmt::Display| IndexError::Load(format!("hnsw_rs could not read the index: {e}"));
+        let loaded = std::panic::catch_unwind(move || -> Result<Graph, IndexError> {
             // The reloaded graph borrows its reader for its whole life; the reader is small
             // and one is made per index load, so it is kept for the life of the process.
             let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dir, HNSW_RS_STEM)));
             let mut g = match dist {
-                Dist::L2 => Graph::L2(io.load_hnsw::<f32, DistL2>().map_err(|e| e.to_string())?),
-                Dist::Dot => Graph::Dot(io.load_hnsw::<f32, DistDot>().map_err(|e| e.to_string())?),
+                Dist::L2 => Graph::L2(io.load_hnsw::<f32, DistL2>().map_err(|e| unreadable(&e))?),
+                Dist::Dot => Graph::Dot(io.load_hnsw::<f32, DistDot>().map_err(|e| unreadable(&e))?),
             };
             match &mut g {
                 Graph::L2(h) => h.set_searching_mode(true),
@@ -195,7 +196,7 @@ impl HnswRs {
         });
         match loaded {
             Ok(Ok(graph)) => Ok(HnswRs { graph }),
-            Ok(Err(e)) => Err(IndexError::Load(format!("hnsw_rs could not read the index: {e}"))),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(IndexError::Load("hnsw_rs rejected the index files (a consistency check failed)".into())),
         }
     }

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::cache::{self, Cache, Key, Lookup};
+use super::cache::{self, Cache, Fault, Key, Lookup};
 use super::data::{self, Vectors};
 use super::embed::{self, Embedder};
 use super::exact::{self, Dist};
 use super::index::{AnnIndex, Flat, HnswParams, HnswRs, IndexError, Usearch};
 use crate::dsl::metrics::{MetricDef, RECALL};
-use crate::dsl::model::{DataSource, DistanceMetric, IndexBackend, IndexKind, QuerySource, Retrieval};
+use crate::dsl::model::{DataSource, DistanceMetric, Index, IndexBackend, IndexKind, Query, QuerySource, Retrieval};
 use crate::random::Rng;
 use crate::workload::facts::{Facts, Table};
 use crate::workload::setup::{ready, Prepared, SetupContext, SetupError};
@@ -82,7 +82,7 @@ pub struct RetrievalOptions<'a> {
     /// The cache folder for indexes, ground truth and embeddings (None: caching is off).
     pub cache: Option<std::path::PathBuf>,
     /// A split run's shard: a query file keeps the queries whose index mod N is this shard's.
-    pub partition: Option<crate::shard::Shard>,
+    pub partition: Option<crate::partition::Shard>,
 }
 
 fn rss() -> u64 {
@@ -120,7 +120,7 @@ impl Ctx<'_> {
         key: &str,
         label: &str,
         redo: &str,
-        read: impl FnOnce(&Path, &serde_json::Value) -> Result<T, String>,
+        read: impl FnOnce(&Path, &serde_json::Value) -> Result<T, Fault>,
     ) -> Option<(T, PathBuf)> {
         match self.cache?.lookup(what, key) {
             Lookup::Hit { dir, facts } => match read(&dir, &facts) {
@@ -146,7 +146,7 @@ impl Ctx<'_> {
         key: &str,
         label: &str,
         facts: serde_json::Value,
-        fill: impl FnOnce(&Path) -> Result<(), String>,
+        fill: impl FnOnce(&Path) -> Result<(), Fault>,
     ) -> Option<PathBuf> {
         match self.cache?.store(what, key, facts, fill) {
             Ok(dir) => Some(dir),
@@ -187,7 +187,7 @@ fn embed_texts(path: &Path, embedder: &Embedder, cx: &mut Ctx) -> Result<(Vector
             if v.len() == n {
                 Ok(v)
             } else {
-                Err(format!("it holds {} vectors, not {n}", v.len()))
+                Err(format!("it holds {} vectors, not {n}", v.len()).into())
             }
         });
         if let Some((v, _)) = hit {
@@ -206,13 +206,11 @@ fn embed_texts(path: &Path, embedder: &Embedder, cx: &mut Ctx) -> Result<(Vector
                 progress(format!("embedded {done}/{n}"));
             }
         })
-        .map_err(|e| SetupError::runtime(e, None))?;
+        .map_err(|e| SetupError::runtime(e.to_string(), None))?;
     (cx.progress)(format!("embedded {n} texts in {:.1} s", t.elapsed().as_secs_f64()));
     if let Some(key) = &key {
         let npy = v.to_npy();
-        cx.store("embed", key, &label, serde_json::json!({}), |d| {
-            std::fs::write(d.join("vectors.npy"), &npy).map_err(|e| e.to_string())
-        });
+        cx.store("embed", key, &label, serde_json::json!({}), |d| Ok(std::fs::write(d.join("vectors.npy"), &npy)?));
     }
     Ok((v, n))
 }
@@ -226,6 +224,42 @@ struct Built {
     file_bytes: Option<u64>,
     /// Seconds to read it from the cache; `None` when it was built in this run.
     load_time_s: Option<f64>,
+}
+
+/// An index from the cache (loaded and checked against the data), if there is one.
+fn cached_index(
+    backend: IndexBackend,
+    base: &Vectors,
+    dist: Dist,
+    p: &HnswParams,
+    what: &str,
+    key: &str,
+    cx: &mut Ctx,
+) -> Option<Built> {
+    let hit = cx.cached(what, key, &format!("{what} index"), "rebuilt", |dir, facts| {
+        let before = rss();
+        let t = Instant::now();
+        let index: Arc<dyn AnnIndex> = match backend {
+            IndexBackend::HnswRs => Arc::new(HnswRs::load(dir, dist)?),
+            IndexBackend::Usearch => Arc::new(Usearch::load(dir, base.dim, dist, p)?),
+        };
+        if index.len() != base.len() {
+            return Err(format!("it holds {} entries, not {}", index.len(), base.len()).into());
+        }
+        Ok(Built {
+            load_time_s: Some(t.elapsed().as_secs_f64()),
+            memory_bytes: index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before)),
+            index,
+            build_time_s: facts["build_time_s"].as_f64().unwrap_or(f64::NAN),
+            file_bytes: Some(folder_bytes(dir)),
+        })
+    });
+    if let Some((built, dir)) = hit {
+        let load = built.load_time_s.unwrap_or_default();
+        (cx.progress)(format!("index from the cache in {load:.1} s ({})", dir.display()));
+        return Some(built);
+    }
+    None
 }
 
 fn hnsw_index(
@@ -249,30 +283,8 @@ fn hnsw_index(
             .text("params", serde_json::to_string(p).unwrap());
         key
     });
-    if let Some(key) = &key {
-        let hit = cx.cached(&what, key, &format!("{what} index"), "rebuilt", |dir, facts| {
-            let before = rss();
-            let t = Instant::now();
-            let index: Arc<dyn AnnIndex> = match backend {
-                IndexBackend::HnswRs => Arc::new(HnswRs::load(dir, dist).map_err(|e| e.to_string())?),
-                IndexBackend::Usearch => Arc::new(Usearch::load(dir, base.dim, dist, p).map_err(|e| e.to_string())?),
-            };
-            if index.len() != base.len() {
-                return Err(format!("it holds {} entries, not {}", index.len(), base.len()));
-            }
-            Ok(Built {
-                load_time_s: Some(t.elapsed().as_secs_f64()),
-                memory_bytes: index.memory_bytes().unwrap_or_else(|| rss().saturating_sub(before)),
-                index,
-                build_time_s: facts["build_time_s"].as_f64().unwrap_or(f64::NAN),
-                file_bytes: Some(folder_bytes(dir)),
-            })
-        });
-        if let Some((built, dir)) = hit {
-            let load = built.load_time_s.unwrap_or_default();
-            (cx.progress)(format!("index from the cache in {load:.1} s ({})", dir.display()));
-            return Ok(built);
-        }
+    if let Some(built) = key.as_ref().and_then(|key| cached_index(backend, base, dist, p, &what, key, cx)) {
+        return Ok(built);
     }
     (cx.progress)(format!(
         "building HNSW ({}, M {}, ef_construction {}{}) on {} cores",
@@ -284,15 +296,15 @@ fn hnsw_index(
     ));
     let before = rss();
     let t = Instant::now();
-    type Save = Box<dyn Fn(&Path) -> Result<(), String>>;
+    type Save = Box<dyn Fn(&Path) -> Result<(), IndexError>>;
     let (index, save): (Arc<dyn AnnIndex>, Save) = match backend {
         IndexBackend::HnswRs => {
             let h = Arc::new(HnswRs::build(base, dist, p));
-            (h.clone(), Box::new(move |d: &Path| h.save(d).map_err(|e| e.to_string())))
+            (h.clone(), Box::new(move |d: &Path| h.save(d)))
         }
         IndexBackend::Usearch => {
             let u = Arc::new(Usearch::build(base, dist, p).map_err(|e| SetupError::runtime(e.to_string(), None))?);
-            (u.clone(), Box::new(move |d: &Path| u.save(d).map_err(|e| e.to_string())))
+            (u.clone(), Box::new(move |d: &Path| u.save(d)))
         }
     };
     let build_time_s = t.elapsed().as_secs_f64();
@@ -302,7 +314,7 @@ fn hnsw_index(
     if let Some(key) = &key {
         let t = Instant::now();
         let facts = serde_json::json!({ "build_time_s": build_time_s });
-        if let Some(dir) = cx.store(&what, key, "index", facts, |d| save(d)) {
+        if let Some(dir) = cx.store(&what, key, "index", facts, |d| Ok(save(d)?)) {
             file_bytes = Some(folder_bytes(&dir));
             (cx.progress)(format!("index cached in {:.1} s ({})", t.elapsed().as_secs_f64(), dir.display()));
         }
@@ -335,7 +347,7 @@ fn ground_truth(
             if t.len() == queries.len() {
                 Ok((t, facts["seconds"].as_f64().unwrap_or(f64::NAN)))
             } else {
-                Err(format!("it holds {} queries, not {}", t.len(), queries.len()))
+                Err(format!("it holds {} queries, not {}", t.len(), queries.len()).into())
             }
         });
         if let Some(((truth, secs), _)) = hit {
@@ -349,7 +361,7 @@ fn ground_truth(
     let secs = t.elapsed().as_secs_f64();
     if let Some(key) = &key {
         cx.store("truth", key, "ground truth", serde_json::json!({ "seconds": secs }), |d| {
-            cache::write_truth(&d.join("truth.bin"), &truth, k)
+            Ok(cache::write_truth(&d.join("truth.bin"), &truth, k)?)
         });
     }
     (truth, secs, false)
@@ -373,6 +385,193 @@ pub fn prepare(r: &Retrieval, cx: &mut SetupContext) -> Result<Prepared, SetupEr
     ready(prepared, span)
 }
 
+/// The data vectors (generated, read, or a corpus embedded), how to describe them, the
+/// synthetic clusters (for held-out queries) and the embedding model of a text corpus.
+#[allow(clippy::type_complexity)]
+fn base_data(
+    r: &Retrieval,
+    setup: &RetrievalOptions,
+    n: usize,
+    dim: usize,
+    cx: &mut Ctx,
+) -> Result<(Vectors, String, Option<(usize, f64)>, Option<Embedder>), SetupError> {
+    let mut embedder = None;
+    let (base, text, centres) = match r.data.as_ref().map(|d| &d.value) {
+        None | Some(DataSource::Synthetic { .. }) => {
+            let (clusters, spread) = match r.data.as_ref().map(|d| &d.value) {
+                Some(DataSource::Synthetic { clusters, spread }) => {
+                    (clusters.as_ref().map_or(1000, |c| c.value as usize), spread.as_ref().map_or(0.5, |s| s.value))
+                }
+                _ => (1000, 0.5),
+            };
+            (cx.progress)(format!("generating {n} x {dim} clustered vectors ({clusters} centres, spread {spread})"));
+            (
+                data::clustered(n, dim, clusters, spread, setup.seed, 0),
+                format!("synthetic: {clusters} clusters, spread {spread}"),
+                Some((clusters, spread)),
+            )
+        }
+        Some(DataSource::File { path }) => {
+            let p = setup.base.join(&path.value);
+            (cx.progress)(format!("reading {}", p.display()));
+            let mut v = data::read(&p)?;
+            if v.dim != dim {
+                return Err(SetupError::input(
+                    format!("`{}` holds vectors of dimension {}, the index declares dim={dim}", p.display(), v.dim),
+                    format!("set `dim={}` on the `index` node", v.dim),
+                ));
+            }
+            v.data.truncate(n.min(v.len()) * dim);
+            (v, format!("file: {}", p.display()), None)
+        }
+        Some(DataSource::Text { corpus, model }) => {
+            // Found like any model path: beside the scenario, then in the model folder.
+            let name = model.as_ref().map_or(embed::DEFAULT_MODEL, |m| m.value.as_str());
+            let e = Embedder::load(&crate::workload::setup::resolve(setup.base, name))?;
+            if e.dim != dim {
+                return Err(SetupError::input(
+                    format!("the embedding model gives vectors of dimension {}, the index declares dim={dim}", e.dim),
+                    format!("set `dim={}` on the `index` node", e.dim),
+                ));
+            }
+            let p = setup.base.join(&corpus.value);
+            let (mut v, texts) = embed_texts(&p, &e, cx)?;
+            v.data.truncate(n.min(v.len()) * dim);
+            let text = format!("text: {} ({texts} texts, {})", p.display(), e.dir.display());
+            embedder = Some(e);
+            (v, text, None)
+        }
+    };
+    if base.len() < n {
+        let have = base.len();
+        cx.warnings.push(format!("the data holds {have} entries, fewer than entries={n}: the index has {have}"));
+    }
+    Ok((base, text, centres, embedder))
+}
+
+/// The query vectors: held out of the synthetic clusters, read (or embedded) from a file,
+/// or sampled from the data with Gaussian noise.
+#[allow(clippy::too_many_arguments)]
+fn query_vectors(
+    q: Option<&Query>,
+    source: QuerySource,
+    centres: Option<(usize, f64)>,
+    base: &Vectors,
+    embedder: Option<&Embedder>,
+    setup: &RetrievalOptions,
+    count: usize,
+    dim: usize,
+    cx: &mut Ctx,
+) -> Result<Vectors, SetupError> {
+    Ok(match (source, centres) {
+        (QuerySource::HeldOut, Some((clusters, spread))) => {
+            data::clustered(count, dim, clusters, spread, setup.seed, 1)
+        }
+        (QuerySource::File, _) => {
+            let f = q.and_then(|q| q.file.as_ref()).ok_or_else(|| {
+                SetupError::input("`source=\"file\"` needs `file=` on the `query` node", "add file=\"queries.npy\"")
+            })?;
+            let path = setup.base.join(&f.value);
+            let v = match embedder {
+                // Texts are embedded with the corpus's model.
+                Some(e) if !data::is_vector_file(&path) => embed_texts(&path, e, cx)?.0,
+                _ => data::read(&path)?,
+            };
+            let v = match setup.partition {
+                Some(s) => {
+                    let rows: Vec<Vec<f32>> = (0..v.len()).map(|i| v.row(i).to_vec()).collect();
+                    let rows = crate::prompts::shard_texts(rows, Some(s), &path)?;
+                    Vectors { dim: v.dim, data: rows.concat() }
+                }
+                None => v,
+            };
+            if v.dim != dim {
+                return Err(SetupError::input(
+                    format!("the query file has dimension {}, the index {dim}", v.dim),
+                    "use queries of the index's dimension",
+                ));
+            }
+            v
+        }
+        // Sampled from the data with Gaussian noise (held-out queries of file and text data too).
+        _ => {
+            let noise = q.and_then(|q| q.noise.as_ref()).map_or(0.01, |x| x.value);
+            let mut rng = Rng::new(setup.seed ^ 0x9e37);
+            let mut out = Vec::with_capacity(count * dim);
+            for _ in 0..count {
+                let i = (rng.next_u64() % base.len().max(1) as u64) as usize;
+                out.extend(base.row(i).iter().map(|x| x + (noise * rng.normal()) as f32));
+            }
+            Vectors { dim, data: out }
+        }
+    })
+}
+
+/// hnsw_rs's dot distance is 1 - <a, b> and asserts that it is not negative: it is for unit
+/// vectors only.
+fn unit_vectors_only(base: &Vectors) -> Result<(), SetupError> {
+    // hnsw_rs's dot distance is 1 - <a, b> and asserts that it is not negative: it is
+    // for unit vectors only.
+    let off =
+        (0..base.len()).map(|i| base.row(i).iter().map(|x| x * x).sum::<f32>().sqrt()).any(|n| (n - 1.0).abs() > 1e-3);
+    if off {
+        return Err(SetupError::input(
+            "hnsw_rs's `dot` distance works on unit vectors only, and these data are not normalised",
+            "use `metric=\"cosine\"` (normalises data and queries), or `backend=\"usearch\"` for inner products of any length",
+        ));
+    }
+    Ok(())
+}
+
+/// The ef values to measure: the requests' ef first, then the sweep's, each once.
+fn ef_values(q: Option<&Query>) -> Vec<usize> {
+    let mut efs: Vec<usize> = vec![];
+    for e in q.map(|q| q.ef.iter().map(|e| e.value as usize)).into_iter().flatten() {
+        if !efs.contains(&e) {
+            efs.push(e);
+        }
+    }
+    efs
+}
+
+/// The index over the data: exact (flat), or HNSW with the scenario's parameters over the
+/// backend's defaults (built, or loaded from the cache).
+fn build_index(
+    idx: &Index,
+    backend: IndexBackend,
+    base: &Arc<Vectors>,
+    data_hash: &str,
+    dist: Dist,
+    cx: &mut Ctx,
+) -> Result<(Built, Option<HnswParams>), SetupError> {
+    Ok(match idx.kind.value {
+        IndexKind::Flat => (
+            Built {
+                index: Arc::new(Flat { data: base.clone(), dist }),
+                build_time_s: 0.0,
+                memory_bytes: base.data.len() as u64 * 4,
+                file_bytes: None,
+                load_time_s: None,
+            },
+            None,
+        ),
+        IndexKind::Hnsw => {
+            let d = HnswParams::defaults_for(backend);
+            let p = HnswParams {
+                m: idx.m.as_ref().map_or(d.m, |m| m.value as usize),
+                ef_construction: idx.ef_construction.as_ref().map_or(d.ef_construction, |e| e.value as usize),
+                max_layers: idx.max_layers.as_ref().map_or(d.max_layers, |e| e.value as usize),
+                extend_candidates: idx.extend_candidates.as_ref().map_or(d.extend_candidates, |e| e.value),
+                keep_pruned: idx.keep_pruned.as_ref().map_or(d.keep_pruned, |e| e.value),
+                level_scale: idx.level_scale.as_ref().map_or(d.level_scale, |e| e.value),
+                quantization: idx.quantization.as_ref().map_or(d.quantization, |e| e.value),
+            };
+            let b = hnsw_index(backend, base, data_hash, dist, &p, cx)?;
+            (b, Some(p))
+        }
+    })
+}
+
 impl RetrievalWorkload {
     /// Builds the workload with the options the scenario resolves to; `warnings` receives
     /// what the result should say about the setup (a damaged cache entry, ...).
@@ -393,127 +592,18 @@ impl RetrievalWorkload {
         let count = q.and_then(|q| q.count.as_ref()).map_or(1000, |c| c.value as usize);
         let cache = setup.cache.clone().map(Cache::new);
         let mut cx = Ctx { cache: cache.as_ref(), warnings, progress };
-        let mut embedder = None;
         // Data.
         let t = Instant::now();
-        let (mut base, data_text, centres) = match r.data.as_ref().map(|d| &d.value) {
-            None | Some(DataSource::Synthetic { .. }) => {
-                let (clusters, spread) = match r.data.as_ref().map(|d| &d.value) {
-                    Some(DataSource::Synthetic { clusters, spread }) => {
-                        (clusters.as_ref().map_or(1000, |c| c.value as usize), spread.as_ref().map_or(0.5, |s| s.value))
-                    }
-                    _ => (1000, 0.5),
-                };
-                (cx.progress)(format!(
-                    "generating {n} x {dim} clustered vectors ({clusters} centres, spread {spread})"
-                ));
-                (
-                    data::clustered(n, dim, clusters, spread, setup.seed, 0),
-                    format!("synthetic: {clusters} clusters, spread {spread}"),
-                    Some((clusters, spread)),
-                )
-            }
-            Some(DataSource::File { path }) => {
-                let p = setup.base.join(&path.value);
-                (cx.progress)(format!("reading {}", p.display()));
-                let mut v = data::read(&p)?;
-                if v.dim != dim {
-                    return Err(SetupError::input(
-                        format!("`{}` holds vectors of dimension {}, the index declares dim={dim}", p.display(), v.dim),
-                        format!("set `dim={}` on the `index` node", v.dim),
-                    ));
-                }
-                v.data.truncate(n.min(v.len()) * dim);
-                (v, format!("file: {}", p.display()), None)
-            }
-            Some(DataSource::Text { corpus, model }) => {
-                // Found like any model path: beside the scenario, then in the model folder.
-                let name = model.as_ref().map_or(embed::DEFAULT_MODEL, |m| m.value.as_str());
-                let e = Embedder::load(&crate::workload::setup::resolve(setup.base, name))?;
-                if e.dim != dim {
-                    return Err(SetupError::input(
-                        format!(
-                            "the embedding model gives vectors of dimension {}, the index declares dim={dim}",
-                            e.dim
-                        ),
-                        format!("set `dim={}` on the `index` node", e.dim),
-                    ));
-                }
-                let p = setup.base.join(&corpus.value);
-                let (mut v, texts) = embed_texts(&p, &e, &mut cx)?;
-                v.data.truncate(n.min(v.len()) * dim);
-                let text = format!("text: {} ({texts} texts, {})", p.display(), e.dir.display());
-                embedder = Some(e);
-                (v, text, None)
-            }
-        };
-        if base.len() < n {
-            cx.warnings.push(format!(
-                "the data holds {} entries, fewer than entries={n}: the index has {}",
-                base.len(),
-                base.len()
-            ));
-        }
+        let (mut base, data_text, centres, embedder) = base_data(r, setup, n, dim, &mut cx)?;
         // Queries.
         let source = q.and_then(|q| q.source.as_ref()).map_or(QuerySource::HeldOut, |s| s.value);
-        let mut queries = match (source, centres) {
-            (QuerySource::HeldOut, Some((clusters, spread))) => {
-                data::clustered(count, dim, clusters, spread, setup.seed, 1)
-            }
-            (QuerySource::File, _) => {
-                let f = q.and_then(|q| q.file.as_ref()).ok_or_else(|| {
-                    SetupError::input("`source=\"file\"` needs `file=` on the `query` node", "add file=\"queries.npy\"")
-                })?;
-                let path = setup.base.join(&f.value);
-                let v = match &embedder {
-                    // Texts are embedded with the corpus's model.
-                    Some(e) if !data::is_vector_file(&path) => embed_texts(&path, e, &mut cx)?.0,
-                    _ => data::read(&path)?,
-                };
-                let v = match setup.partition {
-                    Some(s) => {
-                        let rows: Vec<Vec<f32>> = (0..v.len()).map(|i| v.row(i).to_vec()).collect();
-                        let rows = crate::prompts::shard_texts(rows, Some(s), &path)?;
-                        Vectors { dim: v.dim, data: rows.concat() }
-                    }
-                    None => v,
-                };
-                if v.dim != dim {
-                    return Err(SetupError::input(
-                        format!("the query file has dimension {}, the index {dim}", v.dim),
-                        "use queries of the index's dimension",
-                    ));
-                }
-                v
-            }
-            // Sampled from the data with Gaussian noise (held-out queries of file and text data too).
-            _ => {
-                let noise = q.and_then(|q| q.noise.as_ref()).map_or(0.01, |x| x.value);
-                let mut rng = Rng::new(setup.seed ^ 0x9e37);
-                let mut out = Vec::with_capacity(count * dim);
-                for _ in 0..count {
-                    let i = (rng.next_u64() % base.len().max(1) as u64) as usize;
-                    out.extend(base.row(i).iter().map(|x| x + (noise * rng.normal()) as f32));
-                }
-                Vectors { dim, data: out }
-            }
-        };
+        let mut queries = query_vectors(q, source, centres, &base, embedder.as_ref(), setup, count, dim, &mut cx)?;
         if metric == DistanceMetric::Cosine {
             base.normalize();
             queries.normalize();
         }
         if backend == IndexBackend::HnswRs && idx.kind.value == IndexKind::Hnsw && metric == DistanceMetric::Dot {
-            // hnsw_rs's dot distance is 1 - <a, b> and asserts that it is not negative: it is
-            // for unit vectors only.
-            let off = (0..base.len())
-                .map(|i| base.row(i).iter().map(|x| x * x).sum::<f32>().sqrt())
-                .any(|n| (n - 1.0).abs() > 1e-3);
-            if off {
-                return Err(SetupError::input(
-                    "hnsw_rs's `dot` distance works on unit vectors only, and these data are not normalised",
-                    "use `metric=\"cosine\"` (normalises data and queries), or `backend=\"usearch\"` for inner products of any length",
-                ));
-            }
+            unit_vectors_only(&base)?;
         }
         // Only cache keys use the data's hash.
         let data_hash = if cx.cache.is_some() { cache::vectors_hash(&base) } else { String::new() };
@@ -521,32 +611,7 @@ impl RetrievalWorkload {
         (cx.progress)(format!("data ready in {data_s:.1} s: {} entries, {} queries", base.len(), queries.len()));
         let base = Arc::new(base);
         // Index.
-        let (built, params) = match idx.kind.value {
-            IndexKind::Flat => (
-                Built {
-                    index: Arc::new(Flat { data: base.clone(), dist }),
-                    build_time_s: 0.0,
-                    memory_bytes: base.data.len() as u64 * 4,
-                    file_bytes: None,
-                    load_time_s: None,
-                },
-                None,
-            ),
-            IndexKind::Hnsw => {
-                let d = HnswParams::defaults_for(backend);
-                let p = HnswParams {
-                    m: idx.m.as_ref().map_or(d.m, |m| m.value as usize),
-                    ef_construction: idx.ef_construction.as_ref().map_or(d.ef_construction, |e| e.value as usize),
-                    max_layers: idx.max_layers.as_ref().map_or(d.max_layers, |e| e.value as usize),
-                    extend_candidates: idx.extend_candidates.as_ref().map_or(d.extend_candidates, |e| e.value),
-                    keep_pruned: idx.keep_pruned.as_ref().map_or(d.keep_pruned, |e| e.value),
-                    level_scale: idx.level_scale.as_ref().map_or(d.level_scale, |e| e.value),
-                    quantization: idx.quantization.as_ref().map_or(d.quantization, |e| e.value),
-                };
-                let b = hnsw_index(backend, &base, &data_hash, dist, &p, &mut cx)?;
-                (b, Some(p))
-            }
-        };
+        let (built, params) = build_index(idx, backend, &base, &data_hash, dist, &mut cx)?;
         // Ground truth.
         let (truth, ground_truth_s, truth_cached) = if r.ground_truth {
             let (t, s, c) = ground_truth(&base, &data_hash, &queries, k, dist, &mut cx);
@@ -554,13 +619,7 @@ impl RetrievalWorkload {
         } else {
             (None, None, false)
         };
-        // The requests' ef first, then the sweep's values, each measured once.
-        let mut efs: Vec<usize> = vec![];
-        for e in q.map(|q| q.ef.iter().map(|e| e.value as usize)).into_iter().flatten() {
-            if !efs.contains(&e) {
-                efs.push(e);
-            }
-        }
+        let efs = ef_values(q);
         let ef = efs.first().copied().unwrap_or(64);
         let facts = IndexFacts {
             kind: idx.kind.value.as_str(),
@@ -589,13 +648,19 @@ impl RetrievalWorkload {
         let mut w =
             RetrievalWorkload { index: built.index, queries: Arc::new(queries), truth, k, ef, facts, sweep: vec![] };
         if efs.len() > 1 {
-            for &e in &efs {
-                (cx.progress)(format!("ef sweep: ef {e}"));
-                let row = w.sweep_row(e).map_err(|e| SetupError::runtime(e.to_string(), None))?;
-                w.sweep.push(row);
-            }
+            w.sweep(&efs, cx.progress)?;
         }
         Ok(w)
+    }
+
+    /// The ef sweep: every query at each ef.
+    fn sweep(&mut self, efs: &[usize], progress: &mut dyn FnMut(String)) -> Result<(), SetupError> {
+        for &e in efs {
+            progress(format!("ef sweep: ef {e}"));
+            let row = self.sweep_row(e).map_err(|e| SetupError::runtime(e.to_string(), None))?;
+            self.sweep.push(row);
+        }
+        Ok(())
     }
 
     /// Every query once, one at a time, at `ef`.

@@ -145,27 +145,7 @@ pub trait Workload: Send + Sync {
     }
 }
 
-/// Service-level bounds of one request. `itl` bounds every gap between two tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Slo {
-    pub ttft: Option<std::time::Duration>,
-    pub itl: Option<std::time::Duration>,
-    pub tpot: Option<std::time::Duration>,
-    pub e2e: Option<std::time::Duration>,
-}
-
-impl Slo {
-    /// The bounds a workload's `slo` node gives.
-    pub fn from_spec(s: &crate::dsl::model::Slo) -> Slo {
-        let d =
-            |x: &Option<crate::dsl::span::Spanned<crate::dsl::units::Duration>>| x.as_ref().map(|d| d.value.as_std());
-        Slo { ttft: d(&s.ttft), itl: d(&s.itl), tpot: d(&s.tpot), e2e: d(&s.e2e) }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ttft.is_none() && self.itl.is_none() && self.tpot.is_none() && self.e2e.is_none()
-    }
-}
+pub use crate::measure::Slo;
 
 thread_local! {
     static ON_GENERATOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

@@ -96,8 +96,8 @@ pub struct SetupContext<'a> {
     /// The scenario's sources, for messages located in inline text.
     pub sources: &'a SourceMap,
     /// A split run's shard: prompt and query files keep the items whose index mod N is
-    /// this shard's (see [`crate::shard::Shard::partition`]).
-    pub partition: Option<crate::shard::Shard>,
+    /// this shard's (see [`crate::partition::Shard::partition`]).
+    pub partition: Option<crate::partition::Shard>,
     progress: &'a mut dyn FnMut(String),
     warnings: Vec<(&'static str, String)>,
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use benchctl::dsl::{self, diag, Checked, LoadOptions};
+use benchctl::dsl::{diag, Checked, LoadOptions};
 
 /// The binary as users run it: no colour, no stdlib folder from the environment.
 pub fn benchctl(args: &[&str]) -> std::process::Output {
@@ -28,11 +28,11 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// Checks scenario text as if it were the file `scenario.kdl` in the tests folder.
 pub fn check_text(text: &str, sets: &[&str]) -> Checked {
     let opts = LoadOptions { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() };
-    dsl::check_source("scenario.kdl", Some(&root().join("tests/scenario.kdl")), text, &opts)
+    benchctl::check::check_source("scenario.kdl", Some(&root().join("tests/scenario.kdl")), text, &opts)
 }
 
 pub fn check_path(path: &Path, opts: &LoadOptions) -> Checked {
-    dsl::check_file(path, opts)
+    benchctl::check::check_file(path, opts)
 }
 
 /// The diagnostics as users see them: no colour, 80 columns, absolute paths made relative.

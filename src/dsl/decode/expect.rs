@@ -170,6 +170,64 @@ pub fn parse_condition(
     })
 }
 
+/// The bound of the two-part form: `op value`, or `within="lo..hi"`; errors when both or
+/// neither are given, or the operator is not one.
+fn bound(
+    cx: &mut Ctx,
+    selector: &Spanned<String>,
+    op: Option<Spanned<String>>,
+    value: Option<Spanned<KdlValue>>,
+    within: Option<Spanned<String>>,
+) -> Option<Check> {
+    Some(match (op, value, within) {
+        (Some(_), _, Some(w)) => {
+            cx.error(
+                Code::ConflictingOptions,
+                w.span,
+                "an expectation compares (op value) or gives a range (within=), not both",
+                "range",
+                "keep one form",
+            );
+            return None;
+        }
+        (Some(op), Some(value), None) => {
+            let Some(cmp) = Comparison::from_name(&op.value) else {
+                let help = super::super::suggest::help_for(&op.value, Comparison::NAMES, "comparisons");
+                cx.error(
+                    Code::InvalidComparison,
+                    op.span,
+                    format!("`{}` is not a comparison", op.value),
+                    "unknown operator",
+                    help,
+                );
+                return None;
+            };
+            Check::Compare { op: Spanned::new(cmp, op.span), value }
+        }
+        (Some(op), None, None) => {
+            cx.error(
+                Code::MissingArgument,
+                op.span,
+                "the comparison has no value",
+                "compared with what?",
+                "add a bound, e.g. expect \"chat.ttft.p95\" \"<\" \"5ms\"",
+            );
+            return None;
+        }
+        (None, _, Some(w)) => Check::Within { range: w },
+        (None, _, None) => {
+            cx.error(
+                Code::MissingArgument,
+                selector.span,
+                "the expectation has no bound",
+                "no comparison",
+                "add an operator and a value (\"<\" \"5ms\") or within=\"5%..15%\"",
+            );
+            return None;
+        }
+    })
+}
+
 /// `expect "chat.ttft.p95" "<" "5ms" phase="steady"`, `expect "x.itl.spike_rate" within="5%..15%"`,
 /// or the one-string form `expect "chat.ttft.p95 < 5ms"`.
 pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
@@ -201,53 +259,7 @@ pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Expectation> {
         (c.metric, Check::Compare { op: c.op, value: c.value })
     } else {
         let metric = metric_ref(cx, &selector)?;
-        let check = match (op, value, within) {
-            (Some(_), _, Some(w)) => {
-                cx.error(
-                    Code::ConflictingOptions,
-                    w.span,
-                    "an expectation compares (op value) or gives a range (within=), not both",
-                    "range",
-                    "keep one form",
-                );
-                return None;
-            }
-            (Some(op), Some(value), None) => {
-                let Some(cmp) = Comparison::from_name(&op.value) else {
-                    let help = super::super::suggest::help_for(&op.value, Comparison::NAMES, "comparisons");
-                    cx.error(
-                        Code::InvalidComparison,
-                        op.span,
-                        format!("`{}` is not a comparison", op.value),
-                        "unknown operator",
-                        help,
-                    );
-                    return None;
-                };
-                Check::Compare { op: Spanned::new(cmp, op.span), value }
-            }
-            (Some(op), None, None) => {
-                cx.error(
-                    Code::MissingArgument,
-                    op.span,
-                    "the comparison has no value",
-                    "compared with what?",
-                    "add a bound, e.g. expect \"chat.ttft.p95\" \"<\" \"5ms\"",
-                );
-                return None;
-            }
-            (None, _, Some(w)) => Check::Within { range: w },
-            (None, _, None) => {
-                cx.error(
-                    Code::MissingArgument,
-                    selector.span,
-                    "the expectation has no bound",
-                    "no comparison",
-                    "add an operator and a value (\"<\" \"5ms\") or within=\"5%..15%\"",
-                );
-                return None;
-            }
-        };
+        let check = bound(cx, &selector, op, value, within)?;
         (metric, check)
     };
     let (phase, severity, window, windows_share, abort, on_missing, weight, k, name) = props;

@@ -3,7 +3,7 @@
 
 mod expect;
 mod phase;
-mod workload;
+pub(crate) mod workload;
 
 pub use expect::{parse_condition, parse_metric_ref};
 pub use phase::PHASE_NODES;

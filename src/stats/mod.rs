@@ -2,8 +2,10 @@
 //! k·sigma, and the robust median + k·1.4826·MAD), Tukey outlier counts. No raw samples:
 //! every figure comes from the histogram.
 
+pub mod evidence;
+
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Significant digits of every histogram: values are kept to 1 part in 1,000.
 pub const SIGFIGS: u8 = 3;
@@ -16,7 +18,7 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 /// Share of samples above a threshold.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct SpikeRate {
     pub k: f64,
     /// Values above this count as spikes (same unit as the distribution).
@@ -26,7 +28,7 @@ pub struct SpikeRate {
 }
 
 /// Tukey's fences: values below q1 - 1.5·IQR or above q3 + 1.5·IQR.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Tukey {
     pub q1: f64,
     pub q3: f64,
@@ -35,7 +37,7 @@ pub struct Tukey {
 }
 
 /// The summary of one distribution, in the unit its values were recorded in.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DistSummary {
     pub count: u64,
     pub mean: f64,
@@ -156,13 +158,29 @@ pub fn encode(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(buf)
 }
 
+/// Why a stored histogram does not decode.
+#[derive(Debug)]
+pub enum DecodeError {
+    Base64(base64::DecodeError),
+    Encoding(hdrhistogram::serialization::DeserializeError),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Base64(e) => write!(f, "not base64: {e}"),
+            DecodeError::Encoding(e) => write!(f, "not an HdrHistogram V2 encoding: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
 /// The inverse of [`encode`].
-pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
+pub fn decode(text: &str) -> Result<Histogram<u64>, DecodeError> {
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("not base64: {e}"))?;
-    hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("not an HdrHistogram V2 encoding: {e}"))
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(DecodeError::Base64)?;
+    hdrhistogram::serialization::Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(DecodeError::Encoding)
 }
 
 /// Default confidence of the evidence rule (settable per scenario and per expectation).

@@ -49,7 +49,7 @@ pub fn value(metric: &str, agg: Option<&str>, hists: &Hists, c: &Counters, secs:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::record::{Recorder, Sample};
+    use crate::measure::record::{Recorder, Sample};
     use std::time::{Duration, Instant};
 
     #[test]

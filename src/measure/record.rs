@@ -9,11 +9,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dsl::metrics::{MetricDef, PerRequest};
 use crate::stats::histogram;
-use crate::workload::Slo;
 
 /// Whether a successful request met every bound of `slo` (times from its intended start).
 fn meets(slo: &Slo, s: &Sample) -> bool {
@@ -283,7 +282,7 @@ pub struct Sample<'a> {
 }
 
 /// Percentiles of one metric in one window, in reported units.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct WindowStats {
     pub count: u64,
     pub mean: f64,
@@ -309,7 +308,7 @@ impl WindowStats {
 }
 
 /// One window of the time series.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct WindowSummary {
     /// Seconds from the start of the phase to the start of the window.
     pub start_s: f64,
@@ -629,6 +628,28 @@ impl Recorder {
             series: std::mem::take(&mut agg.series),
             elapsed: end.saturating_duration_since(self.start),
         }
+    }
+}
+
+/// Service-level bounds of one request. `itl` bounds every gap between two tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Slo {
+    pub ttft: Option<std::time::Duration>,
+    pub itl: Option<std::time::Duration>,
+    pub tpot: Option<std::time::Duration>,
+    pub e2e: Option<std::time::Duration>,
+}
+
+impl Slo {
+    /// The bounds a workload's `slo` node gives.
+    pub fn from_spec(s: &crate::dsl::model::Slo) -> Slo {
+        let d =
+            |x: &Option<crate::dsl::span::Spanned<crate::dsl::units::Duration>>| x.as_ref().map(|d| d.value.as_std());
+        Slo { ttft: d(&s.ttft), itl: d(&s.itl), tpot: d(&s.tpot), e2e: d(&s.e2e) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ttft.is_none() && self.itl.is_none() && self.tpot.is_none() && self.e2e.is_none()
     }
 }
 

@@ -1,0 +1,141 @@
+//! The run's measurements as text for the terminal, printed when a run ends (before its
+//! evaluation): the same table for every workload kind, then each kind's setup facts.
+
+use crate::result::{ResultDoc, WorkloadDoc};
+
+/// Left-aligned columns, two spaces apart.
+fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out += &format!("{indent}{}\n", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// A workload's setup facts (rows, then tables) and its declared per-request measures, the
+/// same for every kind.
+fn setup_lines(name: &str, w: &WorkloadDoc) -> String {
+    let mut out = String::new();
+    if let Some(f) = &w.facts {
+        if let Some(s) = &f.synthetic {
+            out += &format!("  {name} is synthetic: {s}\n");
+        }
+        if !f.rows.is_empty() {
+            out += &format!("  {name}:\n");
+            let rows: Vec<Vec<String>> = f.rows.iter().map(|r| vec![r.label.clone(), r.text.clone()]).collect();
+            out += &table(&rows, "    ");
+        }
+        for t in f.tables.iter().filter(|t| !t.rows.is_empty()) {
+            out += &format!("  {name}: {} ({})\n", t.title, t.note);
+            let mut rows = vec![t.columns.clone()];
+            rows.extend(t.rows.iter().cloned());
+            out += &table(&rows, "    ");
+        }
+    }
+    let declared: Vec<String> = w
+        .metrics
+        .iter()
+        .filter(|(m, _)| crate::dsl::metrics::is_declared(&w.kind, m))
+        .map(|(m, d)| {
+            let v = |x: f64| super::format_value(x, &d.unit);
+            format!(
+                "{m} mean {}, p50 {}, p95 {}, min {} ({} samples)",
+                v(d.summary.mean),
+                v(d.summary.p50),
+                v(d.summary.p95),
+                v(d.summary.min),
+                d.summary.count
+            )
+        })
+        .collect();
+    for line in declared {
+        out += &format!("  {name}: {line}\n");
+    }
+    out
+}
+
+/// The run's measurements for the terminal: one row per workload over the measured phases,
+/// each workload's setup, the breaking point, the spread between repeated runs and the
+/// warnings. Columns that do not fit `width` are dropped, the least needed first.
+pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
+    // Columns as (header, cells); time columns share one unit, named in the header.
+    let names: Vec<&String> = doc.benchmarks.keys().collect();
+    let mut columns: Vec<(String, Vec<String>)> =
+        vec![("workload".into(), names.iter().map(|n| n.to_string()).collect())];
+    let ws: Vec<&WorkloadDoc> = doc.benchmarks.values().collect();
+    columns.push(("requests".into(), ws.iter().map(|w| w.requests.to_string()).collect()));
+    columns.push(("req/s".into(), ws.iter().map(|w| format!("{:.1}", w.throughput)).collect()));
+    columns
+        .push(("errors".into(), ws.iter().map(|w| format!("{} ({:.2}%)", w.errors, w.error_rate * 100.0)).collect()));
+    let times = |header: &str, metric: &str, pick: fn(&crate::stats::DistSummary) -> f64| {
+        let values: Vec<Option<f64>> = ws.iter().map(|w| w.metrics.get(metric).map(|m| pick(&m.summary))).collect();
+        let max = values.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+        let (unit, scale, digits) = if max >= 10.0 {
+            ("s", 1.0, 2)
+        } else if max >= 1e-3 || max == 0.0 {
+            ("ms", 1e3, 2)
+        } else {
+            ("us", 1e6, 0)
+        };
+        let cells = values.iter().map(|v| v.map_or("-".into(), |x| format!("{:.digits$}", x * scale))).collect();
+        (format!("{header} ({unit})"), cells)
+    };
+    columns.push(times("p50", "latency", |s| s.p50));
+    columns.push(times("p95", "latency", |s| s.p95));
+    columns.push(times("p99", "latency", |s| s.p99));
+    columns.push(times("ttft p95", "ttft", |s| s.p95));
+    columns.push(("tok/s".into(), ws.iter().map(|w| w.tok_s.map_or("-".into(), |t| format!("{t:.0}"))).collect()));
+    // Fit the terminal: the least needed columns go first (a wider terminal keeps them).
+    let render = |cols: &[(String, Vec<String>)]| {
+        let mut rows = vec![cols.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>()];
+        for i in 0..names.len() {
+            rows.push(cols.iter().map(|(_, c)| c[i].clone()).collect());
+        }
+        table(&rows, "  ")
+    };
+    let too_wide = |text: &str, w: usize| text.lines().any(|l| l.chars().count() > w);
+    if let Some(w) = width {
+        for drop in ["p50", "requests", "p99", "ttft p95"] {
+            if !too_wide(&render(&columns), w) {
+                break;
+            }
+            columns.retain(|(h, _)| !h.starts_with(&format!("{drop} (")) && h != drop);
+        }
+    }
+    let measured: f64 =
+        doc.phases.iter().filter(|p| p.role == crate::dsl::model::PhaseRole::Measure).map(|p| p.duration_s).sum();
+    let mut out = format!(
+        "{} {} in {:.1}s ({measured:.1}s in measured phases; the table covers those)\n",
+        doc.scenario.name, doc.status, doc.duration_s
+    );
+    out += &render(&columns);
+    for (name, w) in &doc.benchmarks {
+        out += &setup_lines(name, w);
+    }
+    if let Some(s) = &doc.stress_test {
+        let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
+        out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
+    }
+    if doc.runs.len() > 1 {
+        out += &format!("  between the {} runs (mean, coefficient of variation):\n", doc.runs.len());
+        for (name, stats) in &doc.repeat_spread {
+            let shown: Vec<String> = ["latency.p50", "latency.p95", "latency.p99", "ttft.p95", "throughput", "tok_s"]
+                .iter()
+                .filter_map(|k| stats.get(*k).map(|s| (k, s)))
+                .map(|(k, s)| {
+                    let mean =
+                        if k.contains('.') { format!("{:.3}ms", s.mean * 1e3) } else { format!("{:.1}/s", s.mean) };
+                    format!("{k} {mean} ±{:.1}%", s.cv * 100.0)
+                })
+                .collect();
+            out += &format!("    {name}: {}\n", shown.join(", "));
+        }
+    }
+    for w in &doc.warnings {
+        out += &format!("  warning: {w}\n");
+    }
+    out
+}
