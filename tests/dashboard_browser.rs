@@ -127,7 +127,9 @@ fn live_page_updates_turns_red_alerts_once_and_matches_the_report() {
         assert!(r.starts_with("file://") || r.starts_with("data:"), "the report fetched {r}");
     }
     assert!(titles(&report).iter().any(|t| t.contains("spectrum")), "{:?}", titles(&report));
-    assert_eq!(report["alerts"].as_array().unwrap().len(), 1, "the report shows the recorded alert");
+    // Every recorded alert, and no other (a busy machine may add a resource alert to the
+    // performance one: the report shows what the run recorded).
+    assert_eq!(report["alerts"].as_array().unwrap().len(), alerts.len(), "the report shows the recorded alerts");
     assert_eq!(report["phaseRows"], 2, "a row per phase and workload");
     assert_eq!(report["pwned"], false, "the hostile description ran as script in the report");
     let phone = &report["phone"];
