@@ -224,15 +224,14 @@ pub fn load(dir: &Path, baseline: Option<&(String, Run)>, tolerance: f64) -> His
                 continue;
             }
         };
-        if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
-            skipped.push((rel, "not JSON".to_string()));
-            continue;
-        }
-        if !looks_like_result(&text) {
-            continue;
-        }
         let doc = match crate::result::read_str(&text, &f) {
             Ok(d) => d,
+            Err(e @ crate::result::ReadError::NotJson { .. }) => {
+                skipped.push((rel, e.to_string()));
+                continue;
+            }
+            // Other JSON beside the results (fleet.json, a plan) is passed over without a word.
+            Err(_) if !looks_like_result(&text) => continue,
             Err(e) => {
                 skipped.push((rel, e.to_string()));
                 continue;

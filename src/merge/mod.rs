@@ -55,7 +55,18 @@ pub fn inputs(dir: &Path) -> Result<Vec<PathBuf>, MergeError> {
 /// Reads one result file: a result document of the current schema whose histograms all
 /// decode.
 pub fn read(path: &Path) -> Result<ResultDoc, MergeError> {
-    result::read(path).map_err(|e| {
+    result::read(path).map_err(|e| read_error(path, &e))
+}
+
+/// Reads one shard file without decoding its histograms: the fold decodes each phase's
+/// once, and names the one that does not (the whole-run records are rebuilt, not read).
+fn read_shard(path: &Path) -> Result<ResultDoc, MergeError> {
+    result::read_unverified(path).map_err(|e| read_error(path, &e))
+}
+
+/// A read error as a merge names it.
+fn read_error(path: &Path, e: &ReadError) -> MergeError {
+    {
         let message = match &e {
             ReadError::Unreadable { why, .. } => format!("cannot read it: {why}"),
             ReadError::NotJson { why, .. } => {
@@ -68,7 +79,7 @@ pub fn read(path: &Path) -> Result<ResultDoc, MergeError> {
             ReadError::Damaged { damage, .. } => format!("damaged: {damage}"),
         };
         err(path, message)
-    })
+    }
 }
 
 /// What must agree between two files for them to be parts of one run.

@@ -76,9 +76,10 @@ fn check_record(path: &Path, h: &Hists, r: &WorkloadDoc, phase: &str, workload: 
         }
     }
     // Stored histograms have samples: one that reads back as none is damaged.
-    match r.histograms.keys().find(|name| h.named(name).is_none_or(|(hist, _)| hist.is_empty())) {
-        Some(name) => {
-            Err(err(path, format!("damaged: histogram `{name}` of `{workload}` in phase `{phase}`: no samples")))
+    match r.histograms.iter().find(|(name, _)| h.named(name).is_none_or(|(hist, _)| hist.is_empty())) {
+        Some((name, stored)) => {
+            let why = crate::stats::decode(&stored.data).err().map_or("no samples".into(), |e| e.to_string());
+            Err(err(path, format!("damaged: histogram `{name}` of `{workload}` in phase `{phase}`: {why}")))
         }
         None => Ok(()),
     }
@@ -248,7 +249,7 @@ impl Fold {
     }
 
     fn shard(&mut self, path: &Path, expect: u64) -> Result<(), MergeError> {
-        let mut doc = super::read(path)?;
+        let mut doc = super::read_shard(path)?;
         let Some(s) = doc.shard.take() else {
             return Err(err(path, "not a shard file (no `shard` section): a shard is written by `benchctl run --shard I/N`; keep other results out of the folder"));
         };

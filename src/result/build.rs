@@ -213,10 +213,6 @@ pub fn flat_summary(w: &WorkloadDoc, memory_peak_mb: Option<f64>) -> FlatSummary
 
 /// SHA-256 (hex) of every source file's text, root first.
 pub fn sources_sha256(sources: &SourceMap) -> String {
-    sha256_hex(sources)
-}
-
-fn sha256_hex(sources: &SourceMap) -> String {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     for (_, f) in sources.files() {
@@ -295,7 +291,7 @@ fn scenario_info(valid: &ValidScenario, plan: &Plan, sources: &SourceMap) -> Sce
         name: sc.name.value.clone(),
         description: sc.description.as_ref().map(|d| d.value.clone()),
         file: sources.files().next().map(|(_, f)| f.name.clone()).unwrap_or_default(),
-        sha256: sha256_hex(sources),
+        sha256: sources_sha256(sources),
         seed: plan.seed,
         params: plan.params.iter().map(|p| (p.name.clone(), p.value.clone())).collect(),
         tags: plan.tags.clone(),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use build::{build, flat_summary, run_stats, sources_sha256, spread, workload_doc};
 pub use comparison::{Comparison, MetricChange, Verdict};
-pub use read::{read, read_str, verify, Damage, ReadError};
+pub use read::{read, read_str, read_unverified, verify, Damage, ReadError};
 pub use sections::{
     ConfigDoc, ExpectationSpec, FleetSection, Identity, MergeSection, ShardRow, ShardSection, ShardSystem,
 };

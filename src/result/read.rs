@@ -85,28 +85,49 @@ impl std::error::Error for Damage {}
 
 /// Reads and checks a result file (also a baseline, a shard or a fleet member's file).
 pub fn read(path: &Path) -> Result<ResultDoc, ReadError> {
-    let text = crate::dsl::source::read_text_bounded(path, MAX_RESULT_BYTES)
-        .map_err(|e| ReadError::Unreadable { path: path.to_path_buf(), why: e.to_string() })?;
-    read_str(&text, path)
+    read_str(&text_of(path)?, path)
 }
 
 /// Reads and checks a result document's text; `path` names it in errors.
 pub fn read_str(text: &str, path: &Path) -> Result<ResultDoc, ReadError> {
+    let doc = parse(text, path)?;
+    verify(&doc).map_err(|damage| ReadError::Damaged { path: path.to_path_buf(), damage })?;
+    Ok(doc)
+}
+
+/// Reads a result file without decoding its histograms, for a caller that decodes each one
+/// it uses and names the one that does not (`merge`): every histogram is decoded once.
+pub fn read_unverified(path: &Path) -> Result<ResultDoc, ReadError> {
+    parse(&text_of(path)?, path)
+}
+
+fn text_of(path: &Path) -> Result<String, ReadError> {
+    crate::dsl::source::read_text_bounded(path, MAX_RESULT_BYTES)
+        .map_err(|e| ReadError::Unreadable { path: path.to_path_buf(), why: e.to_string() })
+}
+
+/// The document in one pass. Only when it does not fit the types is the version looked at
+/// on its own, so that a newer (or much older) document is refused as such rather than as
+/// damaged.
+fn parse(text: &str, path: &Path) -> Result<ResultDoc, ReadError> {
     let path = || path.to_path_buf();
-    // The version first, so that a newer document is refused as such rather than as damaged.
+    let e = match serde_json::from_str::<ResultDoc>(text) {
+        Ok(doc) if doc.schema_version == RESULT_SCHEMA_VERSION => return Ok(doc),
+        Ok(doc) => return Err(ReadError::Version { path: path(), found: Some(u64::from(doc.schema_version)) }),
+        Err(e) => e,
+    };
+    if !e.is_data() {
+        return Err(ReadError::NotJson { path: path(), why: e.to_string() });
+    }
     #[derive(Deserialize)]
     struct Version {
         schema_version: Option<serde_json::Value>,
     }
-    let v: Version = serde_json::from_str(text).map_err(|e| ReadError::NotJson { path: path(), why: e.to_string() })?;
-    let found = v.schema_version.as_ref().and_then(serde_json::Value::as_u64);
+    let found = serde_json::from_str::<Version>(text).ok().and_then(|v| v.schema_version?.as_u64());
     if found != Some(u64::from(RESULT_SCHEMA_VERSION)) {
         return Err(ReadError::Version { path: path(), found });
     }
-    let doc: ResultDoc = serde_json::from_str(text)
-        .map_err(|e| ReadError::Damaged { path: path(), damage: Damage::Shape(e.to_string()) })?;
-    verify(&doc).map_err(|damage| ReadError::Damaged { path: path(), damage })?;
-    Ok(doc)
+    Err(ReadError::Damaged { path: path(), damage: Damage::Shape(e.to_string()) })
 }
 
 /// Checks that every stored histogram decodes; the error names the first damaged place.

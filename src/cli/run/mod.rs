@@ -65,9 +65,9 @@ struct Planned {
     valid: ValidScenario,
     sources: SourceMap,
     plan: plan::Plan,
-    /// The unsplit plan, as a shard records it (its expectations are evaluated on the
+    /// A shard's unsplit plan, as it records it (its expectations are evaluated on the
     /// merged data).
-    full_config: ConfigDoc,
+    full_config: Option<ConfigDoc>,
     /// What every part of one split or fleet run shares.
     scenario_hash: String,
     /// A shard's part of each drive.
@@ -123,9 +123,9 @@ fn plan(file: &Path, opts: &LoadOptions, args: &RunArgs, color: bool) -> Result<
     // A shard or fleet member records what it ran: the unsplit plan, the hash merge
     // matches, and its part.
     let scenario_hash = benchctl::shard::scenario_hash(&result::sources_sha256(&checked.sources), &plan);
-    let full_config = ConfigDoc::of(&plan);
-    let mut parts = vec![];
+    let (mut full_config, mut parts) = (None, vec![]);
     if let Role::Shard { shard, .. } = &args.dist.role {
+        full_config = Some(ConfigDoc::of(&plan));
         parts = benchctl::shard::apply(&mut plan, shard).map_err(|e| {
             eprintln!("error: {e}\nnothing was run");
             exit::INVALID_INPUT
@@ -431,7 +431,9 @@ fn finish(
                 source: source.clone(),
                 drives: p.parts.clone(),
             });
-            doc.config = p.full_config.clone();
+            if let Some(c) = &p.full_config {
+                doc.config = c.clone();
+            }
             return write_shard(&doc, outputs, quiet);
         }
         Role::Fleet { node, source } => {
