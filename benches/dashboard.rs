@@ -61,9 +61,8 @@ fn main() {
             .unwrap()
             .ready;
         let mut q = Quiet;
-        let o = rt.block_on(
-            Engine::new(&valid, &plan, workloads, Options::default(), Arc::new(Stop::default()), &mut q).execute(),
-        );
+        let o =
+            rt.block_on(Engine::new(&plan, workloads, Options::default(), Arc::new(Stop::default()), &mut q).execute());
         let a = rate(&o);
 
         let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
@@ -97,8 +96,7 @@ fn main() {
         let mut r = lv.reporter();
         let mut tee = Tee(&mut q, &mut r);
         let before = thread_ticks("benchctl-live") + thread_ticks("benchctl-dashbo");
-        let o =
-            rt.block_on(Engine::new(&valid, &plan, workloads, options, Arc::new(Stop::default()), &mut tee).execute());
+        let o = rt.block_on(Engine::new(&plan, workloads, options, Arc::new(Stop::default()), &mut tee).execute());
         dash_ticks += thread_ticks("benchctl-live") + thread_ticks("benchctl-dashbo") - before;
         drop(r);
         let record = lv.finish();

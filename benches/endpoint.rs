@@ -170,7 +170,7 @@ fn measure(port: u16, rate: f64, secs: f64) -> Row {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
     let cpu0 = cpu_secs();
-    let o = Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut q);
+    let o = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut q);
     let cpu = cpu_secs() - cpu0;
     drop(rt);
     let r = &o.phases[0].workloads[0].recorded;

@@ -32,7 +32,7 @@ fn run(phases: &str) -> RunOutcome {
         benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {}).unwrap().ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut q)
+    Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut q)
 }
 
 fn rss_kb() -> u64 {

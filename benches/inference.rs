@@ -121,7 +121,7 @@ fn main() {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut q = Quiet;
-    let o = Engine::run_to_end(&rt, &valid, &c.sources, wl, &mut q);
+    let o = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), wl, &mut q);
     let rec = &o.phases[0].workloads[0].recorded;
     let tpot = rec.hists.get(Metric::Tpot);
     let engine_rate = 1e9 / tpot.value_at_quantile(0.5) as f64;

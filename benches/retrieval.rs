@@ -145,8 +145,7 @@ fn main() {
         let mut map: std::collections::BTreeMap<String, Arc<dyn Workload>> = Default::default();
         map.insert("r".into(), w.clone());
         let mut q = Quiet;
-        let o = rt
-            .block_on(Engine::new(&valid, &plan, map, Options::default(), Arc::new(Stop::default()), &mut q).execute());
+        let o = rt.block_on(Engine::new(&plan, map, Options::default(), Arc::new(Stop::default()), &mut q).execute());
         let rec = &o.phases[0].workloads[0].recorded;
         let lat = rec.hists.get(Metric::Latency);
         e50.push(lat.value_at_quantile(0.5) as f64 / 1e6);

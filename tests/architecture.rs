@@ -193,6 +193,28 @@ fn the_stage_order_runs_one_way() {
     assert!(broken.is_empty(), "the stage order is broken:\n{}", broken.join("\n"));
 }
 
+/// The engine runs from the plan alone: the validated scenario and its resolved conditions
+/// stay in the language and plan stages (the plan carries them typed).
+#[test]
+fn the_engine_runs_from_the_plan() {
+    let words = ["validate::", "ValidScenario", "ValidCondition", "ValidExpectation", "model::Scenario"];
+    let mut found = vec![];
+    for f in rust_files(&src().join("engine")) {
+        let text = code(&std::fs::read_to_string(&f).unwrap());
+        let rel = f.strip_prefix(src()).unwrap().display().to_string();
+        for w in words {
+            for (i, _) in text.match_indices(w) {
+                let before = text[..i].chars().next_back().unwrap_or(' ');
+                if !before.is_alphanumeric() && before != '_' {
+                    found.push(format!("{rel} names `{w}`"));
+                }
+            }
+        }
+    }
+    found.dedup();
+    assert!(found.is_empty(), "the engine reads the language stage:\n{}", found.join("\n"));
+}
+
 /// The events the engine emits are a vocabulary of their own: reporters need nothing else.
 #[test]
 fn the_events_are_self_contained() {

@@ -34,7 +34,7 @@ fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
-    let outcome = Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut events);
+    let outcome = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut events);
     (outcome, events.0)
 }
 
@@ -293,7 +293,6 @@ fn requests_left_after_the_drain_are_dropped() {
     let mut events = Collect(vec![]);
     let outcome = rt.block_on(
         Engine::new(
-            &valid,
             &benchctl::plan::build(&valid, &c.sources),
             workloads,
             options,

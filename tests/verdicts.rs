@@ -35,7 +35,7 @@ fn run_doc(text: &str) -> Value {
         .ready;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut quiet = Quiet;
-    let outcome = Engine::run_to_end(&rt, &valid, &c.sources, workloads, &mut quiet);
+    let outcome = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut quiet);
     rt.shutdown_background();
     let plan = benchctl::plan::build(&valid, &c.sources);
     let doc = benchctl::result::build(&outcome, &valid, &plan, &c.sources, benchctl::probe::system_info());

@@ -9,13 +9,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::drive::{self, DriveCtx, Stop};
 use super::events::{Reporter, RunEvent, Warning};
-use super::pressure::{Pressure, PressureReport, DEFAULT_CAP};
-use crate::dsl::model::{LoadShape, Phase, PhaseRole, Search, StepPolicy, WorkloadKind};
-use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
+use super::pressure::{Pressure, PressureReport};
+use crate::dsl::model::{LoadShape, PhaseRole, WorkloadKind};
 use crate::measure::record::{Recorded, Recorder};
 use crate::measure::statistic as measure;
-use crate::plan::estimate::{drive_seed, search_level_seed, search_limits, DEFAULT_MAX_IN_FLIGHT};
-use crate::plan::Plan;
+use crate::plan::estimate::{drive_seed, search_level_seed, DEFAULT_MAX_IN_FLIGHT};
+use crate::plan::{Plan, PlannedPhase, PlannedSearch, StopCondition};
 use crate::probe::{ProbeResult, Probes};
 use crate::workload::Workload;
 
@@ -116,11 +115,10 @@ pub struct WorkloadFacts {
     pub skipped_kind: Option<WorkloadKind>,
 }
 
-/// Shared state of one run: the plan it executes (timeline, repeats, seeds, drive
-/// settings), the validated scenario for the conditions it checks while running, and the
-/// prepared workloads.
+/// Shared state of one run: the plan it executes (timeline, repeats, seeds, drives, stop
+/// conditions, pressure, searches, probes, the bounds that abort a run) and the prepared
+/// workloads.
 pub struct Engine<'a> {
-    pub valid: &'a ValidScenario,
     pub plan: &'a Plan,
     pub workloads: BTreeMap<String, Arc<dyn Workload>>,
     pub options: Options,
@@ -139,7 +137,6 @@ pub struct Engine<'a> {
 
 impl<'a> Engine<'a> {
     pub fn new(
-        valid: &'a ValidScenario,
         plan: &'a Plan,
         workloads: BTreeMap<String, Arc<dyn Workload>>,
         options: Options,
@@ -147,7 +144,6 @@ impl<'a> Engine<'a> {
         reporter: &'a mut dyn Reporter,
     ) -> Self {
         Engine {
-            valid,
             plan,
             workloads,
             options,
@@ -162,19 +158,15 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Plans `valid`, runs it on `rt` with default options and no interrupt, and returns what
-    /// it measured: for benchmarks and tests that drive the engine without the CLI.
+    /// Runs `plan` on `rt` with default options and no interrupt, and returns what it
+    /// measured: for benchmarks and tests that drive the engine without the CLI.
     pub fn run_to_end(
         rt: &tokio::runtime::Runtime,
-        valid: &ValidScenario,
-        sources: &crate::dsl::SourceMap,
+        plan: &Plan,
         workloads: BTreeMap<String, Arc<dyn Workload>>,
         reporter: &mut dyn Reporter,
     ) -> RunOutcome {
-        let plan = crate::plan::build(valid, sources);
-        rt.block_on(
-            Engine::new(valid, &plan, workloads, Options::default(), Arc::new(Stop::default()), reporter).execute(),
-        )
+        rt.block_on(Engine::new(plan, workloads, Options::default(), Arc::new(Stop::default()), reporter).execute())
     }
 
     /// What workload setup reported: warnings, and the workloads skipped on this machine.
@@ -202,7 +194,7 @@ impl<'a> Engine<'a> {
         let started = SystemTime::now();
         self.origin = Instant::now();
         let probes = Probes::tapped(
-            &self.valid.probes.iter().map(|(k, every, _)| (*k, every.as_std())).collect::<Vec<_>>(),
+            &self.plan.probes.iter().map(|p| (p.kind, p.every.as_std())).collect::<Vec<_>>(),
             self.origin,
             self.options.probe_tap.clone(),
         );
@@ -218,27 +210,28 @@ impl<'a> Engine<'a> {
             })
         });
         let mut phases = vec![];
-        let order = crate::plan::schedule(&self.valid.scenario.phases, self.plan.repeat);
+        let plan = self.plan;
+        let order = plan.order();
         let count = order.len();
         for (step, &(index, repetition)) in order.iter().enumerate() {
             if self.interrupt.is_set() {
                 break;
             }
-            let phase = &self.valid.scenario.phases[index];
+            let phase = &plan.phases[index];
             self.repetition = repetition;
-            let planned = |p: &Phase| p.duration.as_ref().map(|d| d.value.as_secs_f64());
+            let planned = |p: &PlannedPhase| p.length.map(|d| d.as_secs_f64());
             let planned_s = planned(phase);
-            let remaining_s = order[step..].iter().map(|&(i, _)| planned(&self.valid.scenario.phases[i])).sum();
+            let remaining_s = order[step..].iter().map(|&(i, _)| planned(&plan.phases[i])).sum();
             let workloads = phase
                 .drives
                 .iter()
-                .map(|d| d.workload.value.clone())
-                .chain(phase.search.as_ref().map(|s| s.workload.value.clone()))
+                .map(|d| d.workload.clone())
+                .chain(phase.search.as_ref().map(|s| s.workload.clone()))
                 .collect();
             self.reporter.event(&RunEvent::PhaseStarted {
                 index: step,
                 count,
-                name: phase.name.value.clone(),
+                name: phase.name.clone(),
                 role: phase.role,
                 planned_s,
                 remaining_s,
@@ -289,7 +282,7 @@ impl<'a> Engine<'a> {
                 })
                 .chain(self.skipped.iter().map(|(k, why)| {
                     let setup = Some(serde_json::json!({ "skipped": why }));
-                    let kind = self.valid.scenario.workloads.iter().find(|w| &w.name.value == k).map(|w| w.kind.value);
+                    let kind = self.plan.workloads.iter().find(|w| &w.name == k).map(|w| w.kind);
                     let mut facts = crate::workload::Facts::default();
                     facts.row("skipped", why.clone());
                     (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, facts, skipped_kind: kind })
@@ -298,11 +291,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    async fn phase(&mut self, index: usize, phase: &Phase) -> PhaseOutcome {
-        let pressure = phase.pressure.as_ref().map(|p| {
-            let cap = p.cap.as_ref().map_or(DEFAULT_CAP, |c| c.value.0);
-            Pressure::apply(p.memory.as_ref().map(|m| m.value), p.cpu_threads.as_ref().map_or(0, |c| c.value), cap)
-        });
+    async fn phase(&mut self, index: usize, phase: &PlannedPhase) -> PhaseOutcome {
+        let pressure = phase.pressure_spec.as_ref().map(|p| Pressure::apply(p.memory, p.cpu_threads, p.cap));
         // The phase's clock starts once its pressure is in place: touching a large memory
         // ballast takes seconds (about 10 s for 8 GB here), which used to come out of the
         // phase's duration and could leave its drives no time at all.
@@ -311,25 +301,25 @@ impl<'a> Engine<'a> {
         if let Some(p) = pressure.as_ref().filter(|p| p.report.capped) {
             let w = format!(
                 "phase `{}`: memory ballast stopped at {} MiB by the safety cap",
-                phase.name.value,
+                phase.name,
                 p.report.memory_held_bytes >> 20
             );
-            self.warn(Warning::new("pressure_capped", w).in_phase(&phase.name.value));
+            self.warn(Warning::new("pressure_capped", w).in_phase(&phase.name));
         }
-        if let Some(gpu) = phase.pressure.as_ref().and_then(|p| p.gpu_memory.as_ref()) {
+        if let Some(gpu) = phase.pressure_spec.as_ref().and_then(|p| p.gpu_memory.as_ref()) {
             self.warn(
                 Warning::new(
                     "gpu_pressure_skipped",
                     format!(
                         "phase `{}`: GPU memory pressure ({}) needs the GPU support, not in this build; skipped",
-                        phase.name.value, gpu.value
+                        phase.name, gpu
                     ),
                 )
-                .in_phase(&phase.name.value),
+                .in_phase(&phase.name),
             );
         }
         let (workloads, stopped_by, search) = match &phase.search {
-            Some(s) if !self.workloads.contains_key(&s.workload.value) => (vec![], "skipped".to_string(), None),
+            Some(s) if !self.workloads.contains_key(&s.workload) => (vec![], "skipped".to_string(), None),
             Some(s) => self.search(index, phase, s).await,
             None => {
                 let (w, why) = self.drives(index, phase, start).await;
@@ -339,7 +329,7 @@ impl<'a> Engine<'a> {
         let report = pressure.as_ref().map(|p| p.report.clone());
         drop(pressure); // released before the next phase, whatever happened
         PhaseOutcome {
-            name: phase.name.value.clone(),
+            name: phase.name.clone(),
             role: phase.role,
             repetition: 1,
             started_s,
@@ -352,14 +342,14 @@ impl<'a> Engine<'a> {
     }
 
     /// Runs the phase's drives until its end; returns the records and why it stopped.
-    async fn drives(&mut self, index: usize, phase: &Phase, start: Instant) -> (Vec<WorkloadOutcome>, String) {
+    async fn drives(&mut self, index: usize, phase: &PlannedPhase, start: Instant) -> (Vec<WorkloadOutcome>, String) {
         let stop = Arc::new(Stop::default());
-        let phase_secs = phase.duration.as_ref().map(|d| d.value.as_secs_f64());
-        let end = phase.duration.as_ref().map(|d| start + d.value.as_std());
+        let phase_secs = phase.length.map(|d| d.as_secs_f64());
+        let end = phase.length.map(|d| start + d.as_std());
         let mut recorders: BTreeMap<String, Arc<Recorder>> = BTreeMap::new();
         let mut ctxs = vec![];
         let mut tasks = vec![];
-        for (di, d) in self.plan.phases[index].drives.iter().enumerate() {
+        for (di, d) in phase.drives.iter().enumerate() {
             let name = d.workload.clone();
             if !self.workloads.contains_key(&name) {
                 // Skipped on this machine (see `registry::Workloads::skipped`).
@@ -387,8 +377,7 @@ impl<'a> Engine<'a> {
             tasks.push(tokio::spawn(drive::drive(ctx.clone(), segs, start, end, self.options.shards)));
             ctxs.push(ctx);
         }
-        let conditions = &self.valid.phase_until[index];
-        let stopped_by = self.supervise(phase, start, end, &recorders, conditions, &tasks).await;
+        let stopped_by = self.supervise(phase, start, end, &recorders, &phase.stop_when, &tasks).await;
         stop.set();
         self.drain(phase, &recorders, tasks).await;
         let now = Instant::now();
@@ -397,7 +386,7 @@ impl<'a> Engine<'a> {
         for (name, r) in &recorders {
             for summary in r.close(now) {
                 self.reporter.event(&RunEvent::Window {
-                    phase: phase.name.value.clone(),
+                    phase: phase.name.clone(),
                     workload: name.clone(),
                     elapsed_s,
                     summary,
@@ -419,23 +408,18 @@ impl<'a> Engine<'a> {
     }
 
     fn kind(&self, name: &str) -> WorkloadKind {
-        self.valid
-            .scenario
-            .workloads
-            .iter()
-            .find(|w| w.name.value == name)
-            .map_or(WorkloadKind::Synthetic, |w| w.kind.value)
+        self.plan.workloads.iter().find(|w| w.name == name).map_or(WorkloadKind::Synthetic, |w| w.kind)
     }
 
     /// Closes windows until the phase should end; returns why it ended.
     #[allow(clippy::too_many_arguments)]
     async fn supervise(
         &mut self,
-        phase: &Phase,
+        phase: &PlannedPhase,
         start: Instant,
         end: Option<Instant>,
         recorders: &BTreeMap<String, Arc<Recorder>>,
-        conditions: &[ValidCondition],
+        conditions: &[StopCondition],
         tasks: &[tokio::task::JoinHandle<()>],
     ) -> String {
         let window = self.options.window;
@@ -451,7 +435,7 @@ impl<'a> Engine<'a> {
                 for summary in r.tick(now) {
                     let elapsed_s = now.duration_since(self.origin).as_secs_f64();
                     self.reporter.event(&RunEvent::Window {
-                        phase: phase.name.value.clone(),
+                        phase: phase.name.clone(),
                         workload: name.clone(),
                         elapsed_s,
                         summary,
@@ -464,7 +448,7 @@ impl<'a> Engine<'a> {
             }
             let secs = now.duration_since(start).as_secs_f64();
             // One copy of the totals per window, and only when something will read it.
-            let aborts = self.valid.scenario.expectations.iter().any(|x| x.abort_on_fail);
+            let aborts = self.plan.expectations.iter().any(|x| x.abort_on_fail);
             let totals = self.reporter.wants_totals();
             let snapshots: Arc<Snapshots> = Arc::new(if aborts || totals || !conditions.is_empty() {
                 recorders.iter().map(|(n, r)| (n.clone(), r.snapshot())).collect()
@@ -473,7 +457,7 @@ impl<'a> Engine<'a> {
             });
             if totals {
                 self.reporter.event(&RunEvent::Totals {
-                    phase: phase.name.value.clone(),
+                    phase: phase.name.clone(),
                     role: phase.role,
                     secs,
                     elapsed_s: now.duration_since(self.origin).as_secs_f64(),
@@ -491,8 +475,8 @@ impl<'a> Engine<'a> {
             if end.is_some_and(|e| now >= e) {
                 return "duration".into();
             }
-            if let Some(c) = conditions.iter().find(|c| holds(c, &snapshots, secs, self.valid)) {
-                return format!("condition: {} {} {}", c.metric.selector, c.op, c.value);
+            if let Some(c) = conditions.iter().find(|c| holds(c, &snapshots, secs)) {
+                return format!("condition: {}", c.text);
             }
             if tasks.iter().all(|t| t.is_finished()) {
                 return if phase.drives.iter().any(|d| d.requests.is_some()) {
@@ -510,7 +494,7 @@ impl<'a> Engine<'a> {
     /// Waits for in-flight requests to finish, up to the drain deadline.
     async fn drain(
         &mut self,
-        phase: &Phase,
+        phase: &PlannedPhase,
         recorders: &BTreeMap<String, Arc<Recorder>>,
         tasks: Vec<tokio::task::JoinHandle<()>>,
     ) {
@@ -534,11 +518,11 @@ impl<'a> Engine<'a> {
                     "drain_abandoned",
                     format!(
                         "phase `{}`: {left} requests still in flight after the {}s drain were not recorded",
-                        phase.name.value,
+                        phase.name,
                         self.options.drain.as_secs()
                     ),
                 )
-                .in_phase(&phase.name.value),
+                .in_phase(&phase.name),
             );
         }
     }
@@ -549,25 +533,25 @@ impl Engine<'_> {
     /// for, with closed-loop request counts estimated from the warmup's measured mean
     /// latency. Only bounds the estimate before the run could not flag are reported.
     fn warn_from_warmup(&mut self, warmup: &PhaseOutcome) {
-        use crate::plan::estimate::{service_time, shortfalls};
-        let measured: BTreeMap<&str, f64> = warmup
+        let measured: BTreeMap<&str, (f64, String)> = warmup
             .workloads
             .iter()
             .filter_map(|w| {
                 let h = w.recorded.hists.get(crate::measure::record::Metric::Latency);
-                (h.len() >= 3).then(|| (w.name.as_str(), h.mean() / 1e9))
+                if h.len() < 3 {
+                    return None;
+                }
+                let t = h.mean() / 1e9;
+                let how = format!("the warmup's mean latency, {}", crate::dsl::units::Duration::from_secs_f64(t));
+                Some((w.name.as_str(), (t, how)))
             })
             .collect();
-        let sc = &self.valid.scenario;
-        let before: Vec<usize> =
-            shortfalls(self.valid, &|w| service_time(sc, w)).iter().map(|s| s.expectation).collect();
-        let now = shortfalls(self.valid, &|w| match measured.get(w.name.value.as_str()) {
-            Some(&t) => {
-                Some((t, format!("the warmup's mean latency, {}", crate::dsl::units::Duration::from_secs_f64(t))))
-            }
-            None => service_time(sc, w),
-        });
-        for s in now.into_iter().filter(|s| !before.contains(&s.expectation)) {
+        let repeat = self.plan.repeat;
+        let found: Vec<_> = (self.plan.sample_needs.iter())
+            .filter(|n| n.shortfall(n.service.as_ref(), repeat).is_none())
+            .filter_map(|n| n.shortfall(measured.get(n.workload.as_str()).or(n.service.as_ref()), repeat))
+            .collect();
+        for s in found {
             let w = Warning::new("too_few_samples", format!("{} (estimate: {})", s.message(), s.estimate));
             self.warn(w);
         }
@@ -575,51 +559,41 @@ impl Engine<'_> {
 
     /// An `abort-on-fail` expectation on this phase's workloads that already fails, with
     /// enough samples to say so; checked once per window.
-    fn abort_check(&self, phase: &Phase, snapshots: &Snapshots, secs: f64) -> Option<String> {
-        let sc = &self.valid.scenario;
-        for e in &self.valid.expectations {
-            let x = &sc.expectations[e.index];
-            let in_phase = e.phase.is_none_or(|i| sc.phases[i].name.value == phase.name.value);
-            let (true, true, Subject::Workload(w)) = (x.abort_on_fail, in_phase, e.metric.subject) else {
+    fn abort_check(&self, phase: &PlannedPhase, snapshots: &Snapshots, secs: f64) -> Option<String> {
+        for e in &self.plan.expectations {
+            let in_phase = e.phase.as_ref().is_none_or(|p| *p == phase.name);
+            if !(e.abort_on_fail && in_phase && !e.subject_is_probe) {
+                continue;
+            }
+            let Some((h, c)) = snapshots.get(&e.subject) else {
                 continue;
             };
-            let Some((h, c)) = snapshots.get(&sc.workloads[w].name.value) else {
-                continue;
-            };
-            let agg = e.metric.aggregation.as_deref();
-            let k = x.k.as_ref().map_or(3.0, |k| k.value);
-            let Some(v) = measure::value(e.metric.def.name, agg, h, c, secs, k) else {
+            let agg = e.aggregation.as_deref();
+            let Some(v) = measure::value(&e.metric, agg, h, c, secs, e.spike_k.unwrap_or(3.0)) else {
                 continue;
             };
             let needed = agg.and_then(crate::dsl::metrics::percentile).map(crate::stats::required_samples);
-            let have = h.named(e.metric.def.name).map(|(h, _)| h.len());
+            let have = h.named(&e.metric).map(|(h, _)| h.len());
             if needed.is_some_and(|n| have.unwrap_or(0) < n) {
                 continue;
             }
-            if !e.bound.holds(v) {
-                return Some(format!("{} {}", e.metric.selector, e.bound));
+            if !e.base.holds(v) {
+                return Some(e.text.clone());
             }
         }
         None
     }
 }
 
-/// Each workload's totals so far in the current phase, taken once per window.
-/// Each workload's totals so far in a phase.
+/// Each workload's totals so far in a phase, taken once per window.
 pub type Snapshots = BTreeMap<String, (crate::measure::record::Hists, crate::measure::record::Counters)>;
 
 /// Whether a stop condition holds on the data recorded so far.
-fn holds(c: &ValidCondition, snapshots: &Snapshots, secs: f64, v: &ValidScenario) -> bool {
-    let Subject::Workload(i) = c.metric.subject else {
+fn holds(c: &StopCondition, snapshots: &Snapshots, secs: f64) -> bool {
+    let Some((h, counters)) = c.workload.as_ref().and_then(|w| snapshots.get(w)) else {
         return false;
     };
-    let Some((h, counters)) = snapshots.get(&v.scenario.workloads[i].name.value) else {
-        return false;
-    };
-    match measure::value(c.metric.def.name, c.metric.aggregation.as_deref(), h, counters, secs, 3.0) {
-        Some(x) => c.op.holds(x, c.value.base()),
-        None => false,
-    }
+    measure::value(c.metric, c.aggregation.as_deref(), h, counters, secs, 3.0).is_some_and(|x| c.holds(x))
 }
 
 impl Engine<'_> {
@@ -628,21 +602,19 @@ impl Engine<'_> {
     async fn search(
         &mut self,
         index: usize,
-        phase: &Phase,
-        s: &Search,
+        phase: &PlannedPhase,
+        search: &PlannedSearch,
     ) -> (Vec<WorkloadOutcome>, String, Option<SearchOutcome>) {
-        let conds = self.valid.search_until[index].clone();
-        let (step, max_steps, factor) = search_limits(s);
-        let step = step.as_std();
-        let deadline = s.max_time.as_ref().map(|t| Instant::now() + t.value.as_std());
-        let (lo, hi) = (s.rate.value.lo.0, s.rate.value.hi.0);
-        let linear_step = (hi - lo) / (max_steps as f64 / 2.0).max(1.0);
-        let geometric = s.step.as_ref().is_none_or(|p| p.value == StepPolicy::Geometric);
+        let (s, workload) = (&search.spec, &search.workload);
+        let step = s.step.as_std();
+        let deadline = s.max_time.map(|t| Instant::now() + t.as_std());
+        let (lo, hi) = (s.lo, s.hi);
+        let linear_step = (hi - lo) / (s.max_steps as f64 / 2.0).max(1.0);
         let (mut levels, mut records) = (vec![], vec![]);
         let (mut stable, mut failing): (Option<f64>, Option<f64>) = (None, None);
         let mut rate = lo;
         let mut why = "search finished".to_string();
-        for n in 0..max_steps {
+        for n in 0..s.max_steps {
             if self.interrupt.is_set() {
                 why = self.stop_reason().into();
                 break;
@@ -652,12 +624,8 @@ impl Engine<'_> {
                 break;
             }
             let shape = LoadShape::Open { rate: crate::dsl::units::Rate(rate), arrivals: s.arrivals };
-            let (level, rec) = self.level(index, n, phase, &s.workload.value, shape, step, &conds, rate).await;
-            self.reporter.event(&RunEvent::SearchLevel {
-                workload: s.workload.value.clone(),
-                rate,
-                stable: level.stable,
-            });
+            let (level, rec) = self.level(index, n, phase, workload, shape, step, &s.until, rate).await;
+            self.reporter.event(&RunEvent::SearchLevel { workload: workload.clone(), rate, stable: level.stable });
             if level.stable {
                 stable = Some(stable.map_or(rate, |x: f64| x.max(rate)))
             } else {
@@ -671,8 +639,8 @@ impl Engine<'_> {
                 (_, Some(_)) => break, // failed at the lowest rate tried
                 (Some(a), None) if a >= hi => break,
                 (Some(a), None) => {
-                    if geometric {
-                        (a * factor).min(hi)
+                    if s.geometric {
+                        (a * s.factor).min(hi)
                     } else {
                         (a + linear_step).min(hi)
                     }
@@ -685,14 +653,10 @@ impl Engine<'_> {
             acc
         });
         let workloads = merged
-            .map(|recorded| WorkloadOutcome {
-                name: s.workload.value.clone(),
-                kind: self.kind(&s.workload.value),
-                recorded,
-            })
+            .map(|recorded| WorkloadOutcome { name: workload.clone(), kind: self.kind(workload), recorded })
             .into_iter()
             .collect();
-        let outcome = SearchOutcome { workload: s.workload.value.clone(), max_sustainable_rate: stable, levels };
+        let outcome = SearchOutcome { workload: workload.clone(), max_sustainable_rate: stable, levels };
         (workloads, why, Some(outcome))
     }
 
@@ -701,11 +665,11 @@ impl Engine<'_> {
         &mut self,
         index: usize,
         n: u32,
-        phase: &Phase,
+        phase: &PlannedPhase,
         workload: &str,
         shape: LoadShape,
         step: Duration,
-        conds: &[ValidCondition],
+        conds: &[StopCondition],
         rate: f64,
     ) -> (SearchLevel, Recorded) {
         let start = Instant::now();
@@ -746,17 +710,10 @@ impl Engine<'_> {
         let failed: Vec<String> = conds
             .iter()
             .filter(|c| {
-                measure::value(
-                    c.metric.def.name,
-                    c.metric.aggregation.as_deref(),
-                    &recorded.hists,
-                    &recorded.counters,
-                    secs,
-                    3.0,
-                )
-                .is_some_and(|x| c.op.holds(x, c.value.base()))
+                measure::value(c.metric, c.aggregation.as_deref(), &recorded.hists, &recorded.counters, secs, 3.0)
+                    .is_some_and(|x| c.holds(x))
             })
-            .map(|c| format!("{} {} {}", c.metric.selector, c.op, c.value))
+            .map(|c| c.text.clone())
             .collect();
         let ok = recorded.counters.requests > 0 && failed.is_empty();
         let level = SearchLevel {

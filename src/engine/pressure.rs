@@ -11,8 +11,6 @@ use serde::Serialize;
 
 use crate::dsl::units::Amount;
 
-/// Default safety cap: never hold memory beyond this share of physical memory in total.
-pub const DEFAULT_CAP: f64 = 0.85;
 const CHUNK: usize = 64 << 20;
 
 /// What the pressure actually applied (it may be less than asked, because of the cap).
@@ -194,7 +192,7 @@ mod tests {
 
     #[test]
     fn applies_and_releases() {
-        let p = Pressure::apply(Some(Amount::Bytes(Bytes(100 << 20))), 1, DEFAULT_CAP);
+        let p = Pressure::apply(Some(Amount::Bytes(Bytes(100 << 20))), 1, crate::plan::run::DEFAULT_PRESSURE_CAP);
         assert_eq!(p.report.memory_held_bytes, 100 << 20);
         assert_eq!(p.burners.len(), 1);
         drop(p);

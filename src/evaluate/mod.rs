@@ -389,13 +389,7 @@ fn evidence_text(e: &evidence::Evidence, spec: &ExpectationSpec, c: f64) -> Stri
 
 /// Whether a base-unit value satisfies a bound (`op value` or `lo..hi`).
 pub fn holds(x: f64, base: &BaseBound) -> bool {
-    match base.op {
-        Some(op) => op.holds(x, base.value.unwrap_or(f64::NAN)),
-        None => {
-            let (lo, hi) = (base.lo.unwrap_or(f64::NAN), base.hi.unwrap_or(f64::NAN));
-            x >= lo - 1e-12 && x <= hi + 1e-12
-        }
-    }
+    base.holds(x)
 }
 
 /// Puts the evaluation's per-workload parts into the document under the inherited field

@@ -6,25 +6,14 @@ use crate::dsl::model::*;
 use crate::dsl::source::SourceMap;
 use crate::dsl::units::{trim_float, Duration};
 
+use crate::dsl::validate::ValidScenario;
+
+use super::run::{conditions, declared_length, PressureSpec, SearchSpec, StopCondition};
 use super::{Origin, PlannedDrive, PlannedPhase, PlannedSearch};
 
-/// Default length of one breaking-point search step, and the default step limit.
-pub const SEARCH_STEP: Duration = Duration(10_000_000_000);
-pub const SEARCH_MAX_STEPS: u32 = 20;
-/// Default growth factor of a geometric search.
-pub const SEARCH_FACTOR: f64 = 2.0;
 /// Default bound on requests in flight per open-loop drive: beyond it, starts are dropped
 /// (and counted) instead of piling up without limit behind a stalled system.
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 10_000;
-
-/// The resolved limits of a breaking-point search: step length, step count and factor.
-pub fn search_limits(s: &Search) -> (Duration, u32, f64) {
-    (
-        s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value),
-        s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value),
-        s.factor.as_ref().map_or(SEARCH_FACTOR, |f| f.value),
-    )
-}
 
 /// The seed of a run's repetition: the scenario's for the first, derived for the others
 /// (so that repetitions are independent samples of the load process).
@@ -148,17 +137,80 @@ impl Shortfall {
     }
 }
 
-/// Service time of a workload: `measured` where it knows one (a warmup's mean latency),
-/// else the declared or estimated one.
-pub type ServiceTime<'a> = &'a dyn Fn(&Workload) -> Option<(f64, String)>;
+/// A percentile bound (or an error share read as a quantile) and the drives that feed it,
+/// resolved before the run: with a service time, it tells whether its phases will collect
+/// the samples a pass needs. The plan keeps these so that the engine can ask again with the
+/// service time a warmup measured.
+#[derive(Debug, Clone)]
+pub struct SampleNeed {
+    /// Index into the scenario's expectations.
+    pub expectation: usize,
+    /// `selector bound`, as written.
+    pub text: String,
+    pub workload: String,
+    /// Samples a pass needs at the expectation's confidence.
+    pub needed: u64,
+    pub confidence: f64,
+    /// Samples one request adds to the metric.
+    pub per_request: f64,
+    /// The need is over every measured phase, so each repetition adds to it.
+    pub repeats: bool,
+    /// `phase `steady`` or `the measured phases`.
+    pub scope: String,
+    /// The workload's drives in those phases.
+    pub drives: Vec<DriveLoad>,
+    /// The service time declared or estimated before the run, with where it came from.
+    pub service: Option<(f64, String)>,
+}
 
-/// Percentile bounds (and error shares read as quantiles) whose phases cannot collect the
-/// samples a pass needs at the bound's confidence, with request counts estimated from the
-/// drives and `service`.
-pub fn shortfalls(v: &crate::dsl::validate::ValidScenario, service: ServiceTime<'_>) -> Vec<Shortfall> {
+/// One drive's load as the sample estimate reads it.
+#[derive(Debug, Clone)]
+pub struct DriveLoad {
+    pub shape: LoadShape,
+    /// The phase's fixed length, when it has one and no `until`.
+    pub duration_s: Option<f64>,
+    pub requests: Option<u64>,
+}
+
+impl SampleNeed {
+    /// The shortfall with `service` as the mean service time and the measured phases run
+    /// `repeat` times; `None` when enough samples are expected, or the count cannot be known.
+    pub fn shortfall(&self, service: Option<&(f64, String)>, repeat: u64) -> Option<Shortfall> {
+        let mut total = 0.0;
+        let mut notes = vec![];
+        for d in &self.drives {
+            let (n, note) = expected(&d.shape, d.duration_s, service.map(|s| s.0));
+            let n = n.map(|n| d.requests.map_or(n, |c| n.min(c as f64)))?;
+            total += n;
+            notes.push(match service {
+                Some((_, how)) if note.starts_with("closed") => format!("{note} ({how})"),
+                _ => note,
+            });
+        }
+        let expected = total * self.per_request * if self.repeats { repeat as f64 } else { 1.0 };
+        if expected >= self.needed as f64 {
+            return None;
+        }
+        notes.dedup();
+        Some(Shortfall {
+            expectation: self.expectation,
+            text: self.text.clone(),
+            needed: self.needed,
+            expected,
+            confidence: self.confidence,
+            scope: self.scope.clone(),
+            estimate: notes.join("; "),
+        })
+    }
+}
+
+/// The sample needs of a scenario's bounds: percentile bounds, and error shares read as the
+/// (1 - share) quantile of a request's failure (both need the same zero-exceedance count to
+/// pass). Bounds on a window, on a probe, or on a metric whose samples per request are not
+/// known before the run have none.
+pub fn sample_needs(v: &ValidScenario) -> Vec<SampleNeed> {
     use crate::dsl::validate::{Bound, Subject};
     let sc = &v.scenario;
-    let repeat = sc.repeat.as_ref().map_or(1, |r| r.value) as f64;
     let mut out = vec![];
     for e in &v.expectations {
         let x = &sc.expectations[e.index];
@@ -166,8 +218,6 @@ pub fn shortfalls(v: &crate::dsl::validate::ValidScenario, service: ServiceTime<
         let (Bound::Compare { op, value }, None) = (&e.bound, &x.window) else { continue };
         let w = &sc.workloads[wi];
         let c = x.confidence.as_ref().or(sc.confidence.as_ref()).map_or(crate::stats::CONFIDENCE, |c| c.value.0);
-        // A percentile bound, or an error share bound read as the (1 - share) quantile of a
-        // request's failure: both need the same zero-exceedance sample count to pass.
         let q = match e.metric.aggregation.as_deref().and_then(crate::dsl::metrics::percentile) {
             Some(q) => q,
             None if e.metric.def.name == "error_rate" && matches!(op, Comparison::Lt | Comparison::Le) => {
@@ -175,64 +225,58 @@ pub fn shortfalls(v: &crate::dsl::validate::ValidScenario, service: ServiceTime<
             }
             None => continue,
         };
-        if !(q > 0.0 && q < 1.0) {
-            continue;
-        }
-        let needed = crate::stats::evidence::needed_for_pass(q, *op, c);
         let phases: Vec<&Phase> = match e.phase {
             Some(i) => vec![&sc.phases[i]],
             None => sc.phases.iter().filter(|p| p.role == PhaseRole::Measure).collect(),
         };
-        let mut total = 0.0;
-        let mut notes = vec![];
-        let mut known = true;
-        for p in &phases {
-            let dur = p.duration.as_ref().map(|d| d.value.as_secs_f64()).filter(|_| p.until.is_empty());
-            for d in p.drives.iter().filter(|d| d.workload.value == w.name.value) {
-                let service = service(w);
-                let (n, note) = expected(&d.shape.value, dur, service.as_ref().map(|s| s.0));
-                let cap = d.requests.as_ref().map(|r| r.value as f64);
-                match n.map(|n| cap.map_or(n, |c| n.min(c))) {
-                    Some(n) => {
-                        total += n;
-                        notes.push(match &service {
-                            Some((_, how)) if note.starts_with("closed") => format!("{note} ({how})"),
-                            _ => note,
-                        });
-                    }
-                    None => known = false,
-                }
-            }
-        }
-        let per = samples_per_request(w, e.metric.def.name);
-        let (true, Some(per)) = (known, per) else { continue };
-        let expected_samples = total * per * if e.phase.is_some() { 1.0 } else { repeat };
-        if expected_samples >= needed as f64 || phases.is_empty() {
+        let (true, Some(per_request), false) =
+            (q > 0.0 && q < 1.0, samples_per_request(w, e.metric.def.name), phases.is_empty())
+        else {
             continue;
-        }
-        notes.dedup();
-        out.push(Shortfall {
+        };
+        let drives = phases
+            .iter()
+            .flat_map(|p| {
+                let duration_s = p.duration.as_ref().map(|d| d.value.as_secs_f64()).filter(|_| p.until.is_empty());
+                p.drives.iter().filter(|d| d.workload.value == w.name.value).map(move |d| DriveLoad {
+                    shape: d.shape.value.clone(),
+                    duration_s,
+                    requests: d.requests.as_ref().map(|r| r.value),
+                })
+            })
+            .collect();
+        out.push(SampleNeed {
             expectation: e.index,
             text: format!("{} {}", e.metric.selector, e.bound),
-            needed,
-            expected: expected_samples,
+            workload: w.name.value.clone(),
+            needed: crate::stats::evidence::needed_for_pass(q, *op, c),
             confidence: c,
+            per_request,
+            repeats: e.phase.is_none(),
             scope: match e.phase {
                 Some(i) => format!("phase `{}`", sc.phases[i].name.value),
                 None => "the measured phases".into(),
             },
-            estimate: notes.join("; "),
+            drives,
+            service: service_time(sc, w),
         });
     }
     out
 }
 
+/// Percentile bounds (and error shares read as quantiles) whose phases cannot collect the
+/// samples a pass needs, with the declared or estimated service times.
+pub fn shortfalls(v: &ValidScenario) -> Vec<Shortfall> {
+    let repeat = v.scenario.repeat.as_ref().map_or(1, |r| r.value);
+    sample_needs(v).iter().filter_map(|n| n.shortfall(n.service.as_ref(), repeat)).collect()
+}
+
 /// The lint before a run: [`shortfalls`] from the declared or estimated service times, as
 /// warnings at each expectation.
-pub fn sample_lints(v: &crate::dsl::validate::ValidScenario, diags: &mut Vec<crate::dsl::diag::Diagnostic>) {
+pub fn sample_lints(v: &ValidScenario, diags: &mut Vec<crate::dsl::diag::Diagnostic>) {
     use crate::dsl::diag::{Code, Diagnostic};
     let sc = &v.scenario;
-    for s in shortfalls(v, &|w| service_time(sc, w)) {
+    for s in shortfalls(v) {
         let x = &sc.expectations[s.expectation];
         diags.push(
             Diagnostic::warning(Code::TooFewSamples, s.message())
@@ -298,9 +342,9 @@ fn phase_length(p: &Phase) -> (Duration, Option<Duration>) {
     });
     let fixed = p.duration.as_ref().map(|d| d.value).or_else(|| staged.max());
     if let Some(s) = &p.search {
-        let (step, steps, _) = search_limits(s);
-        let steps = steps as u64;
-        let bound = s.max_time.as_ref().map(|t| t.value).unwrap_or(Duration(step.0 * steps));
+        let spec = SearchSpec::of(s, vec![]);
+        let (step, steps) = (spec.step, spec.max_steps as u64);
+        let bound = spec.max_time.unwrap_or(Duration(step.0 * steps));
         let max = fixed.map(|f| f.min(bound)).unwrap_or(bound);
         return (step.min(max), Some(max));
     }
@@ -311,7 +355,8 @@ fn phase_length(p: &Phase) -> (Duration, Option<Duration>) {
     }
 }
 
-pub fn phases(sc: &Scenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase> {
+pub fn phases(v: &ValidScenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase> {
+    let sc = &v.scenario;
     let mut start = Duration(0);
     let mut latest = Some(Duration(0));
     let mut out = vec![];
@@ -364,8 +409,11 @@ pub fn phases(sc: &Scenario, seed: u64, sources: &SourceMap) -> Vec<PlannedPhase
                 .collect(),
             drives,
             pressure: p.pressure.as_ref().map(pressure_summary),
-            search: p.search.as_ref().map(|s| search_summary(s, sources)),
+            search: p.search.as_ref().map(|s| search_summary(s, conditions(&v.search_until[pi], v), sources)),
             origin: Origin::of(sources, p.name.span),
+            length: declared_length(p),
+            stop_when: conditions(&v.phase_until[pi], v),
+            pressure_spec: p.pressure.as_ref().map(PressureSpec::of),
         });
         start = Duration(start.0 + min.0);
         latest = latest.zip(max).map(|(a, b)| Duration(a.0 + b.0));
@@ -395,12 +443,13 @@ fn pressure_summary(p: &Pressure) -> String {
     format!("{} (memory cap {cap})", parts.join(", "))
 }
 
-fn search_summary(s: &Search, sources: &SourceMap) -> PlannedSearch {
-    let step = s.step.as_ref().map(|x| x.value).unwrap_or(StepPolicy::Geometric);
-    let (step_len, steps, factor) = search_limits(s);
-    let policy = match step {
-        StepPolicy::Geometric => format!("x{} steps then bisection", trim_float(factor)),
-        StepPolicy::Linear => "linear steps then bisection".into(),
+fn search_summary(s: &Search, until: Vec<StopCondition>, sources: &SourceMap) -> PlannedSearch {
+    let spec = SearchSpec::of(s, until);
+    let (step_len, steps) = (spec.step, spec.max_steps);
+    let policy = if spec.geometric {
+        format!("x{} steps then bisection", trim_float(spec.factor))
+    } else {
+        "linear steps then bisection".into()
     };
     PlannedSearch {
         workload: s.workload.value.clone(),
@@ -414,6 +463,7 @@ fn search_summary(s: &Search, sources: &SourceMap) -> PlannedSearch {
             .map(|c| c.metric.text.value.clone() + " " + c.op.value.as_str() + " " + &value_text(&c.value.value))
             .collect(),
         origin: Origin::of(sources, s.workload.span),
+        spec,
     }
 }
 

@@ -3,9 +3,11 @@
 
 pub mod estimate;
 mod render;
+pub mod run;
 pub mod setup;
 
 pub use render::{about, render_text};
+pub use run::{PressureSpec, SearchSpec, StopCondition};
 
 use serde::Serialize;
 
@@ -64,6 +66,11 @@ pub struct Plan {
     pub host_quiet: crate::dsl::model::HostQuiet,
     pub baseline: Option<PlannedBaseline>,
     pub outputs: PlannedOutputs,
+    /// The sample needs of the percentile bounds, estimated again after a warmup. Made
+    /// from the whole scenario: a shard's part does not change them (the evaluation counts
+    /// every shard's samples).
+    #[serde(skip)]
+    pub sample_needs: Vec<estimate::SampleNeed>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,6 +112,9 @@ pub struct PlannedSearch {
     pub summary: String,
     pub until: Vec<String>,
     pub origin: Origin,
+    /// The search, resolved (`summary` and `until` above describe it).
+    #[serde(skip)]
+    pub spec: SearchSpec,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +131,16 @@ pub struct PlannedPhase {
     pub pressure: Option<String>,
     pub search: Option<PlannedSearch>,
     pub origin: Origin,
+    /// The declared `duration`, which the engine runs the phase to (an `until`, a request
+    /// cap or the drives' own end may stop it earlier).
+    #[serde(skip)]
+    pub length: Option<Duration>,
+    /// The `until` conditions, resolved (`until` above shows them as written).
+    #[serde(skip)]
+    pub stop_when: Vec<StopCondition>,
+    /// The pressure, resolved (`pressure` above describes it).
+    #[serde(skip)]
+    pub pressure_spec: Option<PressureSpec>,
 }
 
 #[derive(Debug, Serialize)]
@@ -172,6 +192,17 @@ pub struct BaseBound {
 }
 
 impl BaseBound {
+    /// Whether a base-unit value satisfies the bound (`op value` or `lo..hi`).
+    pub fn holds(&self, x: f64) -> bool {
+        match self.op {
+            Some(op) => op.holds(x, self.value.unwrap_or(f64::NAN)),
+            None => {
+                let (lo, hi) = (self.lo.unwrap_or(f64::NAN), self.hi.unwrap_or(f64::NAN));
+                x >= lo - 1e-12 && x <= hi + 1e-12
+            }
+        }
+    }
+
     fn of(b: &Bound) -> BaseBound {
         use crate::dsl::validate::Quantity;
         match b {
@@ -214,17 +245,22 @@ pub const DEFAULT_TOLERANCE: f64 = 0.05;
 impl Plan {
     /// Runs the measured phases `repeat` times (`run --repeat`): the count and the planned
     /// lengths change with it.
-    pub fn set_repeat(&mut self, repeat: u64, v: &ValidScenario) {
+    pub fn set_repeat(&mut self, repeat: u64) {
         self.repeat = repeat.max(1);
-        let (min, max) = totals(&self.phases, v, self.repeat);
+        let (min, max) = totals(&self.phases, self.repeat);
         self.min_duration = min;
         self.max_duration = max;
+    }
+
+    /// The order the phases run in, as (phase index, repetition); see [`schedule`].
+    pub fn order(&self) -> Vec<(usize, u64)> {
+        schedule(&self.phases.iter().map(|p| p.role).collect::<Vec<_>>(), self.repeat)
     }
 }
 
 /// The shortest and longest run when the block of measured phases runs `repeat` times.
-fn totals(phases: &[PlannedPhase], v: &ValidScenario, repeat: u64) -> (Duration, Option<Duration>) {
-    let order = schedule(&v.scenario.phases, repeat);
+fn totals(phases: &[PlannedPhase], repeat: u64) -> (Duration, Option<Duration>) {
+    let order = schedule(&phases.iter().map(|p| p.role).collect::<Vec<_>>(), repeat);
     let min = Duration(order.iter().map(|&(i, _)| phases[i].min_duration.0).sum());
     let max = order.iter().try_fold(0u64, |acc, &(i, _)| phases[i].max_duration.map(|d| acc + d.0)).map(Duration);
     (min, max)
@@ -246,9 +282,9 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
             origin: Origin::of(sources, w.name.span),
         })
         .collect();
-    let phases = estimate::phases(sc, seed, sources);
+    let phases = estimate::phases(v, seed, sources);
     let repeat = sc.repeat.as_ref().map_or(1, |r| r.value);
-    let (min_duration, max_duration) = totals(&phases, v, repeat);
+    let (min_duration, max_duration) = totals(&phases, repeat);
     let setup = setup::steps(sc, std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (setup_s, setup_complete) = setup::total(&setup);
     Plan {
@@ -301,6 +337,7 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
                 markdown: r.markdown.as_ref().map(|s| s.value.clone()),
             })
             .unwrap_or_default(),
+        sample_needs: estimate::sample_needs(v),
     }
 }
 
@@ -344,16 +381,15 @@ fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectatio
 /// The order phases run in, as (phase index, repetition): the phases before the first
 /// measured phase once, the block from the first to the last measured phase `repeat` times,
 /// the phases after it once.
-pub fn schedule(phases: &[crate::dsl::model::Phase], repeat: u64) -> Vec<(usize, u64)> {
-    let measured: Vec<usize> =
-        (0..phases.len()).filter(|&i| phases[i].role == crate::dsl::model::PhaseRole::Measure).collect();
+pub fn schedule(roles: &[PhaseRole], repeat: u64) -> Vec<(usize, u64)> {
+    let measured: Vec<usize> = (0..roles.len()).filter(|&i| roles[i] == PhaseRole::Measure).collect();
     let (Some(&first), Some(&last)) = (measured.first(), measured.last()) else {
-        return (0..phases.len()).map(|i| (i, 1)).collect();
+        return (0..roles.len()).map(|i| (i, 1)).collect();
     };
     let mut out: Vec<(usize, u64)> = (0..first).map(|i| (i, 1)).collect();
     for r in 1..=repeat.max(1) {
         out.extend((first..=last).map(|i| (i, r)));
     }
-    out.extend((last + 1..phases.len()).map(|i| (i, 1)));
+    out.extend((last + 1..roles.len()).map(|i| (i, 1)));
     out
 }

@@ -118,7 +118,7 @@ fn plan(file: &Path, opts: &LoadOptions, args: &RunArgs, color: bool) -> Result<
     };
     let mut plan = plan::build(&valid, &checked.sources);
     if let Some(r) = args.repeat {
-        plan.set_repeat(r, &valid);
+        plan.set_repeat(r);
     }
     // A shard or fleet member records what it ran: the unsplit plan, the hash merge
     // matches, and its part.
@@ -382,7 +382,7 @@ fn execute(
         None => progress.as_mut(),
     };
     let quiet_panics = QuietPanics::install();
-    let engine = Engine::new(&p.valid, &p.plan, prepared.ready, options, interrupt, reporter)
+    let engine = Engine::new(&p.plan, prepared.ready, options, interrupt, reporter)
         .with_setup(prepared.warnings, prepared.skipped);
     let outcome = runtime.block_on(engine.execute());
     drop(live_reporter);

@@ -1,0 +1,117 @@
+//! The parts of the plan that the engine runs from, typed: stop conditions, pressure and
+//! search settings. The plan's JSON shows them as text (`until`, `pressure`, `summary`);
+//! these fields are skipped there and carry the same facts as numbers.
+
+use crate::dsl::model::{Arrivals, Comparison, Phase, Pressure, Search, StepPolicy};
+use crate::dsl::units::{Amount, Duration};
+use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
+
+/// A resolved `until` condition (of a phase or a search): a workload's metric against a
+/// number in base units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopCondition {
+    /// The workload whose totals so far are read. `None` for a probe's metric: those are
+    /// not read while a phase runs, so such a condition never holds.
+    pub workload: Option<String>,
+    pub metric: &'static str,
+    pub aggregation: Option<String>,
+    pub op: Comparison,
+    /// The bound in base units (seconds, per second, fraction, bytes, count).
+    pub value: f64,
+    /// `selector op value` in canonical form: the reason a phase gives when it holds.
+    pub text: String,
+}
+
+impl StopCondition {
+    fn of(c: &ValidCondition, v: &ValidScenario) -> StopCondition {
+        StopCondition {
+            workload: match c.metric.subject {
+                Subject::Workload(i) => Some(v.scenario.workloads[i].name.value.clone()),
+                Subject::Probe(_) => None,
+            },
+            metric: c.metric.def.name,
+            aggregation: c.metric.aggregation.clone(),
+            op: c.op,
+            value: c.value.base(),
+            text: format!("{} {} {}", c.metric.selector, c.op, c.value),
+        }
+    }
+
+    /// Whether a measured value (base units) meets the condition.
+    pub fn holds(&self, x: f64) -> bool {
+        self.op.holds(x, self.value)
+    }
+}
+
+/// The resolved conditions of a list (a phase's `until`, or its search's).
+pub fn conditions(list: &[ValidCondition], v: &ValidScenario) -> Vec<StopCondition> {
+    list.iter().map(|c| StopCondition::of(c, v)).collect()
+}
+
+/// Default safety cap of a pressure: the ballast never brings the host's memory in use
+/// beyond this share.
+pub const DEFAULT_PRESSURE_CAP: f64 = 0.85;
+
+/// A phase's resource pressure, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PressureSpec {
+    pub memory: Option<Amount>,
+    pub cpu_threads: u32,
+    /// Share of the host's memory the ballast may bring the total to.
+    pub cap: f64,
+    /// GPU memory pressure as written: needs a GPU build.
+    pub gpu_memory: Option<String>,
+}
+
+impl PressureSpec {
+    pub fn of(p: &Pressure) -> PressureSpec {
+        PressureSpec {
+            memory: p.memory.as_ref().map(|m| m.value),
+            cpu_threads: p.cpu_threads.as_ref().map_or(0, |c| c.value),
+            cap: p.cap.as_ref().map_or(DEFAULT_PRESSURE_CAP, |c| c.value.0),
+            gpu_memory: p.gpu_memory.as_ref().map(|g| g.value.to_string()),
+        }
+    }
+}
+
+/// Default length of one breaking-point search step, and the default step limit.
+pub const SEARCH_STEP: Duration = Duration(10_000_000_000);
+pub const SEARCH_MAX_STEPS: u32 = 20;
+/// Default growth factor of a geometric search.
+pub const SEARCH_FACTOR: f64 = 2.0;
+
+/// A breaking-point search, resolved: the rates, the steps and the conditions that make a
+/// level unstable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchSpec {
+    pub lo: f64,
+    pub hi: f64,
+    pub step: Duration,
+    pub max_steps: u32,
+    pub factor: f64,
+    pub geometric: bool,
+    pub max_time: Option<Duration>,
+    pub arrivals: Arrivals,
+    pub until: Vec<StopCondition>,
+}
+
+impl SearchSpec {
+    pub fn of(s: &Search, until: Vec<StopCondition>) -> SearchSpec {
+        SearchSpec {
+            lo: s.rate.value.lo.0,
+            hi: s.rate.value.hi.0,
+            step: s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value),
+            max_steps: s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value),
+            factor: s.factor.as_ref().map_or(SEARCH_FACTOR, |f| f.value),
+            geometric: s.step.as_ref().is_none_or(|p| p.value == StepPolicy::Geometric),
+            max_time: s.max_time.as_ref().map(|t| t.value),
+            arrivals: s.arrivals,
+            until,
+        }
+    }
+}
+
+/// The phase's declared length, which the engine runs to (it may stop earlier).
+pub fn declared_length(p: &Phase) -> Option<Duration> {
+    p.duration.as_ref().map(|d| d.value)
+}
