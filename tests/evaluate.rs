@@ -66,6 +66,7 @@ fn constructed(expectations: &str) -> benchctl::result::ResultDoc {
         aborted_by: None,
         phases: vec![phase("main", recorded)],
         probes: vec![],
+        servers: vec![],
         host: Default::default(),
         warnings: vec![],
         workload_facts: Default::default(),

@@ -284,6 +284,49 @@ pub const ENERGY: &[MetricDef] = &[
     series("power", Unit::Number("W"), "average power per sample interval"),
 ];
 
+/// Aggregations of a server histogram (bucket increases over a phase, interpolated).
+pub const SERVER_HIST_AGGS: &[&str] = &["p50", "p90", "p95", "p99", "mean", "count"];
+
+const fn server_hist(name: &'static str, definition: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        unit: Unit::Duration,
+        aggs: SERVER_HIST_AGGS,
+        default_agg: None,
+        definition,
+        per_request: None,
+        advice: None,
+    }
+}
+
+/// The model server's own metrics, scraped from its Prometheus endpoint (see docs/metrics.md
+/// for each family's names). Counters are increases over a phase; gauges are sampled; the
+/// histograms are the server's buckets, so their percentiles are interpolated.
+pub const SERVER: &[MetricDef] = &[
+    counter("requests", "requests the server finished during the phase (its counter's increase)"),
+    counter(
+        "prompt_tokens",
+        "prompt tokens the server took in during the phase (llama.cpp: computed + reused from cache)",
+    ),
+    counter("generation_tokens", "tokens the server generated during the phase"),
+    counter("preemptions", "requests the server preempted during the phase")
+        .advise("the server preempted requests: the KV cache is full; lower concurrency or raise the cache"),
+    scalar(
+        "prefix_cache_hit_rate",
+        Unit::Ratio,
+        "prefix-cache hits / lookups over the phase (tokens), else the server's own hit-rate gauge",
+    ),
+    series("running", Unit::Count, "requests the server was running, per scrape")
+        .advise("the server queues requests: lower the load or add replicas"),
+    series("waiting", Unit::Count, "requests waiting in the server's queue, per scrape")
+        .advise("the server queues requests: lower the load or add replicas"),
+    series("kv_cache_usage", Unit::Ratio, "share of the KV cache in use, per scrape")
+        .advise("the KV cache is nearly full: lower concurrency or context length, or give the cache more memory"),
+    server_hist("ttft", "the server's time to first token (its histogram; interpolated)"),
+    server_hist("e2e", "the server's request latency, arrival to last token (its histogram; interpolated)"),
+    server_hist("itl", "the server's inter-token latency (its histogram; interpolated)"),
+];
+
 /// The catalogue entry of a workload kind's metric, if it has one by that name.
 pub fn workload_metric(kind: WorkloadKind, name: &str) -> Option<&'static MetricDef> {
     workload_metrics(kind, true).into_iter().find(|m| m.name == name)
@@ -314,6 +357,7 @@ pub fn probe_metrics(kind: ProbeKind) -> &'static [MetricDef] {
         ProbeKind::Process => PROCESS,
         ProbeKind::Gpu => GPU,
         ProbeKind::Energy => ENERGY,
+        ProbeKind::Server => SERVER,
     }
 }
 
@@ -331,7 +375,7 @@ pub fn aggregated_unit(def: &MetricDef, agg: Option<&str>) -> Unit {
 /// The metric tables of docs/metrics.md, generated from this catalogue (a test checks that
 /// the docs contain exactly this text).
 pub fn markdown_tables() -> String {
-    let sections: [(&str, &[MetricDef]); 10] = [
+    let sections: [(&str, &[MetricDef]); 11] = [
         ("Every workload", COMMON),
         ("Token streams (inference; synthetic with `tokens`)", TOKENS),
         ("Inference", INFERENCE),
@@ -342,6 +386,7 @@ pub fn markdown_tables() -> String {
         ("Probe `process`", PROCESS),
         ("Probe `gpu`", GPU),
         ("Probe `energy`", ENERGY),
+        ("The model server (`server`, scraped by `openai` workloads)", SERVER),
     ];
     let mut out = String::new();
     for (title, set) in sections {

@@ -94,6 +94,9 @@ pub struct Workload {
     pub spec: WorkloadSpec,
 }
 
+// A scenario holds a handful of workloads, decoded once: the size of the largest kind's
+// spec costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum WorkloadSpec {
     Inference(Inference),
@@ -208,7 +211,7 @@ pub struct Phase {
 
 // ---- probes, expectations, baseline, report ----------------------------------------------------
 
-keyword_enum!(ProbeKind, "probe kind" { System = "system", Process = "process", Gpu = "gpu", Energy = "energy" });
+keyword_enum!(ProbeKind, "probe kind" { System = "system", Process = "process", Gpu = "gpu", Energy = "energy", Server = "server" });
 
 #[derive(Debug)]
 pub struct Probe {

@@ -212,6 +212,7 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
                 .with_help("repeat the measured phases 1 to 1000 times (3 to 5 gives a between-run spread)"),
         );
     }
+    check_server_metrics(&sc, &expectations, diags);
     let probes = probes(&sc, &expectations);
     ValidScenario { scenario: sc, expectations, phase_until, search_until, probes, params: vec![] }
 }
@@ -477,6 +478,28 @@ fn condition(sc: &Scenario, c: &Condition, diags: &mut Vec<Diagnostic>) -> Optio
 
 /// Declared probes, plus a probe at the default interval for every probe kind that an
 /// expectation names but the scenario does not declare.
+/// The server's metrics come from the `openai` workloads that scrape it: a `probe "server"`
+/// node has nothing to sample, and a bound on `server.*` needs such a workload.
+fn check_server_metrics(sc: &Scenario, expectations: &[ValidExpectation], diags: &mut Vec<Diagnostic>) {
+    for p in sc.probes.iter().filter(|p| p.kind.value == ProbeKind::Server) {
+        diags.push(
+            Diagnostic::error(Code::UnknownValue, "the server's metrics are not a probe to declare")
+                .with_label(p.kind.span, "not a sampled probe")
+                .with_help("an openai workload scrapes its server by default; set the URL or interval with `metrics url=\"...\" every=\"1s\"` inside it"),
+        );
+    }
+    let scraped = sc.workloads.iter().any(|w| w.spec.kind().server_metrics().is_some());
+    for e in expectations.iter().filter(|e| e.metric.subject == Subject::Probe(ProbeKind::Server)) {
+        if !scraped {
+            diags.push(
+                Diagnostic::error(Code::UnknownWorkload, format!("`{}` needs a server to scrape", e.metric.selector))
+                    .with_label(sc.expectations[e.index].metric.subject.span, "no workload scrapes a server")
+                    .with_help("server metrics come from an openai workload with scraping on (the default; `metrics #false` turns it off)"),
+            );
+        }
+    }
+}
+
 fn probes(sc: &Scenario, expectations: &[ValidExpectation]) -> Vec<(ProbeKind, Duration, bool)> {
     let mut out: Vec<(ProbeKind, Duration, bool)> = sc
         .probes
@@ -485,7 +508,7 @@ fn probes(sc: &Scenario, expectations: &[ValidExpectation]) -> Vec<(ProbeKind, D
         .collect();
     for e in expectations {
         if let Subject::Probe(kind) = e.metric.subject {
-            if !out.iter().any(|(k, _, _)| *k == kind) {
+            if kind != ProbeKind::Server && !out.iter().any(|(k, _, _)| *k == kind) {
                 out.push((kind, DEFAULT_PROBE_INTERVAL, true));
             }
         }

@@ -181,6 +181,8 @@ pub struct Lease<'a> {
     pool: &'a Pool,
     sender: Option<Sender>,
     _permit: Option<OwnedSemaphorePermit>,
+    /// An HTTP/1.1 connection taken from the idle ones: the server may have closed it.
+    reused: bool,
 }
 
 impl Pool {
@@ -215,12 +217,12 @@ impl Pool {
             None => None,
         };
         if let Some(h2) = self.shared_h2() {
-            return Ok(Lease { pool: self, sender: Some(Sender::H2(h2)), _permit: permit });
+            return Ok(Lease { pool: self, sender: Some(Sender::H2(h2)), _permit: permit, reused: false });
         }
         let _gate = if self.tls.is_some() && !self.speaks_h1.load(Ordering::Relaxed) {
             let gate = self.h2_gate.lock().await;
             if let Some(h2) = self.shared_h2() {
-                return Ok(Lease { pool: self, sender: Some(Sender::H2(h2)), _permit: permit });
+                return Ok(Lease { pool: self, sender: Some(Sender::H2(h2)), _permit: permit, reused: false });
             }
             Some(gate)
         } else {
@@ -234,12 +236,22 @@ impl Pool {
             }
             // A connection returned after its response was read may still be finishing it.
             if s.ready().await.is_ok() {
-                return Ok(Lease { pool: self, sender: Some(Sender::H1(s)), _permit: permit });
+                return Ok(Lease { pool: self, sender: Some(Sender::H1(s)), _permit: permit, reused: true });
             }
         }
         let sender =
             tokio::time::timeout(self.connect_timeout, self.connect()).await.map_err(|_| ConnectError::Timeout)??;
-        Ok(Lease { pool: self, sender: Some(sender), _permit: permit })
+        Ok(Lease { pool: self, sender: Some(sender), _permit: permit, reused: false })
+    }
+
+    /// A new connection in place of `lease`'s (which is closed), keeping its place in the
+    /// pool's limit: for a request retried after the server closed a kept-alive connection.
+    pub async fn reconnect<'p>(&'p self, mut lease: Lease<'p>) -> Result<Lease<'p>, ConnectError> {
+        lease.sender = None;
+        let permit = lease._permit.take();
+        let sender =
+            tokio::time::timeout(self.connect_timeout, self.connect()).await.map_err(|_| ConnectError::Timeout)??;
+        Ok(Lease { pool: self, sender: Some(sender), _permit: permit, reused: false })
     }
 
     fn shared_h2(&self) -> Option<http2::SendRequest<Body>> {
@@ -297,6 +309,11 @@ impl Lease<'_> {
         matches!(self.sender, Some(Sender::H2(_)))
     }
 
+    /// A kept-alive HTTP/1.1 connection from the pool (see [`Pool::reconnect`]).
+    pub fn is_reused(&self) -> bool {
+        self.reused
+    }
+
     pub async fn send(&mut self, req: Request<Body>) -> Result<Response<hyper::body::Incoming>, hyper::Error> {
         match self.sender.as_mut().expect("a lease holds its connection until released") {
             Sender::H1(s) => s.send_request(req).await,
@@ -313,6 +330,29 @@ impl Lease<'_> {
             }
         }
     }
+}
+
+/// Whether a request failed because the server had closed the kept-alive connection it was
+/// written on, before any byte of an answer: the connection ended or was reset under it, or
+/// hyper gave the request back unsent. Such a request never reached the server's handler,
+/// so sending it again on a new connection is safe.
+pub fn closed_under_request(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = s.source();
+    }
+    false
 }
 
 #[cfg(test)]

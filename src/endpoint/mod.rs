@@ -78,6 +78,9 @@ struct Tally {
     /// Requests shorter than asked.
     short: u64,
     succeeded: u64,
+    /// Requests sent again on a new connection because the server had closed the
+    /// kept-alive one they were written on (never counted as errors).
+    retried: u64,
 }
 
 pub struct OpenaiWorkload {
@@ -335,10 +338,29 @@ impl OpenaiWorkload {
         for (n, v) in &self.headers {
             req = req.header(n, v);
         }
-        let req = req
-            .body(Full::new(Bytes::from(self.params.body(&prompt.text))))
-            .map_err(|e| RequestError::backend("request", e.to_string()))?;
-        let resp = lease.send(req).await.map_err(|e| RequestError::backend("connect", e.to_string()))?;
+        let body = Bytes::from(self.params.body(&prompt.text));
+        let req = req.body(Full::new(body.clone())).map_err(|e| RequestError::backend("request", e.to_string()))?;
+        // Kept as sent, for a retry on a new connection.
+        let (parts, _) = req.into_parts();
+        let again = |parts: &hyper::http::request::Parts| {
+            let mut r = hyper::Request::new(Full::new(body.clone()));
+            *r.method_mut() = parts.method.clone();
+            *r.uri_mut() = parts.uri.clone();
+            *r.headers_mut() = parts.headers.clone();
+            r
+        };
+        let resp = match lease.send(again(&parts)).await {
+            Ok(r) => r,
+            // The server closed the kept-alive connection as the request went out (llama.cpp's
+            // server limits requests and idle time per connection): once more, on a new one.
+            Err(e) if lease.is_reused() && client::closed_under_request(&e) => {
+                self.tally.lock().unwrap_or_else(|e| e.into_inner()).retried += 1;
+                lease =
+                    self.pool.reconnect(lease).await.map_err(|e| RequestError::backend("connect", e.to_string()))?;
+                lease.send(again(&parts)).await.map_err(|e| RequestError::backend("connect", e.to_string()))?
+            }
+            Err(e) => return Err(RequestError::backend("connect", e.to_string())),
+        };
         let status = resp.status();
         let mut body = resp.into_body();
         if !status.is_success() {
@@ -704,6 +726,13 @@ impl Workload for OpenaiWorkload {
                 "{opened} opened{}",
                 if h2 > 0 { format!(" ({h2} HTTP/2)") } else { " (HTTP/1.1, kept alive)".into() }
             ),
+        )
+        .row(
+            "retried",
+            format!(
+                "{} (sent again on a new connection: the server had closed the kept-alive one; not errors)",
+                t.retried
+            ),
         );
         if let Some(max) = self.params.max_tokens {
             if t.short > 0 {
@@ -747,6 +776,7 @@ impl Workload for OpenaiWorkload {
             "short_outputs": t.short,
             "token_mismatches": t.mismatched,
             "connections_opened": self.pool.opened.load(Ordering::Relaxed),
+            "retried": t.retried,
             "http2_requests": self.seen_h2.load(Ordering::Relaxed),
             "served_models": self.served_models,
         }))

@@ -15,6 +15,7 @@ use crate::measure::record::{Recorded, Recorder};
 use crate::measure::statistic as measure;
 use crate::plan::estimate::{drive_seed, search_level_seed, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::{Plan, PlannedPhase, PlannedSearch, StopCondition};
+use crate::probe::server::{Scrapers, ServerRecord, Target};
 use crate::probe::{ProbeResult, Probes};
 use crate::workload::Workload;
 
@@ -97,6 +98,8 @@ pub struct RunOutcome {
     pub aborted_by: Option<String>,
     pub phases: Vec<PhaseOutcome>,
     pub probes: Vec<ProbeResult>,
+    /// The model servers' own metrics, per phase (one record per scraping workload).
+    pub servers: Vec<ServerRecord>,
     /// The host monitor's samples (the load generator's self-check).
     pub host: super::host::HostReport,
     pub warnings: Vec<Warning>,
@@ -198,6 +201,15 @@ impl<'a> Engine<'a> {
             self.origin,
             self.options.probe_tap.clone(),
         );
+        let targets: Vec<Target> = (self.plan.scrapes.iter())
+            .map(|s| Target {
+                workload: s.workload.clone(),
+                url: s.url.clone(),
+                every: s.every.as_std(),
+                api_key_env: s.api_key_env.clone(),
+            })
+            .collect();
+        let scrapers = Scrapers::start(&targets, self.origin);
         let host = super::host::HostMonitor::start(self.origin);
         // `run-limit` stops every phase kind the way an interrupt does (drain, write), from
         // the first phase's start; setup is not counted.
@@ -238,7 +250,9 @@ impl<'a> Engine<'a> {
                 workloads,
                 at_s: self.origin.elapsed().as_secs_f64(),
             });
+            scrapers.phase_started(&phase.name, repetition).await;
             let mut outcome = self.phase(index, phase).await;
+            scrapers.phase_finished().await;
             outcome.repetition = repetition;
             if phase.role == PhaseRole::Warmup {
                 self.warn_from_warmup(&outcome);
@@ -254,6 +268,7 @@ impl<'a> Engine<'a> {
             l.abort();
         }
         let probes = probes.finish();
+        let servers = scrapers.finish();
         let host = host.finish();
         self.reporter.finish();
         let limited = self.limit_hit.load(Ordering::SeqCst) && self.aborted_by.is_none();
@@ -266,6 +281,7 @@ impl<'a> Engine<'a> {
             aborted_by: self.aborted_by,
             phases,
             probes,
+            servers,
             host,
             warnings: self.warnings,
             workload_facts: self

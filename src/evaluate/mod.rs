@@ -7,6 +7,7 @@
 mod grade;
 pub use crate::stats::evidence;
 pub mod host;
+pub mod server;
 pub(crate) mod value;
 
 pub use grade::{grade, Grade};
@@ -82,8 +83,11 @@ pub struct Evaluation {
     pub valid: bool,
     pub invalid_reasons: Vec<String>,
     pub recommendations: Vec<String>,
-    /// Reasons the host or the load generator may have spoiled the run.
+    /// Reasons the host, the load generator or another client of the server may have
+    /// spoiled the run, and server/client count disagreements.
     pub host_findings: Vec<host::Finding>,
+    /// Per measured phase and scraped server: the clients' counts beside the server's.
+    pub server_checks: Vec<server::ServerCheck>,
     /// `warn` (findings shown beside the verdict) or `invalid` (they make the run invalid).
     pub host_quiet: HostQuiet,
     /// `passed`, `failed` or `invalid`.
@@ -104,7 +108,9 @@ pub fn evaluate(doc: &ResultDoc) -> Evaluation {
     for o in outcomes.iter().filter(|o| o.status == Status::Insufficient) {
         invalid_reasons.push(format!("`{}`: {}", o.name, o.message));
     }
-    let host_findings = host::findings(doc);
+    let server_checks = server::checks(doc);
+    let mut host_findings = host::findings(doc);
+    host_findings.extend(server::findings(&server_checks));
     let host_quiet = doc.config.host_quiet();
     if host_quiet == HostQuiet::Invalid {
         invalid_reasons.extend(host_findings.iter().map(|f| format!("host-quiet=\"invalid\": {}", f.message)));
@@ -122,6 +128,7 @@ pub fn evaluate(doc: &ResultDoc) -> Evaluation {
         valid,
         invalid_reasons,
         host_findings,
+        server_checks,
         host_quiet,
         verdict: if !valid {
             "invalid"
@@ -454,6 +461,8 @@ pub struct Written<'a> {
     pub doc: &'a ResultDoc,
     pub overall_assessment: Assessment<'a>,
     pub host_findings: &'a [host::Finding],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub server_checks: &'a [server::ServerCheck],
     pub evaluation: &'a [Outcome],
 }
 
@@ -473,6 +482,7 @@ impl<'a> Written<'a> {
                 host_quiet: ev.host_quiet,
             },
             host_findings: &ev.host_findings,
+            server_checks: &ev.server_checks,
             evaluation: &ev.outcomes,
         }
     }

@@ -276,6 +276,14 @@ fn probe(
     phase_name: Option<&str>,
     share: bool,
 ) -> Option<f64> {
+    if kind == "server" {
+        return match metric {
+            "running" | "waiting" | "kv_cache_usage" => {
+                points_stat(super::server::gauge_points(doc, metric, phase_name)?, agg.unwrap_or("mean"))
+            }
+            _ => super::server::value(doc, metric, agg, phase_name),
+        };
+    }
     let probe = doc.probes.get(kind)?;
     let total = doc.system_info.memory_bytes as f64;
     let (series, scale) = match (kind, metric, share) {
@@ -298,19 +306,25 @@ fn probe(
             for ph in doc.phases_of(Some(p))? {
                 vals.extend(points_within(s, ph.started_s, ph.duration_s));
             }
-            if vals.is_empty() {
-                return None;
-            }
-            vals.sort_by(f64::total_cmp);
-            let q = |p: f64| vals[((p * vals.len() as f64).ceil() as usize).clamp(1, vals.len()) - 1];
-            match agg {
-                "min" => vals[0],
-                "max" | "peak" => vals[vals.len() - 1],
-                "last" => *vals.last()?,
-                "mean" => vals.iter().sum::<f64>() / vals.len() as f64,
-                p => q(crate::dsl::metrics::percentile(p)?),
-            }
+            points_stat(vals, agg)?
         }
     };
     Some(v * scale)
+}
+
+/// A statistic of sampled values (`min`, `max`/`peak`, `last`, `mean`, a percentile by rank).
+fn points_stat(mut vals: Vec<f64>, agg: &str) -> Option<f64> {
+    if vals.is_empty() {
+        return None;
+    }
+    let last = *vals.last()?;
+    vals.sort_by(f64::total_cmp);
+    let q = |p: f64| vals[((p * vals.len() as f64).ceil() as usize).clamp(1, vals.len()) - 1];
+    Some(match agg {
+        "min" => vals[0],
+        "max" | "peak" => vals[vals.len() - 1],
+        "last" => last,
+        "mean" => vals.iter().sum::<f64>() / vals.len() as f64,
+        p => q(crate::dsl::metrics::percentile(p)?),
+    })
 }

@@ -227,6 +227,9 @@ pub struct Counters {
     pub unsent: u64,
     /// Open loop: requests the generator sent (finished, failed, or abandoned by the drain).
     pub sent: u64,
+    /// Requests still in flight when the drain gave up on them: sent, never recorded (the
+    /// server may have worked on them).
+    pub abandoned: u64,
     /// Open loop: of those, dispatched more than 1 ms after their intended time.
     pub late_sent: u64,
     pub output_tokens: u64,
@@ -249,6 +252,7 @@ impl Counters {
         self.dropped += o.dropped;
         self.unsent += o.unsent;
         self.sent += o.sent;
+        self.abandoned += o.abandoned;
         self.late_sent += o.late_sent;
         self.output_tokens += o.output_tokens;
         self.input_tokens += o.input_tokens;
@@ -361,6 +365,8 @@ pub struct Recorder {
     /// that they load neither the following phases nor the end of the run.
     abandoned: AtomicBool,
     abandon: tokio::sync::Notify,
+    /// How many were in flight when they were abandoned.
+    abandoned_count: AtomicU64,
 }
 
 /// Everything recorded for one workload in one phase.
@@ -408,11 +414,15 @@ impl Recorder {
             slo: None,
             abandoned: AtomicBool::new(false),
             abandon: tokio::sync::Notify::new(),
+            abandoned_count: AtomicU64::new(0),
         }
     }
 
     /// Gives up on the requests in flight (see `abandoned`).
     pub fn abandon_in_flight(&self) {
+        if !self.abandoned.load(Ordering::SeqCst) {
+            self.abandoned_count.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        }
         self.abandoned.store(true, Ordering::SeqCst);
         self.abandon.notify_waiters();
     }
@@ -624,7 +634,10 @@ impl Recorder {
         let mut agg = lock(&self.agg);
         Recorded {
             hists: std::mem::take(&mut agg.total),
-            counters: std::mem::take(&mut agg.counters),
+            counters: Counters {
+                abandoned: self.abandoned_count.load(Ordering::SeqCst),
+                ..std::mem::take(&mut agg.counters)
+            },
             series: std::mem::take(&mut agg.series),
             elapsed: end.saturating_duration_since(self.start),
         }

@@ -47,6 +47,10 @@ pub struct Plan {
     pub workloads: Vec<PlannedWorkload>,
     pub phases: Vec<PlannedPhase>,
     pub probes: Vec<PlannedProbe>,
+    /// Model servers whose Prometheus metrics are scraped during the run (the `server`
+    /// subject), one per workload that scrapes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scrapes: Vec<PlannedScrape>,
     pub expectations: Vec<PlannedExpectation>,
     /// Shortest possible run (sum of known phase lengths).
     pub min_duration: Duration,
@@ -149,6 +153,16 @@ pub struct PlannedProbe {
     pub every: Duration,
     /// Added because an expectation names it.
     pub implied: bool,
+}
+
+/// A model server's metrics endpoint, scraped every `every` and at each phase's start and end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedScrape {
+    pub workload: String,
+    pub url: String,
+    pub every: Duration,
+    /// The environment variable whose value is sent as a bearer token (never its value).
+    pub api_key_env: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -315,6 +329,19 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
             .probes
             .iter()
             .map(|(kind, every, implied)| PlannedProbe { kind: *kind, every: *every, implied: *implied })
+            .collect(),
+        scrapes: sc
+            .workloads
+            .iter()
+            .filter_map(|w| {
+                let m = w.spec.kind().server_metrics()?;
+                Some(PlannedScrape {
+                    workload: w.name.value.clone(),
+                    url: m.url,
+                    every: m.every,
+                    api_key_env: m.api_key_env,
+                })
+            })
             .collect(),
         expectations: expectations(v, sources),
         min_duration,

@@ -96,6 +96,15 @@ pub fn render_text(p: &Plan) -> String {
             .collect();
         table(&mut out, &rows, "  ");
     }
+    if !p.scrapes.is_empty() {
+        let _ = writeln!(out, "\nserver metrics (the `server` subject)");
+        let rows: Vec<Vec<String>> = (p.scrapes.iter())
+            .map(|x| {
+                vec![x.workload.clone(), x.url.clone(), format!("every {} and at each phase's start and end", x.every)]
+            })
+            .collect();
+        table(&mut out, &rows, "  ");
+    }
     expectations(&mut out, p);
     if let Some(b) = &p.baseline {
         let _ =

@@ -5,6 +5,7 @@
 
 pub mod energy;
 pub mod nvml;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,18 +93,32 @@ struct Series {
     hist: Histogram<u64>,
     sum: f64,
     last: f64,
+    /// Exact extremes (the histogram keeps 3 significant digits).
+    min: f64,
+    max: f64,
     points: Vec<(f64, f64)>,
 }
 
 impl Series {
     fn new(unit: &'static str, scale: f64) -> Series {
-        Series { unit, scale, hist: histogram(), sum: 0.0, last: 0.0, points: vec![] }
+        Series {
+            unit,
+            scale,
+            hist: histogram(),
+            sum: 0.0,
+            last: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            points: vec![],
+        }
     }
 
     fn push(&mut self, t: f64, v: f64) {
         let _ = self.hist.record((v.max(0.0) * self.scale).round() as u64);
         self.sum += v;
         self.last = v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
         self.points.push((t, v));
         if self.points.len() >= 2 * MAX_POINTS {
             self.points = self
@@ -128,10 +143,10 @@ impl Series {
         } else {
             SeriesSummary {
                 samples: n,
-                min: h.min() as f64 / self.scale,
+                min: self.min,
                 mean: self.sum / n as f64,
-                max: h.max() as f64 / self.scale,
-                peak: h.max() as f64 / self.scale,
+                max: self.max,
+                peak: self.max,
                 p50: q(0.5),
                 p95: q(0.95),
                 p99: q(0.99),
@@ -309,6 +324,8 @@ impl Sampler {
             }
             ProbeKind::Gpu => self.gpu_sample(t),
             ProbeKind::Energy => self.energy_sample(t),
+            // Scraped on threads of its own, at phase boundaries too (`server.rs`).
+            ProbeKind::Server => {}
         }
     }
 }

@@ -58,6 +58,7 @@ pub fn markdown(doc: &ResultDoc, ev: &Evaluation) -> String {
     outcomes(&mut m, ev);
     workloads(&mut m, doc);
     setups(&mut m, doc);
+    servers(&mut m, doc);
     if let Some(c) = doc.comparison.as_ref().filter(|c| !c.changes.is_empty()) {
         comparison(&mut m, c);
     }
@@ -122,6 +123,23 @@ fn workloads(m: &mut String, doc: &ResultDoc) {
             lat(|s| s.p99),
             w.tok_s.map_or("-".into(), |t| format!("{t:.0}"))
         );
+    }
+}
+
+/// The scraped servers beside their clients (see `summary::server_table`).
+fn servers(m: &mut String, doc: &ResultDoc) {
+    let Some((head, rows, notes)) = super::summary::server_table(doc) else { return };
+    *m += "\n### Server (its own metrics)\n\n";
+    for n in notes {
+        let _ = writeln!(m, "- {}", cell(&n));
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(m, "\n| {} |\n|{}", head.join(" | "), "---|".repeat(head.len()));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
 }
 

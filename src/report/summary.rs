@@ -115,6 +115,14 @@ pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
     for (name, w) in &doc.benchmarks {
         out += &setup_lines(name, w);
     }
+    if let Some((head, rows, notes)) = server_table(doc) {
+        for n in notes {
+            out += &format!("  {n}\n");
+        }
+        let mut all = vec![head];
+        all.extend(rows);
+        out += &table(&all, "    ");
+    }
     if let Some(s) = &doc.stress_test {
         let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
         out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
@@ -138,4 +146,62 @@ pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
         out += &format!("  warning: {w}\n");
     }
     out
+}
+
+/// The scraped servers beside their clients: the header, one row per measured phase and
+/// server, and a line per server (what it is, or why it had no metrics).
+pub type ServerTable = (Vec<String>, Vec<Vec<String>>, Vec<String>);
+
+/// See [`ServerTable`].
+pub fn server_table(doc: &ResultDoc) -> Option<ServerTable> {
+    if doc.servers.is_empty() {
+        return None;
+    }
+    let notes = (doc.servers.iter())
+        .map(|s| match &s.unavailable {
+            Some(why) => {
+                format!("server of {} ({}): no metrics ({why}); the run goes on without them", s.workload, s.url)
+            }
+            None => format!(
+                "server of {} ({}, {}): {} scrapes{}",
+                s.workload,
+                s.url,
+                s.family.map_or("unrecognised names", |f| f.name()),
+                s.scrapes,
+                if s.failed_scrapes > 0 { format!(", {} failed", s.failed_scrapes) } else { String::new() }
+            ),
+        })
+        .collect();
+    let head = [
+        "phase",
+        "requests sent/served",
+        "prompt tok sent/server",
+        "output tok got/server",
+        "running mean/max",
+        "waiting max",
+        "kv cache max",
+        "ttft p50 client/server",
+    ];
+    let num = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.0}"));
+    let int = |x: Option<u64>| x.map_or("-".into(), |v| v.to_string());
+    let phases = doc.measured_phases().collect::<Vec<_>>();
+    let mut rows = vec![];
+    for c in crate::evaluate::server::checks(doc) {
+        let ph: Vec<&crate::result::PhaseDoc> =
+            phases.iter().copied().filter(|p| p.name == c.phase && p.repetition == c.repetition).collect();
+        let parts = crate::evaluate::server::server_phases(doc, &ph);
+        let gauge = |name: &str| parts.iter().find_map(|(_, p)| p.gauges.get(name).filter(|g| g.samples > 0));
+        let ms = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.1}ms", v * 1e3));
+        rows.push(vec![
+            if doc.runs.len() > 1 { format!("{} #{}", c.phase, c.repetition) } else { c.phase.clone() },
+            format!("{}/{}", c.client_requests, num(c.server_requests)),
+            format!("{}/{}", int(c.client_prompt_tokens), num(c.server_prompt_tokens)),
+            format!("{}/{}", int(c.client_output_tokens), num(c.server_generation_tokens)),
+            gauge("running").map_or("-".into(), |g| format!("{:.1}/{:.0}", g.mean, g.max)),
+            gauge("waiting").map_or("-".into(), |g| format!("{:.0}", g.max)),
+            gauge("kv_cache_usage").map_or("-".into(), |g| format!("{:.0}%", g.max * 100.0)),
+            format!("{}/{}", ms(c.client_ttft_p50_s), ms(c.server_ttft_p50_s)),
+        ]);
+    }
+    Some((head.iter().map(|h| h.to_string()).collect(), rows, notes))
 }

@@ -52,7 +52,11 @@ pub fn terminal(ev: &Evaluation, color: bool) -> String {
         };
         out += &format!(
             "  {} {} ({}; host-quiet {}: {effect})\n",
-            paint("host:", "33", color),
+            paint(
+                if matches!(f.code, "foreign_traffic" | "token_disagreement") { "server:" } else { "host:" },
+                "33",
+                color
+            ),
             f.message,
             f.code,
             ev.host_quiet

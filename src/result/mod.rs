@@ -99,6 +99,11 @@ pub struct ResultDoc {
     pub repeat_spread: BTreeMap<String, BTreeMap<String, Spread>>,
     pub stress_test: Option<StressTest>,
     pub probes: BTreeMap<String, ProbeResult>,
+    /// The model servers' own metrics (the `server` subject), per scraping workload: per
+    /// phase counter increases, gauge summaries and histogram increases, and the self-check
+    /// against the client's counts. Absent when no workload scrapes a server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<crate::probe::server::ServerRecord>,
     /// The load generator's self-check: host CPU during the run (see `phases[].host`).
     #[serde(default)]
     pub host: HostDoc,
@@ -139,6 +144,7 @@ impl ResultDoc {
             repeat_spread: BTreeMap::new(),
             stress_test: None,
             probes: BTreeMap::new(),
+            servers: vec![],
             host: HostDoc::default(),
             warnings: vec![],
             shard: None,
@@ -289,6 +295,10 @@ pub struct WorkloadDoc {
     pub sent: Option<u64>,
     /// Open loop only: of those, sent more than 1 ms after their intended time.
     pub late_sent: Option<u64>,
+    /// Requests still in flight when the phase's drain gave up on them (sent, never
+    /// recorded; a server may have worked on them).
+    #[serde(default)]
+    pub abandoned: u64,
     pub error_rate: f64,
     /// Successful requests per second.
     pub throughput: f64,

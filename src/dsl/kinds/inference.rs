@@ -333,4 +333,9 @@ impl KindSpec for Inference {
     fn cpu_demand(&self, workers: usize, cores: usize, on_cpu: bool) -> Option<usize> {
         on_cpu.then(|| (2 * workers).clamp(1, cores))
     }
+
+    /// No model server to scrape.
+    fn server_metrics(&self) -> Option<super::ServerMetrics> {
+        None
+    }
 }

@@ -327,4 +327,9 @@ impl KindSpec for Kernel {
     fn cpu_demand(&self, _: usize, _: usize, _: bool) -> Option<usize> {
         None
     }
+
+    /// No model server to scrape.
+    fn server_metrics(&self) -> Option<super::ServerMetrics> {
+        None
+    }
 }

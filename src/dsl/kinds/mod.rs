@@ -54,6 +54,18 @@ pub trait KindSpec {
     /// Cores a drive of `workers` concurrent requests keeps busy (`None`: the workload
     /// mostly waits, or runs on a GPU), for the CPU-contention lint.
     fn cpu_demand(&self, workers: usize, cores: usize, on_cpu: bool) -> Option<usize>;
+    /// The model server's Prometheus endpoint to scrape during the run, if the kind talks
+    /// to a server and scraping is on.
+    fn server_metrics(&self) -> Option<ServerMetrics>;
+}
+
+/// Where a workload's server publishes its metrics, and how often to read them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerMetrics {
+    pub url: String,
+    pub every: super::units::Duration,
+    /// The environment variable holding the API key, sent as a bearer token.
+    pub api_key_env: Option<String>,
 }
 
 impl WorkloadSpec {

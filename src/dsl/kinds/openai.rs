@@ -49,6 +49,19 @@ pub struct Endpoint {
     pub timeout: Option<Spanned<Duration>>,
 }
 
+/// The `metrics` node: scraping the server's Prometheus endpoint (on unless turned off).
+#[derive(Debug, Default)]
+pub struct MetricsNode {
+    /// `metrics #false`.
+    pub off: bool,
+    /// The endpoint; by default the base URL without `/v1`, plus `/metrics`.
+    pub url: Option<Spanned<String>>,
+    pub every: Option<Spanned<Duration>>,
+}
+
+/// The default scrape interval of a server's metrics.
+pub const DEFAULT_SCRAPE_EVERY: Duration = Duration(1_000_000_000);
+
 #[derive(Debug)]
 pub struct Openai {
     pub endpoint: Option<Endpoint>,
@@ -74,6 +87,7 @@ pub struct Openai {
     pub mismatch: Option<Spanned<Percent>>,
     pub on_mismatch: MismatchAction,
     pub slo: Slo,
+    pub metrics: MetricsNode,
 }
 
 pub const OPENAI_NODES: &[&str] = &[
@@ -89,6 +103,7 @@ pub const OPENAI_NODES: &[&str] = &[
     "tls",
     "token-check",
     "slo",
+    "metrics",
 ];
 
 pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
@@ -110,6 +125,7 @@ pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
         mismatch: None,
         on_mismatch: MismatchAction::Warn,
         slo: Slo::default(),
+        metrics: MetricsNode::default(),
     };
     for node in nodes {
         match node.name().value() {
@@ -187,10 +203,46 @@ pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
                 }
             }),
             "slo" => o.slo = read(cx, node, slo),
+            "metrics" => {
+                if let Some(m) = read(cx, node, metrics_node) {
+                    o.metrics = m;
+                }
+            }
             _ => cx.unknown_node(node, "an openai workload", OPENAI_NODES),
         }
     }
     o
+}
+
+/// `metrics #false`, or `metrics url="http://host:8000/metrics" every="2s"` (both optional).
+fn metrics_node(cx: &mut Ctx, r: &mut NodeReader) -> Option<MetricsNode> {
+    let on = r.arg::<bool>(cx, 0);
+    let url = r.prop::<String>(cx, "url");
+    let every = r.prop::<Duration>(cx, "every");
+    if let Some(u) = &url {
+        let lower = u.value.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            cx.error(
+                Code::UnknownValue,
+                u.span,
+                "the metrics URL must start with http:// or https://",
+                "not an HTTP URL",
+                "write the server's metrics address, e.g. url=\"http://127.0.0.1:8000/metrics\"",
+            );
+            return None;
+        }
+    }
+    if let Some(e) = every.as_ref().filter(|e| e.value.0 < 100_000_000) {
+        cx.error(
+            Code::OutOfRange,
+            e.span,
+            "scraping more often than every 100ms would load the server",
+            "too often",
+            "use every=\"1s\" (the default) or longer",
+        );
+        return None;
+    }
+    Some(MetricsNode { off: on.is_some_and(|o| !o.value), url, every })
 }
 
 /// `extra=#"{"top_k": 1}"#`: request-body fields, which must form a JSON object.
@@ -339,5 +391,23 @@ impl KindSpec for Openai {
     /// The client mostly waits on the server.
     fn cpu_demand(&self, _: usize, _: usize, _: bool) -> Option<usize> {
         None
+    }
+
+    /// The server's Prometheus endpoint: by default the base URL without `/v1`, plus
+    /// `/metrics` (where vLLM, SGLang, llama.cpp's server and TGI serve it).
+    fn server_metrics(&self) -> Option<super::ServerMetrics> {
+        let e = self.endpoint.as_ref().filter(|_| !self.metrics.off)?;
+        let url = match &self.metrics.url {
+            Some(u) => u.value.clone(),
+            None => {
+                let base = e.url.value.trim_end_matches('/');
+                format!("{}/metrics", base.strip_suffix("/v1").unwrap_or(base))
+            }
+        };
+        Some(super::ServerMetrics {
+            url,
+            every: self.metrics.every.as_ref().map_or(DEFAULT_SCRAPE_EVERY, |e| e.value),
+            api_key_env: self.api_key_env.as_ref().map(|k| k.value.clone()),
+        })
     }
 }

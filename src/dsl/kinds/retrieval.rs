@@ -328,4 +328,9 @@ impl KindSpec for Retrieval {
     fn cpu_demand(&self, workers: usize, cores: usize, _: bool) -> Option<usize> {
         Some(workers.clamp(1, cores))
     }
+
+    /// No model server to scrape.
+    fn server_metrics(&self) -> Option<super::ServerMetrics> {
+        None
+    }
 }

@@ -197,4 +197,9 @@ impl KindSpec for Synthetic {
     fn cpu_demand(&self, workers: usize, cores: usize, _: bool) -> Option<usize> {
         self.cpu_work.as_ref().is_some_and(|c| c.value.0 > 0).then(|| workers.clamp(1, cores))
     }
+
+    /// No model server to scrape.
+    fn server_metrics(&self) -> Option<super::ServerMetrics> {
+        None
+    }
 }
