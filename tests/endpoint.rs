@@ -1,7 +1,8 @@
 //! The `openai` workload against servers on loopback: a scripted one in this file, whose
 //! chunk timing is known exactly (role-only first chunk, content at set gaps, usage at the
-//! end, cuts, 429s and 500s, malformed lines), and llama-cpp-python's real server when CI
-//! has started it (BENCHCTL_LLAMA_URL).
+//! end, cuts, 429s and 500s, malformed lines; no /metrics), and llama.cpp's own server
+//! (`llama-server`, continuous batching, 4 slots, Prometheus metrics) when CI has started it
+//! (BENCHCTL_LLAMA_URL; scripts/llama-server.sh).
 
 mod common;
 
@@ -27,6 +28,10 @@ enum Mode {
     /// (In every mode, `"stream": false` gets a JSON response after FIRST, and
     /// `max_tokens` 1 a stream without the usage chunk.)
     Faults,
+    /// As `Timed`, but every second request on a connection finds it closed: the server
+    /// resets the connection once the request is written, without reading it (a kept-alive
+    /// connection closed by the server as the client reused it).
+    DropsKeptAlive,
 }
 
 const FIRST: Duration = Duration::from_millis(30);
@@ -86,6 +91,7 @@ async fn connection(
 ) -> std::io::Result<()> {
     s.set_nodelay(true)?;
     let mut s = BufReader::new(s);
+    let mut on_this_connection = 0u32;
     loop {
         let mut line = String::new();
         if s.read_line(&mut line).await? == 0 {
@@ -115,6 +121,18 @@ async fn connection(
         if path.ends_with("/models") {
             json(w, 200, r#"{"object":"list","data":[{"id":"scripted","object":"model"}]}"#).await?;
             continue;
+        }
+        // No Prometheus endpoint here, as on a server started without one.
+        if path.ends_with("/metrics") {
+            json(w, 404, r#"{"error":"not found"}"#).await?;
+            continue;
+        }
+        on_this_connection += 1;
+        if mode == Mode::DropsKeptAlive && on_this_connection == 2 {
+            // Unread data at close makes the kernel send a reset, as a server that closed
+            // the connection before the request arrived.
+            s.into_inner().set_zero_linger()?;
+            return Ok(());
         }
         *auth.lock().unwrap() = authorization;
         let n = requests.fetch_add(1, Ordering::SeqCst);
@@ -292,6 +310,43 @@ fn ttft_itl_e2e_and_counts_follow_the_servers_schedule() {
     assert!(ms(&doc, "connect_wait", "p50") < 5.0);
 }
 
+/// A server without a Prometheus endpoint (404) is recorded as such, and the run goes on.
+#[test]
+fn a_server_without_metrics_is_recorded_and_the_run_passes() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, doc) = run(dir.path(), &scenario(server.port, "", "concurrency=1 requests=3"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let s = &doc["servers"][0];
+    assert_eq!(s["url"], format!("http://127.0.0.1:{}/metrics", server.port));
+    assert!(s["unavailable"].as_str().unwrap().contains("404"), "{s:#}");
+    assert_eq!(s["scrapes"], 0);
+    assert!(out.contains("no metrics (HTTP 404"), "{out}");
+    assert_eq!(doc["overall_assessment"]["verdict"], "passed");
+    // `metrics #false`: nothing is scraped.
+    let (code, out, doc) =
+        run(dir.path(), &scenario(server.port, "        metrics #false", "concurrency=1 requests=1"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(doc.get("servers").is_none(), "{:#}", doc["servers"]);
+}
+
+/// A request written on a kept-alive connection that the server resets goes once more on a
+/// new connection: counted as retried, never as an error.
+#[test]
+fn a_request_on_a_connection_the_server_dropped_is_retried_not_failed() {
+    let server = serve(Mode::DropsKeptAlive);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, doc) =
+        run(dir.path(), &scenario(server.port, "        metrics #false", "concurrency=1 requests=6"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["errors"], 0, "{:#}", w["errors_by_kind"]);
+    assert_eq!(w["requests"], 6);
+    // Requests 2 to 6 each found their connection reset.
+    assert_eq!(w["setup"]["retried"], 5, "{:#}", w["setup"]);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 6, "the reset requests never reached the handler");
+}
+
 #[test]
 fn errors_are_counted_by_kind_and_the_run_goes_on() {
     let server = serve(Mode::Faults);
@@ -390,8 +445,10 @@ fn an_unreachable_server_or_an_unknown_model_fails_at_setup_with_the_node_shown(
     assert_eq!(server.requests.load(Ordering::SeqCst), 0, "no request was sent");
 }
 
-/// llama-cpp-python's server with the SmolLM2 GGUF, started by .ci/run (scripts/llama-server.sh)
-/// and named by BENCHCTL_LLAMA_URL; skipped without it unless BENCHCTL_REQUIRE_LLAMA is set.
+/// llama.cpp's server with the SmolLM2 GGUF (4 slots, `--metrics`), started by .ci/run
+/// (scripts/llama-server.sh) and named by BENCHCTL_LLAMA_URL; skipped without it unless
+/// BENCHCTL_REQUIRE_LLAMA is set. The tests that use it hold [`real_server`] in turn: a
+/// second test's requests would be another tenant's traffic to the first.
 fn llama_url() -> Option<String> {
     match std::env::var("BENCHCTL_LLAMA_URL") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -400,60 +457,166 @@ fn llama_url() -> Option<String> {
                 std::env::var_os("BENCHCTL_REQUIRE_LLAMA").is_none(),
                 "BENCHCTL_LLAMA_URL is not set: start the server with scripts/llama-server.sh start PORT"
             );
-            eprintln!("skipped: no llama-cpp-python server (BENCHCTL_LLAMA_URL; see scripts/llama-server.sh)");
+            eprintln!("skipped: no llama-server (BENCHCTL_LLAMA_URL; see scripts/llama-server.sh)");
             None
         }
     }
 }
 
-#[test]
-fn a_real_llama_cpp_server_is_timed_per_token_and_counted_with_the_models_tokenizer() {
-    let Some(url) = llama_url() else { return };
-    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let requests = 4u64;
-    let tokens = 8u64;
-    // The server sends no usage, so the counts come from the GGUF's tokenizer; its chat
-    // stream opens with a role-only chunk and then sends one chunk per token. min-tokens
-    // keeps it from stopping early, max_tokens from going on.
-    let s = format!(
+/// One test at a time on the real server.
+fn real_server() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A scenario against the real server: `phases` and `expects` are pasted in.
+fn llama_scenario(url: &str, gguf: &Path, workload_extra: &str, phases: &str) -> String {
+    format!(
         r#"scenario "llama" {{
     workload "llm" kind="openai" {{
         endpoint "{url}" model="smollm2" api="chat" timeout="60s"
         tokenizer gguf="{gguf}"
         prompt tokens=16
-        output tokens={tokens} min-tokens={tokens}
+        output tokens=8 min-tokens=8
         sampling temperature=0.0
+{workload_extra}
     }}
-    phase "measure" {{
-        drive "llm" concurrency=1 requests={requests}
-    }}
+{phases}
 }}
 "#,
         gguf = gguf.display()
+    )
+}
+
+#[test]
+fn a_real_llama_cpp_server_is_timed_per_token_and_its_own_counts_agree() {
+    let Some(url) = llama_url() else { return };
+    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let _one = real_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (requests, tokens) = (6u64, 8u64);
+    // The server's usage gives the counts and the GGUF's tokenizer checks them; its chat
+    // stream opens with a role-only chunk and then sends one chunk per token. min-tokens
+    // keeps it from stopping early, max_tokens from going on.
+    let phases = format!(
+        "    phase \"measure\" {{\n        drive \"llm\" concurrency=2 requests={requests}\n    }}\n    expect \"server.generation_tokens.count >= 1\"\n    expect \"server.running.max <= 4\""
     );
-    let (code, out, doc) = run(dir.path(), &s, &[]);
+    let (code, out, doc) = run(dir.path(), &llama_scenario(&url, &gguf, "", &phases), &[]);
     assert_eq!(code, Some(0), "{out}");
     let w = &doc["benchmarks"]["llm"];
     assert_eq!(w["requests"], requests, "{w:#}");
     assert_eq!(w["errors"], 0, "{w:#}");
     let setup = &w["setup"];
-    assert_eq!(setup["token_sources"]["tokenizer"], requests, "no usage from this server: {setup:#}");
-    assert!(w["token_source"].as_str().unwrap().contains("tokenizer"), "{}", w["token_source"]);
-    // The role-only chunk (and the finish chunk) of every stream are read past, not timed.
+    assert_eq!(setup["token_sources"]["usage"], requests, "usage from llama-server: {setup:#}");
+    assert_eq!(setup["token_mismatches"], 0, "the tokenizer agrees with the usage: {setup:#}");
     let skipped = setup["chunks_without_output"].as_u64().unwrap();
     assert!(skipped >= requests, "chunks without output: {skipped}");
     // One timed chunk per token: tokens - 1 gaps per request.
     assert_eq!(w["metrics"]["itl"]["count"], requests * (tokens - 1), "{:#}", w["metrics"]["itl"]);
     assert_eq!(w["metrics"]["ttft"]["count"], requests);
-    // The tokenizer's count of the text may merge or split a token at the edges.
-    let counted = w["output_tokens"].as_u64().unwrap();
-    assert!(counted.abs_diff(requests * tokens) <= requests, "output tokens {counted}");
-    assert!(w["input_tokens"].as_u64().unwrap() >= requests * 16, "{}", w["input_tokens"]);
-    // A prompt and 8 tokens of a 135M model on one thread: TTFT is milliseconds to a
-    // second, never the whole stream.
+    assert_eq!(w["output_tokens"], requests * tokens);
     let (ttft, e2e) = (ms(&doc, "ttft", "p50"), ms(&doc, "e2e", "p50"));
     assert!(ttft > 0.0 && ttft < e2e, "ttft {ttft:.1} ms, e2e {e2e:.1} ms");
+    // The server's own metrics, scraped by default at the base URL without /v1.
+    let server = &doc["servers"][0];
+    assert_eq!(server["family"], "llamacpp", "{server:#}");
+    assert_eq!(server["unavailable"], Value::Null, "{server:#}");
+    assert_eq!(server["url"], format!("{}/metrics", url.trim_end_matches("/v1")));
+    let phase = &server["phases"][0];
+    assert_eq!(phase["complete"], true, "{phase:#}");
+    // The server's increases over the phase are exactly what this run sent.
+    assert_eq!(phase["counters"]["generation_tokens"], (requests * tokens) as f64, "{phase:#}");
+    assert_eq!(phase["counters"]["prompt_tokens"].as_f64(), w["input_tokens"].as_f64(), "{phase:#}");
+    assert!(phase["gauges"]["running"]["max"].as_f64().unwrap() <= 4.0, "{phase:#}");
+    let check = &doc["server_checks"][0];
+    assert_eq!(check["client_output_tokens"], requests * tokens, "{check:#}");
+    let findings = doc["host_findings"].as_array().unwrap();
+    assert!(
+        !findings.iter().any(|f| f["code"] == "foreign_traffic" || f["code"] == "token_disagreement"),
+        "{findings:#?}"
+    );
+    assert_eq!(doc["overall_assessment"]["verdict"], "passed", "{out}");
+    assert!(out.contains("server of llm") && out.contains("llamacpp"), "{out}");
+}
+
+/// A bound on the server's metrics fails the run like any other: the server generated 8
+/// tokens per request, so fewer than 8 in all cannot hold.
+#[test]
+fn a_bound_on_the_servers_metrics_fails_the_run() {
+    let Some(url) = llama_url() else { return };
+    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let _one = real_server();
+    let dir = tempfile::tempdir().unwrap();
+    let phases = "    phase \"measure\" {\n        drive \"llm\" concurrency=1 requests=2\n    }\n    expect \"server.generation_tokens.count < 8\"";
+    let (code, out, doc) = run(dir.path(), &llama_scenario(&url, &gguf, "", phases), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    let outcome = &doc["evaluation"][0];
+    assert_eq!(outcome["status"], "fail", "{outcome:#}");
+    assert!(out.contains("server.generation_tokens.count < 8"), "{out}");
+}
+
+/// Another client sending to the server while a phase runs is found: the server generated
+/// far more than this run received.
+#[test]
+fn another_clients_traffic_during_a_phase_is_found() {
+    let Some(url) = llama_url() else { return };
+    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let _one = real_server();
+    let dir = tempfile::tempdir().unwrap();
+    // A slow trickle from this run; a burst from another client after 2 s.
+    let phases = "    phase \"measure\" duration=\"8s\" {\n        drive \"llm\" rate=\"0.5/s\"\n    }";
+    let other = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            let authority = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+            let body = r#"{"model":"smollm2","messages":[{"role":"user","content":"Count to fifty."}],"max_tokens":48,"min_tokens":48,"temperature":0}"#;
+            for _ in 0..4 {
+                let mut c = std::net::TcpStream::connect(&authority).unwrap();
+                let req = format!(
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                c.write_all(req.as_bytes()).unwrap();
+                let mut answer = String::new();
+                std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            }
+        })
+    };
+    let (code, out, doc) = run(dir.path(), &llama_scenario(&url, &gguf, "", phases), &[]);
+    other.join().unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    let findings = doc["host_findings"].as_array().unwrap();
+    let foreign: Vec<&Value> = findings.iter().filter(|f| f["code"] == "foreign_traffic").collect();
+    assert_eq!(foreign.len(), 1, "{findings:#?}\n{:#}", doc["server_checks"]);
+    assert_eq!(foreign[0]["phase"], "measure");
+    assert!(out.contains("foreign_traffic"), "{out}");
+}
+
+/// More requests on one connection than llama-server's keep-alive allows (100), one token
+/// each: when the server closes the connection the next request goes on a new one, and no
+/// request fails.
+#[test]
+fn more_requests_than_the_servers_keep_alive_allows_all_succeed() {
+    let Some(url) = llama_url() else { return };
+    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let _one = real_server();
+    let dir = tempfile::tempdir().unwrap();
+    let s = llama_scenario(
+        &url,
+        &gguf,
+        "        connections 1",
+        "    phase \"measure\" {\n        drive \"llm\" concurrency=1 requests=110\n    }",
+    )
+    .replace("output tokens=8 min-tokens=8", "output tokens=1")
+    .replace("prompt tokens=16", "prompt tokens=4");
+    let (code, out, doc) = run(dir.path(), &s, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!(w["requests"], 110, "{w:#}");
+    assert_eq!(w["errors"], 0, "{:#}", w["errors_by_kind"]);
+    assert!(w["setup"]["connections_opened"].as_u64().unwrap() >= 2, "{:#}", w["setup"]);
 }
 
 /// Certificates made with openssl for one test: a private CA and a server certificate for
@@ -590,6 +753,7 @@ fn the_endpoint_starter_checks_clean_and_passes_against_a_real_server() {
     assert_eq!(benchctl(&["check", "--deny-warnings", path], &[]).status.code(), Some(0));
     assert_eq!(benchctl(&["fmt", "--check", path], &[]).status.code(), Some(0), "the template is formatted");
     let Some(url) = llama_url() else { return };
+    let _one = real_server();
     let out = dir.path().join("out");
     let args =
         ["run", path, "--set", &format!("base_url={url}"), "--set", "duration=20s", "--out", out.to_str().unwrap()];
