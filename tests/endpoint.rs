@@ -32,6 +32,61 @@ enum Mode {
     /// resets the connection once the request is written, without reading it (a kept-alive
     /// connection closed by the server as the client reused it).
     DropsKeptAlive,
+    /// As `Timed`, with a Prometheus endpoint in vLLM's names (as prometheus_client writes
+    /// them: HELP and TYPE lines, `_total` counters with `_created`, labelled series, and
+    /// histograms) counting the completions it served.
+    Vllm,
+}
+
+/// vLLM's exposition for `served` completions, each with PROMPT_TOKENS in, USAGE_TOKENS
+/// out, a first token after FIRST (30 ms) and its last after FIRST + 7 GAP (100 ms).
+fn vllm_metrics(served: u64) -> String {
+    let n = served as f64;
+    let model = r#"model_name="scripted",engine="0""#;
+    let mut m = String::new();
+    let mut put = |name: &str, kind: &str, lines: &[String]| {
+        m += &format!("# HELP {name} Scripted.\n# TYPE {name} {kind}\n");
+        for l in lines {
+            m += l;
+            m += "\n";
+        }
+    };
+    put("vllm:num_requests_running", "gauge", &[format!("vllm:num_requests_running{{{model}}} 0.0")]);
+    put("vllm:num_requests_waiting", "gauge", &[format!("vllm:num_requests_waiting{{{model}}} 0.0")]);
+    put("vllm:kv_cache_usage_perc", "gauge", &[format!("vllm:kv_cache_usage_perc{{{model}}} 0.42")]);
+    put(
+        "vllm:request_success",
+        "counter",
+        &[
+            format!("vllm:request_success_total{{finished_reason=\"length\",{model}}} {n:e}"),
+            format!("vllm:request_success_created{{finished_reason=\"length\",{model}}} 1.7e9"),
+            format!("vllm:request_success_total{{finished_reason=\"stop\",{model}}} 0.0"),
+        ],
+    );
+    put(
+        "vllm:prompt_tokens",
+        "counter",
+        &[format!("vllm:prompt_tokens_total{{{model}}} {:e}", n * PROMPT_TOKENS as f64)],
+    );
+    put(
+        "vllm:generation_tokens",
+        "counter",
+        &[format!("vllm:generation_tokens_total{{{model}}} {:e}", n * USAGE_TOKENS as f64)],
+    );
+    put("vllm:num_preemptions", "counter", &[format!("vllm:num_preemptions_total{{{model}}} 0.0")]);
+    let hist = |name: &str, at: f64| {
+        let mut lines = vec![format!("{name}_sum{{{model}}} {}", n * at), format!("{name}_count{{{model}}} {n:e}")];
+        for le in ["0.001", "0.025", "0.05", "0.1", "0.25", "1.0"] {
+            let c = if at <= le.parse::<f64>().unwrap() { n } else { 0.0 };
+            lines.push(format!("{name}_bucket{{le=\"{le}\",{model}}} {c:e}"));
+        }
+        lines.push(format!("{name}_bucket{{le=\"+Inf\",{model}}} {n:e}"));
+        lines
+    };
+    put("vllm:time_to_first_token_seconds", "histogram", &hist("vllm:time_to_first_token_seconds", 0.03));
+    put("vllm:e2e_request_latency_seconds", "histogram", &hist("vllm:e2e_request_latency_seconds", 0.1));
+    put("process_resident_memory_bytes", "gauge", &["process_resident_memory_bytes 1.2e9".to_string()]);
+    m
 }
 
 const FIRST: Duration = Duration::from_millis(30);
@@ -122,9 +177,19 @@ async fn connection(
             json(w, 200, r#"{"object":"list","data":[{"id":"scripted","object":"model"}]}"#).await?;
             continue;
         }
-        // No Prometheus endpoint here, as on a server started without one.
+        // No Prometheus endpoint here, as on a server started without one; or vLLM's.
         if path.ends_with("/metrics") {
-            json(w, 404, r#"{"error":"not found"}"#).await?;
+            if mode == Mode::Vllm {
+                let text = vllm_metrics(requests.load(Ordering::SeqCst));
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n",
+                    text.len()
+                );
+                w.write_all(head.as_bytes()).await?;
+                w.write_all(text.as_bytes()).await?;
+            } else {
+                json(w, 404, r#"{"error":"not found"}"#).await?;
+            }
             continue;
         }
         on_this_connection += 1;
@@ -328,6 +393,55 @@ fn a_server_without_metrics_is_recorded_and_the_run_passes() {
         run(dir.path(), &scenario(server.port, "        metrics #false", "concurrency=1 requests=1"), &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(doc.get("servers").is_none(), "{:#}", doc["servers"]);
+}
+
+/// A server with vLLM's metric names: its increases match what the run sent, its histograms
+/// read as interpolated percentiles, and bounds on them pass or fail like any other.
+#[test]
+fn a_vllm_named_server_is_read_checked_and_bounded() {
+    let server = serve(Mode::Vllm);
+    let dir = tempfile::tempdir().unwrap();
+    let expects = "    expect \"server.ttft.p95 < 100ms\"\n    expect \"server.requests.count >= 8\"\n    expect \"server.kv_cache_usage.max < 40%\"";
+    let s = scenario(server.port, "        metrics every=\"200ms\"", "concurrency=2 requests=8")
+        .replace("    }\n}\n", &format!("    }}\n{expects}\n}}\n"));
+    let (code, out, doc) = run(dir.path(), &s, &[]);
+    assert_eq!(code, Some(1), "the KV-cache bound fails: {out}");
+    let statuses: Vec<&str> =
+        doc["evaluation"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["pass", "pass", "fail"], "{:#}", doc["evaluation"]);
+    let sv = &doc["servers"][0];
+    assert_eq!(sv["family"], "vllm", "{sv:#}");
+    let phase = &sv["phases"][0];
+    assert_eq!(phase["complete"], true);
+    assert_eq!(phase["counters"]["requests"], 8.0, "{phase:#}");
+    assert_eq!(phase["counters"]["prompt_tokens"], (8 * PROMPT_TOKENS) as f64);
+    assert_eq!(phase["counters"]["generation_tokens"], (8 * USAGE_TOKENS) as f64);
+    assert_eq!(phase["counters"]["process_resident_memory_bytes"], Value::Null, "a gauge is not a counter");
+    assert_eq!(phase["gauges"]["process_resident_memory_bytes"]["max"], 1.2e9, "unknown series keep their names");
+    assert_eq!(phase["histograms"]["ttft"]["count"], 8.0);
+    let check = &doc["server_checks"][0];
+    assert_eq!(check["client_requests"], 8);
+    assert_eq!(check["server_requests"], 8.0);
+    // The server's TTFT (all 8 in the (25 ms, 50 ms] bucket: its median interpolates to
+    // 37.5 ms) beside the client's (30 ms scripted, plus the loopback).
+    assert!((check["server_ttft_p50_s"].as_f64().unwrap() - 0.0375).abs() < 1e-12, "{check:#}");
+    assert!(check["client_overhead_s"].is_number(), "{check:#}");
+    let findings = doc["host_findings"].as_array().unwrap();
+    assert!(
+        !findings.iter().any(|f| f["code"] == "foreign_traffic" || f["code"] == "token_disagreement"),
+        "{findings:#?}"
+    );
+    assert!(out.contains("8/8") && out.contains("vllm"), "the summary sets client and server side by side: {out}");
+    // The HTML and the Markdown show the same table.
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(html.contains("Server (its own metrics)") && html.contains("<td>8/8</td>"), "the HTML's server table");
+    assert!(html.contains(r#""probe":"server","series":"kv_cache_usage""#), "the charts get the server's gauges");
+    let md = dir.path().join("summary.md");
+    let result = dir.path().join("out/result.json");
+    let o = benchctl(&["report", result.to_str().unwrap(), "--markdown", md.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.contains("### Server (its own metrics)") && md.contains("| 8/8 |"), "{md}");
 }
 
 /// A request written on a kept-alive connection that the server resets goes once more on a

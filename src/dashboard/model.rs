@@ -127,6 +127,14 @@ pub fn from_doc(doc: &ResultDoc, ev: &Evaluation) -> Vec<Value> {
             out.push(probe_event(probe, series, &s.unit, &s.points));
         }
     }
+    // The scraped servers' gauges, drawn as the live page drew them.
+    for sv in &doc.servers {
+        for name in crate::probe::server::LIVE_GAUGES {
+            if let Some(s) = sv.series.get(*name) {
+                out.push(probe_event("server", name, &s.unit, &s.points));
+            }
+        }
+    }
     out.extend(spectra(doc));
     let end = doc.duration_s;
     let alerts = doc.dashboard.as_ref().and_then(|d| d.get("alerts")).and_then(Value::as_array);

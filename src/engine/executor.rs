@@ -209,7 +209,7 @@ impl<'a> Engine<'a> {
                 api_key_env: s.api_key_env.clone(),
             })
             .collect();
-        let scrapers = Scrapers::start(&targets, self.origin);
+        let scrapers = Scrapers::start(&targets, self.origin, self.options.probe_tap.clone());
         let host = super::host::HostMonitor::start(self.origin);
         // `run-limit` stops every phase kind the way an interrupt does (drain, write), from
         // the first phase's start; setup is not counted.

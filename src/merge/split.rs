@@ -118,6 +118,7 @@ struct Fold {
     rows: Vec<ShardTally>,
     warnings: Vec<Warning>,
     probes: BTreeMap<String, ProbeResult>,
+    servers: Vec<crate::probe::server::ServerRecord>,
     status: Option<RunStatus>,
     systems: Vec<ShardSystem>,
 }
@@ -245,6 +246,12 @@ impl Fold {
                 }
             }
         }
+        for sv in std::mem::take(&mut doc.servers) {
+            match self.servers.iter_mut().find(|x| x.url == sv.url && x.workload == sv.workload) {
+                Some(have) => widest_phases(have, sv),
+                None => self.servers.push(sv),
+            }
+        }
         self.systems.push(ShardSystem { shard: index, system_info: std::mem::take(&mut doc.system_info) });
     }
 
@@ -330,6 +337,7 @@ pub fn split(paths: &[PathBuf], expect: u64, allow_missing: u64) -> Result<Resul
     out.repeat_spread = result::spread(&runs);
     out.runs = runs;
     out.probes = fold.probes;
+    out.servers = fold.servers;
     out.warnings = fold.warnings;
     out.system_info = fold.systems.first().map(|s| s.system_info.clone()).unwrap_or_default();
     out.stress_test = None;
@@ -490,9 +498,58 @@ fn short_reasons(r: &ShardTally, total: u64, achieved: f64, expected: f64) -> Ve
     short
 }
 
+/// Every shard scraped the same server over nearly the same window, so its counts are not
+/// added up: per phase, the shard whose window saw the most (the widest) stands for all,
+/// and the self-check sets it beside the clients added up over the shards.
+fn widest_phases(have: &mut crate::probe::server::ServerRecord, other: crate::probe::server::ServerRecord) {
+    let seen = |p: &crate::probe::server::ServerPhase| {
+        ["requests", "generation_tokens", "prompt_tokens"].iter().find_map(|k| p.counters.get(*k).copied()).unwrap_or(0.0)
+    };
+    have.scrapes += other.scrapes;
+    have.failed_scrapes += other.failed_scrapes;
+    have.family = have.family.or(other.family);
+    if have.unavailable.is_some() && other.unavailable.is_none() {
+        have.unavailable = None;
+        have.series = other.series.clone();
+    }
+    for p in other.phases {
+        match have.phases.iter_mut().find(|x| x.phase == p.phase && x.repetition == p.repetition) {
+            Some(x) if seen(&p) > seen(x) => *x = p,
+            Some(_) => {}
+            None => have.phases.push(p),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_of_one_server_keep_the_widest_window_per_phase() {
+        use crate::probe::server::{ServerPhase, ServerRecord};
+        let rec = |reqs: &[f64]| ServerRecord {
+            workload: "chat".into(),
+            url: "http://s/metrics".into(),
+            scrapes: 3,
+            phases: reqs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| ServerPhase {
+                    phase: format!("p{i}"),
+                    repetition: 1,
+                    counters: [("requests".to_string(), *r)].into(),
+                    ..ServerPhase::default()
+                })
+                .collect(),
+            ..ServerRecord::default()
+        };
+        let mut have = rec(&[100.0, 40.0]);
+        widest_phases(&mut have, rec(&[98.0, 41.0]));
+        let reqs: Vec<f64> = have.phases.iter().map(|p| p.counters["requests"]).collect();
+        assert_eq!(reqs, [100.0, 41.0], "the server's count, not the shards' sum");
+        assert_eq!(have.scrapes, 6);
+    }
     use crate::measure::record::WindowStats;
 
     #[test]
@@ -508,3 +565,4 @@ mod tests {
         assert_eq!(a.metrics["latency"].p95, 3.0);
     }
 }
+

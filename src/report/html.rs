@@ -94,6 +94,10 @@ struct View {
     recommendations: Vec<String>,
     workloads: Vec<WorkloadView>,
     setups: Vec<super::setup::SetupView>,
+    /// The scraped servers beside their clients: a line per server, a header, rows.
+    server_notes: Vec<String>,
+    server_columns: Vec<String>,
+    server_rows: Vec<Vec<String>>,
     /// The chart renderer and its styles (the dashboard's), and the run's events as JSON
     /// that is safe inside a `<script>` element.
     charts_js: &'static str,
@@ -202,6 +206,7 @@ fn system(doc: &ResultDoc) -> Vec<Row> {
 
 fn view(doc: &ResultDoc, ev: &Evaluation) -> View {
     let scenario = doc.scenario.name.clone();
+    let server = super::summary::server_table(doc);
     View {
         title: format!("benchctl: {scenario}"),
         description: doc.scenario.description.clone().unwrap_or_default(),
@@ -241,6 +246,9 @@ fn view(doc: &ResultDoc, ev: &Evaluation) -> View {
         recommendations: ev.recommendations.clone(),
         workloads: workloads(doc),
         setups: super::setup::setups(doc),
+        server_notes: server.as_ref().map(|s| s.2.clone()).unwrap_or_default(),
+        server_columns: server.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        server_rows: server.map(|s| s.1).unwrap_or_default(),
         charts_js: crate::dashboard::CHARTS_JS,
         dashboard_css: crate::dashboard::CSS,
         events_json: crate::dashboard::model::embed(&crate::dashboard::model::from_doc(doc, ev)),

@@ -267,7 +267,9 @@ var Benchctl = (function () {
     ["gpu", "GPU utilisation and memory", "%", [["utilization", 100, "utilisation"], ["memory_share", 100, "memory"]]],
     ["gpu", "GPU temperature", "°C", [["temperature", 1, "temperature"]]],
     ["gpu", "GPU power", "W", [["power", 1, "power"]]],
-    ["energy", "energy: power", "W", [["power", 1, "power"]]]
+    ["energy", "energy: power", "W", [["power", 1, "power"]]],
+    ["server", "server: running and waiting requests", "requests", [["running", 1, "running"], ["waiting", 1, "waiting"]]],
+    ["server", "server: KV cache in use", "%", [["kv_cache_usage", 100, "KV cache"]]]
   ];
   function probeCharts(m) {
     var out = [], b = bands(m);

@@ -133,19 +133,24 @@ pub struct Scrapers {
     running: Vec<(mpsc::Sender<Command>, JoinHandle<ServerRecord>)>,
 }
 
+/// The gauges handed to a live view as they are scraped (the dashboard's server panel).
+pub const LIVE_GAUGES: &[&str] = &["running", "waiting", "kv_cache_usage"];
+
 /// How long a phase boundary waits for its scrape.
 const BOUNDARY_WAIT: Duration = Duration::from_secs(3);
 
 impl Scrapers {
-    pub fn start(targets: &[Target], origin: Instant) -> Scrapers {
+    /// Starts a thread per target; `tap` (a live view) gets the [`LIVE_GAUGES`] as scraped.
+    pub fn start(targets: &[Target], origin: Instant, tap: Option<super::ProbeTap>) -> Scrapers {
         let running = targets
             .iter()
             .filter_map(|t| {
                 let (tx, rx) = mpsc::channel();
                 let t = t.clone();
+                let tap = tap.clone();
                 std::thread::Builder::new()
                     .name("benchctl-scrape".into())
-                    .spawn(move || Scraper::new(t, origin).run(rx))
+                    .spawn(move || Scraper::new(t, origin, tap).run(rx))
                     .ok()
                     .map(|h| (tx, h))
             })
@@ -206,10 +211,11 @@ struct Scraper {
     /// The last successful scrape, between phases too.
     last: Option<Snapshot>,
     series: BTreeMap<String, Series>,
+    tap: Option<super::ProbeTap>,
 }
 
 impl Scraper {
-    fn new(target: Target, origin: Instant) -> Scraper {
+    fn new(target: Target, origin: Instant, tap: Option<super::ProbeTap>) -> Scraper {
         let timeout = target.every.clamp(Duration::from_millis(500), Duration::from_secs(5));
         let agent = ureq::AgentBuilder::new().timeout(timeout).build();
         let token = target.api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
@@ -219,7 +225,7 @@ impl Scraper {
             every_s: target.every.as_secs_f64(),
             ..ServerRecord::default()
         };
-        Scraper { target, origin, agent, token, record, open: None, last: None, series: BTreeMap::new() }
+        Scraper { target, origin, agent, token, record, open: None, last: None, series: BTreeMap::new(), tap }
     }
 
     fn run(mut self, rx: mpsc::Receiver<Command>) -> ServerRecord {
@@ -289,6 +295,10 @@ impl Scraper {
         let t = self.origin.elapsed().as_secs_f64();
         for (name, v) in &now.gauges {
             self.series.entry(name.clone()).or_insert_with(|| Series::new("", 1e4)).push(t, *v);
+            if let Some(tap) = self.tap.as_ref().filter(|_| LIVE_GAUGES.contains(&name.as_str())) {
+                let probe = crate::dsl::model::ProbeKind::Server;
+                (tap.0)(super::Reading { probe, series: name.clone(), unit: "", t, value: *v });
+            }
             if let Some(o) = self.open.as_mut() {
                 o.gauges.entry(name.clone()).or_insert_with(|| Series::new("", 1e4)).push(t, *v);
             }
