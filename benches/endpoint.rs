@@ -12,6 +12,14 @@
 //! - `BENCH_ENDPOINT_SECS` — seconds per rate (default 5);
 //! - `BENCH_ENDPOINT_SERVE=PORT` — only run the instant server on 127.0.0.1:PORT (0: any free
 //!   port, printed), so that another client (GuideLLM) can be measured against the same server.
+//! - `BENCH_SCRAPE_PAIRS=N` — instead, the cost of scraping the server's metrics: N pairs of
+//!   closed-loop runs (concurrency 4, `BENCH_ENDPOINT_SECS` each), one with the server's
+//!   Prometheus endpoint scraped every second (a vLLM-shaped exposition of 16 models, about
+//!   150 KB) and one with `metrics #false`, in alternating order; prints each pair's
+//!   throughput ratio and their median.
+
+#[path = "support/exposition.rs"]
+mod exposition;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
@@ -32,11 +40,12 @@ impl Reporter for Quiet {
     fn event(&mut self, _: &benchctl::engine::events::RunEvent) {}
 }
 
-/// The fixed bodies: a completions stream, a chat stream, and the model list.
+/// The fixed bodies: a completions stream, a chat stream, the model list and the metrics.
 struct Bodies {
     completions: Vec<u8>,
     chat: Vec<u8>,
     models: Vec<u8>,
+    metrics: Vec<u8>,
 }
 
 fn bodies() -> Bodies {
@@ -66,6 +75,7 @@ fn bodies() -> Bodies {
         completions: wrap("text/event-stream", &completions),
         chat: wrap("text/event-stream", &chat),
         models: wrap("application/json", models),
+        metrics: wrap("text/plain; version=0.0.4", &exposition::vllm(16, 1000)),
     }
 }
 
@@ -109,7 +119,9 @@ fn serve(port: u16) {
                     }
                     let line =
                         String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == b'\r').unwrap_or(0)]).into_owned();
-                    let reply = if line.contains("/chat/completions") {
+                    let reply = if line.contains("/metrics") {
+                        &bodies.metrics
+                    } else if line.contains("/chat/completions") {
                         &bodies.chat
                     } else if line.contains("/completions") {
                         &bodies.completions
@@ -190,6 +202,55 @@ fn measure(port: u16, rate: f64, secs: f64) -> Row {
     }
 }
 
+/// Closed-loop requests per second over `secs`, with the server's metrics scraped every
+/// second or not at all.
+fn closed_loop(port: u16, secs: f64, scrape: bool) -> (f64, u64) {
+    let metrics = if scrape { "metrics every=\"1s\"" } else { "metrics #false" };
+    let text = format!(
+        r#"scenario "scrape-overhead" {{
+    workload "llm" kind="openai" {{
+        endpoint "http://127.0.0.1:{port}/v1" model="instant" api="completions" timeout="10s"
+        prompt tokens={PROMPT_TOKENS}
+        output tokens={TOKENS}
+        {metrics}
+    }}
+    phase "closed" duration="{secs}s" {{
+        drive "llm" concurrency=4
+    }}
+}}
+"#
+    );
+    let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
+    let valid = c.scenario.expect("bench scenario is valid");
+    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
+        .unwrap_or_else(|_| panic!("the instant server on port {port} answers /models"))
+        .ready;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let o = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut Quiet);
+    let r = &o.phases[0].workloads[0].recorded;
+    assert_eq!(r.counters.errors, 0, "{:?}", r.counters.errors_by_kind);
+    let scrapes = o.servers.first().map_or(0, |s| s.scrapes);
+    (r.counters.requests as f64 / r.elapsed.as_secs_f64(), scrapes)
+}
+
+fn scrape_pairs(port: u16, pairs: usize, secs: f64) {
+    println!("{:>5} {:>12} {:>12} {:>8} {:>8}", "pair", "off req/s", "on req/s", "on/off", "scrapes");
+    let mut ratios = vec![];
+    for i in 0..pairs {
+        let ((off, _), (on, scrapes)) = if i % 2 == 0 {
+            let off = closed_loop(port, secs, false);
+            (off, closed_loop(port, secs, true))
+        } else {
+            let on = closed_loop(port, secs, true);
+            (closed_loop(port, secs, false), on)
+        };
+        ratios.push(on / off);
+        println!("{:>5} {:>12.0} {:>12.0} {:>8.4} {:>8}", i + 1, off, on, on / off, scrapes);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("median on/off throughput ratio over {pairs} pairs: {:.4}", ratios[ratios.len() / 2]);
+}
+
 fn start_server() -> (Child, u16) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("BENCH_ENDPOINT_SERVE", "0")
@@ -217,6 +278,11 @@ fn main() {
     let secs: f64 = std::env::var("BENCH_ENDPOINT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (mut server, port) = start_server();
+    if let Some(pairs) = std::env::var("BENCH_SCRAPE_PAIRS").ok().and_then(|p| p.parse().ok()) {
+        scrape_pairs(port, pairs, secs);
+        let _ = server.kill();
+        return;
+    }
     println!(
         "machine: {cores} cores; instant server on 127.0.0.1:{port} (one thread, {TOKENS} chunks + usage per response)"
     );
