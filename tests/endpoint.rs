@@ -677,27 +677,33 @@ fn another_clients_traffic_during_a_phase_is_found() {
     let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
     let _one = real_server();
     let dir = tempfile::tempdir().unwrap();
-    // A slow trickle from this run; a burst from another client after 2 s.
-    let phases = "    phase \"measure\" duration=\"8s\" {\n        drive \"llm\" rate=\"0.5/s\"\n    }";
-    let other = {
-        let url = url.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(2));
-            let authority = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
-            let body = r#"{"model":"smollm2","messages":[{"role":"user","content":"Count to fifty."}],"max_tokens":48,"min_tokens":48,"temperature":0}"#;
-            for _ in 0..4 {
-                let mut c = std::net::TcpStream::connect(&authority).unwrap();
-                let req = format!(
-                    "POST /v1/chat/completions HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                c.write_all(req.as_bytes()).unwrap();
-                let mut answer = String::new();
-                std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
-                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-            }
-        })
-    };
+    // A slow trickle from this run; 4 requests at once from another client after 1.5 s
+    // (one per slot, so that a busy machine still finishes them inside the phase).
+    let phases = "    phase \"measure\" duration=\"10s\" {\n        drive \"llm\" rate=\"0.5/s\"\n    }";
+    let authority = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let other = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                let authority = authority.clone();
+                std::thread::spawn(move || {
+                    let body = r#"{"model":"smollm2","messages":[{"role":"user","content":"Count to fifty."}],"max_tokens":48,"min_tokens":48,"ignore_eos":true,"temperature":0}"#;
+                    let mut c = std::net::TcpStream::connect(&authority).unwrap();
+                    let req = format!(
+                        "POST /v1/chat/completions HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    c.write_all(req.as_bytes()).unwrap();
+                    let mut answer = String::new();
+                    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+                    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+    });
     let (code, out, doc) = run(dir.path(), &llama_scenario(&url, &gguf, "", phases), &[]);
     other.join().unwrap();
     assert_eq!(code, Some(0), "{out}");

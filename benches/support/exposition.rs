@@ -33,11 +33,9 @@ pub fn vllm(models: usize, served: u64) -> String {
             }
         }
     }
-    for name in [
-        "vllm:time_to_first_token_seconds",
-        "vllm:inter_token_latency_seconds",
-        "vllm:e2e_request_latency_seconds",
-    ] {
+    for name in
+        ["vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds"]
+    {
         help(&mut m, name, "histogram");
         for i in 0..models {
             let labels = format!("engine=\"0\",model_name=\"org/model-{i}\"");

@@ -503,7 +503,10 @@ fn short_reasons(r: &ShardTally, total: u64, achieved: f64, expected: f64) -> Ve
 /// and the self-check sets it beside the clients added up over the shards.
 fn widest_phases(have: &mut crate::probe::server::ServerRecord, other: crate::probe::server::ServerRecord) {
     let seen = |p: &crate::probe::server::ServerPhase| {
-        ["requests", "generation_tokens", "prompt_tokens"].iter().find_map(|k| p.counters.get(*k).copied()).unwrap_or(0.0)
+        ["requests", "generation_tokens", "prompt_tokens"]
+            .iter()
+            .find_map(|k| p.counters.get(*k).copied())
+            .unwrap_or(0.0)
     };
     have.scrapes += other.scrapes;
     have.failed_scrapes += other.failed_scrapes;
@@ -565,4 +568,3 @@ mod tests {
         assert_eq!(a.metrics["latency"].p95, 3.0);
     }
 }
-
