@@ -409,6 +409,8 @@ fn a_vllm_named_server_is_read_checked_and_bounded() {
     let statuses: Vec<&str> =
         doc["evaluation"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["pass", "pass", "fail"], "{:#}", doc["evaluation"]);
+    let ttft = doc["evaluation"][0]["measured_text"].as_str().unwrap();
+    assert!(ttft.contains("interpolated"), "a server percentile says how it was read: {ttft}");
     let sv = &doc["servers"][0];
     assert_eq!(sv["family"], "vllm", "{sv:#}");
     let phase = &sv["phases"][0];

@@ -71,7 +71,12 @@ pub fn measure(doc: &ResultDoc, spec: &ExpectationSpec) -> Option<Measured> {
     let agg = spec.aggregation.as_deref();
     let phase_name = spec.phase.as_deref();
     if spec.subject_is_probe {
-        return probe(doc, subject, metric, agg, phase_name, share).map(point);
+        let mut m = probe(doc, subject, metric, agg, phase_name, share).map(point)?;
+        // A server's percentiles come from its own buckets, not from samples.
+        if subject == "server" && matches!(metric, "ttft" | "e2e" | "itl") && agg.is_some_and(|a| a != "count") {
+            m.text += " (interpolated from the server's buckets)";
+        }
+        return Some(m);
     }
     if let Some(w) = spec.window_s() {
         return windowed(doc, spec, w);
