@@ -138,6 +138,16 @@ pub fn detect(e: &Exposition) -> Option<Family> {
         .map(|(f, _)| f)
 }
 
+/// Adds `v` to `name`'s value (allocating the name only the first time).
+fn add(map: &mut BTreeMap<String, f64>, name: &str, v: f64) {
+    match map.get_mut(name) {
+        Some(slot) => *slot += v,
+        None => {
+            map.insert(name.into(), v);
+        }
+    }
+}
+
 /// At most this many series kept under their own names (a 2 MB exposition has hundreds).
 const MAX_OTHER: usize = 400;
 
@@ -154,7 +164,7 @@ pub fn snapshot(e: &Exposition, family: Option<Family>) -> Snapshot {
         let (kind, base) = match declared {
             Some((k, base)) => (k, base),
             None if s.name.ends_with("_total") => (Kind::Counter, s.name.trim_end_matches("_total")),
-            None => (Kind::Untyped, s.name.as_str()),
+            None => (Kind::Untyped, s.name.as_ref()),
         };
         let base = base.strip_suffix("_total").unwrap_or(base);
         let short = family.and_then(|f| base.strip_prefix(f.prefix()));
@@ -171,12 +181,15 @@ pub fn snapshot(e: &Exposition, family: Option<Family>) -> Snapshot {
                         _ => continue,
                     };
                     if s.name.ends_with("_sum") {
-                        *out.counters.entry(tokens.into()).or_default() += s.value;
+                        add(&mut out.counters, tokens, s.value);
                     }
                     continue;
                 }
             };
-            let h = target.histograms.entry(name.into()).or_default();
+            if !target.histograms.contains_key(name) {
+                target.histograms.insert(name.into(), Buckets::default());
+            }
+            let h = target.histograms.get_mut(name).expect("inserted above");
             if s.name.ends_with("_bucket") {
                 if let Some(le) = s.label("le").and_then(super::expo::number) {
                     h.add_bucket(le, s.value);
@@ -194,30 +207,39 @@ pub fn snapshot(e: &Exposition, family: Option<Family>) -> Snapshot {
         // llama.cpp counts the prompt tokens it computed and those it reused apart: a client
         // sent both, and both were looked up in the prefix cache.
         if let (Some(Family::Llamacpp), Some(short @ ("prompt_tokens" | "prompt_tokens_cached"))) = (family, short) {
-            *out.counters.entry("prompt_tokens".into()).or_default() += s.value;
-            *out.counters.entry("prefix_cache_queries".into()).or_default() += s.value;
+            add(&mut out.counters, "prompt_tokens", s.value);
+            add(&mut out.counters, "prefix_cache_queries", s.value);
             if short == "prompt_tokens_cached" {
-                *out.counters.entry("prefix_cache_hits".into()).or_default() += s.value;
+                add(&mut out.counters, "prefix_cache_hits", s.value);
             }
             continue;
         }
         let known = family.zip(short).and_then(|(f, short)| canonical(f, short));
-        let name: String = match known {
-            Some(c) => c.into(),
-            None if out.counters.len() + out.gauges.len() >= MAX_OTHER => continue,
-            None => base.into(),
-        };
         let counter = matches!(kind, Kind::Counter) || (kind == Kind::Untyped && s.name.ends_with("_total"));
+        let name: &str = match known {
+            Some(c) => c,
+            None if out.counters.len() + out.gauges.len() >= MAX_OTHER
+                && !out.counters.contains_key(base)
+                && !out.gauges.contains_key(base) =>
+            {
+                continue
+            }
+            None => base,
+        };
         let map = if counter { &mut out.counters } else { &mut out.gauges };
-        if is_share(&name) {
-            let slot = map.entry(name).or_insert(f64::NEG_INFINITY);
-            *slot = slot.max(s.value);
+        if is_share(name) {
+            match map.get_mut(name) {
+                Some(slot) => *slot = slot.max(s.value),
+                None => {
+                    map.insert(name.into(), s.value);
+                }
+            }
         } else {
-            *map.entry(name).or_default() += s.value;
+            add(map, name, s.value);
         }
         // SGLang looks every prompt token up in its radix cache.
         if family == Some(Family::Sglang) && short == Some("prompt_tokens") {
-            *out.counters.entry("prefix_cache_queries".into()).or_default() += s.value;
+            add(&mut out.counters, "prefix_cache_queries", s.value);
         }
     }
     for (name, h) in fallbacks.histograms {
