@@ -201,15 +201,7 @@ impl<'a> Engine<'a> {
             self.origin,
             self.options.probe_tap.clone(),
         );
-        let targets: Vec<Target> = (self.plan.scrapes.iter())
-            .map(|s| Target {
-                workload: s.workload.clone(),
-                url: s.url.clone(),
-                every: s.every.as_std(),
-                api_key_env: s.api_key_env.clone(),
-            })
-            .collect();
-        let scrapers = Scrapers::start(&targets, self.origin, self.options.probe_tap.clone());
+        let scrapers = Scrapers::start(&self.scrape_targets(), self.origin, self.options.probe_tap.clone());
         let host = super::host::HostMonitor::start(self.origin);
         // `run-limit` stops every phase kind the way an interrupt does (drain, write), from
         // the first phase's start; setup is not counted.
@@ -273,6 +265,7 @@ impl<'a> Engine<'a> {
         self.reporter.finish();
         let limited = self.limit_hit.load(Ordering::SeqCst) && self.aborted_by.is_none();
         let interrupted = self.interrupt.is_set() && self.aborted_by.is_none() && !limited;
+        let workload_facts = self.workload_facts();
         RunOutcome {
             started,
             duration: self.origin.elapsed(),
@@ -283,28 +276,42 @@ impl<'a> Engine<'a> {
             probes,
             servers,
             host,
+            workload_facts,
             warnings: self.warnings,
-            workload_facts: self
-                .workloads
-                .iter()
-                .map(|(k, w)| {
-                    let facts = WorkloadFacts {
-                        token_source: w.token_source(),
-                        setup: w.detail(),
-                        facts: w.facts(),
-                        skipped_kind: None,
-                    };
-                    (k.clone(), facts)
-                })
-                .chain(self.skipped.iter().map(|(k, why)| {
-                    let setup = Some(serde_json::json!({ "skipped": why }));
-                    let kind = self.plan.workloads.iter().find(|w| &w.name == k).map(|w| w.kind);
-                    let mut facts = crate::workload::Facts::default();
-                    facts.row("skipped", why.clone());
-                    (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, facts, skipped_kind: kind })
-                }))
-                .collect(),
         }
+    }
+
+    /// The model servers to scrape, from the plan.
+    fn scrape_targets(&self) -> Vec<Target> {
+        (self.plan.scrapes.iter())
+            .map(|s| Target {
+                workload: s.workload.clone(),
+                url: s.url.clone(),
+                every: s.every.as_std(),
+                api_key_env: s.api_key_env.clone(),
+            })
+            .collect()
+    }
+
+    /// Each workload's facts after the run, and why a skipped one was skipped.
+    fn workload_facts(&self) -> BTreeMap<String, WorkloadFacts> {
+        let ran = self.workloads.iter().map(|(k, w)| {
+            let facts = WorkloadFacts {
+                token_source: w.token_source(),
+                setup: w.detail(),
+                facts: w.facts(),
+                skipped_kind: None,
+            };
+            (k.clone(), facts)
+        });
+        let skipped = self.skipped.iter().map(|(k, why)| {
+            let setup = Some(serde_json::json!({ "skipped": why }));
+            let kind = self.plan.workloads.iter().find(|w| &w.name == k).map(|w| w.kind);
+            let mut facts = crate::workload::Facts::default();
+            facts.row("skipped", why.clone());
+            (k.clone(), WorkloadFacts { token_source: "none (skipped)", setup, facts, skipped_kind: kind })
+        });
+        ran.chain(skipped).collect()
     }
 
     async fn phase(&mut self, index: usize, phase: &PlannedPhase) -> PhaseOutcome {

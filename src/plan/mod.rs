@@ -330,19 +330,7 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
             .iter()
             .map(|(kind, every, implied)| PlannedProbe { kind: *kind, every: *every, implied: *implied })
             .collect(),
-        scrapes: sc
-            .workloads
-            .iter()
-            .filter_map(|w| {
-                let m = w.spec.kind().server_metrics()?;
-                Some(PlannedScrape {
-                    workload: w.name.value.clone(),
-                    url: m.url,
-                    every: m.every,
-                    api_key_env: m.api_key_env,
-                })
-            })
-            .collect(),
+        scrapes: scrapes(sc),
         expectations: expectations(v, sources),
         min_duration,
         max_duration,
@@ -366,6 +354,21 @@ pub fn build(v: &ValidScenario, sources: &SourceMap) -> Plan {
             .unwrap_or_default(),
         sample_needs: estimate::sample_needs(v),
     }
+}
+
+/// The model servers the workloads scrape (their kinds say where).
+fn scrapes(sc: &Scenario) -> Vec<PlannedScrape> {
+    (sc.workloads.iter())
+        .filter_map(|w| {
+            let m = w.spec.kind().server_metrics()?;
+            Some(PlannedScrape {
+                workload: w.name.value.clone(),
+                url: m.url,
+                every: m.every,
+                api_key_env: m.api_key_env,
+            })
+        })
+        .collect()
 }
 
 fn expectations(v: &ValidScenario, sources: &SourceMap) -> Vec<PlannedExpectation> {

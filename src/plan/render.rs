@@ -96,15 +96,7 @@ pub fn render_text(p: &Plan) -> String {
             .collect();
         table(&mut out, &rows, "  ");
     }
-    if !p.scrapes.is_empty() {
-        let _ = writeln!(out, "\nserver metrics (the `server` subject)");
-        let rows: Vec<Vec<String>> = (p.scrapes.iter())
-            .map(|x| {
-                vec![x.workload.clone(), x.url.clone(), format!("every {} and at each phase's start and end", x.every)]
-            })
-            .collect();
-        table(&mut out, &rows, "  ");
-    }
+    scrapes(&mut out, p);
     expectations(&mut out, p);
     if let Some(b) = &p.baseline {
         let _ =
@@ -233,4 +225,18 @@ pub fn about(s: f64) -> String {
         let s = s.round() as u64;
         format!("~{}m{:02}s", s / 60, s % 60)
     }
+}
+
+/// The model servers scraped during the run.
+fn scrapes(out: &mut String, p: &Plan) {
+    if p.scrapes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nserver metrics (the `server` subject)");
+    let rows: Vec<Vec<String>> = (p.scrapes.iter())
+        .map(|x| {
+            vec![x.workload.clone(), x.url.clone(), format!("every {} and at each phase's start and end", x.every)]
+        })
+        .collect();
+    table(out, &rows, "  ");
 }

@@ -115,14 +115,7 @@ pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
     for (name, w) in &doc.benchmarks {
         out += &setup_lines(name, w);
     }
-    if let Some((head, rows, notes)) = server_table(doc) {
-        for n in notes {
-            out += &format!("  {n}\n");
-        }
-        let mut all = vec![head];
-        all.extend(rows);
-        out += &table(&all, "    ");
-    }
+    out += &server_lines(doc);
     if let Some(s) = &doc.stress_test {
         let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
         out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
@@ -145,6 +138,16 @@ pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
     for w in &doc.warnings {
         out += &format!("  warning: {w}\n");
     }
+    out
+}
+
+/// The server table for the terminal (nothing without a scraped server).
+fn server_lines(doc: &ResultDoc) -> String {
+    let Some((head, rows, notes)) = server_table(doc) else { return String::new() };
+    let mut out: String = notes.iter().map(|n| format!("  {n}\n")).collect();
+    let mut all = vec![head];
+    all.extend(rows);
+    out += &table(&all, "    ");
     out
 }
 

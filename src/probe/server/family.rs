@@ -151,6 +151,39 @@ fn add(map: &mut BTreeMap<String, f64>, name: &str, v: f64) {
 /// At most this many series kept under their own names (a 2 MB exposition has hundreds).
 const MAX_OTHER: usize = 400;
 
+/// One sample of a histogram family: a bucket, the sum or the count of a canonical
+/// histogram (an older name into `fallbacks`), or TGI's token counts from its length sums.
+fn histogram_sample(out: &mut Snapshot, fallbacks: &mut Snapshot, f: Family, short: &str, s: &super::expo::Sample<'_>) {
+    let (target, name) = match (canonical(f, short), fallback(f, short)) {
+        (Some(c), _) => (out, c),
+        (None, Some(c)) => (fallbacks, c),
+        (None, None) => {
+            let tokens = match (f, short) {
+                (Family::Tgi, "request_input_length") => "prompt_tokens",
+                (Family::Tgi, "request_generated_tokens") => "generation_tokens",
+                _ => return,
+            };
+            if s.name.ends_with("_sum") {
+                add(&mut out.counters, tokens, s.value);
+            }
+            return;
+        }
+    };
+    if !target.histograms.contains_key(name) {
+        target.histograms.insert(name.into(), Buckets::default());
+    }
+    let h = target.histograms.get_mut(name).expect("inserted above");
+    if s.name.ends_with("_bucket") {
+        if let Some(le) = s.label("le").and_then(super::expo::number) {
+            h.add_bucket(le, s.value);
+        }
+    } else if s.name.ends_with("_sum") {
+        h.sum += s.value;
+    } else if s.name.ends_with("_count") {
+        h.count += s.value;
+    }
+}
+
 /// Reads a scrape into canonical names, with the family's own arithmetic (llama.cpp counts
 /// cached prompt tokens apart; TGI counts tokens in histograms).
 pub fn snapshot(e: &Exposition, family: Option<Family>) -> Snapshot {
@@ -169,35 +202,8 @@ pub fn snapshot(e: &Exposition, family: Option<Family>) -> Snapshot {
         let base = base.strip_suffix("_total").unwrap_or(base);
         let short = family.and_then(|f| base.strip_prefix(f.prefix()));
         if matches!(kind, Kind::Histogram) {
-            let Some((f, short)) = family.zip(short) else { continue };
-            let (target, name) = match (canonical(f, short), fallback(f, short)) {
-                (Some(c), _) => (&mut out, c),
-                (None, Some(c)) => (&mut fallbacks, c),
-                // TGI's token counts are the sums of its length histograms.
-                (None, None) => {
-                    let tokens = match (f, short) {
-                        (Family::Tgi, "request_input_length") => "prompt_tokens",
-                        (Family::Tgi, "request_generated_tokens") => "generation_tokens",
-                        _ => continue,
-                    };
-                    if s.name.ends_with("_sum") {
-                        add(&mut out.counters, tokens, s.value);
-                    }
-                    continue;
-                }
-            };
-            if !target.histograms.contains_key(name) {
-                target.histograms.insert(name.into(), Buckets::default());
-            }
-            let h = target.histograms.get_mut(name).expect("inserted above");
-            if s.name.ends_with("_bucket") {
-                if let Some(le) = s.label("le").and_then(super::expo::number) {
-                    h.add_bucket(le, s.value);
-                }
-            } else if s.name.ends_with("_sum") {
-                h.sum += s.value;
-            } else if s.name.ends_with("_count") {
-                h.count += s.value;
+            if let Some((f, short)) = family.zip(short) {
+                histogram_sample(&mut out, &mut fallbacks, f, short, s);
             }
             continue;
         }
@@ -304,6 +310,39 @@ mod tests {
         assert_eq!(s.counters["generation_tokens"], 64.0);
         assert_eq!(s.gauges["running"], 2.0);
         assert!(!s.counters.contains_key("requests"));
+    }
+
+    #[test]
+    fn sglang_and_tgi_take_canonical_names() {
+        let text = "# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs{tp_rank=\"0\"} 3\n\
+            # TYPE sglang:token_usage gauge\nsglang:token_usage 0.28\n\
+            # TYPE sglang:cache_hit_rate gauge\nsglang:cache_hit_rate 0.5\n\
+            # TYPE sglang:prompt_tokens_total counter\nsglang:prompt_tokens_total 8.128902e+06\n\
+            # TYPE sglang:cached_tokens_total counter\nsglang:cached_tokens_total{cache_source=\"device\"} 1000\n\
+            # TYPE sglang:num_requests_total counter\nsglang:num_requests_total 12\n";
+        let e = parse(text);
+        assert_eq!(detect(&e), Some(Family::Sglang));
+        let s = snapshot(&e, detect(&e));
+        assert_eq!(
+            (s.gauges["running"], s.gauges["kv_cache_usage"], s.gauges["prefix_cache_hit_rate"]),
+            (3.0, 0.28, 0.5)
+        );
+        assert_eq!((s.counters["requests"], s.counters["prefix_cache_hits"]), (12.0, 1000.0));
+        assert_eq!(s.counters["prompt_tokens"], 8_128_902.0);
+        assert_eq!(s.counters["prefix_cache_queries"], 8_128_902.0);
+        let text = "# TYPE tgi_request_count counter\ntgi_request_count 7\n\
+            # TYPE tgi_queue_size gauge\ntgi_queue_size 2\n\
+            # TYPE tgi_request_input_length histogram\ntgi_request_input_length_bucket{le=\"+Inf\"} 7\n\
+            tgi_request_input_length_sum 700\ntgi_request_input_length_count 7\n\
+            # TYPE tgi_request_generated_tokens histogram\ntgi_request_generated_tokens_sum 210\n\
+            # TYPE tgi_request_duration histogram\ntgi_request_duration_bucket{le=\"1\"} 7\n\
+            tgi_request_duration_bucket{le=\"+Inf\"} 7\ntgi_request_duration_sum 3.5\ntgi_request_duration_count 7\n";
+        let e = parse(text);
+        assert_eq!(detect(&e), Some(Family::Tgi));
+        let s = snapshot(&e, detect(&e));
+        assert_eq!((s.counters["requests"], s.gauges["waiting"]), (7.0, 2.0));
+        assert_eq!((s.counters["prompt_tokens"], s.counters["generation_tokens"]), (700.0, 210.0));
+        assert_eq!(s.histograms["e2e"].count, 7.0);
     }
 
     #[test]
