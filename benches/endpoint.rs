@@ -160,6 +160,17 @@ struct Row {
     ttft_p50_us: f64,
 }
 
+/// Checks, prepares and runs a bench scenario against the instant server on `port`.
+fn run(port: u16, text: &str) -> benchctl::engine::executor::RunOutcome {
+    let c = benchctl::check::check_source("bench.kdl", None, text, &Default::default());
+    let valid = c.scenario.expect("bench scenario is valid");
+    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
+        .unwrap_or_else(|_| panic!("the instant server on port {port} answers /models"))
+        .ready;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut Quiet)
+}
+
 fn measure(port: u16, rate: f64, secs: f64) -> Row {
     let text = format!(
         r#"scenario "client-overhead" {{
@@ -174,17 +185,9 @@ fn measure(port: u16, rate: f64, secs: f64) -> Row {
 }}
 "#
     );
-    let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
-    let valid = c.scenario.expect("bench scenario is valid");
-    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
-        .unwrap_or_else(|_| panic!("the instant server on port {port} answers /models"))
-        .ready;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let mut q = Quiet;
     let cpu0 = cpu_secs();
-    let o = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut q);
+    let o = run(port, &text);
     let cpu = cpu_secs() - cpu0;
-    drop(rt);
     let r = &o.phases[0].workloads[0].recorded;
     let late = r.hists.get(Metric::SendLateness);
     let ttft = r.hists.get(Metric::Ttft);
@@ -220,13 +223,7 @@ fn closed_loop(port: u16, secs: f64, scrape: bool) -> (f64, u64) {
 }}
 "#
     );
-    let c = benchctl::check::check_source("bench.kdl", None, &text, &Default::default());
-    let valid = c.scenario.expect("bench scenario is valid");
-    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
-        .unwrap_or_else(|_| panic!("the instant server on port {port} answers /models"))
-        .ready;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let o = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut Quiet);
+    let o = run(port, &text);
     let r = &o.phases[0].workloads[0].recorded;
     assert_eq!(r.counters.errors, 0, "{:?}", r.counters.errors_by_kind);
     let scrapes = o.servers.first().map_or(0, |s| s.scrapes);

@@ -585,6 +585,22 @@ fn real_server() -> std::sync::MutexGuard<'static, ()> {
     ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a test on the real server needs: its URL, the model file (its tokenizer), a
+/// folder, and its turn on the server (held until the test ends).
+struct Real {
+    url: String,
+    gguf: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+/// `None` (the test is skipped) without the server or the model.
+fn real() -> Option<Real> {
+    let url = llama_url()?;
+    let gguf = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf")?;
+    Some(Real { url, gguf, dir: tempfile::tempdir().unwrap(), _turn: real_server() })
+}
+
 /// A scenario against the real server: `phases` and `expects` are pasted in.
 fn llama_scenario(url: &str, gguf: &Path, workload_extra: &str, phases: &str) -> String {
     format!(
@@ -606,10 +622,7 @@ fn llama_scenario(url: &str, gguf: &Path, workload_extra: &str, phases: &str) ->
 
 #[test]
 fn a_real_llama_cpp_server_is_timed_per_token_and_its_own_counts_agree() {
-    let Some(url) = llama_url() else { return };
-    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
-    let _one = real_server();
-    let dir = tempfile::tempdir().unwrap();
+    let Some(Real { url, gguf, dir, _turn }) = real() else { return };
     let (requests, tokens) = (6u64, 8u64);
     // The server's usage gives the counts and the GGUF's tokenizer checks them; its chat
     // stream opens with a role-only chunk and then sends one chunk per token. min-tokens
@@ -659,10 +672,7 @@ fn a_real_llama_cpp_server_is_timed_per_token_and_its_own_counts_agree() {
 /// tokens per request, so fewer than 8 in all cannot hold.
 #[test]
 fn a_bound_on_the_servers_metrics_fails_the_run() {
-    let Some(url) = llama_url() else { return };
-    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
-    let _one = real_server();
-    let dir = tempfile::tempdir().unwrap();
+    let Some(Real { url, gguf, dir, _turn }) = real() else { return };
     let phases = "    phase \"measure\" {\n        drive \"llm\" concurrency=1 requests=2\n    }\n    expect \"server.generation_tokens.count < 8\"";
     let (code, out, doc) = run(dir.path(), &llama_scenario(&url, &gguf, "", phases), &[]);
     assert_eq!(code, Some(1), "{out}");
@@ -675,10 +685,7 @@ fn a_bound_on_the_servers_metrics_fails_the_run() {
 /// far more than this run received.
 #[test]
 fn another_clients_traffic_during_a_phase_is_found() {
-    let Some(url) = llama_url() else { return };
-    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
-    let _one = real_server();
-    let dir = tempfile::tempdir().unwrap();
+    let Some(Real { url, gguf, dir, _turn }) = real() else { return };
     // A slow trickle from this run; 4 requests at once from another client after 1.5 s
     // (one per slot, so that a busy machine still finishes them inside the phase).
     let phases = "    phase \"measure\" duration=\"10s\" {\n        drive \"llm\" rate=\"0.5/s\"\n    }";
@@ -721,10 +728,7 @@ fn another_clients_traffic_during_a_phase_is_found() {
 /// request fails.
 #[test]
 fn more_requests_than_the_servers_keep_alive_allows_all_succeed() {
-    let Some(url) = llama_url() else { return };
-    let Some(gguf) = common::fetched_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
-    let _one = real_server();
-    let dir = tempfile::tempdir().unwrap();
+    let Some(Real { url, gguf, dir, _turn }) = real() else { return };
     let s = llama_scenario(
         &url,
         &gguf,

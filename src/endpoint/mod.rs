@@ -338,17 +338,11 @@ impl OpenaiWorkload {
         for (n, v) in &self.headers {
             req = req.header(n, v);
         }
+        // The head and body are kept, for a retry on a new connection.
         let body = Bytes::from(self.params.body(&prompt.text));
-        let req = req.body(Full::new(body.clone())).map_err(|e| RequestError::backend("request", e.to_string()))?;
-        // Kept as sent, for a retry on a new connection.
-        let (parts, _) = req.into_parts();
-        let again = |parts: &hyper::http::request::Parts| {
-            let mut r = hyper::Request::new(Full::new(body.clone()));
-            *r.method_mut() = parts.method.clone();
-            *r.uri_mut() = parts.uri.clone();
-            *r.headers_mut() = parts.headers.clone();
-            r
-        };
+        let (parts, ()) = req.body(()).map_err(|e| RequestError::backend("request", e.to_string()))?.into_parts();
+        let again =
+            |parts: &hyper::http::request::Parts| hyper::Request::from_parts(parts.clone(), Full::new(body.clone()));
         let resp = match lease.send(again(&parts)).await {
             Ok(r) => r,
             // The server closed the kept-alive connection as the request went out (llama.cpp's

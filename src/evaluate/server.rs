@@ -138,8 +138,12 @@ pub fn checks(doc: &ResultDoc) -> Vec<ServerCheck> {
     let mut out = vec![];
     for (i, p) in doc.phases.iter().enumerate().filter(|(_, p)| p.role == crate::dsl::model::PhaseRole::Measure) {
         let before = i.checked_sub(1).map(|j| &doc.phases[j]);
-        let mut urls: Vec<&str> = doc.servers.iter().map(|s| s.url.as_str()).collect();
-        urls.dedup();
+        let mut urls: Vec<&str> = vec![];
+        for s in &doc.servers {
+            if !urls.contains(&s.url.as_str()) {
+                urls.push(&s.url);
+            }
+        }
         for url in urls {
             let records: Vec<&ServerRecord> = doc.servers.iter().filter(|s| s.url == url).collect();
             // Several workloads at one server: one scrape stands for all (they read the same

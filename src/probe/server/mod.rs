@@ -161,21 +161,21 @@ impl Scrapers {
     /// Scrapes every server now and opens `phase`; returns once the scrapes are in (or after
     /// a few seconds, for a server that does not answer).
     pub async fn phase_started(&self, phase: &str, repetition: u64) {
-        let waits: Vec<_> = (self.running.iter())
-            .filter_map(|(tx, _)| {
-                let (done, wait) = tokio::sync::oneshot::channel();
-                tx.send(Command::Start { phase: phase.to_string(), repetition, done }).ok().map(|_| wait)
-            })
-            .collect();
-        let _ = tokio::time::timeout(BOUNDARY_WAIT, futures_util::future::join_all(waits)).await;
+        self.boundary(|done| Command::Start { phase: phase.to_string(), repetition, done }).await
     }
 
     /// Scrapes every server now and closes the open phase.
     pub async fn phase_finished(&self) {
+        self.boundary(|done| Command::End { done }).await
+    }
+
+    /// Sends every scraper the command `make` builds and waits (a bounded time) until each
+    /// has scraped.
+    async fn boundary(&self, make: impl Fn(tokio::sync::oneshot::Sender<()>) -> Command) {
         let waits: Vec<_> = (self.running.iter())
             .filter_map(|(tx, _)| {
                 let (done, wait) = tokio::sync::oneshot::channel();
-                tx.send(Command::End { done }).ok().map(|_| wait)
+                tx.send(make(done)).ok().map(|_| wait)
             })
             .collect();
         let _ = tokio::time::timeout(BOUNDARY_WAIT, futures_util::future::join_all(waits)).await;
@@ -267,8 +267,8 @@ impl Scraper {
         }
         self.close();
         self.record.series = std::mem::take(&mut self.series).into_iter().map(|(k, s)| (k, s.out())).collect();
-        if self.record.scrapes > 0 {
-            self.record.unavailable = None;
+        if self.record.scrapes == 0 {
+            self.record.unavailable = self.record.last_error.clone();
         }
         self.record
     }
@@ -327,9 +327,6 @@ impl Scraper {
             Ok(t) => t,
             Err(why) => {
                 self.record.failed_scrapes += 1;
-                if self.record.scrapes == 0 {
-                    self.record.unavailable = Some(why.clone());
-                }
                 self.record.last_error = Some(why);
                 return false;
             }
