@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::engine::capacity::SearchStep;
 use crate::engine::events::{Reporter, RunEvent};
 use crate::measure::record::WindowSummary;
 
@@ -161,8 +162,17 @@ impl PhaseView {
     }
 }
 
-fn search_text(workload: &str, rate: f64, stable: bool) -> String {
-    format!("  search {workload}: {rate:.1}/s {}", if stable { "stable" } else { "unstable" })
+fn search_text(workload: &str, step: &SearchStep) -> String {
+    let load = match step.rate {
+        Some(r) => format!("{r:.2}/s"),
+        None => format!("concurrency {}", step.load),
+    };
+    let when = step.settled_after_s.map_or("at the step's end".to_string(), |t| format!("after {t:.1}s"));
+    let binding = step
+        .binding()
+        .map(|b| format!("; closest: {} at {:.0}% of its bound", b.slo, b.margin.unwrap_or(0.0) * 100.0))
+        .unwrap_or_default();
+    format!("  search {workload} at {load}: {} {when} ({} samples{binding})", step.verdict.as_str(), step.samples)
 }
 
 fn finished_text(name: &str, stopped_by: &str, duration_s: f64) -> String {
@@ -177,14 +187,15 @@ pub fn why_ended(stopped_by: &str) -> String {
         "load shape ended" => "its load shapes ended".into(),
         "interrupted" => "interrupted".into(),
         "run-limit" => "the scenario's run-limit passed".into(),
-        "search finished" => "the search found its breaking point".into(),
-        "search time limit" => "the search ran out of time".into(),
         "skipped" => "skipped (its workload does not run on this machine)".into(),
-        other => match (other.strip_prefix("condition: "), other.strip_prefix("aborted: ")) {
-            (Some(c), _) => format!("its stop condition `{c}` held"),
-            (_, Some(a)) => format!("aborted: `{a}` failed (abort-on-fail)"),
-            _ => other.to_string(),
-        },
+        other => {
+            match (other.strip_prefix("condition: "), other.strip_prefix("aborted: "), other.strip_prefix("search: ")) {
+                (Some(c), _, _) => format!("its stop condition `{c}` held"),
+                (_, Some(a), _) => format!("aborted: `{a}` failed (abort-on-fail)"),
+                (_, _, Some(s)) => format!("its capacity search ended ({s})"),
+                _ => other.to_string(),
+            }
+        }
     }
 }
 
@@ -235,7 +246,8 @@ impl Reporter for Plain {
                 let lines = view.lines(usize::MAX);
                 format!("  [{:>7}] phase averages\n{}", short_time(*elapsed_s), lines.join("\n"))
             }
-            RunEvent::SearchLevel { workload, rate, stable } => search_text(workload, *rate, *stable),
+            RunEvent::SearchStep { workload, step } => search_text(workload, step),
+            RunEvent::Capacity(s) => format!("  {}", s.text()),
             RunEvent::PhaseFinished { name, stopped_by, duration_s } => finished_text(name, stopped_by, *duration_s),
             RunEvent::Warning(w) => format!("warning: {w}"),
             RunEvent::Totals { .. } => return,
@@ -310,9 +322,14 @@ impl Reporter for Bar {
                 }
                 self.refresh();
             }
-            RunEvent::SearchLevel { workload, rate, stable } => {
+            RunEvent::SearchStep { workload, step } => {
                 if let Some(b) = &self.bar {
-                    b.println(search_text(workload, *rate, *stable));
+                    b.println(search_text(workload, step));
+                }
+            }
+            RunEvent::Capacity(s) => {
+                if let Some(b) = &self.bar {
+                    b.println(format!("  {}", s.text()));
                 }
             }
             RunEvent::PhaseFinished { name, stopped_by, duration_s } => {

@@ -136,14 +136,15 @@ fn search_finds_the_capacity_of_a_cpu_bound_service() {
     // 2 ms of CPU per request on at most 2 runtime threads: capacity is about 1,000/s at most.
     let text = scenario(
         "latency \"fixed\" value=\"0s\"\n        cpu-work \"2ms\"",
-        "    phase \"limit\" { search \"w\" rate=\"50/s..6400/s\" until=\"latency.p95 > 50ms\" step-duration=\"1s\" max-steps=7; }",
+        "    phase \"limit\" { search \"w\" rate=\"50/s..6400/s\" until=\"latency.p95 > 50ms\" settle=\"300ms\" step-duration=\"2s\" max-steps=7; }",
     );
     let (o, events) = run_text(&text);
     let s = o.phases[0].search.as_ref().unwrap();
     let max = s.max_sustainable_rate.expect("the lowest rate is sustainable");
     assert!((50.0..=1100.0).contains(&max), "max sustainable {max}");
-    assert!(s.levels.iter().any(|l| !l.stable), "some level must fail: {:?}", s.levels);
-    assert!(events.iter().any(|e| matches!(e, RunEvent::SearchLevel { .. })));
+    assert!(s.steps.iter().any(|l| !l.stable), "some level must fail: {:?}", s.steps);
+    assert!(events.iter().any(|e| matches!(e, RunEvent::SearchStep { .. })));
+    assert!(events.iter().any(|e| matches!(e, RunEvent::Capacity(_))));
 }
 
 #[test]

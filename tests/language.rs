@@ -168,12 +168,61 @@ fn pressure_and_search_decode() {
     assert_eq!(p.memory.as_ref().unwrap().value, Amount::Percent(Percent(0.6)));
     assert_eq!(p.gpu_memory.as_ref().unwrap().value, Amount::Bytes(Bytes(4 << 30)));
     let s = v.scenario.phases[2].search.as_ref().unwrap();
-    assert_eq!((s.rate.value.lo, s.rate.value.hi), (Rate(1.0), Rate(500.0)));
-    assert_eq!(s.until.len(), 2);
-    let conds = &v.search_until[2];
+    let r = s.rate.as_ref().unwrap();
+    assert_eq!((r.value.lo, r.value.hi), (Rate(1.0), Rate(500.0)));
+    assert_eq!(s.over.value, SearchOver::Rate, "implied by the one range written");
+    assert_eq!(s.slos.len(), 2);
+    // `until` names when a load fails: the SLOs are the other side of each bound.
+    let conds = &v.search_slos[2];
     assert_eq!(conds[0].metric.selector, "svc.ttft.p95");
+    assert_eq!(conds[0].op, Comparison::Le);
     assert_eq!(conds[1].metric.selector, "svc.error_rate");
+    assert_eq!(conds[1].op, Comparison::Le);
     assert_eq!(conds[1].value, Quantity::Ratio(Percent(0.01)));
+}
+
+#[test]
+fn a_concurrency_search_with_slos() {
+    let v = valid(
+        "    phase \"cap\" { search \"svc\" over=\"concurrency\" concurrency=\"1..64\" rate=\"1/s..9/s\" slo=\"ttft.p95 < 200ms and error_rate < 1%\" settle=\"2s\" precision=\"10%\"; }",
+    );
+    let s = v.scenario.phases[1].search.as_ref().unwrap();
+    assert_eq!(s.over.value, SearchOver::Concurrency);
+    assert_eq!((s.concurrency.as_ref().unwrap().value.lo, s.concurrency.as_ref().unwrap().value.hi), (1, 64));
+    let conds = &v.search_slos[1];
+    assert_eq!(conds.len(), 2);
+    assert_eq!((conds[0].metric.selector.as_str(), conds[0].op), ("svc.ttft.p95", Comparison::Lt));
+}
+
+#[test]
+fn search_mistakes_are_pointed_at() {
+    for (text, code, at) in [
+        // No SLO at all.
+        ("search \"svc\" concurrency=\"1..8\"", "missing-property", "search"),
+        // `over` names a range that is not written.
+        ("search \"svc\" over=\"rate\" concurrency=\"1..8\" slo=\"ttft.p95 < 1s\"", "missing-property", "\"rate\""),
+        // Two ranges and no `over`.
+        (
+            "search \"svc\" concurrency=\"1..8\" rate=\"1/s..2/s\" slo=\"ttft.p95 < 1s\"",
+            "missing-property",
+            "\"1/s..2/s\"",
+        ),
+        // An equality has no side.
+        ("search \"svc\" concurrency=\"1..8\" slo=\"ttft.p95 == 1s\"", "invalid-condition", "=="),
+        // An SLO reads the searched workload's metrics: a probe's is not one of them.
+        ("search \"svc\" concurrency=\"1..8\" slo=\"system.cpu.mean < 90%\"", "unknown-metric", "system.cpu"),
+        ("search \"svc\" concurrency=\"0..8\" slo=\"ttft.p95 < 1s\"", "out-of-range", "\"0..8\""),
+    ] {
+        let src = wrap(&format!("    phase \"cap\" {{ {text}; }}"));
+        let c = check_text(&src, &[]);
+        let d = c
+            .diagnostics
+            .iter()
+            .find(|d| d.code.as_str() == code)
+            .unwrap_or_else(|| panic!("{text}: {:?}", c.diagnostics));
+        let l = &d.labels[0];
+        assert_eq!(&src[l.span.start..l.span.end()], at, "{text}");
+    }
 }
 
 #[test]

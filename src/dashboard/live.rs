@@ -321,9 +321,8 @@ impl State {
                     );
                 }
             }
-            RunEvent::SearchLevel { workload, rate, stable } => {
-                out.push(json!({"type": "search", "t": self.t, "workload": workload, "rate": rate, "stable": stable}));
-            }
+            RunEvent::SearchStep { workload, step } => out.push(model::search_event(&workload, &step)),
+            RunEvent::Capacity(s) => out.push(model::capacity_event(&s)),
             RunEvent::InFlight { .. } => {}
         }
     }

@@ -106,6 +106,17 @@ pub fn spectra(doc: &ResultDoc) -> Vec<Value> {
     doc.benchmarks.iter().filter_map(|(name, w)| spectrum_event(name, w)).collect()
 }
 
+/// A capacity search's step: its load, verdict and SLO readings (the load charts).
+pub fn search_event(workload: &str, step: &crate::engine::capacity::SearchStep) -> Value {
+    json!({"type": "search", "workload": workload, "step": step})
+}
+
+/// A capacity search's answer (marked on the load charts).
+pub fn capacity_event(s: &crate::engine::capacity::SearchOutcome) -> Value {
+    json!({"type": "capacity", "workload": s.workload, "over": s.over, "capacity": s.capacity,
+        "low": s.low, "high": s.high, "exact": s.exact, "binding_slo": s.binding_slo})
+}
+
 /// The events of a finished run, rebuilt from its result document (the static report).
 pub fn from_doc(doc: &ResultDoc, ev: &Evaluation) -> Vec<Value> {
     let mut out = vec![scenario_event(&doc.scenario.name, doc.scenario.description.as_deref(), &doc.config)];
@@ -136,6 +147,10 @@ pub fn from_doc(doc: &ResultDoc, ev: &Evaluation) -> Vec<Value> {
         }
     }
     out.extend(spectra(doc));
+    if let Some(c) = &doc.capacity {
+        out.extend(c.steps.iter().map(|s| search_event(&c.workload, s)));
+        out.push(capacity_event(c));
+    }
     let end = doc.duration_s;
     let alerts = doc.dashboard.as_ref().and_then(|d| d.get("alerts")).and_then(Value::as_array);
     for a in alerts.into_iter().flatten() {

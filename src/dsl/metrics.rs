@@ -126,7 +126,8 @@ pub const COMMON: &[MetricDef] = &[
     dist("send_lateness", Unit::Duration, "actual send time - intended send time (open loop only): how far the load generator fell behind").advise("the load generator fell behind: lower the rate, raise max-in-flight, or use a bigger machine"),
     counter("dropped", "intended starts skipped because max-in-flight was reached").advise("the load generator fell behind: lower the rate, raise max-in-flight, or use a bigger machine"),
     counter("unsent", "open loop: intended starts before the phase's end that the generator never reached (intended = sent + dropped + unsent)"),
-    scalar("max_sustainable_load", Unit::Rate, "the highest stable arrival rate the breaking-point search found for the workload (0 when no level was stable; no data without a search)"),
+    scalar("max_sustainable_load", Unit::Rate, "a rate search's capacity for the workload, requests/s (0 when even the lowest rate missed; no data without a rate search)"),
+    scalar("capacity", Unit::Count, "the capacity search's answer for the workload: the highest concurrency, or arrival rate in requests/s, at which every SLO of the search held (0 when even the lowest load missed; no data without a search)"),
 ];
 
 /// Token-stream metrics (inference, and synthetic workloads with `tokens`).

@@ -180,17 +180,25 @@ pub struct Pressure {
 }
 
 keyword_enum!(StepPolicy, "step policy" { Geometric = "geometric", Linear = "linear" });
+keyword_enum!(SearchOver, "search dimension" { Concurrency = "concurrency", Rate = "rate" });
 
-/// `search "chat" rate="1/s..500/s" until="ttft.p95 > 50ms"`: raise the load until the
-/// condition holds, then bisect.
+/// `search "chat" over="concurrency" concurrency="1..64" slo="ttft.p95 < 200ms"`: the
+/// highest load at which every SLO holds, found by bracketing then bisecting, each step
+/// run until the evidence settles its verdict.
 #[derive(Debug)]
 pub struct Search {
     pub workload: Spanned<String>,
-    pub rate: Spanned<Range<Rate>>,
-    pub until: Vec<Condition>,
+    /// What is searched: written, or implied by the one range given.
+    pub over: Spanned<SearchOver>,
+    pub rate: Option<Spanned<Range<Rate>>>,
+    pub concurrency: Option<Spanned<Range<u64>>>,
+    /// The bounds that must all hold at a load (`slo=`, and `until=` turned around).
+    pub slos: Vec<Condition>,
     pub step: Option<Spanned<StepPolicy>>,
     pub factor: Option<Spanned<f64>>,
     pub step_duration: Option<Spanned<Duration>>,
+    pub settle: Option<Spanned<Duration>>,
+    pub precision: Option<Spanned<Percent>>,
     pub max_steps: Option<Spanned<u32>>,
     pub max_time: Option<Spanned<Duration>>,
     pub arrivals: Arrivals,
@@ -231,6 +239,18 @@ impl Comparison {
             Comparison::Ge => x >= bound,
             Comparison::Eq => (x - bound).abs() <= 1e-9 * bound.abs().max(1.0),
         }
+    }
+
+    /// The comparison that holds exactly where this one does not (`>` becomes `<=`); `None`
+    /// for `==`.
+    pub fn negated(self) -> Option<Comparison> {
+        Some(match self {
+            Comparison::Lt => Comparison::Ge,
+            Comparison::Le => Comparison::Gt,
+            Comparison::Gt => Comparison::Le,
+            Comparison::Ge => Comparison::Lt,
+            Comparison::Eq => return None,
+        })
     }
 }
 keyword_enum!(ExpectSeverity, "severity" { Fail = "fail", Warn = "warn" });

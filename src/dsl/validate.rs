@@ -124,9 +124,10 @@ pub struct ValidExpectation {
 pub struct ValidScenario {
     pub scenario: Scenario,
     pub expectations: Vec<ValidExpectation>,
-    /// Per phase, its `until` conditions; and per phase with a search, the search's.
+    /// Per phase, its `until` conditions; and per phase with a search, the SLOs a load must
+    /// meet (empty for a phase without one).
     pub phase_until: Vec<Vec<ValidCondition>>,
-    pub search_until: Vec<Vec<ValidCondition>>,
+    pub search_slos: Vec<Vec<ValidCondition>>,
     /// Probes to run: declared ones, then those implied by expectations.
     pub probes: Vec<(ProbeKind, Duration, bool)>,
     /// Each parameter's effective value (after `--set`) and where that value was written.
@@ -173,12 +174,11 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
         );
     }
     let mut phase_until = vec![];
-    let mut search_until = vec![];
+    let mut search_slos = vec![];
     for p in &sc.phases {
         check_phase(p, &names, diags);
         phase_until.push(p.until.iter().filter_map(|c| condition(&sc, c, diags)).collect());
-        search_until
-            .push(p.search.iter().flat_map(|s| s.until.iter()).filter_map(|c| condition(&sc, c, diags)).collect());
+        search_slos.push(p.search.iter().flat_map(|s| search_slos_of(&sc, s, diags)).collect());
     }
     let mut expectations = vec![];
     for (index, e) in sc.expectations.iter().enumerate() {
@@ -214,7 +214,7 @@ pub fn validate(sc: Scenario, diags: &mut Vec<Diagnostic>) -> ValidScenario {
     }
     check_server_metrics(&sc, &expectations, diags);
     let probes = probes(&sc, &expectations);
-    ValidScenario { scenario: sc, expectations, phase_until, search_until, probes, params: vec![] }
+    ValidScenario { scenario: sc, expectations, phase_until, search_slos, probes, params: vec![] }
 }
 
 /// Maps names to indices, reporting duplicates with both spans.
@@ -463,6 +463,26 @@ fn range_example(unit: Unit) -> &'static str {
         Unit::Rate => "10/s..50/s",
         _ => "5%..15%",
     }
+}
+
+/// A search's SLOs, resolved. Each step reads the searched workload's own record, so a bound
+/// on another subject (a probe, the server's metrics) cannot settle a step.
+fn search_slos_of(sc: &Scenario, s: &Search, diags: &mut Vec<Diagnostic>) -> Vec<ValidCondition> {
+    let own = sc.workloads.iter().position(|w| w.name.value == s.workload.value);
+    let mut out = vec![];
+    for c in &s.slos {
+        let Some(v) = condition(sc, c, diags) else { continue };
+        if own.is_some() && v.metric.subject != Subject::Workload(own.unwrap_or_default()) {
+            diags.push(
+                Diagnostic::error(Code::InvalidCondition, format!("`{}` is not a metric of `{}`", v.metric.selector, s.workload.value))
+                    .with_label(c.metric.subject.span, "another subject")
+                    .with_help("a search step is judged on the searched workload's own samples: write its metrics without a prefix, e.g. \"ttft.p95 < 200ms\""),
+            );
+            continue;
+        }
+        out.push(v);
+    }
+    out
 }
 
 fn condition(sc: &Scenario, c: &Condition, diags: &mut Vec<Diagnostic>) -> Option<ValidCondition> {

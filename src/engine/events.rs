@@ -32,11 +32,13 @@ pub enum RunEvent {
         workload: String,
         in_flight: u64,
     },
-    SearchLevel {
+    /// A capacity search's step ended with its verdict.
+    SearchStep {
         workload: String,
-        rate: f64,
-        stable: bool,
+        step: super::capacity::SearchStep,
     },
+    /// A capacity search's answer.
+    Capacity(super::capacity::SearchOutcome),
     PhaseFinished {
         name: String,
         stopped_by: String,

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::drive::{self, DriveCtx, Stop};
 use super::events::{Reporter, RunEvent, Warning};
 use super::pressure::{Pressure, PressureReport};
-use crate::dsl::model::{LoadShape, PhaseRole, WorkloadKind};
+use crate::dsl::model::{PhaseRole, WorkloadKind};
 use crate::measure::record::{Recorded, Recorder};
 use crate::measure::statistic as measure;
-use crate::plan::estimate::{drive_seed, search_level_seed, DEFAULT_MAX_IN_FLIGHT};
-use crate::plan::{Plan, PlannedPhase, PlannedSearch, StopCondition};
+use crate::plan::estimate::{drive_seed, DEFAULT_MAX_IN_FLIGHT};
+use crate::plan::{Plan, PlannedPhase, StopCondition};
 use crate::probe::server::{Scrapers, ServerRecord, Target};
 use crate::probe::{ProbeResult, Probes};
 use crate::workload::Workload;
@@ -52,25 +52,7 @@ pub struct WorkloadOutcome {
     pub recorded: Recorded,
 }
 
-/// One level of a breaking-point search.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SearchLevel {
-    pub rate: f64,
-    pub stable: bool,
-    pub requests: u64,
-    pub errors: u64,
-    pub duration_s: f64,
-    /// The stop conditions that held (why the level is not stable).
-    pub failed: Vec<String>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SearchOutcome {
-    pub workload: String,
-    /// The highest rate at which no stop condition held (requests/s), if any was stable.
-    pub max_sustainable_rate: Option<f64>,
-    pub levels: Vec<SearchLevel>,
-}
+pub use super::capacity::{SearchOutcome, SearchStep};
 
 #[derive(Debug)]
 pub struct PhaseOutcome {
@@ -133,7 +115,7 @@ pub struct Engine<'a> {
     aborted_by: Option<String>,
     skipped: BTreeMap<String, String>,
     /// The repetition being run (1-based).
-    repetition: u64,
+    pub(super) repetition: u64,
     /// Set when the scenario's `run-limit` passed; it also sets `interrupt`.
     limit_hit: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -180,7 +162,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Why the interrupt flag is set: the run limit, or a signal.
-    fn stop_reason(&self) -> &'static str {
+    pub(super) fn stop_reason(&self) -> &'static str {
         if self.limit_hit.load(Ordering::SeqCst) {
             "run-limit"
         } else {
@@ -430,7 +412,7 @@ impl<'a> Engine<'a> {
         (workloads, stopped_by)
     }
 
-    fn kind(&self, name: &str) -> WorkloadKind {
+    pub(super) fn kind(&self, name: &str) -> WorkloadKind {
         self.plan.workloads.iter().find(|w| w.name == name).map_or(WorkloadKind::Synthetic, |w| w.kind)
     }
 
@@ -515,7 +497,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Waits for in-flight requests to finish, up to the drain deadline.
-    async fn drain(
+    pub(super) async fn drain(
         &mut self,
         phase: &PlannedPhase,
         recorders: &BTreeMap<String, Arc<Recorder>>,
@@ -617,136 +599,4 @@ fn holds(c: &StopCondition, snapshots: &Snapshots, secs: f64) -> bool {
         return false;
     };
     measure::value(c.metric, c.aggregation.as_deref(), h, counters, secs, 3.0).is_some_and(|x| c.holds(x))
-}
-
-impl Engine<'_> {
-    /// Breaking-point search: geometric (or linear) steps up from the low rate until a stop
-    /// condition holds, then bisection between the last stable and the first failing rate.
-    async fn search(
-        &mut self,
-        index: usize,
-        phase: &PlannedPhase,
-        search: &PlannedSearch,
-    ) -> (Vec<WorkloadOutcome>, String, Option<SearchOutcome>) {
-        let (s, workload) = (&search.spec, &search.workload);
-        let step = s.step.as_std();
-        let deadline = s.max_time.map(|t| Instant::now() + t.as_std());
-        let (lo, hi) = (s.lo, s.hi);
-        let linear_step = (hi - lo) / (s.max_steps as f64 / 2.0).max(1.0);
-        let (mut levels, mut records) = (vec![], vec![]);
-        let (mut stable, mut failing): (Option<f64>, Option<f64>) = (None, None);
-        let mut rate = lo;
-        let mut why = "search finished".to_string();
-        for n in 0..s.max_steps {
-            if self.interrupt.is_set() {
-                why = self.stop_reason().into();
-                break;
-            }
-            if deadline.is_some_and(|d| Instant::now() + step > d) {
-                why = "search time limit".into();
-                break;
-            }
-            let shape = LoadShape::Open { rate: crate::dsl::units::Rate(rate), arrivals: s.arrivals };
-            let (level, rec) = self.level(index, n, phase, workload, shape, step, &s.until, rate).await;
-            self.reporter.event(&RunEvent::SearchLevel { workload: workload.clone(), rate, stable: level.stable });
-            if level.stable {
-                stable = Some(stable.map_or(rate, |x: f64| x.max(rate)))
-            } else {
-                failing = Some(failing.map_or(rate, |x: f64| x.min(rate)))
-            }
-            levels.push(level);
-            records.push(rec);
-            rate = match (stable, failing) {
-                (Some(a), Some(b)) if b / a > 1.02 => (a * b).sqrt(),
-                (Some(_), Some(_)) => break,
-                (_, Some(_)) => break, // failed at the lowest rate tried
-                (Some(a), None) if a >= hi => break,
-                (Some(a), None) => {
-                    if s.geometric {
-                        (a * s.factor).min(hi)
-                    } else {
-                        (a + linear_step).min(hi)
-                    }
-                }
-                (None, None) => break,
-            };
-        }
-        let merged = records.into_iter().reduce(|mut acc, r| {
-            acc.append(r);
-            acc
-        });
-        let workloads = merged
-            .map(|recorded| WorkloadOutcome { name: workload.clone(), kind: self.kind(workload), recorded })
-            .into_iter()
-            .collect();
-        let outcome = SearchOutcome { workload: workload.clone(), max_sustainable_rate: stable, levels };
-        (workloads, why, Some(outcome))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn level(
-        &mut self,
-        index: usize,
-        n: u32,
-        phase: &PlannedPhase,
-        workload: &str,
-        shape: LoadShape,
-        step: Duration,
-        conds: &[StopCondition],
-        rate: f64,
-    ) -> (SearchLevel, Recorded) {
-        let start = Instant::now();
-        let stop = Arc::new(Stop::default());
-        let rec = Arc::new(
-            Recorder::new(start, self.options.window, self.options.shards)
-                .with_measures(self.workloads[workload].measures())
-                .with_slo(self.workloads[workload].slo()),
-        );
-        let seed = search_level_seed(self.plan.seed, self.repetition, index, n);
-        let ctx = Arc::new(DriveCtx::new(
-            self.workloads[workload].clone(),
-            rec.clone(),
-            stop.clone(),
-            seed,
-            None,
-            DEFAULT_MAX_IN_FLIGHT,
-        ));
-        let ctx_sent = ctx.clone();
-        let task = tokio::spawn(drive::drive(
-            ctx,
-            drive::segments(&shape, None),
-            start,
-            Some(start + step),
-            self.options.shards,
-        ));
-        tokio::select! {
-            _ = tokio::time::sleep(step) => {}
-            _ = self.interrupt.wait() => {}
-        }
-        stop.set();
-        let recorders: BTreeMap<String, Arc<Recorder>> = [(workload.to_string(), rec.clone())].into();
-        self.drain(phase, &recorders, vec![task]).await;
-        let mut recorded = rec.finish(Instant::now());
-        recorded.counters.sent = ctx_sent.dispatched.load(Ordering::Relaxed);
-        recorded.counters.late_sent = ctx_sent.late_dispatches.load(Ordering::Relaxed);
-        let secs = recorded.elapsed.as_secs_f64();
-        let failed: Vec<String> = conds
-            .iter()
-            .filter(|c| {
-                measure::value(c.metric, c.aggregation.as_deref(), &recorded.hists, &recorded.counters, secs, 3.0)
-                    .is_some_and(|x| c.holds(x))
-            })
-            .map(|c| c.text.clone())
-            .collect();
-        let ok = recorded.counters.requests > 0 && failed.is_empty();
-        let level = SearchLevel {
-            rate,
-            stable: ok,
-            requests: recorded.counters.requests,
-            errors: recorded.counters.errors,
-            duration_s: secs,
-            failed,
-        };
-        (level, recorded)
-    }
 }

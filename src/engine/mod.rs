@@ -2,6 +2,7 @@
 //!
 //! The engine knows workloads only through [`crate::workload::Workload`]; which kinds exist
 //! and how they are prepared is [`crate::registry`]'s business (docs/architecture.md).
+pub mod capacity;
 pub mod curve;
 pub mod drive;
 pub mod events;

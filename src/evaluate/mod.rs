@@ -278,77 +278,7 @@ fn judge(basis: &value::Basis, base: &BaseBound, c: f64) -> Option<evidence::Evi
 }
 
 fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option<evidence::Evidence> {
-    use evidence::*;
-    use value::Basis;
-    Some(match basis {
-        Basis::Quantile { hist, q, scale } => {
-            let n = hist.len();
-            let b = bound * scale;
-            // Samples on the wrong side of the bound (bucket values at 3 significant digits).
-            let beyond = match op {
-                Comparison::Lt => n - crate::stats::count_below(hist, b),
-                Comparison::Le => crate::stats::count_above(hist, b),
-                Comparison::Gt => n - crate::stats::count_above(hist, b),
-                _ => crate::stats::count_below(hist, b),
-            };
-            let decision = quantile_decision(&QuantileSamples { n, beyond }, *q, op, c);
-            let at = |r: Option<u64>| r.and_then(|r| crate::stats::order_statistic(hist, r)).map(|v| v / scale);
-            Evidence {
-                method: "binomial order statistic",
-                confidence: c,
-                n,
-                beyond: Some(beyond),
-                low: at(lower_rank(n, *q, c)),
-                high: at(upper_rank(n, *q, c)),
-                needed_for_pass: Some(needed_for_pass(*q, op, c)),
-                decision,
-            }
-        }
-        Basis::Mean { hist, scale } => {
-            let (mean, sd, n) = (hist.mean() / scale, hist.stdev() / scale, hist.len());
-            let (decision, lo, hi) = mean_decision(mean, sd, n, bound, op, c);
-            Evidence {
-                method: "student t mean",
-                confidence: c,
-                n,
-                beyond: None,
-                low: lo.is_finite().then_some(lo),
-                high: hi.is_finite().then_some(hi),
-                needed_for_pass: None,
-                decision,
-            }
-        }
-        Basis::Share { events, trials } => {
-            if *trials == 0 {
-                return None;
-            }
-            Evidence {
-                method: "binomial share",
-                confidence: c,
-                n: *trials,
-                beyond: Some(*events),
-                low: None,
-                high: None,
-                needed_for_pass: None,
-                decision: share_decision(*events, *trials, bound, op, c),
-            }
-        }
-        Basis::Count { events, secs } => {
-            if *secs <= 0.0 {
-                return None;
-            }
-            Evidence {
-                method: "poisson count",
-                confidence: c,
-                n: *events,
-                beyond: Some(*events),
-                low: None,
-                high: None,
-                needed_for_pass: None,
-                decision: rate_decision(*events, *secs, bound, op, c),
-            }
-        }
-    })
+    crate::measure::evidence::judge(basis, op, bound, c)
 }
 
 /// What the evidence says, in words: `6 of 6 samples above 200ms`, `p95 at most 4.1ms`.

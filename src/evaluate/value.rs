@@ -23,18 +23,7 @@ pub struct Measured {
     pub basis: Option<Basis>,
 }
 
-/// The data behind a measured value that the evidence rule can use.
-#[derive(Debug, Clone)]
-pub enum Basis {
-    /// A quantile of a histogram whose recorded integers are base units times `scale`.
-    Quantile { hist: hdrhistogram::Histogram<u64>, q: f64, scale: f64 },
-    /// The mean of a histogram.
-    Mean { hist: hdrhistogram::Histogram<u64>, scale: f64 },
-    /// `events` of `trials` (an error share).
-    Share { events: u64, trials: u64 },
-    /// `events` over `secs` seconds (a rate).
-    Count { events: u64, secs: f64 },
-}
+pub use crate::measure::evidence::Basis;
 
 /// Text of a base-unit value in the unit the expectation's metric is measured in.
 pub fn text(unit: &UnitDoc, share: bool, x: f64) -> String {
@@ -106,31 +95,8 @@ pub fn measure(doc: &ResultDoc, spec: &ExpectationSpec) -> Option<Measured> {
     }
     let k = spec.spike_k.unwrap_or(3.0);
     let value = statistic::value(metric, agg, &h, &c, secs, k)?;
-    let hist = h.named(metric);
-    let samples = hist.map(|(h, _)| h.len());
-    let basis = match (hist, agg) {
-        (Some((h, scale)), Some(a)) => match crate::dsl::metrics::percentile(a) {
-            Some(q) => Some(Basis::Quantile { hist: h.clone(), q, scale }),
-            None if a == "mean" => Some(Basis::Mean { hist: h.clone(), scale }),
-            None => None,
-        },
-        (None, _) => match metric {
-            "error_rate" => Some(Basis::Share { events: c.errors, trials: c.requests }),
-            "throughput" => Some(Basis::Count { events: c.requests - c.errors, secs }),
-            "goodput" => Some(Basis::Count { events: c.good, secs }),
-            "requests" | "errors" | "dropped" | "unsent" if agg == Some("rate") => {
-                let events = match metric {
-                    "requests" => c.requests,
-                    "errors" => c.errors,
-                    "unsent" => c.unsent,
-                    _ => c.dropped,
-                };
-                Some(Basis::Count { events, secs })
-            }
-            _ => None,
-        },
-        _ => None,
-    };
+    let samples = h.named(metric).map(|(h, _)| h.len());
+    let basis = crate::measure::evidence::basis(metric, agg, &h, &c, secs);
     Some(Measured { value, text: text(unit, share, value), samples, windows: None, basis })
 }
 
@@ -170,10 +136,15 @@ pub fn workload_energy(doc: &ResultDoc, workload: &str) -> Option<f64> {
     (!per_phase.is_empty()).then(|| per_phase.iter().sum())
 }
 
-/// The highest stable rate of the breaking-point search on the workload (0 when none was).
+/// The capacity search's answer on the workload (0 when even its lowest load missed):
+/// `capacity` for either search, `max_sustainable_load` for a rate search.
 fn breaking_point(doc: &ResultDoc, subject: &str, metric: &str) -> Option<f64> {
-    let s = doc.stress_test.as_ref().filter(|s| metric == "max_sustainable_load" && s.workload == subject)?;
-    Some(s.max_sustainable_load.unwrap_or(0.0))
+    let s = doc.capacity.as_ref().filter(|s| s.workload == subject)?;
+    match metric {
+        "capacity" => Some(s.capacity.unwrap_or(0.0)),
+        "max_sustainable_load" if s.over == "rate" => Some(s.capacity.unwrap_or(0.0)),
+        _ => None,
+    }
 }
 
 /// Whether a windowed metric is a rate or count (judged over the window's real length).

@@ -3,6 +3,7 @@
 //! it; the result document, the evaluation, merge and the dashboard read it. It depends on
 //! the metric catalogue and the statistics only.
 
+pub mod evidence;
 pub mod record;
 pub mod statistic;
 

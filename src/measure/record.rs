@@ -206,6 +206,20 @@ impl Hists {
         }
     }
 
+    /// Takes out an earlier snapshot of the same record (a prefix of it): what was recorded
+    /// since.
+    pub fn subtract(&mut self, earlier: &Hists) {
+        for (a, b) in self.fixed.iter_mut().zip(&earlier.fixed) {
+            // A prefix's counts never exceed the whole's: this cannot fail.
+            let _ = a.subtract(b);
+        }
+        for (def, h) in &earlier.declared {
+            if let Some((_, mine)) = self.declared.iter_mut().find(|(d, _)| d.name == def.name) {
+                let _ = mine.subtract(h);
+            }
+        }
+    }
+
     fn reset(&mut self) {
         self.fixed.iter_mut().for_each(Histogram::reset);
         self.declared.iter_mut().for_each(|(_, h)| h.reset());
@@ -260,6 +274,33 @@ impl Counters {
         self.good += o.good;
         for (k, v) in &o.declared {
             *self.declared.entry(k).or_default() += v;
+        }
+    }
+}
+
+impl Counters {
+    /// Takes out an earlier snapshot of the same record: what was counted since.
+    pub fn subtract(&mut self, o: &Counters) {
+        self.requests -= o.requests.min(self.requests);
+        self.errors -= o.errors.min(self.errors);
+        for (k, v) in &o.errors_by_kind {
+            if let Some(mine) = self.errors_by_kind.get_mut(k) {
+                *mine -= (*v).min(*mine);
+            }
+        }
+        self.dropped -= o.dropped.min(self.dropped);
+        self.unsent -= o.unsent.min(self.unsent);
+        self.sent -= o.sent.min(self.sent);
+        self.abandoned -= o.abandoned.min(self.abandoned);
+        self.late_sent -= o.late_sent.min(self.late_sent);
+        self.output_tokens -= o.output_tokens.min(self.output_tokens);
+        self.input_tokens -= o.input_tokens.min(self.input_tokens);
+        self.prefill_ns -= o.prefill_ns.min(self.prefill_ns);
+        self.good -= o.good.min(self.good);
+        for (k, v) in &o.declared {
+            if let Some(mine) = self.declared.get_mut(k) {
+                *mine -= (*v).min(*mine);
+            }
         }
     }
 }

@@ -341,6 +341,7 @@ pub fn split(paths: &[PathBuf], expect: u64, allow_missing: u64) -> Result<Resul
     out.warnings = fold.warnings;
     out.system_info = fold.systems.first().map(|s| s.system_info.clone()).unwrap_or_default();
     out.stress_test = None;
+    out.capacity = None;
     out.merge = Some(MergeSection {
         mode: "split".into(),
         expected: expect,

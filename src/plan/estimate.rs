@@ -342,11 +342,11 @@ fn phase_length(p: &Phase) -> (Duration, Option<Duration>) {
     });
     let fixed = p.duration.as_ref().map(|d| d.value).or_else(|| staged.max());
     if let Some(s) = &p.search {
-        let spec = SearchSpec::of(s, vec![]);
-        let (step, steps) = (spec.step, spec.max_steps as u64);
+        let spec = SearchSpec::of(s, vec![], crate::stats::CONFIDENCE);
+        let (step, steps) = (spec.step_max(), spec.max_steps as u64);
         let bound = spec.max_time.unwrap_or(Duration(step.0 * steps));
         let max = fixed.map(|f| f.min(bound)).unwrap_or(bound);
-        return (step.min(max), Some(max));
+        return (spec.settle.min(max), Some(max));
     }
     match (fixed, p.until.is_empty()) {
         (Some(d), true) => (d, Some(d)),
@@ -409,7 +409,10 @@ pub fn phases(v: &ValidScenario, seed: u64, sources: &SourceMap) -> Vec<PlannedP
                 .collect(),
             drives,
             pressure: p.pressure.as_ref().map(pressure_summary),
-            search: p.search.as_ref().map(|s| search_summary(s, conditions(&v.search_until[pi], v), sources)),
+            search: p
+                .search
+                .as_ref()
+                .map(|s| search_summary(s, conditions(&v.search_slos[pi], v), confidence(v), sources)),
             origin: Origin::of(sources, p.name.span),
             length: declared_length(p),
             stop_when: conditions(&v.phase_until[pi], v),
@@ -443,25 +446,30 @@ fn pressure_summary(p: &Pressure) -> String {
     format!("{} (memory cap {cap})", parts.join(", "))
 }
 
-fn search_summary(s: &Search, until: Vec<StopCondition>, sources: &SourceMap) -> PlannedSearch {
-    let spec = SearchSpec::of(s, until);
-    let (step_len, steps) = (spec.step, spec.max_steps);
-    let policy = if spec.geometric {
-        format!("x{} steps then bisection", trim_float(spec.factor))
-    } else {
-        "linear steps then bisection".into()
+/// The scenario's confidence (the evidence rule's default where it says none).
+fn confidence(v: &ValidScenario) -> f64 {
+    v.scenario.confidence.as_ref().map_or(crate::stats::CONFIDENCE, |c| c.value.0)
+}
+
+fn search_summary(s: &Search, slos: Vec<StopCondition>, confidence: f64, sources: &SourceMap) -> PlannedSearch {
+    let spec = SearchSpec::of(s, slos, confidence);
+    let range = match (&s.concurrency, &s.rate) {
+        (Some(c), _) if spec.over == SearchOver::Concurrency => format!("concurrency {}..{}", c.value.lo, c.value.hi),
+        (_, Some(r)) => format!("rate {}", r.value),
+        _ => String::new(),
     };
+    let bracket = if spec.geometric { format!("x{} steps", trim_float(spec.factor)) } else { "linear steps".into() };
     PlannedSearch {
         workload: s.workload.value.clone(),
         summary: format!(
-            "search {} over {} ({policy}, {step_len} per step, at most {steps} steps)",
-            s.workload.value, s.rate.value
+            "capacity of {} over {range}: {bracket} to a bracket, then bisection on a monotone fit; each step settles {} then runs until its verdict is settled at {:.0}% confidence (at most {}), at most {} steps",
+            s.workload.value,
+            spec.settle,
+            confidence * 100.0,
+            spec.step,
+            spec.max_steps
         ),
-        until: s
-            .until
-            .iter()
-            .map(|c| c.metric.text.value.clone() + " " + c.op.value.as_str() + " " + &value_text(&c.value.value))
-            .collect(),
+        slos: spec.slos.iter().map(|c| c.text.clone()).collect(),
         origin: Origin::of(sources, s.workload.span),
         spec,
     }

@@ -114,9 +114,10 @@ pub struct PlannedDrive {
 pub struct PlannedSearch {
     pub workload: String,
     pub summary: String,
-    pub until: Vec<String>,
+    /// The bounds every load must meet, as written (`until` conditions turned around).
+    pub slos: Vec<String>,
     pub origin: Origin,
-    /// The search, resolved (`summary` and `until` above describe it).
+    /// The search, resolved (`summary` and `slos` above describe it).
     #[serde(skip)]
     pub spec: SearchSpec,
 }

@@ -191,7 +191,7 @@ fn timeline(out: &mut String, p: &Plan) {
         if let Some(s) = &ph.search {
             // Two lines, so that the timeline's column stays readable.
             lines.push((s.summary.clone(), "-".into()));
-            lines.push((format!("  until {}", s.until.join(" or ")), String::new()));
+            lines.push((format!("  SLOs {}", s.slos.join(" and ")), String::new()));
         }
         if let Some(pr) = &ph.pressure {
             lines.push((format!("pressure: {pr}"), String::new()));

@@ -2,7 +2,7 @@
 //! search settings. The plan's JSON shows them as text (`until`, `pressure`, `summary`);
 //! these fields are skipped there and carry the same facts as numbers.
 
-use crate::dsl::model::{Arrivals, Comparison, Phase, Pressure, Search, StepPolicy};
+use crate::dsl::model::{Arrivals, Comparison, Phase, Pressure, Search, SearchOver, StepPolicy};
 use crate::dsl::units::{Amount, Duration};
 use crate::dsl::validate::{Subject, ValidCondition, ValidScenario};
 
@@ -74,40 +74,68 @@ impl PressureSpec {
     }
 }
 
-/// Default length of one breaking-point search step, and the default step limit.
-pub const SEARCH_STEP: Duration = Duration(10_000_000_000);
+/// Default longest measured part of one search step, the default settling time before it,
+/// and the default step limit.
+pub const SEARCH_STEP: Duration = Duration(15_000_000_000);
+pub const SEARCH_SETTLE: Duration = Duration(1_000_000_000);
 pub const SEARCH_MAX_STEPS: u32 = 20;
-/// Default growth factor of a geometric search.
+/// Default growth factor while bracketing.
 pub const SEARCH_FACTOR: f64 = 2.0;
+/// Default relative width at which a rate search stops narrowing.
+pub const SEARCH_PRECISION: f64 = 0.05;
 
-/// A breaking-point search, resolved: the rates, the steps and the conditions that make a
-/// level unstable.
+/// A capacity search, resolved: what it varies, the range, the step timing and the SLOs a
+/// load must meet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSpec {
+    pub over: SearchOver,
+    /// The range: concurrency (whole numbers) or requests per second.
     pub lo: f64,
     pub hi: f64,
+    /// The longest a step is measured before it is called undecided.
     pub step: Duration,
+    /// Each step's head that is run but not judged (queues fill, caches warm).
+    pub settle: Duration,
+    /// A rate search stops narrowing when its bracket's high/low is within 1 + this.
+    pub precision: f64,
     pub max_steps: u32,
     pub factor: f64,
     pub geometric: bool,
     pub max_time: Option<Duration>,
     pub arrivals: Arrivals,
-    pub until: Vec<StopCondition>,
+    /// The bounds that must all hold (`op` is the side that passes).
+    pub slos: Vec<StopCondition>,
+    /// The confidence a step's verdict is settled at (the scenario's).
+    pub confidence: f64,
 }
 
 impl SearchSpec {
-    pub fn of(s: &Search, until: Vec<StopCondition>) -> SearchSpec {
+    pub fn of(s: &Search, slos: Vec<StopCondition>, confidence: f64) -> SearchSpec {
+        let (lo, hi) = match (s.over.value, &s.rate, &s.concurrency) {
+            (SearchOver::Concurrency, _, Some(c)) => (c.value.lo as f64, c.value.hi as f64),
+            (_, Some(r), _) => (r.value.lo.0, r.value.hi.0),
+            _ => (1.0, 1.0), // not reached: decoding requires the range `over` names
+        };
         SearchSpec {
-            lo: s.rate.value.lo.0,
-            hi: s.rate.value.hi.0,
+            over: s.over.value,
+            lo: lo.min(hi),
+            hi: hi.max(lo),
             step: s.step_duration.as_ref().map_or(SEARCH_STEP, |d| d.value),
+            settle: s.settle.as_ref().map_or(SEARCH_SETTLE, |d| d.value),
+            precision: s.precision.as_ref().map_or(SEARCH_PRECISION, |p| p.value.0),
             max_steps: s.max_steps.as_ref().map_or(SEARCH_MAX_STEPS, |m| m.value),
             factor: s.factor.as_ref().map_or(SEARCH_FACTOR, |f| f.value),
             geometric: s.step.as_ref().is_none_or(|p| p.value == StepPolicy::Geometric),
             max_time: s.max_time.as_ref().map(|t| t.value),
             arrivals: s.arrivals,
-            until,
+            slos,
+            confidence,
         }
+    }
+
+    /// The longest one step can take.
+    pub fn step_max(&self) -> Duration {
+        Duration(self.step.0 + self.settle.0)
     }
 }
 

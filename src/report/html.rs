@@ -43,19 +43,21 @@ struct WorkloadView {
 }
 
 #[derive(Serialize)]
-struct LevelView {
-    rate: String,
-    stable: &'static str,
+struct StepView {
+    load: String,
+    verdict: &'static str,
     class: &'static str,
-    requests: String,
-    failed: String,
+    settled: String,
+    samples: String,
+    throughput: String,
+    closest: String,
 }
 
 #[derive(Serialize)]
-struct StressView {
+struct CapacityView {
     workload: String,
-    max: String,
-    levels: Vec<LevelView>,
+    answer: String,
+    steps: Vec<StepView>,
 }
 
 #[derive(Serialize)]
@@ -103,7 +105,7 @@ struct View {
     charts_js: &'static str,
     dashboard_css: &'static str,
     events_json: String,
-    stress: Option<StressView>,
+    capacity: Option<CapacityView>,
     comparison: Vec<ChangeView>,
     comparison_baseline: String,
     warnings: Vec<String>,
@@ -145,20 +147,27 @@ fn workloads(doc: &ResultDoc) -> Vec<WorkloadView> {
         .collect()
 }
 
-fn stress(doc: &ResultDoc) -> Option<StressView> {
-    let st = doc.stress_test.as_ref()?;
-    let levels = st.levels.iter().map(|l| LevelView {
-        rate: format!("{:.1}/s", l.rate),
-        stable: if l.stable { "stable" } else { "unstable" },
-        class: if l.stable { "pass" } else { "fail" },
-        requests: l.requests.to_string(),
-        failed: l.failed.join("; "),
+fn capacity(doc: &ResultDoc) -> Option<CapacityView> {
+    let c = doc.capacity.as_ref()?;
+    let steps = c.steps.iter().map(|s| StepView {
+        load: match s.rate {
+            Some(r) => format!("{r:.2}/s"),
+            None => s.load.to_string(),
+        },
+        verdict: s.verdict.as_str(),
+        class: match s.verdict {
+            crate::engine::capacity::Verdict::Holds => "pass",
+            crate::engine::capacity::Verdict::Missed => "fail",
+            crate::engine::capacity::Verdict::Undecided => "warn",
+        },
+        settled: s.settled_after_s.map_or("undecided".into(), |t| format!("{t:.1}s")),
+        samples: s.samples.to_string(),
+        throughput: format!("{:.1}/s", s.throughput),
+        closest: s
+            .binding()
+            .map_or("-".into(), |b| format!("{} ({:.0}% of bound)", b.slo, b.margin.unwrap_or(0.0) * 100.0)),
     });
-    Some(StressView {
-        workload: st.workload.clone(),
-        max: st.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s")),
-        levels: levels.collect(),
-    })
+    Some(CapacityView { workload: c.workload.clone(), answer: c.text(), steps: steps.collect() })
 }
 
 fn comparison(doc: &ResultDoc) -> Vec<ChangeView> {
@@ -252,7 +261,7 @@ fn view(doc: &ResultDoc, ev: &Evaluation) -> View {
         charts_js: crate::dashboard::CHARTS_JS,
         dashboard_css: crate::dashboard::CSS,
         events_json: crate::dashboard::model::embed(&crate::dashboard::model::from_doc(doc, ev)),
-        stress: stress(doc),
+        capacity: capacity(doc),
         comparison: comparison(doc),
         comparison_baseline: doc.comparison.as_ref().map(|c| c.baseline.clone()).unwrap_or_default(),
         warnings: doc.warnings.iter().map(|w| w.message.clone()).collect(),

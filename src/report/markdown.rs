@@ -62,11 +62,35 @@ pub fn markdown(doc: &ResultDoc, ev: &Evaluation) -> String {
     if let Some(c) = doc.comparison.as_ref().filter(|c| !c.changes.is_empty()) {
         comparison(&mut m, c);
     }
-    if let Some(st) = &doc.stress_test {
-        let max = st.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
-        let _ = writeln!(m, "\nBreaking point of {}: max sustainable load {max}.", code(&st.workload));
+    if let Some(c) = &doc.capacity {
+        capacity(&mut m, c);
     }
     m
+}
+
+/// The capacity search's answer and its steps.
+fn capacity(m: &mut String, c: &crate::engine::capacity::SearchOutcome) {
+    let _ = writeln!(
+        m,
+        "\n### Capacity of {}\n\n{}.\n",
+        code(&c.workload),
+        c.text().trim_start_matches("capacity of ").split_once(": ").map_or("", |x| x.1)
+    );
+    *m += "| load | verdict | settled after | samples | throughput | closest SLO |\n|---|---|---|---|---|---|\n";
+    for s in &c.steps {
+        let closest =
+            s.binding().map_or("-".into(), |b| format!("{} ({:.0}% of bound)", b.slo, b.margin.unwrap_or(0.0) * 100.0));
+        let settled = s.settled_after_s.map_or("undecided".into(), |t| format!("{t:.1}s"));
+        let _ = writeln!(
+            m,
+            "| {} | {} | {settled} | {} | {:.1}/s | {} |",
+            s.load,
+            s.verdict.as_str(),
+            s.samples,
+            s.throughput,
+            cell(&closest)
+        );
+    }
 }
 
 /// The expectations' table, the reasons a run is invalid, host findings, recommendations.

@@ -116,9 +116,8 @@ pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
         out += &setup_lines(name, w);
     }
     out += &server_lines(doc);
-    if let Some(s) = &doc.stress_test {
-        let max = s.max_sustainable_load.map_or("none stable".into(), |r| format!("{r:.1} requests/s"));
-        out += &format!("  breaking point of {}: max sustainable load {max}\n", s.workload);
+    if let Some(c) = &doc.capacity {
+        out += &format!("  {}\n", c.text());
     }
     if doc.runs.len() > 1 {
         out += &format!("  between the {} runs (mean, coefficient of variation):\n", doc.runs.len());

@@ -260,6 +260,7 @@ pub fn build(
         system_info,
         phases: outcome.phases.iter().map(|p| phase_doc(outcome, p)).collect(),
         benchmarks,
+        capacity: outcome.phases.iter().rev().find_map(|p| p.search.clone()),
         stress_test: stress_test(outcome),
         probes: outcome.probes.iter().map(|p| (p.kind.to_string(), p.clone())).collect(),
         servers: outcome.servers.clone(),
@@ -349,9 +350,9 @@ fn stress_test(outcome: &RunOutcome) -> Option<StressTest> {
     Some(StressTest {
         workload: s.workload.clone(),
         max_sustainable_load: s.max_sustainable_rate,
-        stable_levels: s.levels.iter().filter(|l| l.stable).map(|l| l.rate).collect(),
+        stable_levels: s.steps.iter().filter(|l| l.stable).map(|l| l.load).collect(),
         stable_concurrency_levels: None,
-        levels: s.levels.clone(),
+        levels: s.steps.clone(),
     })
 }
 

@@ -27,7 +27,7 @@ pub use sections::{
 
 use crate::dsl::model::{PhaseRole, WorkloadKind};
 use crate::engine::events::Warning;
-use crate::engine::executor::{SearchLevel, SearchOutcome};
+use crate::engine::executor::{SearchOutcome, SearchStep};
 use crate::engine::pressure::PressureReport;
 use crate::measure::record::WindowSummary;
 use crate::probe::{ProbeResult, SystemInfo};
@@ -97,6 +97,10 @@ pub struct ResultDoc {
     /// Between-run spread of each statistic, when there is more than one run.
     #[serde(default)]
     pub repeat_spread: BTreeMap<String, BTreeMap<String, Spread>>,
+    /// The capacity search's answer (the last searching phase's), with every step.
+    #[serde(default)]
+    pub capacity: Option<SearchOutcome>,
+    /// The inherited view of the search: its rate levels and the highest stable rate.
     pub stress_test: Option<StressTest>,
     pub probes: BTreeMap<String, ProbeResult>,
     /// The model servers' own metrics (the `server` subject), per scraping workload: per
@@ -142,6 +146,7 @@ impl ResultDoc {
             benchmarks,
             runs: vec![],
             repeat_spread: BTreeMap::new(),
+            capacity: None,
             stress_test: None,
             probes: BTreeMap::new(),
             servers: vec![],
@@ -421,13 +426,13 @@ pub struct Spread {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StressTest {
     pub workload: String,
-    /// Highest stable rate found by the breaking-point search, requests/s.
+    /// A rate search's capacity, requests/s (null for a concurrency search).
     pub max_sustainable_load: Option<f64>,
     pub stable_levels: Vec<f64>,
     /// The inherited name of `stable_levels` (set when the result is evaluated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_concurrency_levels: Option<Vec<f64>>,
-    pub levels: Vec<SearchLevel>,
+    pub levels: Vec<SearchStep>,
 }
 
 /// `2026-11-28T04:15:00Z` (UTC, second precision).

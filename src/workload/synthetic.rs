@@ -15,6 +15,9 @@ pub struct Synthetic {
     cpu_work: Duration,
     error_probability: f64,
     tokens: Option<(u64, Duration)>,
+    /// Requests in service at once; the rest queue in arrival order (tokio's semaphore is
+    /// first come, first served).
+    slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Synthetic {
@@ -24,6 +27,10 @@ impl Synthetic {
             cpu_work: spec.cpu_work.as_ref().map(|c| c.value.as_std()).unwrap_or_default(),
             error_probability: spec.error_probability.as_ref().map(|p| p.value.0).unwrap_or(0.0),
             tokens: spec.tokens.as_ref().map(|(n, gap)| (n.value, gap.value.as_std())),
+            slots: spec
+                .slots
+                .as_ref()
+                .map(|n| std::sync::Arc::new(tokio::sync::Semaphore::new(n.value.min(u32::MAX as u64) as usize))),
         }
     }
 
@@ -57,6 +64,11 @@ impl Workload for Synthetic {
         let latency = self.draw(call.rng);
         let fail = self.error_probability > 0.0 && call.rng.chance(self.error_probability);
         Box::pin(async move {
+            // Held until the response ends: a slot serves one request at a time.
+            let _slot = match &self.slots {
+                Some(s) => Some(s.acquire().await.map_err(|_| RequestError::backend("slots", "the service closed"))?),
+                None => None,
+            };
             if !self.cpu_work.is_zero() {
                 // Service-side work runs on the runtime's threads, never on the open-loop
                 // generator that makes the first poll.
@@ -93,9 +105,10 @@ impl Workload for Synthetic {
         } else {
             String::new()
         };
+        let slots = self.slots.as_ref().map_or(String::new(), |s| format!(", {} slots", s.available_permits()));
         super::Facts {
             synthetic: Some(format!(
-                "synthetic service: latency{} set by the scenario{injected}",
+                "synthetic service: latency{} set by the scenario{injected}{slots}",
                 if self.tokens.is_some() { " and token stream" } else { "" }
             )),
             ..Default::default()

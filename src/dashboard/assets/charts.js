@@ -54,6 +54,7 @@ var Benchctl = (function () {
     this.scenario = null; this.phases = []; this.workloads = {}; this.order = [];
     this.probes = {}; this.status = null; this.alerts = []; this.warnings = [];
     this.summaries = []; this.spectra = {}; this.end = null; this.t = 0;
+    this.searches = {}; this.capacity = {};
   }
   Model.prototype.workload = function (name) {
     if (!this.workloads[name]) { this.workloads[name] = { kind: "", windows: [] }; this.order.push(name); }
@@ -85,6 +86,8 @@ var Benchctl = (function () {
       case "warning": this.warnings.push(e); break;
       case "phase_summary": this.summaries.push(e); break;
       case "spectrum": this.spectra[e.workload] = e.points; break;
+      case "search": (this.searches[e.workload] || (this.searches[e.workload] = [])).push(e.step); break;
+      case "capacity": this.capacity[e.workload] = e; break;
       case "end": this.end = e; break;
     }
   };
@@ -259,6 +262,47 @@ var Benchctl = (function () {
     return out;
   }
 
+  // A capacity search: each SLO against the load tried (times in ms, other bounds as a
+  // share of the bound), and the throughput-latency front (tokens per second per user
+  // against total), the capacity marked on both.
+  function searchCharts(m, name) {
+    var steps = (m.searches[name] || []).slice().sort(function (a, b) { return a.load - b.load; });
+    if (!steps.length) return [];
+    var cap = m.capacity[name], rate = steps[0].rate !== null && steps[0].rate !== undefined, out = [];
+    var fmt = function (x) { return rate ? num(x) + "/s" : String(x); };
+    var ticks = steps.map(function (s) { return [s.load, fmt(s.load)]; });
+    var capStep = cap && cap.capacity !== null ? steps.filter(function (s) { return s.load <= cap.capacity + 1e-9 && s.verdict === "holds"; }).pop() : null;
+    var names = steps[0].slos.map(function (r) { return r.slo; });
+    var timed = names.filter(function (n, i) { return steps[0].slos[i].seconds; });
+    var series = names.map(function (n, i) {
+      var asMs = steps[0].slos[i].seconds;
+      var points = steps.map(function (s) { var r = s.slos[i]; return [s.load, !r || r.measured === null ? null : asMs ? r.measured * 1000 : r.margin * 100]; });
+      // Steps that did not hold are triangles; the capacity's step a circle.
+      var markers = steps.map(function (s, k) {
+        var kind = s === capStep ? "capacity" : s.verdict === "holds" ? null : "step";
+        return { x: s.load, y: points[k][1], kind: kind, label: fmt(s.load) + ": " + s.verdict + " (" + s.samples + " samples)" };
+      }).filter(function (mk) { return mk.y !== null && mk.kind !== null; });
+      return { name: n + (asMs ? "" : " (% of bound)"), points: points, markers: markers };
+    });
+    var ths = [];
+    names.forEach(function (n, i) { var r = steps[0].slos[i]; if (r.seconds) ths.push({ value: r.bound * 1000, label: n }); });
+    if (timed.length < names.length) ths.push({ value: 100, label: "100% of a bound" });
+    var title = name + ": SLOs against " + (rate ? "arrival rate" : "concurrency") + (cap && cap.capacity !== null ? " (capacity " + fmt(+num(cap.capacity)) + ")" : "");
+    out.push(chart({ title: title, unit: timed.length === names.length ? "ms" : "ms / %", series: series, thresholds: ths, xTicks: ticks, log: false }));
+    var front = steps.filter(function (s) { return s.tok_s_per_user !== null && s.tok_s !== null; });
+    if (front.length) {
+      var fp = front.map(function (s) { return [s.tok_s, s.tok_s_per_user]; }).sort(function (a, b) { return a[0] - b[0]; });
+      var fm = capStep && capStep.tok_s !== null ? [{ x: capStep.tok_s, y: capStep.tok_s_per_user, kind: "capacity", label: "capacity: " + fmt(capStep.load) }] : [];
+      out.push(chart({ title: name + ": tokens per second per user against total", unit: "tok/s per user", series: [{ name: "one step per point", points: fp, markers: fm, color: "#188038" }],
+        xTicks: fp.map(function (p) { return [p[0], num(p[0]) + " tok/s"]; }), log: false }));
+    } else {
+      var tp = steps.map(function (s) { return [s.load, s.throughput]; });
+      var tm = capStep ? [{ x: capStep.load, y: capStep.throughput, kind: "capacity", label: "capacity: " + fmt(capStep.load) }] : [];
+      out.push(chart({ title: name + ": throughput against load", unit: "requests/s", series: [{ name: "completed/s", points: tp, markers: tm }], xTicks: ticks, log: false }));
+    }
+    return out;
+  }
+
   var PROBE_CHARTS = [
     ["system", "system CPU, all cores", "%", [["cpu", 100, "all cores"]]],
     ["system", "system memory", "% of RAM", [["memory_share", 100, "used"]]],
@@ -358,7 +402,7 @@ var Benchctl = (function () {
     [mode === "report" ? null : statusPanel(m), alertsPanel(m), timeline(m)].forEach(function (p) { if (p) frag.appendChild(p); });
     var cards = [];
     m.order.forEach(function (name) {
-      var list = workloadCharts(m, name);
+      var list = workloadCharts(m, name).concat(searchCharts(m, name));
       if (!list.length) return;
       cards = cards.concat(list);
       frag.appendChild(el("section", { cls: "panel workload" }, [el("h2", { text: name + (m.workloads[name].kind ? " (" + m.workloads[name].kind + ")" : "") }), el("div", { cls: "grid" }, list)]));

@@ -121,17 +121,22 @@ const OPERATORS: &[&str] = &[">=", "<=", "==", ">", "<"];
 
 /// Parses `"ttft.p95 > 50ms or error_rate > 1%"` into conditions (any one holding stops).
 pub fn conditions(cx: &mut Ctx, text: &Spanned<String>, implied: Option<&Spanned<String>>) -> Vec<Condition> {
+    joined(cx, text, implied, " or ")
+}
+
+/// Conditions joined by `sep` (` or ` for stop conditions, ` and ` for a search's SLOs).
+pub fn joined(cx: &mut Ctx, text: &Spanned<String>, implied: Option<&Spanned<String>>, sep: &str) -> Vec<Condition> {
     let span = inner_span(text);
     let exact = span != text.span;
     let mut out = vec![];
     let mut offset = 0;
-    for part in text.value.split(" or ") {
+    for part in text.value.split(sep) {
         let part_span = if exact { span.sub(offset, part.len()) } else { span };
         match parse_condition(part, part_span, implied) {
             Ok(c) => out.push(c),
             Err((msg, help)) => cx.error(Code::InvalidCondition, part_span, msg, "cannot read this condition", help),
         }
-        offset += part.len() + 4;
+        offset += part.len() + sep.len();
     }
     out
 }
@@ -226,6 +231,29 @@ fn bound(
             return None;
         }
     })
+}
+
+/// A search's `slo` child, written like an expectation: `slo "ttft.p95" "<" "$bound"` or
+/// `slo "ttft.p95 < 200ms"`; the metric may leave out the searched workload.
+pub fn slo(cx: &mut Ctx, r: &mut NodeReader, workload: &Spanned<String>) -> Option<Condition> {
+    let selector = r.req_arg::<String>(cx, 0, "a metric", "slo \"ttft.p95\" \"<\" \"200ms\"")?;
+    let op = r.arg::<String>(cx, 1);
+    let value = r.arg_entry(2).and_then(|e| cx.raw(e)).map(|raw| Spanned::new(raw.value.into_owned(), raw.span));
+    if op.is_none() {
+        let mut conds = conditions(cx, &selector, Some(workload));
+        return (conds.len() == 1).then(|| conds.remove(0));
+    }
+    let metric = match parse_metric_ref(&selector.value, inner_span(&selector), Some(workload)) {
+        Ok(m) => m,
+        Err((msg, help)) => {
+            cx.error(Code::InvalidCondition, selector.span, msg, "cannot read this metric", help);
+            return None;
+        }
+    };
+    match bound(cx, &selector, op, value, None)? {
+        Check::Compare { op, value } => Some(Condition { metric, op, value }),
+        Check::Within { .. } => None,
+    }
 }
 
 /// `expect "chat.ttft.p95" "<" "5ms" phase="steady"`, `expect "x.itl.spike_rate" within="5%..15%"`,

@@ -275,23 +275,67 @@ fn stages(cx: &mut Ctx, r: &mut NodeReader, arrivals: Arrivals) -> Option<LoadSh
 }
 
 fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
-    let workload =
-        r.req_arg::<String>(cx, 0, "a workload name", "search \"chat\" rate=\"1/s..500/s\" until=\"ttft.p95 > 50ms\"");
-    let rate = r.req_prop::<Range<Rate>>(cx, "rate", "rate=\"1/s..500/s\"");
-    let until = r.req_prop::<String>(cx, "until", "until=\"ttft.p95 > 50ms\"");
+    let example = "search \"chat\" over=\"concurrency\" concurrency=\"1..64\" slo=\"ttft.p95 < 200ms\"";
+    let workload = r.req_arg::<String>(cx, 0, "a workload name", example);
+    let over = r.prop::<SearchOver>(cx, "over");
+    let rate = r.prop::<Range<Rate>>(cx, "rate");
+    let concurrency = r.prop::<Range<u64>>(cx, "concurrency");
+    let until = r.prop::<String>(cx, "until");
+    let slo = r.prop::<String>(cx, "slo");
     let arrivals = arrivals(cx, r);
+    let mut slos = vec![];
+    if let (Some(text), Some(w)) = (&slo, &workload) {
+        slos.extend(super::expect::joined(cx, text, Some(w), " and "));
+    }
+    if let Some(w) = &workload {
+        for node in children(r.node) {
+            if node.name().value() != "slo" {
+                cx.unknown_node(node, "a search", &["slo"]);
+                continue;
+            }
+            let mut c = NodeReader::new(node);
+            slos.extend(super::expect::slo(cx, &mut c, w));
+            c.finish(cx);
+        }
+    }
+    if let (Some(text), Some(w)) = (&until, &workload) {
+        // A stop condition says when a load has failed: its SLO is the opposite bound.
+        for mut c in conditions(cx, text, Some(w)) {
+            match c.op.value.negated() {
+                Some(op) => {
+                    c.op.value = op;
+                    slos.push(c)
+                }
+                None => no_equality(cx, &c),
+            }
+        }
+    }
+    for c in slos.iter().filter(|c| c.op.value == Comparison::Eq) {
+        no_equality(cx, c);
+    }
+    if slo.is_none() && until.is_none() && children(r.node).is_empty() {
+        cx.error(
+            Code::MissingProperty,
+            r.name_span(cx),
+            "a search needs the SLOs a load must meet",
+            "no `slo` or `until`",
+            "add slo=\"ttft.p95 < 200ms and error_rate < 1%\", or `slo` children: { slo \"ttft.p95\" \"<\" \"200ms\" }",
+        );
+    }
+    let over = search_over(cx, r, over, rate.as_ref().map(|x| x.span), concurrency.as_ref().map(|x| x.span))?;
     let s = Search {
+        over,
         step: r.prop(cx, "step"),
         factor: r.prop(cx, "factor"),
         step_duration: r.prop(cx, "step-duration"),
+        settle: r.prop(cx, "settle"),
+        precision: r.prop(cx, "precision"),
         max_steps: r.prop(cx, "max-steps"),
         max_time: r.prop(cx, "max-time"),
-        until: match (&until, &workload) {
-            (Some(u), Some(w)) => conditions(cx, u, Some(w)),
-            _ => vec![],
-        },
+        slos,
         workload: workload?,
-        rate: rate?,
+        rate,
+        concurrency,
         arrivals,
     };
     if let Some(f) = &s.factor {
@@ -299,17 +343,103 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
             cx.error(Code::OutOfRange, f.span, "the step factor must be above 1", "too small", "for example: factor=2");
         }
     }
-    if s.rate.value.lo.0 <= 0.0 {
+    if let Some(p) = &s.precision {
+        if !(p.value.0 > 0.0 && p.value.0 < 1.0) {
+            cx.error(
+                Code::OutOfRange,
+                p.span,
+                "the precision must be between 0% and 100%",
+                "out of range",
+                "for example: precision=\"5%\"",
+            );
+        }
+    }
+    if let Some(r) = s.rate.as_ref().filter(|r| r.value.lo.0 <= 0.0) {
         cx.error(
             Code::OutOfRange,
-            s.rate.span,
+            r.span,
             "the search must start above 0/s",
             "starts at zero",
             "for example: rate=\"1/s..500/s\"",
         );
     }
-    until?;
-    Some(s)
+    if let Some(c) = s.concurrency.as_ref().filter(|c| c.value.lo == 0) {
+        cx.error(
+            Code::OutOfRange,
+            c.span,
+            "the search must start at concurrency 1 or more",
+            "starts at zero",
+            "for example: concurrency=\"1..64\"",
+        );
+    }
+    (!s.slos.is_empty()).then_some(s)
+}
+
+/// A search bound is a side of a threshold: `==` has no side.
+fn no_equality(cx: &mut Ctx, c: &Condition) {
+    cx.error(
+        Code::InvalidCondition,
+        c.op.span,
+        "a search's bound needs <, <=, > or >=",
+        "`==` has no side",
+        "write the SLO as a bound, e.g. \"ttft.p95 < 200ms\"",
+    );
+}
+
+/// What the search varies: `over=`, or the one range written. The range it names must be
+/// there.
+fn search_over(
+    cx: &mut Ctx,
+    r: &NodeReader,
+    over: Option<Spanned<SearchOver>>,
+    rate: Option<crate::dsl::span::Span>,
+    concurrency: Option<crate::dsl::span::Span>,
+) -> Option<Spanned<SearchOver>> {
+    match (over, rate, concurrency) {
+        (Some(o), _, None) if o.value == SearchOver::Concurrency => {
+            cx.error(
+                Code::MissingProperty,
+                o.span,
+                "a concurrency search needs its range",
+                "no `concurrency=`",
+                "add concurrency=\"1..64\"",
+            );
+            None
+        }
+        (Some(o), None, _) if o.value == SearchOver::Rate => {
+            cx.error(
+                Code::MissingProperty,
+                o.span,
+                "a rate search needs its range",
+                "no `rate=`",
+                "add rate=\"1/s..64/s\"",
+            );
+            None
+        }
+        (Some(o), _, _) => Some(o),
+        (None, Some(span), None) => Some(Spanned::new(SearchOver::Rate, span)),
+        (None, None, Some(span)) => Some(Spanned::new(SearchOver::Concurrency, span)),
+        (None, Some(span), Some(_)) => {
+            cx.error(
+                Code::MissingProperty,
+                span,
+                "both ranges are written: say which one the search varies",
+                "two ranges",
+                "add over=\"rate\" or over=\"concurrency\"",
+            );
+            None
+        }
+        (None, None, None) => {
+            cx.error(
+                Code::MissingProperty,
+                r.name_span(cx),
+                "a search needs the range of loads it tries",
+                "no `concurrency=` or `rate=`",
+                "add concurrency=\"1..64\" or rate=\"1/s..64/s\"",
+            );
+            None
+        }
+    }
 }
 
 /// A percentage amount as (fraction, span).

@@ -29,14 +29,17 @@ pub struct Synthetic {
     pub cpu_work: Option<Spanned<Duration>>,
     pub error_probability: Option<Spanned<Percent>>,
     pub tokens: Option<(Spanned<u64>, Spanned<Duration>)>,
+    /// At most this many requests in service at once; the rest wait their turn in arrival
+    /// order (a server with N slots: its capacity is known in closed form).
+    pub slots: Option<Spanned<u64>>,
 }
 
-pub const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens"];
+pub const SYNTHETIC_NODES: &[&str] = &["latency", "cpu-work", "errors", "tokens", "slots"];
 
 const DISTRIBUTIONS: &[&str] = &["fixed", "uniform", "normal", "lognormal", "pareto"];
 
 pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
-    let mut s = Synthetic { latency: None, cpu_work: None, error_probability: None, tokens: None };
+    let mut s = Synthetic { latency: None, cpu_work: None, error_probability: None, tokens: None, slots: None };
     for node in nodes {
         match node.name().value() {
             "latency" => s.latency = read(cx, node, latency),
@@ -61,6 +64,22 @@ pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Synthetic {
                     let count = r.req_prop(cx, "count", "tokens count=64 gap=\"5ms\"");
                     let gap = r.req_prop(cx, "gap", "gap=\"5ms\"");
                     Some((count?, gap?))
+                })
+            }
+            "slots" => {
+                s.slots = read(cx, node, |cx, r| {
+                    let n = r.req_arg::<u64>(cx, 0, "a count", "slots 4")?;
+                    if n.value == 0 {
+                        cx.error(
+                            Code::OutOfRange,
+                            n.span,
+                            "a service needs at least one slot",
+                            "zero",
+                            "for example: slots 4",
+                        );
+                        return None;
+                    }
+                    Some(n)
                 })
             }
             _ => cx.unknown_node(node, "a synthetic workload", SYNTHETIC_NODES),
@@ -177,6 +196,9 @@ impl KindSpec for Synthetic {
         }
         if let Some((n, gap)) = &self.tokens {
             out += &format!("; {} tokens every {}", n.value, gap.value);
+        }
+        if let Some(n) = &self.slots {
+            out += &format!("; {} slots", n.value);
         }
         out
     }

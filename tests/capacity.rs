@@ -1,0 +1,177 @@
+//! The capacity search against closed forms: a service with c slots and a fixed service
+//! time has a concurrency capacity of exactly c under a mean-latency SLO (Little's law), and
+//! its Poisson-rate capacity under a p95 bound is the M/D/c queue's.
+
+mod common;
+
+use benchctl::engine::capacity::{SearchOutcome, Verdict};
+use benchctl::engine::events::{Reporter, RunEvent};
+use benchctl::engine::executor::{Engine, RunOutcome};
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn event(&mut self, _: &RunEvent) {}
+}
+
+/// The searches measure timing: one at a time, so they do not compete for the cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run_text(text: &str) -> RunOutcome {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = common::check_text(text, &[]);
+    assert!(!c.has_errors(), "{}", common::rendered(&c));
+    let valid = c.scenario.unwrap();
+    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
+        .expect("synthetic workloads run")
+        .ready;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut Quiet)
+}
+
+/// A service of `slots` slots and a fixed `service` time, searched by `search`.
+fn search(seed: u64, slots: u64, service: &str, search: &str) -> (SearchOutcome, RunOutcome) {
+    let text = format!(
+        "scenario \"cap\" {{\n    seed {seed}\n    workload \"svc\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"{service}\"\n        slots {slots}\n    }}\n    phase \"capacity\" {{ {search}; }}\n}}\n"
+    );
+    let o = run_text(&text);
+    let s = o.phases[0].search.clone().expect("the phase searched");
+    (s, o)
+}
+
+#[test]
+fn the_concurrency_capacity_of_a_slotted_service_is_exact() {
+    // 4 slots of 40 ms. Closed loop with n <= 4 workers: no request waits, mean 40 ms. With
+    // n = 5, one request waits at any time: by Little's law the mean wait is 40 ms / 4, so
+    // the mean latency is 50 ms, whatever the order of service.
+    let started = std::time::Instant::now();
+    let mut answers = vec![];
+    for seed in [1, 2] {
+        let (s, _) = search(
+            seed,
+            4,
+            "40ms",
+            "search \"svc\" over=\"concurrency\" concurrency=\"1..32\" slo=\"latency.mean < 45ms\" settle=\"500ms\" step-duration=\"5s\"",
+        );
+        eprintln!("{}", s.text());
+        for x in &s.steps {
+            eprintln!(
+                "  {} {:?} after {:?} n={} margin {:?} took {:.1}s",
+                x.load,
+                x.verdict,
+                x.settled_after_s,
+                x.samples,
+                x.margin(),
+                x.duration_s
+            );
+        }
+        assert_eq!(
+            (s.capacity, s.low, s.high, s.exact),
+            (Some(4.0), Some(4.0), Some(4.0), true),
+            "{}\n{:#?}",
+            s.text(),
+            s.steps
+        );
+        assert_eq!(s.ended_by, "bracketed");
+        assert_eq!(s.binding_slo.as_deref(), Some("svc.latency.mean < 45ms"));
+        let at = |c: f64| s.steps.iter().find(|x| x.load == c).map(|x| x.verdict);
+        assert_eq!((at(4.0), at(5.0)), (Some(Verdict::Holds), Some(Verdict::Missed)), "{:#?}", s.steps);
+        answers.push(s.capacity);
+    }
+    assert_eq!(answers[0], answers[1], "repeated searches agree");
+    eprintln!("two concurrency searches in {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// The p95 of the time in system of an M/D/c queue (first come, first served) at arrival
+/// rate `lambda`: customer n starts at max(its arrival, the start of customer n - c plus the
+/// service time), since with equal service times customers finish in the order they start.
+/// Over `n` customers with a fixed seed, so the value is a smooth function of `lambda`.
+fn mdc_p95(lambda: f64, c: usize, service: f64, n: usize) -> f64 {
+    let mut rng = benchctl::random::Rng::new(7);
+    let mut starts = vec![f64::NEG_INFINITY; c];
+    let (mut t, mut sojourn) = (0.0, Vec::with_capacity(n));
+    for i in 0..n {
+        t += rng.exponential(1.0 / lambda);
+        let start = t.max(starts[i % c] + service);
+        starts[i % c] = start;
+        sojourn.push(start - t + service);
+    }
+    // The first tenth is the queue filling from empty.
+    let mut tail: Vec<f64> = sojourn.split_off(n / 10);
+    tail.sort_by(f64::total_cmp);
+    tail[(tail.len() as f64 * 0.95) as usize]
+}
+
+/// The highest rate at which the M/D/c p95 stays under `bound` (bisection: the p95 grows
+/// with the rate).
+fn mdc_capacity(c: usize, service: f64, bound: f64) -> f64 {
+    let (mut lo, mut hi) = (0.01, c as f64 / service * 0.999);
+    for _ in 0..40 {
+        let mid = (lo + hi) / 2.0;
+        if mdc_p95(mid, c, service, 400_000) < bound {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[test]
+fn the_md_c_calculation_matches_known_values() {
+    // One server, Poisson arrivals at half the service rate: the M/D/1 mean wait is
+    // rho * S / (2 (1 - rho)) = S / 2, so the mean time in system is 1.5 S. A p95 is not
+    // closed-form; check the mean by the same recursion and the p95's order.
+    let (lambda, s) = (25.0, 0.02);
+    let mut rng = benchctl::random::Rng::new(3);
+    let (mut t, mut free, mut sum, n) = (0.0, 0.0f64, 0.0, 400_000);
+    for _ in 0..n {
+        t += rng.exponential(1.0 / lambda);
+        let start = t.max(free);
+        free = start + s;
+        sum += free - t;
+    }
+    let mean = sum / n as f64;
+    assert!((mean / (1.5 * s) - 1.0).abs() < 0.02, "M/D/1 mean {mean}");
+    let p95 = mdc_p95(lambda, 1, s, 400_000);
+    assert!(p95 > 1.5 * s && p95 < 5.0 * s, "{p95}");
+}
+
+#[test]
+fn the_rate_capacity_agrees_with_the_md_c_queue() {
+    // 2 slots of 20 ms, Poisson arrivals, time in system p95 < 60 ms.
+    let started = std::time::Instant::now();
+    let (s, o) = search(
+        3,
+        2,
+        "20ms",
+        "search \"svc\" rate=\"20/s..95/s\" arrivals=\"poisson\" slo=\"latency.p95 < 60ms\" settle=\"1s\" step-duration=\"15s\" precision=\"8%\"",
+    );
+    // The service time the timer really gave (sleeps overshoot by up to a millisecond): the
+    // 5th percentile of latency, which requests that found a free slot set.
+    let rec = &o.phases[0].workloads[0].recorded;
+    let service = rec.hists.named("latency").unwrap().0.value_at_quantile(0.05) as f64 / 1e9;
+    assert!((0.0195..0.025).contains(&service), "service time {service}");
+    let truth = mdc_capacity(2, service, 0.060);
+    eprintln!(
+        "{}; M/D/2 capacity {truth:.2}/s at service {:.2}ms; {:.1}s",
+        s.text(),
+        service * 1e3,
+        started.elapsed().as_secs_f64()
+    );
+    for x in &s.steps {
+        eprintln!(
+            "  {:.2}/s {:?} after {:?} n={} margin {:?} p95 {:?}",
+            x.load,
+            x.verdict,
+            x.settled_after_s,
+            x.samples,
+            x.margin(),
+            x.slos[0].measured
+        );
+    }
+    // The interval's ends are settled steps; an end no step settled is open.
+    let (value, low, high) = (s.capacity.unwrap(), s.low.unwrap_or(0.0), s.high.unwrap_or(f64::INFINITY));
+    assert!(low <= truth && truth <= high, "M/D/2 {truth:.2}/s outside {low:.2}..{high:.2}: {:#?}", s.steps);
+    assert!((value / truth - 1.0).abs() < 0.15, "{value:.2}/s against M/D/2 {truth:.2}/s");
+    assert!(s.duration_s < 240.0, "{}s", s.duration_s);
+}
