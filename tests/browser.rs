@@ -78,7 +78,7 @@ fn report_renders_in_chromium() {
     let scenario = dir.path().join("web.kdl");
     std::fs::write(
         &scenario,
-        "scenario \"web <report> & co\" {\n    description \"checks the HTML report\"\n    workload \"a\" kind=\"synthetic\" {\n        latency \"lognormal\" median=\"2ms\" sigma=0.5\n        tokens count=4 gap=\"500us\"\n    }\n    phase \"one\" duration=\"2s\" {\n        drive \"a\" rate=\"300/s\"\n    }\n    phase \"two\" duration=\"2s\" {\n        drive \"a\" concurrency=4\n    }\n    probe \"system\" every=\"100ms\"\n    expect \"a.latency.p95\" \"<\" \"50ms\"\n    expect \"a.ttft.p50\" \"<\" \"1us\" severity=\"warn\"\n}\n",
+        "scenario \"web <report> & co\" {\n    description \"checks the HTML report\"\n    workload \"a\" kind=\"synthetic\" {\n        latency \"lognormal\" median=\"2ms\" sigma=0.5\n        tokens count=4 gap=\"500us\"\n    }\n    phase \"one\" duration=\"2s\" {\n        drive \"a\" rate=\"300/s\"\n    }\n    phase \"two\" duration=\"2s\" {\n        drive \"a\" concurrency=4\n    }\n    workload \"b\" kind=\"synthetic\" {\n        latency \"fixed\" value=\"5ms\"\n        tokens count=4 gap=\"1ms\"\n        slots 2\n    }\n    phase \"cap\" {\n        search \"b\" concurrency=\"1..8\" slo=\"latency.mean < 9ms\" settle=\"200ms\" step-duration=\"2s\"\n    }\n    probe \"system\" every=\"100ms\"\n    expect \"a.latency.p95\" \"<\" \"50ms\"\n    expect \"a.ttft.p50\" \"<\" \"1us\" severity=\"warn\"\n}\n",
     )
     .unwrap();
     let out = dir.path().join("out");
@@ -115,6 +115,10 @@ fn report_renders_in_chromium() {
         .output()
         .expect("chromium starts");
     let dom = String::from_utf8_lossy(&out.stdout);
+    // The capacity search's charts: its SLO against the load, and the throughput-latency front.
+    for title in ["b: latency SLOs against concurrency (capacity 2)", "b: tokens per second per user against total"] {
+        assert!(dom.contains(&format!("data-title=\"{title}\"")), "no chart `{title}`");
+    }
     let plots: Vec<&str> = dom.split("<svg").skip(1).filter(|s| s.contains("class=\"plot\"")).collect();
     assert!(plots.len() >= 4, "expected the spectrum, two time series and the probe charts, found {}", plots.len());
     for p in &plots {

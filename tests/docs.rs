@@ -34,6 +34,7 @@ fn every_node_is_documented() {
     let lists = [
         BODY_NODES,
         PHASE_NODES,
+        SEARCH_NODES,
         INFERENCE_NODES,
         RETRIEVAL_NODES,
         KERNEL_NODES,

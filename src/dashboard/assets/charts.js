@@ -273,22 +273,34 @@ var Benchctl = (function () {
     var ticks = steps.map(function (s) { return [s.load, fmt(s.load)]; });
     var capStep = cap && cap.capacity !== null ? steps.filter(function (s) { return s.load <= cap.capacity + 1e-9 && s.verdict === "holds"; }).pop() : null;
     var names = steps[0].slos.map(function (r) { return r.slo; });
-    var timed = names.filter(function (n, i) { return steps[0].slos[i].seconds; });
-    var series = names.map(function (n, i) {
-      var asMs = steps[0].slos[i].seconds;
-      var points = steps.map(function (s) { var r = s.slos[i]; return [s.load, !r || r.measured === null ? null : asMs ? r.measured * 1000 : r.margin * 100]; });
-      // Steps that did not hold are triangles; the capacity's step a circle.
-      var markers = steps.map(function (s, k) {
-        var kind = s === capStep ? "capacity" : s.verdict === "holds" ? null : "step";
-        return { x: s.load, y: points[k][1], kind: kind, label: fmt(s.load) + ": " + s.verdict + " (" + s.samples + " samples)" };
-      }).filter(function (mk) { return mk.y !== null && mk.kind !== null; });
-      return { name: n + (asMs ? "" : " (% of bound)"), points: points, markers: markers };
-    });
-    var ths = [];
-    names.forEach(function (n, i) { var r = steps[0].slos[i]; if (r.seconds) ths.push({ value: r.bound * 1000, label: n }); });
-    if (timed.length < names.length) ths.push({ value: 100, label: "100% of a bound" });
-    var title = name + ": SLOs against " + (rate ? "arrival rate" : "concurrency") + (cap && cap.capacity !== null ? " (capacity " + fmt(+num(cap.capacity)) + ")" : "");
-    out.push(chart({ title: title, unit: timed.length === names.length ? "ms" : "ms / %", series: series, thresholds: ths, xTicks: ticks, log: false }));
+    // Time SLOs in ms against their bounds; the others (shares, rates) as a share of their
+    // bound, in a chart of their own, when any of them is off zero.
+    function series(keep, value) {
+      return names.map(function (n, i) {
+        if (!keep(steps[0].slos[i])) return null;
+        var points = steps.map(function (s) { var r = s.slos[i]; return [s.load, !r || r.measured === null ? null : value(r)]; });
+        // Steps that did not hold are triangles; the capacity's step a circle.
+        var markers = steps.map(function (s, k) {
+          var kind = s === capStep ? "capacity" : s.verdict === "holds" ? null : "step";
+          return { x: s.load, y: points[k][1], kind: kind, label: fmt(s.load) + ": " + s.verdict + " (" + s.samples + " samples)" };
+        }).filter(function (mk) { return mk.y !== null && mk.kind !== null; });
+        return { name: n, points: points, markers: markers };
+      }).filter(function (x) { return x && any(x.points); });
+    }
+    var against = rate ? "arrival rate" : "concurrency";
+    var capText = cap && cap.capacity !== null ? " (capacity " + fmt(+num(cap.capacity)) + ")" : "";
+    var timed = series(function (r) { return r.seconds; }, function (r) { return r.measured * 1000; });
+    if (timed.length) {
+      var ths = [];
+      steps[0].slos.forEach(function (r) { if (r.seconds) ths.push({ value: r.bound * 1000, label: r.slo }); });
+      out.push(chart({ title: name + ": latency SLOs against " + against + capText, unit: "ms", series: timed, thresholds: ths, xTicks: ticks, log: false }));
+    }
+    var shares = series(function (r) { return !r.seconds; }, function (r) { return r.margin === null ? null : r.margin * 100; })
+      .filter(function (x) { return x.points.some(function (p) { return p[1]; }); });
+    if (shares.length) {
+      out.push(chart({ title: name + ": other SLOs against " + against + capText, unit: "% of the bound", series: shares,
+        thresholds: [{ value: 100, label: "the bound" }], xTicks: ticks, log: false }));
+    }
     var front = steps.filter(function (s) { return s.tok_s_per_user !== null && s.tok_s !== null; });
     if (front.length) {
       var fp = front.map(function (s) { return [s.tok_s, s.tok_s_per_user]; }).sort(function (a, b) { return a[0] - b[0]; });

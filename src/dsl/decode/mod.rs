@@ -6,7 +6,7 @@ mod phase;
 pub(crate) mod workload;
 
 pub use expect::{parse_condition, parse_metric_ref};
-pub use phase::PHASE_NODES;
+pub use phase::{PHASE_NODES, SEARCH_NODES};
 pub use workload::{INFERENCE_NODES, KERNEL_NODES, OPENAI_NODES, RETRIEVAL_NODES, SYNTHETIC_NODES};
 
 use kdl::KdlNode;

@@ -9,6 +9,8 @@ use super::super::units::{Duration, Range, Rate};
 use super::expect::conditions;
 
 pub const PHASE_NODES: &[&str] = &["drive", "pressure", "search"];
+/// The children of a `search`.
+pub const SEARCH_NODES: &[&str] = &["slo"];
 
 pub fn decode(cx: &mut Ctx, r: &mut NodeReader) -> Option<Phase> {
     let fixed_role = match r.name() {
@@ -280,25 +282,50 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
     let over = r.prop::<SearchOver>(cx, "over");
     let rate = r.prop::<Range<Rate>>(cx, "rate");
     let concurrency = r.prop::<Range<u64>>(cx, "concurrency");
+    let (step, factor, step_duration, settle) =
+        (r.prop(cx, "step"), r.prop(cx, "factor"), r.prop(cx, "step-duration"), r.prop(cx, "settle"));
+    let (precision, max_steps, max_time) = (r.prop(cx, "precision"), r.prop(cx, "max-steps"), r.prop(cx, "max-time"));
+    let arrivals = arrivals(cx, r);
+    let slos = search_slos(cx, r, workload.as_ref());
+    let over = search_over(cx, r, over, rate.as_ref().map(|x| x.span), concurrency.as_ref().map(|x| x.span));
+    let s = Search {
+        over: over?,
+        step,
+        factor,
+        step_duration,
+        settle,
+        precision,
+        max_steps,
+        max_time,
+        slos,
+        workload: workload?,
+        rate,
+        concurrency,
+        arrivals,
+    };
+    check_search(cx, &s);
+    (!s.slos.is_empty()).then_some(s)
+}
+
+/// A search's SLOs: `slo="A and B"`, `slo` children, and `until="A or B"` turned around.
+fn search_slos(cx: &mut Ctx, r: &mut NodeReader, workload: Option<&Spanned<String>>) -> Vec<Condition> {
     let until = r.prop::<String>(cx, "until");
     let slo = r.prop::<String>(cx, "slo");
-    let arrivals = arrivals(cx, r);
     let mut slos = vec![];
-    if let (Some(text), Some(w)) = (&slo, &workload) {
+    let Some(w) = workload else { return slos };
+    if let Some(text) = &slo {
         slos.extend(super::expect::joined(cx, text, Some(w), " and "));
     }
-    if let Some(w) = &workload {
-        for node in children(r.node) {
-            if node.name().value() != "slo" {
-                cx.unknown_node(node, "a search", &["slo"]);
-                continue;
-            }
-            let mut c = NodeReader::new(node);
-            slos.extend(super::expect::slo(cx, &mut c, w));
-            c.finish(cx);
+    for node in children(r.node) {
+        if node.name().value() != "slo" {
+            cx.unknown_node(node, "a search", SEARCH_NODES);
+            continue;
         }
+        let mut c = NodeReader::new(node);
+        slos.extend(super::expect::slo(cx, &mut c, w));
+        c.finish(cx);
     }
-    if let (Some(text), Some(w)) = (&until, &workload) {
+    if let Some(text) = &until {
         // A stop condition says when a load has failed: its SLO is the opposite bound.
         for mut c in conditions(cx, text, Some(w)) {
             match c.op.value.negated() {
@@ -322,37 +349,22 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
             "add slo=\"ttft.p95 < 200ms and error_rate < 1%\", or `slo` children: { slo \"ttft.p95\" \"<\" \"200ms\" }",
         );
     }
-    let over = search_over(cx, r, over, rate.as_ref().map(|x| x.span), concurrency.as_ref().map(|x| x.span))?;
-    let s = Search {
-        over,
-        step: r.prop(cx, "step"),
-        factor: r.prop(cx, "factor"),
-        step_duration: r.prop(cx, "step-duration"),
-        settle: r.prop(cx, "settle"),
-        precision: r.prop(cx, "precision"),
-        max_steps: r.prop(cx, "max-steps"),
-        max_time: r.prop(cx, "max-time"),
-        slos,
-        workload: workload?,
-        rate,
-        concurrency,
-        arrivals,
-    };
-    if let Some(f) = &s.factor {
-        if f.value <= 1.0 {
-            cx.error(Code::OutOfRange, f.span, "the step factor must be above 1", "too small", "for example: factor=2");
-        }
+    slos
+}
+
+/// Values a search's properties cannot take.
+fn check_search(cx: &mut Ctx, s: &Search) {
+    if let Some(f) = s.factor.as_ref().filter(|f| f.value <= 1.0) {
+        cx.error(Code::OutOfRange, f.span, "the step factor must be above 1", "too small", "for example: factor=2");
     }
-    if let Some(p) = &s.precision {
-        if !(p.value.0 > 0.0 && p.value.0 < 1.0) {
-            cx.error(
-                Code::OutOfRange,
-                p.span,
-                "the precision must be between 0% and 100%",
-                "out of range",
-                "for example: precision=\"5%\"",
-            );
-        }
+    if let Some(p) = s.precision.as_ref().filter(|p| !(p.value.0 > 0.0 && p.value.0 < 1.0)) {
+        cx.error(
+            Code::OutOfRange,
+            p.span,
+            "the precision must be between 0% and 100%",
+            "out of range",
+            "for example: precision=\"5%\"",
+        );
     }
     if let Some(r) = s.rate.as_ref().filter(|r| r.value.lo.0 <= 0.0) {
         cx.error(
@@ -372,7 +384,6 @@ fn search(cx: &mut Ctx, r: &mut NodeReader) -> Option<Search> {
             "for example: concurrency=\"1..64\"",
         );
     }
-    (!s.slos.is_empty()).then_some(s)
 }
 
 /// A search bound is a side of a threshold: `==` has no side.
