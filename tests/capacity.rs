@@ -175,3 +175,78 @@ fn the_rate_capacity_agrees_with_the_md_c_queue() {
     assert!((value / truth - 1.0).abs() < 0.15, "{value:.2}/s against M/D/2 {truth:.2}/s");
     assert!(s.duration_s < 240.0, "{}s", s.duration_s);
 }
+
+/// scripts/slot-server.py on a free port, stopped when dropped; `None` without python3.
+struct SlotServer(std::process::Child, u16);
+
+impl SlotServer {
+    fn start(slots: u32) -> Option<SlotServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let script = common::root().join("scripts/slot-server.py");
+        let child = std::process::Command::new("python3")
+            .arg(script)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--slots",
+                &slots.to_string(),
+                "--ttft",
+                "40ms",
+                "--tokens",
+                "8",
+                "--gap",
+                "5ms",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the slot server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(SlotServer(child, port))
+    }
+}
+
+impl Drop for SlotServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_shipped_scenario_finds_a_served_capacity_exactly() {
+    // 4 slots; a request holds one for 40 ms to its first token and 35 ms more. At 4
+    // streams TTFT is 40 ms; at 5, a request waits for a slot (by Little's law 75 ms / 4 on
+    // average, and at least a fifth of them the whole 75 ms while the slots turn in step),
+    // so TTFT p95 < 50 ms holds at 4 and is missed at 5.
+    let Some(server) = SlotServer::start(4) else {
+        assert!(std::env::var("CI").is_err(), "python3 is needed for the slot server");
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path())
+        .arg(common::root().join("scenarios/capacity.kdl"))
+        .args(["--set", &format!("base_url=http://127.0.0.1:{}/v1", server.1), "--set", "model=slots"])
+        .args(["--set", "ttft_p95=50ms", "--set", "concurrency=1..32"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("result.json")).expect("a result")).unwrap();
+    let c = &doc["capacity"];
+    assert_eq!(out.status.code(), Some(0), "{}\n{c:#}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((c["capacity"].as_f64(), c["exact"].as_bool()), (Some(4.0), Some(true)), "{c:#}");
+    assert_eq!(c["binding_slo"], "served.ttft.p95 < 50ms");
+    assert!(c["duration_s"].as_f64().unwrap() < 240.0);
+    // The answer is an expectation's value and the report says it.
+    let outcome = doc["evaluation"].as_array().unwrap().iter().find(|o| o["name"] == "served.capacity >= 1");
+    assert_eq!(outcome.map(|o| o["measured"].as_f64()), Some(Some(4.0)), "{:#}", doc["evaluation"]);
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("Capacity of served") && html.contains("4 concurrent (exact)"));
+}
