@@ -67,8 +67,10 @@ pub struct SloReading {
     pub margin: Option<f64>,
 }
 
-/// One load step of a capacity search.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One load step of a capacity search. Every field has a default, so a breaking-point level
+/// written by an earlier version (`rate`, `stable`, `requests`, ...) still reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct SearchStep {
     /// The load tried: concurrency, or requests per second.
     pub load: f64,
@@ -108,8 +110,11 @@ impl SearchStep {
     }
 }
 
-/// The answer of a capacity search, as the result records it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The answer of a capacity search, as the result records it. Every field has a default, so
+/// the search section an earlier version wrote (`workload`, `max_sustainable_rate`,
+/// `levels`) still reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SearchOutcome {
     pub workload: String,
     /// `concurrency` or `rate`.
@@ -135,6 +140,7 @@ pub struct SearchOutcome {
     /// `max-steps`, `max-time`, `interrupted`, `run-limit`.
     pub ended_by: String,
     pub duration_s: f64,
+    #[serde(alias = "levels")]
     pub steps: Vec<SearchStep>,
     /// A rate search's capacity, under its inherited name (null for concurrency).
     pub max_sustainable_rate: Option<f64>,

@@ -200,6 +200,22 @@ mod tests {
     }
 
     #[test]
+    fn an_earlier_breaking_point_search_still_reads() {
+        let mut v = written();
+        let level = serde_json::json!({"rate": 4.0, "stable": true, "requests": 40, "errors": 0, "duration_s": 10.0, "failed": []});
+        v["stress_test"] = serde_json::json!({"workload": "w", "max_sustainable_load": 4.0, "stable_levels": [4.0], "levels": [level]});
+        if let Some(p) = v["phases"].as_array_mut().and_then(|p| p.first_mut()) {
+            p["search"] = serde_json::json!({"workload": "w", "max_sustainable_rate": 4.0, "levels": [level]});
+        }
+        let doc = read_value(&v).expect("an earlier result reads");
+        let st = doc.stress_test.expect("its breaking point");
+        assert_eq!((st.levels[0].rate, st.levels[0].stable, st.levels[0].requests), (Some(4.0), true, 40));
+        if let Some(p) = doc.phases.first() {
+            assert_eq!(p.search.as_ref().map(|s| (s.steps.len(), s.max_sustainable_rate)), Some((1, Some(4.0))));
+        }
+    }
+
+    #[test]
     fn a_newer_version_is_refused_naming_both() {
         let mut v = written();
         v["schema_version"] = 3.into();
