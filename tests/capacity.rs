@@ -6,7 +6,7 @@ mod common;
 
 use benchctl::engine::capacity::{SearchOutcome, Verdict};
 use benchctl::engine::events::{Reporter, RunEvent};
-use benchctl::engine::executor::{Engine, RunOutcome};
+use benchctl::engine::executor::RunOutcome;
 
 struct Quiet;
 impl Reporter for Quiet {
@@ -18,14 +18,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run_text(text: &str) -> RunOutcome {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let c = common::check_text(text, &[]);
-    assert!(!c.has_errors(), "{}", common::rendered(&c));
-    let valid = c.scenario.unwrap();
-    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
-        .expect("synthetic workloads run")
-        .ready;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut Quiet)
+    common::run_text(text, &mut Quiet)
 }
 
 /// A service of `slots` slots and a fixed `service` time, searched by `search`.

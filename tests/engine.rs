@@ -26,15 +26,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn run_text(text: &str) -> (RunOutcome, Vec<RunEvent>) {
-    let c = common::check_text(text, &[]);
-    assert!(!c.has_errors(), "{}", common::rendered(&c));
-    let valid = c.scenario.unwrap();
-    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, std::path::Path::new("."), &mut |_, _| {})
-        .expect("synthetic workloads run")
-        .ready;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut events = Collect(vec![]);
-    let outcome = Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, &mut events);
+    let outcome = common::run_text(text, &mut events);
     (outcome, events.0)
 }
 

@@ -104,6 +104,16 @@ impl SearchStep {
         self.slos.iter().filter_map(|s| s.margin).reduce(f64::max)
     }
 
+    /// When the verdict settled (`2.3s`), or `undecided`: a report's cell.
+    pub fn settled_text(&self) -> String {
+        self.settled_after_s.map_or("undecided".into(), |t| format!("{t:.1}s"))
+    }
+
+    /// The SLO closest to missing, with its margin (`ttft.p95 < 50ms (86% of bound)`), or `-`.
+    pub fn closest_text(&self) -> String {
+        self.binding().map_or("-".into(), |b| format!("{} ({:.0}% of bound)", b.slo, b.margin.unwrap_or(0.0) * 100.0))
+    }
+
     /// The SLO with the largest margin.
     pub fn binding(&self) -> Option<&SloReading> {
         self.slos.iter().filter(|s| s.margin.is_some()).max_by(|a, b| a.margin.partial_cmp(&b.margin).unwrap())
@@ -149,6 +159,11 @@ pub struct SearchOutcome {
 impl SearchOutcome {
     /// The capacity line: `capacity of chat: 8 concurrent (exact) ...`.
     pub fn text(&self) -> String {
+        format!("capacity of {}: {}", self.workload, self.answer())
+    }
+
+    /// The answer, its interval, the binding SLO and how the search went.
+    pub fn answer(&self) -> String {
         let s = self;
         let n = |x: f64| {
             if s.over == "rate" {
@@ -173,13 +188,7 @@ impl SearchOutcome {
             (None, None) => " (no step settled)".to_string(),
         };
         let binding = s.binding_slo.as_ref().map(|b| format!("; bound by {b}")).unwrap_or_default();
-        format!(
-            "capacity of {}: {value}{interval}{binding}; {} steps in {:.1}s, ended: {}",
-            s.workload,
-            s.steps.len(),
-            s.duration_s,
-            s.ended_by
-        )
+        format!("{value}{interval}{binding}; {} steps in {:.1}s, ended: {}", s.steps.len(), s.duration_s, s.ended_by)
     }
 }
 

@@ -256,7 +256,7 @@ fn outcome(doc: &ResultDoc, spec: &ExpectationSpec) -> Outcome {
 /// Applies the evidence rule to a bound (`op value`, or `lo..hi` as two bounds that must
 /// both hold). `None` where the bound has no statistical reading (`==`).
 fn judge(basis: &value::Basis, base: &BaseBound, c: f64) -> Option<evidence::Evidence> {
-    let one = |op: Comparison, bound: f64| judge_one(basis, op, bound, c);
+    let one = |op: Comparison, bound: f64| crate::measure::evidence::judge(basis, op, bound, c);
     match base.op {
         Some(Comparison::Eq) => None,
         Some(op) => one(op, base.value?),
@@ -275,10 +275,6 @@ fn judge(basis: &value::Basis, base: &BaseBound, c: f64) -> Option<evidence::Evi
             Some(e)
         }
     }
-}
-
-fn judge_one(basis: &value::Basis, op: Comparison, bound: f64, c: f64) -> Option<evidence::Evidence> {
-    crate::measure::evidence::judge(basis, op, bound, c)
 }
 
 /// What the evidence says, in words: `6 of 6 samples above 200ms`, `p95 at most 4.1ms`.

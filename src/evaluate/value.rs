@@ -139,7 +139,11 @@ pub fn workload_energy(doc: &ResultDoc, workload: &str) -> Option<f64> {
 /// The capacity search's answer on the workload (0 when even its lowest load missed):
 /// `capacity` for either search, `max_sustainable_load` for a rate search.
 fn breaking_point(doc: &ResultDoc, subject: &str, metric: &str) -> Option<f64> {
-    let s = doc.capacity.as_ref().filter(|s| s.workload == subject)?;
+    let Some(s) = doc.capacity.as_ref().filter(|s| s.workload == subject) else {
+        // A result an earlier version wrote has only the breaking point's inherited view.
+        let st = doc.stress_test.as_ref().filter(|s| metric == "max_sustainable_load" && s.workload == subject)?;
+        return Some(st.max_sustainable_load.unwrap_or(0.0));
+    };
     match metric {
         "capacity" => Some(s.capacity.unwrap_or(0.0)),
         "max_sustainable_load" if s.over == "rate" => Some(s.capacity.unwrap_or(0.0)),

@@ -160,12 +160,10 @@ fn capacity(doc: &ResultDoc) -> Option<CapacityView> {
             crate::engine::capacity::Verdict::Missed => "fail",
             crate::engine::capacity::Verdict::Undecided => "warn",
         },
-        settled: s.settled_after_s.map_or("undecided".into(), |t| format!("{t:.1}s")),
+        settled: s.settled_text(),
         samples: s.samples.to_string(),
         throughput: format!("{:.1}/s", s.throughput),
-        closest: s
-            .binding()
-            .map_or("-".into(), |b| format!("{} ({:.0}% of bound)", b.slo, b.margin.unwrap_or(0.0) * 100.0)),
+        closest: s.closest_text(),
     });
     Some(CapacityView { workload: c.workload.clone(), answer: c.text(), steps: steps.collect() })
 }

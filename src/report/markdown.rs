@@ -70,17 +70,10 @@ pub fn markdown(doc: &ResultDoc, ev: &Evaluation) -> String {
 
 /// The capacity search's answer and its steps.
 fn capacity(m: &mut String, c: &crate::engine::capacity::SearchOutcome) {
-    let _ = writeln!(
-        m,
-        "\n### Capacity of {}\n\n{}.\n",
-        code(&c.workload),
-        c.text().trim_start_matches("capacity of ").split_once(": ").map_or("", |x| x.1)
-    );
+    let _ = writeln!(m, "\n### Capacity of {}\n\n{}.\n", code(&c.workload), c.answer());
     *m += "| load | verdict | settled after | samples | throughput | closest SLO |\n|---|---|---|---|---|---|\n";
     for s in &c.steps {
-        let closest =
-            s.binding().map_or("-".into(), |b| format!("{} ({:.0}% of bound)", b.slo, b.margin.unwrap_or(0.0) * 100.0));
-        let settled = s.settled_after_s.map_or("undecided".into(), |t| format!("{t:.1}s"));
+        let (closest, settled) = (s.closest_text(), s.settled_text());
         let _ = writeln!(
             m,
             "| {} | {} | {settled} | {} | {:.1}/s | {} |",

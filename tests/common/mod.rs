@@ -108,3 +108,19 @@ pub fn start(
         }
     }
 }
+
+/// Checks `text` (which must check clean), prepares its workloads and runs its plan on a
+/// two-thread runtime, giving the events to `reporter`.
+pub fn run_text(
+    text: &str,
+    reporter: &mut dyn benchctl::engine::events::Reporter,
+) -> benchctl::engine::executor::RunOutcome {
+    let c = check_text(text, &[]);
+    assert!(!c.has_errors(), "{}", rendered(&c));
+    let valid = c.scenario.unwrap();
+    let workloads = benchctl::registry::prepare_all(&valid, &c.sources, Path::new("."), &mut |_, _| {})
+        .expect("synthetic workloads run")
+        .ready;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    benchctl::engine::executor::Engine::run_to_end(&rt, &benchctl::plan::build(&valid, &c.sources), workloads, reporter)
+}
