@@ -249,3 +249,40 @@ fn the_shipped_scenario_finds_a_served_capacity_exactly() {
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("Capacity of served") && html.contains("4 concurrent (exact)"));
 }
+
+#[test]
+fn an_slo_on_the_servers_own_metrics_is_read_per_step() {
+    // The same 4-slot server, judged on its own TTFT histogram (from arrival, the wait for
+    // a slot included; 50 ms is one of its bucket edges) instead of the client's: exactly 4.
+    let Some(server) = SlotServer::start(4) else {
+        assert!(std::env::var("CI").is_err(), "python3 is needed for the slot server");
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let text = format!(
+        r#"scenario "server-slo" {{
+    workload "served" kind="openai" {{
+        endpoint "http://127.0.0.1:{}/v1" model="slots" api="chat" stream=#true
+        output tokens=8
+        metrics every="1s"
+    }}
+    phase "capacity" {{
+        search "served" concurrency="1..16" settle="1s" step-duration="10s" slo="server.ttft.p95 < 50ms"
+    }}
+}}"#,
+        server.1
+    );
+    let out = run_text(&text);
+    let s = out.phases[0].search.as_ref().expect("a search");
+    assert_eq!((s.capacity, s.exact), (Some(4.0), true), "{}", s.text());
+    assert_eq!(s.binding_slo.as_deref(), Some("server.ttft.p95 < 50ms"), "{}", s.text());
+    // Every step read the server's histogram: a measured value, and a verdict settled
+    // before the step's end at the loads away from the crossing.
+    for step in &s.steps {
+        let r = &step.slos[0];
+        assert!(r.measured.is_some_and(|x| x > 0.0) && r.seconds, "{step:?}");
+    }
+    let at = |c: f64| s.steps.iter().filter(move |st| st.load == c);
+    assert!(at(4.0).any(|st| st.verdict == Verdict::Holds), "{}", s.text());
+    assert!(at(5.0).any(|st| st.verdict == Verdict::Missed), "{}", s.text());
+}

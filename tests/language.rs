@@ -209,8 +209,10 @@ fn search_mistakes_are_pointed_at() {
         ),
         // An equality has no side.
         ("search \"svc\" concurrency=\"1..8\" slo=\"ttft.p95 == 1s\"", "invalid-condition", "=="),
-        // An SLO reads the searched workload's metrics: a probe's is not one of them.
-        ("search \"svc\" concurrency=\"1..8\" slo=\"system.cpu.mean < 90%\"", "unknown-metric", "system.cpu"),
+        // An SLO reads the searched workload's metrics and its server's: a probe's is not
+        // one of them, and a synthetic workload has no server to scrape.
+        ("search \"svc\" concurrency=\"1..8\" slo=\"system.cpu.mean < 90%\"", "invalid-condition", "system"),
+        ("search \"svc\" concurrency=\"1..8\" slo=\"server.ttft.p95 < 1s\"", "invalid-condition", "server"),
         ("search \"svc\" concurrency=\"0..8\" slo=\"ttft.p95 < 1s\"", "out-of-range", "\"0..8\""),
     ] {
         let src = wrap(&format!("    phase \"cap\" {{ {text}; }}"));

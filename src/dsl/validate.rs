@@ -465,22 +465,45 @@ fn range_example(unit: Unit) -> &'static str {
     }
 }
 
-/// A search's SLOs, resolved. Each step reads the searched workload's own record, so a bound
-/// on another subject (a probe, the server's metrics) cannot settle a step.
+/// A search's SLOs, resolved. Each step reads the searched workload's own record, and the
+/// metrics of the server it scrapes; a bound on another subject (a probe, another workload)
+/// cannot settle a step.
 fn search_slos_of(sc: &Scenario, s: &Search, diags: &mut Vec<Diagnostic>) -> Vec<ValidCondition> {
     let own = sc.workloads.iter().position(|w| w.name.value == s.workload.value);
+    let scrapes = own.is_some_and(|i| sc.workloads[i].spec.kind().server_metrics().is_some());
     let mut out = vec![];
     for c in &s.slos {
         let Some(v) = condition(sc, c, diags) else { continue };
-        if own.is_some() && v.metric.subject != Subject::Workload(own.unwrap_or_default()) {
-            diags.push(
-                Diagnostic::error(Code::InvalidCondition, format!("`{}` is not a metric of `{}`", v.metric.selector, s.workload.value))
-                    .with_label(c.metric.subject.span, "another subject")
-                    .with_help("a search step is judged on the searched workload's own samples: write its metrics without a prefix, e.g. \"ttft.p95 < 200ms\""),
-            );
+        let Some(own) = own else {
+            out.push(v);
             continue;
-        }
-        out.push(v);
+        };
+        let (label, help) = match v.metric.subject {
+            Subject::Workload(i) if i == own => {
+                out.push(v);
+                continue;
+            }
+            Subject::Probe(ProbeKind::Server) if scrapes => {
+                out.push(v);
+                continue;
+            }
+            Subject::Probe(ProbeKind::Server) => (
+                "no server scraped for this workload",
+                format!("`server.*` SLOs read the server that `{}` scrapes: an openai workload with scraping on (the default; `metrics #false` turns it off)", s.workload.value),
+            ),
+            _ => (
+                "another subject",
+                "a search step is judged on the searched workload's own samples and its server's metrics: write the workload's metrics without a prefix (\"ttft.p95 < 200ms\"), the server's with `server.`".to_string(),
+            ),
+        };
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidCondition,
+                format!("`{}` is not a metric of `{}`", v.metric.selector, s.workload.value),
+            )
+            .with_label(c.metric.subject.span, label)
+            .with_help(help),
+        );
     }
     out
 }

@@ -118,6 +118,8 @@ pub struct Engine<'a> {
     pub(super) repetition: u64,
     /// Set when the scenario's `run-limit` passed; it also sets `interrupt`.
     limit_hit: Arc<std::sync::atomic::AtomicBool>,
+    /// The model servers' scrapers while the run lasts (a capacity step reads them too).
+    pub(super) scrapers: Option<Scrapers>,
 }
 
 impl<'a> Engine<'a> {
@@ -140,6 +142,7 @@ impl<'a> Engine<'a> {
             skipped: BTreeMap::new(),
             repetition: 1,
             limit_hit: Arc::default(),
+            scrapers: None,
         }
     }
 
@@ -183,7 +186,7 @@ impl<'a> Engine<'a> {
             self.origin,
             self.options.probe_tap.clone(),
         );
-        let scrapers = Scrapers::start(&self.scrape_targets(), self.origin, self.options.probe_tap.clone());
+        self.scrapers = Some(Scrapers::start(&self.scrape_targets(), self.origin, self.options.probe_tap.clone()));
         let host = super::host::HostMonitor::start(self.origin);
         // `run-limit` stops every phase kind the way an interrupt does (drain, write), from
         // the first phase's start; setup is not counted.
@@ -224,9 +227,13 @@ impl<'a> Engine<'a> {
                 workloads,
                 at_s: self.origin.elapsed().as_secs_f64(),
             });
-            scrapers.phase_started(&phase.name, repetition).await;
+            if let Some(s) = &self.scrapers {
+                s.phase_started(&phase.name, repetition).await;
+            }
             let mut outcome = self.phase(index, phase).await;
-            scrapers.phase_finished().await;
+            if let Some(s) = &self.scrapers {
+                s.phase_finished().await;
+            }
             outcome.repetition = repetition;
             if phase.role == PhaseRole::Warmup {
                 self.warn_from_warmup(&outcome);
@@ -242,7 +249,7 @@ impl<'a> Engine<'a> {
             l.abort();
         }
         let probes = probes.finish();
-        let servers = scrapers.finish();
+        let servers = self.scrapers.take().map(Scrapers::finish).unwrap_or_default();
         let host = host.finish();
         self.reporter.finish();
         let limited = self.limit_hit.load(Ordering::SeqCst) && self.aborted_by.is_none();

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::host::Finding;
-use crate::probe::server::{HistogramDelta, ServerPhase, ServerRecord};
+use crate::probe::server::{read, ServerPhase, ServerRecord};
 use crate::result::{PhaseDoc, ResultDoc};
 
 /// The server phases (of every scraped server) that match `phases`, by name and repetition.
@@ -13,68 +13,17 @@ pub fn server_phases<'a>(doc: &'a ResultDoc, phases: &[&PhaseDoc]) -> Vec<(&'a S
     (doc.servers.iter()).flat_map(|s| s.phases.iter().filter(|p| wanted(p)).map(move |p| (s, p))).collect()
 }
 
-/// A counter's increase added up over server phases.
-pub fn counter(parts: &[(&ServerRecord, &ServerPhase)], name: &str) -> Option<f64> {
-    let found: Vec<f64> = parts.iter().filter_map(|(_, p)| p.counters.get(name).copied()).collect();
-    (!found.is_empty()).then(|| found.iter().sum())
-}
-
-/// A histogram's increases added up over server phases.
-pub fn histogram(parts: &[(&ServerRecord, &ServerPhase)], name: &str) -> Option<HistogramDelta> {
-    let mut out: Option<HistogramDelta> = None;
-    for h in parts.iter().filter_map(|(_, p)| p.histograms.get(name)) {
-        out.get_or_insert_with(HistogramDelta::default).add(h);
-    }
-    out.filter(|h| h.count > 0.0)
-}
-
-/// Prefix-cache hits / lookups over the phases, else the mean of the server's own gauge.
-pub fn prefix_cache_hit_rate(parts: &[(&ServerRecord, &ServerPhase)]) -> Option<f64> {
-    match (counter(parts, "prefix_cache_hits"), counter(parts, "prefix_cache_queries")) {
-        (Some(h), Some(q)) if q > 0.0 => Some(h / q),
-        _ => {
-            let means: Vec<(f64, u64)> = (parts.iter())
-                .filter_map(|(_, p)| p.gauges.get("prefix_cache_hit_rate"))
-                .map(|s| (s.mean, s.samples))
-                .filter(|(_, n)| *n > 0)
-                .collect();
-            let n: u64 = means.iter().map(|m| m.1).sum();
-            (n > 0).then(|| means.iter().map(|(m, k)| m * *k as f64).sum::<f64>() / n as f64)
-        }
-    }
-}
-
-/// A `server.*` value: counters as counts or rates over the phases' wall time, the hit
-/// rate, histograms as interpolated percentiles, means and counts. Gauges are read by the
-/// probe path from the run's series (their points inside the phases).
+/// A `server.*` value over the phases (see [`read::value`]): counters as counts or rates
+/// over the phases' wall time, the hit rate, histograms as interpolated percentiles, means
+/// and counts. Gauges are read by the probe path from the run's series (their points inside
+/// the phases).
 pub fn value(doc: &ResultDoc, metric: &str, agg: Option<&str>, phase: Option<&str>) -> Option<f64> {
     let phases = doc.phases_of(phase)?;
-    let parts = server_phases(doc, &phases);
+    let parts: Vec<&ServerPhase> = server_phases(doc, &phases).into_iter().map(|(_, p)| p).collect();
     if parts.is_empty() {
         return None;
     }
-    match metric {
-        "requests" | "prompt_tokens" | "generation_tokens" | "preemptions" => {
-            let n = counter(&parts, metric)?;
-            match agg {
-                Some("rate") => {
-                    let secs: f64 = phases.iter().map(|p| p.duration_s).sum();
-                    (secs > 0.0).then(|| n / secs)
-                }
-                _ => Some(n),
-            }
-        }
-        "prefix_cache_hit_rate" => prefix_cache_hit_rate(&parts),
-        "ttft" | "e2e" | "itl" => {
-            let h = histogram(&parts, metric)?;
-            match agg? {
-                "mean" => h.mean(),
-                "count" => Some(h.count),
-                p => h.quantile(crate::dsl::metrics::percentile(p)?),
-            }
-        }
-        _ => None,
-    }
+    read::value(&parts, metric, agg, phases.iter().map(|p| p.duration_s).sum())
 }
 
 /// A gauge's points (run seconds, value) inside the phases, over every scraped server.

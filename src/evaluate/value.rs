@@ -258,9 +258,10 @@ fn probe(
 ) -> Option<f64> {
     if kind == "server" {
         return match metric {
-            "running" | "waiting" | "kv_cache_usage" => {
-                points_stat(super::server::gauge_points(doc, metric, phase_name)?, agg.unwrap_or("mean"))
-            }
+            "running" | "waiting" | "kv_cache_usage" => crate::probe::server::read::points_stat(
+                super::server::gauge_points(doc, metric, phase_name)?,
+                agg.unwrap_or("mean"),
+            ),
             _ => super::server::value(doc, metric, agg, phase_name),
         };
     }
@@ -286,25 +287,8 @@ fn probe(
             for ph in doc.phases_of(Some(p))? {
                 vals.extend(points_within(s, ph.started_s, ph.duration_s));
             }
-            points_stat(vals, agg)?
+            crate::probe::server::read::points_stat(vals, agg)?
         }
     };
     Some(v * scale)
-}
-
-/// A statistic of sampled values (`min`, `max`/`peak`, `last`, `mean`, a percentile by rank).
-fn points_stat(mut vals: Vec<f64>, agg: &str) -> Option<f64> {
-    if vals.is_empty() {
-        return None;
-    }
-    let last = *vals.last()?;
-    vals.sort_by(f64::total_cmp);
-    let q = |p: f64| vals[((p * vals.len() as f64).ceil() as usize).clamp(1, vals.len()) - 1];
-    Some(match agg {
-        "min" => vals[0],
-        "max" | "peak" => vals[vals.len() - 1],
-        "last" => last,
-        "mean" => vals.iter().sum::<f64>() / vals.len() as f64,
-        p => q(crate::dsl::metrics::percentile(p)?),
-    })
 }

@@ -13,6 +13,9 @@ pub struct StopCondition {
     /// The workload whose totals so far are read. `None` for a probe's metric: those are
     /// not read while a phase runs, so such a condition never holds.
     pub workload: Option<String>,
+    /// A metric of the model server's own (`server.ttft.p95`): a capacity step reads it
+    /// from scrapes at its start and as it runs.
+    pub server: bool,
     pub metric: &'static str,
     pub aggregation: Option<String>,
     pub op: Comparison,
@@ -29,6 +32,7 @@ impl StopCondition {
                 Subject::Workload(i) => Some(v.scenario.workloads[i].name.value.clone()),
                 Subject::Probe(_) => None,
             },
+            server: c.metric.subject == Subject::Probe(crate::dsl::model::ProbeKind::Server),
             metric: c.metric.def.name,
             aggregation: c.metric.aggregation.clone(),
             op: c.op,

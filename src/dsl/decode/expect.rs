@@ -70,7 +70,9 @@ pub fn parse_metric_ref(
         return Err((format!("`{trimmed}` is not a metric selector"), help));
     }
     let sub = |(off, p): (usize, &str)| Spanned::new(p.to_string(), span.sub(off, p.len()));
-    let implicit = implied.filter(|w| parts[0].1 != w.value.as_str());
+    // A probe's metrics (`server.ttft.p95`) keep their subject where a workload is implied.
+    let probe = crate::dsl::model::ProbeKind::from_name(parts[0].1).is_some() && parts.len() > 1;
+    let implicit = implied.filter(|w| parts[0].1 != w.value.as_str() && !probe);
     let (subject, rest) = match implicit {
         Some(w) => (Spanned::new(w.value.clone(), span), &parts[..]),
         None => (sub(parts[0]), &parts[1..]),

@@ -6,6 +6,7 @@
 
 pub mod expo;
 pub mod family;
+pub mod read;
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -124,13 +125,24 @@ pub struct ServerRecord {
 }
 
 enum Command {
-    Start { phase: String, repetition: u64, done: tokio::sync::oneshot::Sender<()> },
-    End { done: tokio::sync::oneshot::Sender<()> },
+    Start {
+        phase: String,
+        repetition: u64,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+    End {
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+    /// Scrape now (counted in the open phase too) and hand the snapshot back.
+    Peek {
+        done: tokio::sync::oneshot::Sender<Option<Snapshot>>,
+    },
 }
 
 /// The scrapers of a run, one thread each, until [`Scrapers::finish`].
 pub struct Scrapers {
-    running: Vec<(mpsc::Sender<Command>, JoinHandle<ServerRecord>)>,
+    /// Each scraper's workload, its commands, its thread.
+    running: Vec<(String, mpsc::Sender<Command>, JoinHandle<ServerRecord>)>,
 }
 
 /// The gauges handed to a live view as they are scraped (the dashboard's server panel).
@@ -146,13 +158,13 @@ impl Scrapers {
             .iter()
             .filter_map(|t| {
                 let (tx, rx) = mpsc::channel();
-                let t = t.clone();
+                let (t, workload) = (t.clone(), t.workload.clone());
                 let tap = tap.clone();
                 std::thread::Builder::new()
                     .name("benchctl-scrape".into())
                     .spawn(move || Scraper::new(t, origin, tap).run(rx))
                     .ok()
-                    .map(|h| (tx, h))
+                    .map(|h| (workload, tx, h))
             })
             .collect();
         Scrapers { running }
@@ -173,7 +185,7 @@ impl Scrapers {
     /// has scraped.
     async fn boundary(&self, make: impl Fn(tokio::sync::oneshot::Sender<()>) -> Command) {
         let waits: Vec<_> = (self.running.iter())
-            .filter_map(|(tx, _)| {
+            .filter_map(|(_, tx, _)| {
                 let (done, wait) = tokio::sync::oneshot::channel();
                 tx.send(make(done)).ok().map(|_| wait)
             })
@@ -181,10 +193,31 @@ impl Scrapers {
         let _ = tokio::time::timeout(BOUNDARY_WAIT, futures_util::future::join_all(waits)).await;
     }
 
+    /// Scrapes the servers of `workload` now: one snapshot each, in a fixed order, `None`
+    /// where the scrape failed or did not answer within [`BOUNDARY_WAIT`].
+    pub async fn peek(&self, workload: &str) -> Vec<Option<Snapshot>> {
+        let asks = (self.running.iter()).filter(|(w, _, _)| w == workload).map(|(_, tx, _)| {
+            let (done, wait) = tokio::sync::oneshot::channel();
+            let sent = tx.send(Command::Peek { done }).is_ok();
+            async move {
+                match sent {
+                    true => tokio::time::timeout(BOUNDARY_WAIT, wait).await.ok().and_then(Result::ok).flatten(),
+                    false => None,
+                }
+            }
+        });
+        futures_util::future::join_all(asks).await
+    }
+
+    /// Whether some server is scraped for `workload`.
+    pub fn scrapes(&self, workload: &str) -> bool {
+        self.running.iter().any(|(w, _, _)| w == workload)
+    }
+
     pub fn finish(self) -> Vec<ServerRecord> {
         self.running
             .into_iter()
-            .filter_map(|(tx, h)| {
+            .filter_map(|(_, tx, h)| {
                 drop(tx);
                 h.join().ok()
             })
@@ -254,6 +287,10 @@ impl Scraper {
                     self.close();
                     let _ = done.send(());
                     next = Instant::now() + every;
+                }
+                Ok(Command::Peek { done }) => {
+                    let ok = self.scrape_into_phase();
+                    let _ = done.send(if ok { self.last.clone() } else { None });
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     self.scrape_into_phase();
@@ -351,7 +388,7 @@ impl Scraper {
 /// Adds the increases from `prev` to `now` into the phase; returns the resets seen. A
 /// counter that went down was reset and counts from zero (Prometheus's `increase()`); a
 /// counter absent before counts from zero too (a label set or series that appeared).
-fn add_increase(phase: &mut ServerPhase, prev: &Snapshot, now: &Snapshot) -> u64 {
+pub fn add_increase(phase: &mut ServerPhase, prev: &Snapshot, now: &Snapshot) -> u64 {
     let mut resets = 0;
     for (name, &v) in &now.counters {
         let before = prev.counters.get(name).copied().unwrap_or(0.0);
