@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -94,6 +95,8 @@ def main():
     ap.add_argument("--gap", type=float, default=0.005, help="seconds")
     ap.add_argument("--bound", type=float, default=0.050, help="the TTFT p95 bound, seconds")
     ap.add_argument("--rate", default="2/s..50/s")
+    ap.add_argument("--step", help="the new search's step-duration (default: the scenario's)")
+    ap.add_argument("--over", default="concurrency,rate", help="the new searches to run")
     args = ap.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
@@ -107,10 +110,17 @@ def main():
         bound_ms = f"{args.bound * 1e3:g}ms"
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
+            shipped = open(os.path.join(ROOT, "scenarios", "capacity.kdl")).read()
             for i in range(args.runs):
-                for over in ("concurrency", "rate"):
+                # Each run its own seed (arrivals, prompts), as the old searches get.
+                scenario = os.path.join(tmp, f"capacity-{i}.kdl")
+                text = re.sub(r"\bseed \d+", f"seed {7 + i}", shipped)
+                if args.step:
+                    text = re.sub(r'step-duration="[^"]*"', f'step-duration="{args.step}"', text)
+                open(scenario, "w").write(text)
+                for over in args.over.split(","):
                     out = os.path.join(tmp, f"new-{over}-{i}")
-                    doc, wall = run([args.new, "run", os.path.join(ROOT, "scenarios", "capacity.kdl"), "--out", out, "--quiet",
+                    doc, wall = run([args.new, "run", scenario, "--out", out, "--quiet",
                                      "--set", f"base_url={url}", "--set", "model=slots", "--set", f"ttft_p95={bound_ms}",
                                      "--set", f"over={over}", "--set", f"rate={args.rate}"], out)
                     c = doc["capacity"]
@@ -135,6 +145,16 @@ def main():
             err = "-" if cap is None else f"{(cap / truth - 1) * 100:+.1f}%"
             iv = "-" if lo is None and hi is None else f"{lo if lo is not None else '?'}..{hi if hi is not None else '?'}"
             print(f"{who:6}  {over:11}  {i:3}  {secs:7.1f}  {cap if cap is not None else '-':>6}  {iv:15}  {steps:5}  {err}")
+        print("summary: search, over, mean seconds, answers (min..max), mean |error|, intervals holding the truth")
+        for key in sorted({(r[0], r[1]) for r in rows}):
+            got = [r for r in rows if (r[0], r[1]) == key]
+            truth = args.slots if key[1] == "concurrency" else truth_rate
+            caps = [r[4] for r in got if r[4] is not None]
+            errs = [abs(c / truth - 1) * 100 for c in caps]
+            inside = sum(1 for r in got if r[5] is not None and r[6] is not None and r[5] <= truth <= r[6])
+            print(f"  {key[0]:6} {key[1]:11} {sum(r[3] for r in got) / len(got):7.1f} s  "
+                  f"{round(min(caps), 2) if caps else '-'}..{round(max(caps), 2) if caps else '-'}  "
+                  f"{sum(errs) / len(errs) if errs else float('nan'):.1f} %  {inside}/{len(got)}")
     finally:
         server.terminate()
 

@@ -286,3 +286,18 @@ fn an_slo_on_the_servers_own_metrics_is_read_per_step() {
     assert!(at(4.0).any(|st| st.verdict == Verdict::Holds), "{}", s.text());
     assert!(at(5.0).any(|st| st.verdict == Verdict::Missed), "{}", s.text());
 }
+
+#[test]
+fn the_plan_says_how_many_samples_a_step_needs_to_hold() {
+    // A 15 s step has 8 looks, each at 1 - 1 % / 8: p95 < bound and error_rate < 5 % both
+    // need ln(0.00125) / ln(0.95) = 130.3, so 131 samples with none beyond.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+        .args(["plan", "--set", "ttft_p95=50ms"])
+        .arg(common::root().join("scenarios/capacity.kdl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("`served.ttft.p95 < 50ms` needs 131 samples, none beyond it"), "{text}");
+    assert!(text.contains("`served.error_rate < 5%` needs 131 samples, none beyond it"), "{text}");
+}

@@ -459,10 +459,14 @@ fn search_summary(s: &Search, slos: Vec<StopCondition>, confidence: f64, sources
         _ => String::new(),
     };
     let bracket = if spec.geometric { format!("x{} steps", trim_float(spec.factor)) } else { "linear steps".into() };
+    let needs: Vec<String> = (spec.slos.iter())
+        .filter_map(|c| samples_to_hold(c, &spec).map(|n| format!("`{}` needs {n} samples, none beyond it", c.text)))
+        .collect();
+    let needs = if needs.is_empty() { String::new() } else { format!("; for a step to hold, {}", needs.join(", ")) };
     PlannedSearch {
         workload: s.workload.value.clone(),
         summary: format!(
-            "capacity of {} over {range}: {bracket} to a bracket, then bisection on a monotone fit; each step settles {} then runs until its verdict is settled at {:.0}% confidence (at most {}), at most {} steps",
+            "capacity of {} over {range}: {bracket} to a bracket, then bisection on a monotone fit; each step settles {} then runs until its verdict is settled at {:.0}% confidence (at most {}), at most {} steps{needs}",
             s.workload.value,
             spec.settle,
             confidence * 100.0,
@@ -472,6 +476,23 @@ fn search_summary(s: &Search, slos: Vec<StopCondition>, confidence: f64, sources
         slos: spec.slos.iter().map(|c| c.text.clone()).collect(),
         origin: Origin::of(sources, s.workload.span),
         spec,
+    }
+}
+
+/// The fewest samples, none beyond the bound, with which a step can hold an SLO: a
+/// quantile's or an error share's upper bound at the step's per-look confidence. `None` for
+/// the other rules (their need depends on the values).
+pub fn samples_to_hold(c: &StopCondition, spec: &SearchSpec) -> Option<u64> {
+    use crate::dsl::model::Comparison::{Le, Lt};
+    let looks = super::run::looks(spec.step.as_secs_f64()).len() as f64;
+    let conf = 1.0 - (1.0 - spec.confidence) / looks;
+    let upper = matches!(c.op, Lt | Le);
+    match (c.metric, c.aggregation.as_deref().and_then(crate::dsl::metrics::percentile)) {
+        (_, Some(q)) if upper => Some(crate::stats::evidence::needed_for_pass(q, c.op, conf)),
+        ("error_rate", None) if upper && c.value > 0.0 && c.value < 1.0 => {
+            Some(((1.0 - conf).ln() / (1.0 - c.value).ln()).ceil() as u64)
+        }
+        _ => None,
     }
 }
 

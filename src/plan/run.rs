@@ -147,3 +147,26 @@ impl SearchSpec {
 pub fn declared_length(p: &Phase) -> Option<Duration> {
     p.duration.as_ref().map(|d| d.value)
 }
+
+/// The look times of one step, seconds after its settling time: from 1 s (four batches,
+/// the fewest a design effect is read from), growing by half each time, on the batch grid,
+/// the last at the step's length. The verdict is tested at each, so each test runs at
+/// 1 - (1 - confidence) / looks to keep the step's error within the confidence
+/// (Bonferroni).
+pub fn looks(step_s: f64) -> Vec<f64> {
+    let grid = |t: f64| (t / BATCH_S).round().max(1.0) * BATCH_S;
+    let end = grid(step_s);
+    let mut out: Vec<f64> = vec![];
+    let mut t = 1.0f64;
+    while grid(t) < end {
+        if out.last() != Some(&grid(t)) {
+            out.push(grid(t));
+        }
+        t *= 1.5;
+    }
+    out.push(end);
+    out
+}
+
+/// Length of a batch of a capacity step's samples, for the design effect.
+pub const BATCH_S: f64 = 0.25;

@@ -64,29 +64,20 @@ impl Searcher {
     }
 
     /// The working bracket: the highest load that leans to holding below the lowest that
-    /// leans to missing. A settled step leans its verdict's way; an undecided one by the
-    /// monotone fit of every step's margin at its load, which pools the noise of steps
-    /// that disagree with the loads around them. Where a load ran twice, its later step
-    /// counts.
+    /// leans to missing. A load with a settled step leans its latest settled verdict's way;
+    /// one without, by the monotone fit of every step's margin, which pools the noise of
+    /// steps at the same load and of steps that disagree with the loads around them.
     fn working(&self, tried: &[Tried]) -> (Option<f64>, Option<f64>) {
-        let latest: Vec<&Tried> = tried
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| !tried[i + 1..].iter().any(|u| u.load == t.load))
-            .map(|(_, t)| t)
-            .collect();
-        let mut pts: Vec<(f64, f64)> =
-            latest.iter().filter_map(|t| t.margin.filter(|m| m.is_finite()).map(|m| (t.load, m))).collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let fit = isotonic(&pts);
-        let leans_holds = |t: &Tried| match t.verdict {
-            Verdict::Holds => true,
-            Verdict::Missed => false,
-            Verdict::Undecided => fit.iter().find(|p| p.0 == t.load).map(|p| p.1).or(t.margin).is_some_and(|m| m < 1.0),
+        let fit = isotonic(&points(tried));
+        let leans_holds = |x: f64| match tried.iter().rev().find(|t| t.load == x && t.verdict != Verdict::Undecided) {
+            Some(t) => t.verdict == Verdict::Holds,
+            None => fit.iter().find(|p| p.0 == x).is_some_and(|p| p.1 < 1.0),
         };
-        let h = latest.iter().filter(|t| !leans_holds(t)).map(|t| t.load).reduce(f64::min);
-        let l =
-            latest.iter().filter(|t| leans_holds(t) && h.is_none_or(|h| t.load < h)).map(|t| t.load).reduce(f64::max);
+        let mut loads: Vec<f64> = tried.iter().map(|t| t.load).filter(|&x| !blank(tried, x)).collect();
+        loads.sort_by(f64::total_cmp);
+        loads.dedup();
+        let h = loads.iter().copied().find(|&x| !leans_holds(x));
+        let l = loads.iter().copied().filter(|&x| leans_holds(x) && h.is_none_or(|h| x < h)).reduce(f64::max);
         (l, h)
     }
 
@@ -138,6 +129,11 @@ impl Searcher {
         }
         if tried.len() as u32 >= self.max_steps {
             return Err("max-steps");
+        }
+        // A step that saw nothing (no request finished) tells nothing: run it again, for
+        // the whole step; a second blank step at the load leans to missing.
+        if let Some(t) = tried.last().filter(|t| blank(tried, t.load)) {
+            return Ok((t.load, Stage::Confirm));
         }
         let end = |why| self.confirm(tried, pool, why);
         match self.working(tried) {
@@ -225,10 +221,7 @@ impl Searcher {
 /// Where the isotonic (non-decreasing) least-squares fit of margin against load, joined by
 /// straight lines, first reaches 1.
 pub fn crossing(tried: &[Tried]) -> Option<f64> {
-    let mut pts: Vec<(f64, f64)> =
-        tried.iter().filter_map(|t| t.margin.filter(|m| m.is_finite()).map(|m| (t.load, m))).collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let fit = isotonic(&pts);
+    let fit = isotonic(&points(tried));
     let above = fit.iter().position(|&(_, m)| m >= 1.0)?;
     if above == 0 {
         return None;
@@ -237,61 +230,55 @@ pub fn crossing(tried: &[Tried]) -> Option<f64> {
     Some(if m1 > m0 { x0 + (1.0 - m0) * (x1 - x0) / (m1 - m0) } else { x0 })
 }
 
-/// Pool-adjacent-violators: the non-decreasing sequence nearest to the points' values.
-/// Points at the same load are pooled first.
+/// Whether the load's only step saw nothing to judge: no margin, no verdict.
+fn blank(tried: &[Tried], x: f64) -> bool {
+    let mut here = tried.iter().filter(|t| t.load == x);
+    let first = here.next();
+    here.next().is_none() && first.is_some_and(|t| t.margin.is_none() && t.verdict == Verdict::Undecided)
+}
+
+/// Every step's (load, margin), by load.
+fn points(tried: &[Tried]) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> =
+        tried.iter().filter_map(|t| t.margin.filter(|m| m.is_finite()).map(|m| (t.load, m))).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts
+}
+
+/// Pool-adjacent-violators: the non-decreasing sequence nearest to the points' values
+/// (least squares), one value per load. Points at the same load are averaged first and
+/// weigh by their number.
 pub fn isotonic(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    // Blocks of (load of the first point, sum, count, loads in the block).
+    // Blocks of (loads in the block, sum of values, number of points).
     let mut blocks: Vec<(Vec<f64>, f64, f64)> = vec![];
     for &(x, m) in pts {
-        blocks.push((vec![x], m, 1.0));
-        while blocks.len() > 1 {
-            let n = blocks.len();
-            let (a, b) = (&blocks[n - 2], &blocks[n - 1]);
-            let same_load = a.0.last() == b.0.first();
-            if !same_load && a.1 / a.2 <= b.1 / b.2 {
+        match blocks.last_mut() {
+            Some(last) if last.0.len() == 1 && last.0[0] == x => {
+                last.1 += m;
+                last.2 += 1.0;
+            }
+            _ => blocks.push((vec![x], m, 1.0)),
+        }
+    }
+    let mut fit: Vec<(Vec<f64>, f64, f64)> = vec![];
+    for b in blocks {
+        fit.push(b);
+        while fit.len() > 1 {
+            let n = fit.len();
+            if fit[n - 2].1 / fit[n - 2].2 <= fit[n - 1].1 / fit[n - 1].2 {
                 break;
             }
-            let b = blocks.pop().expect("two blocks");
-            let a = blocks.last_mut().expect("two blocks");
+            let b = fit.pop().expect("two blocks");
+            let a = fit.last_mut().expect("two blocks");
             a.0.extend(b.0);
             a.1 += b.1;
             a.2 += b.2;
         }
     }
-    let mut out: Vec<(f64, f64)> = vec![];
-    for (xs, sum, n) in blocks {
-        let mean = sum / n;
-        for x in xs {
-            if out.last().is_none_or(|p| p.0 != x) {
-                out.push((x, mean));
-            }
-        }
-    }
-    out
+    fit.into_iter().flat_map(|(xs, sum, n)| xs.into_iter().map(move |x| (x, sum / n))).collect()
 }
 
-/// The look times of one step, seconds after its settling time: from 1 s (four batches,
-/// the fewest a design effect is read from), growing by half each time, on the batch grid,
-/// the last at the step's length. The verdict is tested at each, so each test runs at
-/// 1 - (1 - confidence) / looks to keep the step's error within the confidence
-/// (Bonferroni).
-pub fn looks(step_s: f64) -> Vec<f64> {
-    let grid = |t: f64| (t / BATCH_S).round().max(1.0) * BATCH_S;
-    let end = grid(step_s);
-    let mut out: Vec<f64> = vec![];
-    let mut t = 1.0f64;
-    while grid(t) < end {
-        if out.last() != Some(&grid(t)) {
-            out.push(grid(t));
-        }
-        t *= 1.5;
-    }
-    out.push(end);
-    out
-}
-
-/// Length of a batch of a step's samples, for the design effect.
-pub(super) const BATCH_S: f64 = 0.25;
+pub use crate::plan::run::{looks, BATCH_S};
 
 #[cfg(test)]
 mod tests {
@@ -460,6 +447,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_step_that_saw_nothing_is_run_again() {
+        let s = searcher(1.0, 64.0, true);
+        let mut tried = vec![Tried { load: 1.0, verdict: Verdict::Undecided, margin: None }];
+        assert_eq!(s.next(&tried, &none), Ok((1.0, Stage::Confirm)));
+        // Seen again and settled: the search goes on from it.
+        tried.push(Tried { load: 1.0, verdict: Verdict::Holds, margin: Some(0.5) });
+        assert_eq!(s.next(&tried, &none), Ok((2.0, Stage::Grow)));
+        // Blank twice: it leans to missing.
+        tried[1] = Tried { load: 1.0, verdict: Verdict::Undecided, margin: None };
+        assert_eq!(s.next(&tried, &none), Err("lowest load missed"));
+    }
+
     thread_local!(static ONCE: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(vec![]) });
 
     /// Whether `x` was asked for before (this thread's second ask onwards).
@@ -481,6 +481,10 @@ mod tests {
         let x = crossing(&[t(1.0, 0.5), t(2.0, 0.9), t(3.0, 0.7), t(4.0, 1.5)]).unwrap();
         assert!((x - (3.0 + 0.2 / 0.7)).abs() < 1e-12);
         assert_eq!(crossing(&[t(1.0, 1.2)]), None, "no load below the bound");
+        // Two steps at one load are averaged before they pool with another load: the lower
+        // load keeps its own value when the average is above it.
+        let fit = isotonic(&[(16.0, 0.95), (32.0, 0.5), (32.0, 6.0)]);
+        assert_eq!(fit, vec![(16.0, 0.95), (32.0, 3.25)]);
     }
 
     #[test]
