@@ -464,3 +464,45 @@ fn abandoned_generations_stop_with_the_run() {
     // generations ran to the end.
     assert!(took < std::time::Duration::from_secs(40), "the run took {took:?}");
 }
+
+/// A capacity search over in-process inference (the same engine path as the other kinds):
+/// an SLO every load meets ends at the top of the range, one no load meets ends below it,
+/// and the steps carry the tokens per second, in total and per user.
+#[test]
+fn a_capacity_search_over_in_process_inference() {
+    let (o, doc, _dir) = run_scenario(
+        r#"scenario "cap" {
+    seed 5
+    workload "chat" kind="inference" {
+        model synthetic="gpt2" dtype="f32"
+        prompt tokens=8
+        output tokens=4
+    }
+    phase "met" {
+        search "chat" concurrency="1..2" settle="500ms" step-duration="2s" slo="e2e.mean < 120s"
+    }
+    phase "missed" {
+        search "chat" concurrency="1..2" settle="500ms" step-duration="2s" slo="ttft.p50 < 1us"
+    }
+}
+"#,
+    );
+    let doc = doc.unwrap_or_else(|| panic!("no result: {}", String::from_utf8_lossy(&o.stderr)));
+    let phase = |name: &str| {
+        let p = doc["phases"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
+        p["search"].clone()
+    };
+    let (met, missed) = (phase("met"), phase("missed"));
+    // The result's capacity section is the last search's.
+    assert_eq!(doc["capacity"]["ended_by"], "lowest load missed");
+    assert_eq!((met["ended_by"].as_str(), met["capacity"].as_f64()), (Some("range top held"), Some(2.0)), "{met:#}");
+    assert_eq!(
+        (missed["ended_by"].as_str(), missed["capacity"].as_f64()),
+        (Some("lowest load missed"), None),
+        "{missed:#}"
+    );
+    for step in met["steps"].as_array().unwrap() {
+        assert!(step["samples"].as_u64().unwrap() > 0, "{step}");
+        assert!(step["tok_s"].as_f64().unwrap() > 0.0 && step["tok_s_per_user"].as_f64().unwrap() > 0.0, "{step}");
+    }
+}
