@@ -174,7 +174,7 @@ impl SearchOutcome {
             }
             (Some(l), None) => format!(" (at least {}; no step settled a miss)", n(l)),
             (None, Some(h)) => format!(" (at most {})", n(h)),
-            (None, None) => " (no step settled)".to_string(),
+            (None, None) => " (no interval: no step or pool of steps settled; a longer step-duration gives the steps near the capacity more samples)".to_string(),
         };
         let binding = s.binding_slo.as_ref().map(|b| format!("; bound by {b}")).unwrap_or_default();
         format!("{value}{interval}{binding}; {} steps in {:.1}s, ended: {}", s.steps.len(), s.duration_s, s.ended_by)
