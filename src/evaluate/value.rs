@@ -258,7 +258,7 @@ fn probe(
 ) -> Option<f64> {
     if kind == "server" {
         return match metric {
-            "running" | "waiting" | "kv_cache_usage" => crate::probe::server::read::points_stat(
+            m if crate::probe::server::read::GAUGES.contains(&m) => crate::probe::server::read::points_stat(
                 super::server::gauge_points(doc, metric, phase_name)?,
                 agg.unwrap_or("mean"),
             ),

@@ -487,13 +487,13 @@ pub fn samples_to_hold(c: &StopCondition, spec: &SearchSpec) -> Option<u64> {
     let looks = super::run::looks(spec.step.as_secs_f64()).len() as f64;
     let conf = 1.0 - (1.0 - spec.confidence) / looks;
     let upper = matches!(c.op, Lt | Le);
-    match (c.metric, c.aggregation.as_deref().and_then(crate::dsl::metrics::percentile)) {
-        (_, Some(q)) if upper => Some(crate::stats::evidence::needed_for_pass(q, c.op, conf)),
-        ("error_rate", None) if upper && c.value > 0.0 && c.value < 1.0 => {
-            Some(((1.0 - conf).ln() / (1.0 - c.value).ln()).ceil() as u64)
-        }
-        _ => None,
-    }
+    // An error share below b is the (1 - b)-quantile of "failed" staying at 0.
+    let q = match (c.metric, c.aggregation.as_deref().and_then(crate::dsl::metrics::percentile)) {
+        (_, Some(q)) => q,
+        ("error_rate", None) if c.value > 0.0 && c.value < 1.0 => 1.0 - c.value,
+        _ => return None,
+    };
+    upper.then(|| crate::stats::evidence::needed_for_pass(q, c.op, conf))
 }
 
 /// One line for the plan: what the workload does (its kind says).

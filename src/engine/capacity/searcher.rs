@@ -73,9 +73,7 @@ impl Searcher {
             Some(t) => t.verdict == Verdict::Holds,
             None => fit.iter().find(|p| p.0 == x).is_some_and(|p| p.1 < 1.0),
         };
-        let mut loads: Vec<f64> = tried.iter().map(|t| t.load).filter(|&x| !blank(tried, x)).collect();
-        loads.sort_by(f64::total_cmp);
-        loads.dedup();
+        let loads = distinct(tried, |x| !blank(tried, x));
         let h = loads.iter().copied().find(|&x| !leans_holds(x));
         let l = loads.iter().copied().filter(|&x| leans_holds(x) && h.is_none_or(|h| x < h)).reduce(f64::max);
         (l, h)
@@ -90,18 +88,12 @@ impl Searcher {
     /// pools of a side.
     fn settled(&self, tried: &[Tried], pool: Pool) -> (Option<f64>, Option<f64>) {
         let (wl, wh) = self.working(tried);
-        let loads = |keep: &dyn Fn(f64) -> bool| {
-            let mut v: Vec<f64> = tried.iter().map(|t| t.load).filter(|x| keep(*x)).collect();
-            v.sort_by(f64::total_cmp);
-            v.dedup();
-            v
-        };
         let within = |a: f64, b: f64| -> Vec<usize> {
             (0..tried.len()).filter(|&i| tried[i].load >= a && tried[i].load <= b).collect()
         };
         let single_h = tried.iter().filter(|t| t.verdict == Verdict::Missed).map(|t| t.load).reduce(f64::min);
         let pooled_h = wh.and_then(|wh| {
-            let up = loads(&|x| x >= wh);
+            let up = distinct(tried, |x| x >= wh);
             let tests = up.len() * (up.len() + 1) / 2;
             // The lowest top of a pool that misses.
             (0..up.len())
@@ -112,7 +104,7 @@ impl Searcher {
         let single_l =
             (tried.iter()).filter(|t| t.verdict == Verdict::Holds && below(t.load)).map(|t| t.load).reduce(f64::max);
         let pooled_l = wl.filter(|l| below(*l)).and_then(|wl| {
-            let down = loads(&|x| x <= wl);
+            let down = distinct(tried, |x| x <= wl);
             let (n, tests) = (down.len(), down.len() * (down.len() + 1) / 2);
             // The highest bottom of a pool that holds.
             (0..n)
@@ -228,6 +220,14 @@ pub fn crossing(tried: &[Tried]) -> Option<f64> {
     }
     let ((x0, m0), (x1, m1)) = (fit[above - 1], fit[above]);
     Some(if m1 > m0 { x0 + (1.0 - m0) * (x1 - x0) / (m1 - m0) } else { x0 })
+}
+
+/// The loads tried that `keep` keeps, ascending, each once.
+fn distinct(tried: &[Tried], keep: impl Fn(f64) -> bool) -> Vec<f64> {
+    let mut v: Vec<f64> = tried.iter().map(|t| t.load).filter(|x| keep(*x)).collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v
 }
 
 /// Whether the load's only step saw nothing to judge: no margin, no verdict.

@@ -62,19 +62,19 @@ impl ServerSeen {
 pub(super) struct Track {
     base: Vec<Option<Snapshot>>,
     pub seen: ServerSeen,
-    /// Each SLO's counts at the previous scrape, and the increases between scrapes.
+    /// Each SLO's counts at the previous scrape.
     last: Vec<(u64, u64)>,
-    pub batches: Vec<Vec<(u64, u64)>>,
 }
 
 impl Track {
     pub fn new(base: Vec<Option<Snapshot>>, slos: usize) -> Track {
-        Track { base, seen: ServerSeen::default(), last: vec![(0, 0); slos], batches: vec![vec![]; slos] }
+        Track { base, seen: ServerSeen::default(), last: vec![(0, 0); slos] }
     }
 
-    /// Takes a scrape in: the increases since the start, the gauges, each server SLO's
-    /// counts since the previous scrape.
-    pub fn update(&mut self, now: &[Option<Snapshot>], slos: &[StopCondition]) {
+    /// Takes a scrape in: the increases since the start, the gauges, and for each server
+    /// SLO its counts since the previous scrape, added to its `batches` (the design
+    /// effect's).
+    pub fn update(&mut self, now: &[Option<Snapshot>], slos: &[StopCondition], batches: &mut [Vec<(u64, u64)>]) {
         let mut parts = vec![];
         for (base, now) in self.base.iter().zip(now) {
             if let (Some(b), Some(n)) = (base, now) {
@@ -87,7 +87,7 @@ impl Track {
             }
         }
         self.seen.parts = parts;
-        for ((slo, last), list) in slos.iter().zip(self.last.iter_mut()).zip(self.batches.iter_mut()) {
+        for ((slo, last), list) in slos.iter().zip(self.last.iter_mut()).zip(batches.iter_mut()) {
             if let Some(c) = slo.server.then(|| self.seen.counts(slo)).flatten() {
                 list.push((c.0.saturating_sub(last.0), c.1.saturating_sub(last.1)));
                 *last = c;
@@ -145,7 +145,9 @@ pub(super) fn reading(
     SloReading {
         slo: slo.text.clone(),
         bound: slo.value,
-        seconds: matches!(slo.metric, "ttft" | "e2e" | "itl") && slo.aggregation.as_deref() != Some("count"),
+        seconds: slo.aggregation.as_deref() != Some("count")
+            && (crate::dsl::metrics::SERVER.iter())
+                .any(|m| m.name == slo.metric && m.unit == crate::dsl::metrics::Unit::Duration),
         verdict,
         measured,
         low: None,

@@ -56,21 +56,19 @@ fn pooled(judged: &[Judged], idx: &[usize], slos: &[StopCondition], conf: f64) -
     }
     let deffs: Vec<f64> = (0..slos.len())
         .map(|k| {
-            let (mut var, mut deff_var, mut n, mut e) = (0.0, 0.0, 0.0, 0.0);
+            let (mut deff_var, mut n, mut e) = (0.0, 0.0, 0.0);
             for &i in idx {
                 let b = judged[i].batches.get(k).map(Vec::as_slice).unwrap_or_default();
                 let (ni, ei) = b.iter().fold((0.0, 0.0), |a, x| (a.0 + x.0 as f64, a.1 + x.1 as f64));
                 if ni > 0.0 {
-                    let v = ei * (1.0 - ei / ni);
-                    var += v;
-                    deff_var += v * evidence::design_effect(b);
+                    deff_var += ei * (1.0 - ei / ni) * evidence::design_effect(b);
                 }
                 n += ni;
                 e += ei;
             }
             let all = if n > 0.0 { e * (1.0 - e / n) } else { 0.0 };
             if all > 0.0 {
-                (deff_var.max(var) / all).max(1.0)
+                (deff_var / all).max(1.0)
             } else {
                 1.0
             }
@@ -328,14 +326,14 @@ impl Engine<'_> {
             let (mut bh, mut bc) = now.clone();
             bh.subtract(&prev.0);
             bc.subtract(&prev.1);
-            for (slo, list) in s.slos.iter().zip(batches.iter_mut()) {
+            for (slo, list) in s.slos.iter().zip(batches.iter_mut()).filter(|(slo, _)| !slo.server) {
                 list.extend(batch_counts(slo, &bh, &bc, BATCH_S));
             }
             prev = now;
             let last = !woke || next + 1 == looks.len();
             let look = last || t + 1e-9 >= looks[next];
             if let Some(tr) = track.as_mut().filter(|_| look || i % 2 == 0) {
-                tr.update(&self.peek(workload).await, &s.slos);
+                tr.update(&self.peek(workload).await, &s.slos, &mut batches);
             }
             if !look {
                 continue;
@@ -346,20 +344,14 @@ impl Engine<'_> {
             c.subtract(&base.1);
             let secs = at.min(Instant::now()).saturating_duration_since(from).as_secs_f64();
             let server = track.as_ref().map(|t| t.seen.clone()).unwrap_or_default();
-            let all: Vec<Vec<(u64, u64)>> = (s.slos.iter().enumerate())
-                .map(|(k, slo)| match (&track, slo.server) {
-                    (Some(t), true) => t.batches[k].clone(),
-                    _ => batches[k].clone(),
-                })
-                .collect();
-            let deffs: Vec<f64> = all.iter().map(|b| evidence::design_effect(b)).collect();
+            let deffs: Vec<f64> = batches.iter().map(|b| evidence::design_effect(b)).collect();
             let slos = read(&s.slos, (&h, &c, &server), secs, conf, &deffs, last);
             let v = verdict(&slos, &c);
             reading = Reading {
                 slos,
                 verdict: v,
                 settled: (v != Verdict::Undecided).then_some(secs),
-                judged: Judged { counters: c, hists: h, secs, batches: all, server },
+                judged: Judged { counters: c, hists: h, secs, batches: batches.clone(), server },
             };
             if v != Verdict::Undecided || last {
                 break;

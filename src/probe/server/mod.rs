@@ -146,7 +146,7 @@ pub struct Scrapers {
 }
 
 /// The gauges handed to a live view as they are scraped (the dashboard's server panel).
-pub const LIVE_GAUGES: &[&str] = &["running", "waiting", "kv_cache_usage"];
+pub const LIVE_GAUGES: &[&str] = read::GAUGES;
 
 /// How long a phase boundary waits for its scrape.
 const BOUNDARY_WAIT: Duration = Duration::from_secs(3);
@@ -207,11 +207,6 @@ impl Scrapers {
             }
         });
         futures_util::future::join_all(asks).await
-    }
-
-    /// Whether some server is scraped for `workload`.
-    pub fn scrapes(&self, workload: &str) -> bool {
-        self.running.iter().any(|(w, _, _)| w == workload)
     }
 
     pub fn finish(self) -> Vec<ServerRecord> {
