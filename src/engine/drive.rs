@@ -301,7 +301,7 @@ fn generate(
             return;
         };
         t = next;
-        let intended = start + Duration::from_secs_f64(t);
+        let intended = at(start, t);
         if end.is_some_and(|e| intended >= e) {
             return;
         }
@@ -309,8 +309,8 @@ fn generate(
         loop {
             if ctx.stop.is_set() {
                 let shard = index as usize % shards;
-                let n =
-                    unsent(curve, arrivals, &mut rng, t, start, end.map_or(Instant::now(), |e| e.min(Instant::now())));
+                let limit = end.map_or(Instant::now(), |e| e.min(Instant::now()));
+                let n = unsent(curve, arrivals, &mut rng, t, start, limit);
                 ctx.recorder.record_unsent(shard, intended.min(Instant::now()), n);
                 return;
             }
@@ -352,14 +352,24 @@ fn generate(
     }
 }
 
+/// The intended instant of the arrival at `t` seconds from `start`, to the nearest nanosecond:
+/// `t` is a running sum of gaps, and rounding keeps its last-bit error from deciding whether an
+/// arrival at exactly the phase's end (the 100th of 50/s over 2 s) is inside it. The one rule
+/// for every open loop: arrival k (k >= 1) is intended when its instant is before the end.
+fn at(start: Instant, t: f64) -> Instant {
+    start + Duration::from_nanos((t * 1e9).round() as u64)
+}
+
 /// Counts the intended arrivals from the one at `t` (seconds from `start`) up to `limit`
 /// that the generator did not reach: they are reported as unsent, never silently lost
 /// (the latest arrivals of a phase are the worst ones; forgetting them would be coordinated
 /// omission at the phase's end).
+/// An arrival counts when its intended instant is before the limit, by the same rule as the
+/// arrivals that are sent (`at`), so a generator that falls behind reports the same intended
+/// count as one that keeps up.
 fn unsent(curve: &RateCurve, arrivals: Arrivals, rng: &mut Rng, mut t: f64, start: Instant, limit: Instant) -> u64 {
-    let limit_s = limit.saturating_duration_since(start).as_secs_f64();
     let mut n = 0u64;
-    while t < limit_s && n < 1 << 40 {
+    while at(start, t) < limit && n < 1 << 40 {
         n += 1;
         match curve.advance(t, curve::gap(arrivals, rng)) {
             Some(next) => t = next,
