@@ -17,12 +17,12 @@ impl Reporter for Quiet {
     fn event(&mut self, _: &RunEvent) {}
 }
 
-/// A duration in seconds as people read it: `850us`, `12.4ms`, `1.48s`, `2m05s`.
+/// A duration in seconds as people read it: `850µs`, `12.4ms`, `1.48s`, `2m05s`.
 pub fn short_time(s: f64) -> String {
     if !s.is_finite() || s < 0.0 {
         "-".into()
     } else if s < 1e-3 {
-        format!("{:.0}us", s * 1e6)
+        format!("{:.0}µs", s * 1e6)
     } else if s < 0.1 {
         format!("{:.2}ms", s * 1e3)
     } else if s < 1.0 {
@@ -384,7 +384,7 @@ mod tests {
         assert!(lines[1].starts_with("  rag       1.0 req/s  p95 12.30ms  2 in flight"), "{}", lines[1]);
         assert!(view.run_eta().unwrap().starts_with("run ends in ~"));
         assert_eq!(fit("abcdef", 4), "abc…");
-        assert_eq!(short_time(0.00085), "850us");
+        assert_eq!(short_time(0.00085), "850µs");
         assert_eq!(short_time(1.478), "1.48s");
         assert_eq!(short_time(125.0), "2m05s");
         assert_eq!((whole(20.0), whole(90.0), whole(2.5)), ("20s".into(), "1m30s".into(), "2.50s".into()));

@@ -322,7 +322,7 @@ fn a_declared_measure_reaches_every_report_with_no_code_outside_its_backend() {
     assert!(recall["count"].as_u64().unwrap() > 0);
     assert!(stdout.contains("rag: recall mean 1.0000"), "the terminal summary shows the measure:\n{stdout}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(html.contains("per-request measures") && html.contains("<td>recall</td>"), "the HTML shows it");
+    assert!(html.contains("per-request measures") && html.contains(">recall</td>"), "the HTML shows it");
     // A relative report path resolves against `--out`.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| recall | 1.0000 |"), "the Markdown shows it:\n{md}");

@@ -137,6 +137,54 @@ fn live_page_updates_turns_red_alerts_once_and_matches_the_report() {
     assert!(phone["minChartText"].as_f64().unwrap() >= 10.0, "{phone}");
 }
 
+/// Expectations with long details, a capacity search's step table, setups and per-phase
+/// tables: the report must read at a desktop and a phone width.
+const MANY_TABLES: &str = r#"scenario "layout" {
+    seed 3
+    workload "a" kind="synthetic" {
+        latency "lognormal" median="2ms" sigma=0.5
+        tokens count=4 gap="500us"
+    }
+    workload "b-with-a-rather-long-workload-name" kind="synthetic" {
+        latency "fixed" value="5ms"
+        tokens count=4 gap="1ms"
+        slots 2
+    }
+    phase "one" duration="2s" {
+        drive "a" rate="300/s"
+    }
+    phase "cap" {
+        search "b-with-a-rather-long-workload-name" concurrency="1..8" slo="latency.mean < 9ms" settle="200ms" step-duration="2s"
+    }
+    probe "system" every="250ms"
+    expect "a.latency.p95" "<" "50ms"
+    expect "a.ttft.p50" "<" "1us" severity="warn"
+    expect "a.itl.p99" "<" "550us"
+    expect "a.throughput" ">=" "280/s"
+}
+"#;
+
+/// At 1280 and 390 px, no element of the report is wider than its card and no cell is
+/// squeezed into a column a few characters wide (the expectations' details once were).
+#[test]
+fn report_reads_at_desktop_and_phone_widths() {
+    let Some(dir) = browser_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("layout.kdl");
+    std::fs::write(&scenario, MANY_TABLES).unwrap();
+    let out = tmp.path().join("out");
+    let o = common::benchctl(&["run", "--quiet", "--out", out.to_str().unwrap(), scenario.to_str().unwrap()]);
+    assert!(out.join("report.html").exists(), "no report: {}", String::from_utf8_lossy(&o.stderr));
+    let report = observe(&dir, "report", out.join("report.html").to_str().unwrap());
+    for width in ["desktopFit", "phoneFit"] {
+        let fit = &report[width];
+        assert!(fit["pageWidth"].as_f64() <= fit["viewport"].as_f64(), "{width}: the page scrolls sideways: {fit}");
+        assert_eq!(fit["wide"], serde_json::json!([]), "{width}: elements wider than their card");
+        assert_eq!(fit["squeezed"], serde_json::json!([]), "{width}: cells squeezed into a narrow column");
+    }
+    assert_eq!(report["desktopFit"]["viewport"], 1280);
+}
+
 #[test]
 fn history_page_draws_trends_with_markers() {
     let Some(dir) = browser_dir() else { return };

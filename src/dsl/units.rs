@@ -159,7 +159,7 @@ impl fmt::Display for Duration {
         let (v, u) = match self.0 {
             n if n >= S => (ns / 1e9, "s"),
             n if n >= 1_000_000 => (ns / 1e6, "ms"),
-            n if n >= 1_000 => (ns / 1e3, "us"),
+            n if n >= 1_000 => (ns / 1e3, "µs"),
             _ => (ns, "ns"),
         };
         write!(f, "{}{u}", trim_float(v))

@@ -78,7 +78,7 @@ pub fn measurements(doc: &ResultDoc, width: Option<usize>) -> String {
         } else if max >= 1e-3 || max == 0.0 {
             ("ms", 1e3, 2)
         } else {
-            ("us", 1e6, 0)
+            ("µs", 1e6, 0)
         };
         let cells = values.iter().map(|v| v.map_or("-".into(), |x| format!("{:.digits$}", x * scale))).collect();
         (format!("{header} ({unit})"), cells)

@@ -52,6 +52,37 @@ async function layout(page) {
   });
 }
 
+// At the current viewport: elements wider than the card (section or panel) that holds them,
+// and cells squeezed into a narrow column (three or more lines of under 12 characters each:
+// a row far taller than its content needs).
+async function fit(page) {
+  return page.evaluate(() => {
+    const SVG = "http://www.w3.org/2000/svg";
+    const name = (e) => e.tagName.toLowerCase() + (e.className && typeof e.className === "string" ? "." + e.className.split(" ")[0] : "");
+    const wide = [], squeezed = [];
+    for (const card of document.querySelectorAll("section, .panel, .card")) {
+      const c = card.getBoundingClientRect();
+      if (!c.width) continue;
+      for (const e of card.querySelectorAll("*")) {
+        if (e.namespaceURI === SVG && e.tagName.toLowerCase() !== "svg") continue;
+        const r = e.getBoundingClientRect();
+        if (r.width && (r.right > c.right + 1 || r.left < c.left - 1)) {
+          wide.push({ card: (card.querySelector("h2, .label") || card).textContent.slice(0, 40), element: name(e), width: Math.round(r.width), cardWidth: Math.round(c.width) });
+        }
+      }
+    }
+    for (const e of document.querySelectorAll("td, th, dd, li, .msg, .exp-measured")) {
+      const r = e.getBoundingClientRect();
+      const cs = getComputedStyle(e);
+      const lh = parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.45;
+      const lines = Math.round(r.height / lh);
+      const chars = e.textContent.trim().length;
+      if (lines >= 3 && chars / lines < 12) squeezed.push({ element: name(e), lines, chars, text: e.textContent.trim().slice(0, 40) });
+    }
+    return { viewport: document.documentElement.clientWidth, pageWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 12), squeezed: squeezed.slice(0, 12) };
+  });
+}
+
 async function main() {
   const browser = await chromium.launch({ executablePath, args, headless: true });
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
@@ -73,10 +104,14 @@ async function main() {
       out.pwned = await pwned();
       out.alerts = await page.$$eval("li.alert", (l) => l.map((a) => a.dataset.key));
       out.phaseRows = await page.$$eval("#phases tr", (l) => l.length - 1);
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await sleep(700);
       out.desktop = await layout(page);
+      out.desktopFit = await fit(page);
       await page.setViewportSize({ width: 390, height: 844 });
       await sleep(700);
       out.phone = await layout(page);
+      out.phoneFit = await fit(page);
     } else if (mode === "live") {
       await page.goto(target, { waitUntil: "load" });
       await page.waitForSelector('svg.plot[data-title="a: throughput"]', { timeout: 15000 });

@@ -17,6 +17,15 @@ var Benchctl = (function () {
     (kids || []).forEach(function (c) { if (c) e.appendChild(c); });
     return e;
   }
+  // A scrolling table whose cells carry their column's name (`data-label`), so a narrow
+  // screen can stack each row as label: value lines (dashboard.css).
+  function table(head, rows) {
+    var trs = rows.map(function (r) {
+      (r.cells || r).forEach(function (td, i) { td.setAttribute("data-label", head[i]); });
+      return el("tr", r.cls ? { cls: r.cls } : {}, r.cells || r);
+    });
+    return el("div", { cls: "table" }, [el("table", {}, [el("tr", {}, head.map(function (h) { return el("th", { text: h }); }))].concat(trs))]);
+  }
   function sv(tag, attrs, text) {
     var e = document.createElementNS(SVG, tag);
     for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
@@ -352,11 +361,15 @@ var Benchctl = (function () {
         el("div", { cls: "what", text: x.text }),
         el("div", { cls: "sub", text: "measured " + (x.measured || "-") })]);
     }));
-    var rows = st.expectations.map(function (x) {
-      return el("tr", {}, [el("td", { cls: x.status, text: words[x.status] || x.status }), el("td", { text: x.text }), el("td", { text: x.measured || "-" }), el("td", { cls: "msg", text: x.message })]);
-    });
-    var table = el("div", { cls: "table" }, [el("table", {}, [el("tr", {}, ["status", "expectation", "measured", "detail"].map(function (h) { return el("th", { text: h }); }))].concat(rows))]);
-    return el("section", { cls: "panel", id: "status" }, [el("h2", { text: st.final ? "Expectations (verdict)" : "Expectations, live (from the samples so far)" }), chips, el("details", {}, [el("summary", { text: "details" }), table])]);
+    // Each expectation's detail reads under its name, at the card's full width: in a table
+    // column it was squeezed to a few characters per line beside the measured text.
+    var list = el("div", { cls: "exps" }, st.expectations.map(function (x) {
+      return el("div", { cls: "exp" }, [
+        el("div", { cls: "exp-head" }, [el("span", { cls: "exp-status " + x.status, text: words[x.status] || x.status }), el("span", { cls: "exp-name", text: x.text })]),
+        el("div", { cls: "exp-measured", text: "measured " + (x.measured || "-") }),
+        el("div", { cls: "msg", text: x.message })]);
+    }));
+    return el("section", { cls: "panel", id: "status" }, [el("h2", { text: st.final ? "Expectations (verdict)" : "Expectations, live (from the samples so far)" }), chips, el("details", {}, [el("summary", { text: "details" }), list])]);
   }
 
   function alertsPanel(m) {
@@ -397,9 +410,9 @@ var Benchctl = (function () {
     if (!m.summaries.length) return null;
     var head = ["phase", "workload", "requests", "errors", "req/s", "p50", "p95", "p99", "TTFT p95", "ITL p95", "tok/s"];
     var rows = m.summaries.map(function (s) {
-      return el("tr", {}, [s.phase, s.workload, num(s.requests, 0), num(s.errors, 0), num(s.throughput), ms(s.p50), ms(s.p95), ms(s.p99), ms(s.ttft_p95), ms(s.itl_p95), s.tok_s ? num(s.tok_s) : "-"].map(function (c) { return el("td", { text: String(c) }); }));
+      return [s.phase, s.workload, num(s.requests, 0), num(s.errors, 0), num(s.throughput), ms(s.p50), ms(s.p95), ms(s.p99), ms(s.ttft_p95), ms(s.itl_p95), s.tok_s ? num(s.tok_s) : "-"].map(function (c) { return el("td", { text: String(c) }); });
     });
-    return el("section", { cls: "panel", id: "phases" }, [el("h2", { text: "Per phase" }), el("div", { cls: "table" }, [el("table", {}, [el("tr", {}, head.map(function (h) { return el("th", { text: h }); }))].concat(rows))])]);
+    return el("section", { cls: "panel", id: "phases" }, [el("h2", { text: "Per phase" }), table(head, rows)]);
   }
 
   function renderRun(root, m, mode) {
@@ -481,10 +494,12 @@ var Benchctl = (function () {
     root.appendChild(el("section", { cls: "panel" }, [el("h2", { text: "Trends" }), cards.length ? el("div", { cls: "grid" }, cards) : el("p", { cls: "sub", text: "no runs with this metric" })]));
     var marks = h.markers.filter(function (mk) { return mk.metric === ui.metric; });
     root.appendChild(el("section", { cls: "panel", id: "markers" }, [el("h2", { text: "Regressions and steps (" + marks.length + ")" }),
-      el("div", { cls: "table" }, [el("table", {}, [el("tr", {}, ["kind", "run", "change", "detail"].map(function (x) { return el("th", { text: x }); }))].concat(
-        marks.map(function (mk) { return el("tr", { cls: "marker-row" }, [el("td", { cls: mk.kind === "regression" ? "fail" : "at_risk", text: mk.kind }), el("td", { text: h.runs[mk.run].file }), el("td", { text: (mk.change * 100).toFixed(1) + "%" }), el("td", { cls: "msg", text: mk.message })]); })))])]));
-    root.appendChild(el("section", { cls: "panel" }, [el("h2", { text: "Runs" }), el("div", { cls: "table" }, [el("table", {}, [el("tr", {}, ["time", "scenario", "host", "verdict", "file"].map(function (x) { return el("th", { text: x }); }))].concat(
-      h.runs.map(function (r) { return el("tr", {}, [el("td", { text: r.timestamp }), el("td", { text: r.scenario }), el("td", { text: r.host }), el("td", { cls: r.verdict === "passed" ? "pass" : r.verdict === "failed" ? "fail" : "at_risk", text: r.verdict || r.status }), el("td", { text: r.file })]); })))])]));
+      table(["kind", "run", "change", "detail"], marks.map(function (mk) {
+        return { cls: "marker-row", cells: [el("td", { cls: mk.kind === "regression" ? "fail" : "at_risk", text: mk.kind }), el("td", { text: h.runs[mk.run].file }), el("td", { text: (mk.change * 100).toFixed(1) + "%" }), el("td", { cls: "msg", text: mk.message })] };
+      }))]));
+    root.appendChild(el("section", { cls: "panel" }, [el("h2", { text: "Runs" }), table(["time", "scenario", "host", "verdict", "file"], h.runs.map(function (r) {
+      return [el("td", { text: r.timestamp }), el("td", { text: r.scenario }), el("td", { text: r.host }), el("td", { cls: r.verdict === "passed" ? "pass" : r.verdict === "failed" ? "fail" : "at_risk", text: r.verdict || r.status }), el("td", { text: r.file })];
+    }))]));
     cards.forEach(draw);
   }
 
