@@ -7,11 +7,54 @@
 # (between-run Welch test).
 #
 #   scripts/aa-experiment.sh [TRIALS] [REPEAT]       (defaults 20 and 3; about 13 minutes)
+#
+# The same A/A question for the history view (`benchctl dashboard DIR`): RUNS identical runs
+# of the scenario into one folder, then every regression or step marker the view puts on
+# them is a false one. Prints the markers per metric and their share of the points.
+#
+#   scripts/aa-experiment.sh history [RUNS]         (default 20; about 2 minutes)
+#   OLD=path/to/benchctl scripts/aa-experiment.sh history    also counts another build's markers
+#   MEDIAN=2ms DURATION=1s scripts/aa-experiment.sh history  a faster service, shorter runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo build --release --quiet
+if [ "${1:-}" = history ]; then
+    runs="${2:-20}"
+    bin=target/release/benchctl
+    work="$(mktemp -d)"
+    trap 'kill "$dash" 2>/dev/null || true; rm -rf "$work"' EXIT
+    for i in $(seq -w 1 "$runs"); do
+        "$bin" run scripts/aa-experiment.kdl --quiet --out "$work/runs/r$i" --set median="${MEDIAN:-20ms}" --set duration="${DURATION:-3s}" >/dev/null 2>&1 || true
+        echo "history run $i of $runs done" >&2
+    done
+    count() { # BIN LABEL: the markers that build's history view puts on the runs
+        "$1" dashboard "$work/runs" --addr 127.0.0.1:0 2>"$work/dash.log" &
+        dash=$!
+        for _ in $(seq 1 100); do grep -q "history: http" "$work/dash.log" 2>/dev/null && break; sleep 0.1; done
+        url="$(grep -o 'http://[^ ]*' "$work/dash.log" | head -1)"
+        curl -s "${url%/}/api/runs" >"$work/history.json"
+        kill "$dash" 2>/dev/null || true
+        wait "$dash" 2>/dev/null || true
+        python3 - "$work/history.json" "$2" <<'PY'
+import json, sys, collections
+h = json.load(open(sys.argv[1]))
+points = sum(len(ms) for r in h["runs"] for ms in r["workloads"].values())
+by = collections.Counter((m["kind"], m["metric"]) for m in h["markers"])
+print(f"{sys.argv[2]}: {len(h['runs'])} identical runs, {points} points (runs x workloads x metrics)")
+for (kind, metric), n in sorted(by.items()):
+    print(f"  {kind:10} {metric:12} {n}")
+n = len(h["markers"])
+print(f"  false markers: {n} of {points} points ({100 * n / max(points, 1):.1f} %)")
+for m in h["markers"]:
+    print(f"  {m['kind']} {m['metric']} run {m['run']}: {m['message']}; {m.get('rule', '(no rule recorded)')}")
+PY
+    }
+    count "$bin" "this build"
+    if [ -n "${OLD:-}" ]; then count "$OLD" "$OLD"; fi
+    exit 0
+fi
 trials="${1:-20}"
 repeat="${2:-3}"
-cargo build --release --quiet
 bin=target/release/benchctl
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

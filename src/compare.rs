@@ -14,6 +14,7 @@
 //! differ are not compared at all: the verdict is "not comparable", with the reason.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use hdrhistogram::Histogram;
 
@@ -131,13 +132,19 @@ pub fn bootstrap(
     (changes[(k as f64 * 0.025) as usize], changes[((k as f64 * 0.975) as usize).min(k - 1)])
 }
 
-fn verdict(change: f64, lo: f64, hi: f64, tolerance: f64, higher_is_better: bool) -> Verdict {
+/// The verdict of one change: significance, then the practical size against the tolerance,
+/// then (one run each) against the noise floor. A change beyond the tolerance but within the
+/// floor is not "unchanged": it is below what one run on each side can decide.
+fn verdict(change: f64, lo: f64, hi: f64, tolerance: f64, floor: f64, higher_is_better: bool) -> Verdict {
     let significant = lo > 0.0 || hi < 0.0;
     if !significant {
         return Verdict::WithinNoise;
     }
     if change.abs() <= tolerance {
         return Verdict::Unchanged;
+    }
+    if change.abs() <= floor {
+        return Verdict::BelowNoiseFloor;
     }
     if (change > 0.0) == higher_is_better {
         Verdict::Improved
@@ -170,6 +177,11 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
 /// The 95 % interval of the relative change new/base - 1 from per-run values: Welch's t on
 /// the logarithms (one side with a single run borrows the other's variance).
 pub fn between_runs(base: &[f64], new: &[f64]) -> Option<(f64, f64, f64)> {
+    between_runs_at(base, new, 0.95)
+}
+
+/// `between_runs` at another two-sided confidence.
+pub fn between_runs_at(base: &[f64], new: &[f64], confidence: f64) -> Option<(f64, f64, f64)> {
     if base.is_empty() || new.is_empty() || base.len() + new.len() < 3 {
         return None;
     }
@@ -191,33 +203,54 @@ pub fn between_runs(base: &[f64], new: &[f64]) -> Option<(f64, f64, f64)> {
         }
     };
     let se = (vb / nb + vn / nn).sqrt();
-    let t = crate::stats::evidence::student_t_quantile(0.975, df.max(1.0));
+    let t = crate::stats::evidence::student_t_quantile(1.0 - (1.0 - confidence) / 2.0, df.max(1.0));
     let d = mn - mb;
     Some((d.exp() - 1.0, (d - t * se).exp() - 1.0, (d + t * se).exp() - 1.0))
 }
 
-/// One figure of a workload on both sides: name, unit, values, a within-run interval of
-/// the relative change (when one could be made), and whether higher is better.
+/// How a figure's within-run interval is made, when it is asked for (a bootstrap is the
+/// costly part of a comparison, and one run each is the only case that needs it).
+enum Within {
+    /// The stored histograms of both sides, resampled for a quantile (or the mean, `None`).
+    Bootstrap { base: Rc<Histogram<u64>>, new: Rc<Histogram<u64>>, q: Option<f64>, seed: u64 },
+    /// Already known (rates: a Poisson interval).
+    Known(f64, f64),
+}
+
+/// One figure of a workload on both sides: name, unit, values, how to make a within-run
+/// interval of the relative change, and whether higher is better.
 struct Figure {
     metric: String,
     unit: &'static str,
     base: f64,
     new: f64,
-    interval: Option<(f64, f64)>,
+    within: Within,
     higher_is_better: bool,
 }
 
-/// The latency figures (p50, p95, p99, mean of each time metric), in seconds; the bootstrap
-/// interval only where no between-run interval exists (`repeated`).
-fn time_figures(bw: &WorkloadDoc, nw: &WorkloadDoc, repeated: bool) -> Vec<Figure> {
+impl Figure {
+    fn within_interval(&self) -> (f64, f64) {
+        match &self.within {
+            Within::Known(lo, hi) => (*lo, *hi),
+            Within::Bootstrap { base, new, q, seed } => {
+                let q = *q;
+                let stat = move |c: &[(u64, u64)]| q.map_or_else(|| mean(c), |q| quantile(c, q));
+                bootstrap(base, new, &stat, *seed, RESAMPLES)
+            }
+        }
+    }
+}
+
+/// The latency figures (p50, p95, p99, mean of each time metric), in seconds.
+fn time_figures(bw: &WorkloadDoc, nw: &WorkloadDoc) -> Vec<Figure> {
     let mut out = vec![];
     for metric in ["latency", "ttft", "itl", "tpot"] {
         let (Some(bh), Some(nh)) = (bw.histogram(metric), nw.histogram(metric)) else {
             continue;
         };
+        let (bh, nh) = (Rc::new(bh), Rc::new(nh));
         let aggs = [("p50", Some(0.5)), ("p95", Some(0.95)), ("p99", Some(0.99)), ("mean", None)];
         for (i, (agg, q)) in aggs.into_iter().enumerate() {
-            let stat = move |c: &[(u64, u64)]| q.map_or_else(|| mean(c), |q| quantile(c, q));
             let point = |h: &Histogram<u64>| q.map_or_else(|| h.mean(), |q| h.value_at_quantile(q) as f64);
             let seed = 0xC0FFEE ^ (i as u64) ^ metric.len() as u64;
             out.push(Figure {
@@ -225,7 +258,7 @@ fn time_figures(bw: &WorkloadDoc, nw: &WorkloadDoc, repeated: bool) -> Vec<Figur
                 unit: "s",
                 base: point(&bh) / 1e9,
                 new: point(&nh) / 1e9,
-                interval: (!repeated).then(|| bootstrap(&bh, &nh, &stat, seed, RESAMPLES)),
+                within: Within::Bootstrap { base: bh.clone(), new: nh.clone(), q, seed },
                 higher_is_better: false,
             });
         }
@@ -252,11 +285,54 @@ fn rate_figures(bw: &WorkloadDoc, nw: &WorkloadDoc) -> Vec<Figure> {
             unit: "/s",
             base: b,
             new: n,
-            interval: Some((lo.exp() - 1.0, hi.exp() - 1.0)),
+            within: Within::Known(lo.exp() - 1.0, hi.exp() - 1.0),
             higher_is_better: true,
         });
     }
     out
+}
+
+/// Judges one figure of `workload`: between runs when either side has repetitions, else
+/// within the run with the noise floor.
+fn judge(f: Figure, base: &ResultDoc, new: &ResultDoc, workload: &str, tolerance: f64) -> MetricChange {
+    let runs_of = |d: &ResultDoc| d.runs.len().max(1);
+    let (base_runs, new_runs) = (runs_of(base), runs_of(new));
+    let repeated = base_runs > 1 || new_runs > 1;
+    let between = repeated
+        .then(|| between_runs(&run_values(base, workload, &f.metric), &run_values(new, workload, &f.metric)))
+        .flatten();
+    let point = if f.base > 0.0 { f.new / f.base - 1.0 } else { 0.0 };
+    let (change, lo, hi, floor, method) = match between {
+        Some((c, lo, hi)) => (c, lo, hi, 0.0, format!("between runs (Welch, {base_runs} vs {new_runs} runs)")),
+        None => {
+            let (lo, hi) = f.within_interval();
+            (point, lo, hi, noise_floor(&f.metric), "within run (bootstrap + noise floor)".to_string())
+        }
+    };
+    MetricChange {
+        workload: workload.to_string(),
+        unit: f.unit.to_string(),
+        base: f.base,
+        new: f.new,
+        change,
+        ci_low: lo,
+        ci_high: hi,
+        tolerance,
+        noise_floor: floor,
+        higher_is_better: f.higher_is_better,
+        verdict: verdict(change, lo, hi, tolerance, floor, f.higher_is_better),
+        method,
+        metric: f.metric,
+    }
+}
+
+/// One metric of one workload (`latency.p95`, `throughput`, ...), judged as `compare` judges
+/// it; `None` when either side lacks it. Only this figure's interval is computed.
+pub fn change(base: &ResultDoc, new: &ResultDoc, workload: &str, metric: &str, tolerance: f64) -> Option<MetricChange> {
+    let (bw, nw) = (base.benchmarks.get(workload)?, new.benchmarks.get(workload)?);
+    let figures = if metric.contains('.') { time_figures(bw, nw) } else { rate_figures(bw, nw) };
+    let f = figures.into_iter().find(|f| f.metric == metric)?;
+    Some(judge(f, base, new, workload, tolerance))
 }
 
 /// Why two results cannot be compared, if they cannot: another scenario's baseline, no
@@ -292,41 +368,13 @@ pub fn compare(
     let mut changes = vec![];
     let runs_of = |d: &ResultDoc| d.runs.len().max(1);
     let (base_runs, new_runs) = (runs_of(base), runs_of(new));
-    let repeated = base_runs > 1 || new_runs > 1;
     for (name, nw) in &new.benchmarks {
         let Some(bw) = base.benchmarks.get(name) else {
             continue;
         };
-        for f in time_figures(bw, nw, repeated).into_iter().chain(rate_figures(bw, nw)) {
+        for f in time_figures(bw, nw).into_iter().chain(rate_figures(bw, nw)) {
             let tolerance = tolerance_for(overrides, default_tolerance, name, &f.metric);
-            let between = repeated
-                .then(|| between_runs(&run_values(base, name, &f.metric), &run_values(new, name, &f.metric)))
-                .flatten();
-            let point = if f.base > 0.0 { f.new / f.base - 1.0 } else { 0.0 };
-            let (change, lo, hi, floor, method) = match (between, f.interval) {
-                (Some((c, lo, hi)), _) => {
-                    (c, lo, hi, 0.0, format!("between runs (Welch, {base_runs} vs {new_runs} runs)"))
-                }
-                (None, Some((lo, hi))) => {
-                    (point, lo, hi, noise_floor(&f.metric), "within run (bootstrap + noise floor)".to_string())
-                }
-                (None, None) => continue,
-            };
-            changes.push(MetricChange {
-                workload: name.clone(),
-                unit: f.unit.to_string(),
-                base: f.base,
-                new: f.new,
-                change,
-                ci_low: lo,
-                ci_high: hi,
-                tolerance,
-                noise_floor: floor,
-                higher_is_better: f.higher_is_better,
-                verdict: verdict(change, lo, hi, tolerance.max(floor), f.higher_is_better),
-                method,
-                metric: f.metric,
-            });
+            changes.push(judge(f, base, new, name, tolerance));
         }
     }
     let not_comparable = not_comparable(base, new, &changes);
@@ -361,14 +409,7 @@ pub fn table(c: &Comparison) -> String {
         vec![["workload", "metric", "baseline", "new", "change", "95% interval", "verdict"].map(String::from).to_vec()];
     for m in &c.changes {
         let pct = |x: f64| format!("{:+.1}%", x * 100.0);
-        let verdict = match m.verdict {
-            Verdict::Improved => "improved",
-            Verdict::Regressed => "REGRESSED",
-            Verdict::Unchanged => "unchanged",
-            Verdict::WithinNoise => "within noise",
-            Verdict::Missing => "missing",
-            Verdict::NotComparable => "not comparable",
-        };
+        let verdict = m.verdict.words();
         rows.push(vec![
             m.workload.clone(),
             m.metric.clone(),
@@ -424,9 +465,14 @@ mod tests {
         assert!(lo < 0.0 && hi > 0.0, "no change must be within noise: {lo} {hi}");
         let (lo, hi) = bootstrap(&base, &slower, &p95, 9, 400);
         assert!(lo > 0.1 && hi < 0.3, "a 20% shift is detected: {lo} {hi}");
-        assert_eq!(verdict(0.2, lo, hi, 0.05, false), Verdict::Regressed);
-        assert_eq!(verdict(0.2, lo, hi, 0.25, false), Verdict::Unchanged);
-        assert_eq!(verdict(-0.2, -0.3, -0.1, 0.05, false), Verdict::Improved);
+        assert_eq!(verdict(0.2, lo, hi, 0.05, 0.0, false), Verdict::Regressed);
+        assert_eq!(verdict(0.2, lo, hi, 0.25, 0.0, false), Verdict::Unchanged);
+        assert_eq!(verdict(-0.2, -0.3, -0.1, 0.05, 0.0, false), Verdict::Improved);
+        // The held-out case: p99 +23.9 % with interval [+6.8 %, +37.0 %], one run each (floor
+        // 30 %): not "unchanged", but below what one run can decide.
+        assert_eq!(verdict(0.239, 0.068, 0.370, 0.05, 0.30, false), Verdict::BelowNoiseFloor);
+        assert_eq!(verdict(0.239, 0.068, 0.370, 0.30, 0.30, false), Verdict::Unchanged);
+        assert_eq!(verdict(0.35, 0.2, 0.5, 0.05, 0.30, false), Verdict::Regressed);
     }
 
     /// Over repeated comparisons of samples from one distribution, the share flagged as
@@ -439,7 +485,7 @@ mod tests {
         for t in 0..trials {
             let (a, b) = (lognormal(100 + t, 2000, 10e6), lognormal(1000 + t, 2000, 10e6));
             let (lo, hi) = bootstrap(&a, &b, &|c: &[(u64, u64)]| quantile(c, 0.5), t, 200);
-            if verdict((lo + hi) / 2.0, lo, hi, 0.0, false) == Verdict::Regressed {
+            if verdict((lo + hi) / 2.0, lo, hi, 0.0, 0.0, false) == Verdict::Regressed {
                 flagged += 1;
             }
         }

@@ -6,7 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
+
+use common::Running;
 
 use serde_json::Value;
 
@@ -39,7 +41,7 @@ fn observe(dir: &Path, mode: &str, target: &str) -> Value {
 
 /// A `benchctl run --dashboard 127.0.0.1:0` in the background; returns it with the URL it
 /// printed.
-fn start_live(scenario: &Path, out: &Path) -> (Child, String) {
+fn start_live(scenario: &Path, out: &Path) -> (Running, String) {
     let (out, scenario) = (out.to_str().unwrap(), scenario.to_str().unwrap());
     let (child, url, _, _) =
         common::start(&["run", "--dashboard", "127.0.0.1:0", "--out", out, scenario], &[], "dashboard: ");

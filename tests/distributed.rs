@@ -71,20 +71,22 @@ fn three_shards(dir: &Path) -> PathBuf {
     let out = dir.join("shards");
     let children: Vec<_> = (0..3)
         .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_benchctl"))
-                .args([
-                    "run",
-                    file.to_str().unwrap(),
-                    "--shard",
-                    &format!("{i}/3"),
-                    "--out",
-                    out.to_str().unwrap(),
-                    "-q",
-                ])
-                .args(["--run-id", "test-run"])
-                .env("NO_COLOR", "1")
-                .spawn()
-                .unwrap()
+            common::Running(
+                Command::new(env!("CARGO_BIN_EXE_benchctl"))
+                    .args([
+                        "run",
+                        file.to_str().unwrap(),
+                        "--shard",
+                        &format!("{i}/3"),
+                        "--out",
+                        out.to_str().unwrap(),
+                        "-q",
+                    ])
+                    .args(["--run-id", "test-run"])
+                    .env("NO_COLOR", "1")
+                    .spawn()
+                    .unwrap(),
+            )
         })
         .collect();
     for mut c in children {

@@ -147,14 +147,16 @@ fn interrupt_writes_a_partial_result() {
     let path = dir.path().join("long.kdl");
     std::fs::write(&path, scenario("latency \"fixed\" value=\"1ms\"", "    phase \"long\" duration=\"60s\" { drive \"w\" concurrency=2; }\n    phase \"never\" duration=\"60s\" { drive \"w\" concurrency=2; }")).unwrap();
     let out = dir.path().join("out");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_benchctl"))
+            .args(["run", "--quiet", "--out"])
+            .arg(&out)
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(2500));
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use benchctl::{exit, result};
+use benchctl::exit;
 
 use super::args::OptionError;
 use super::signals::Signals;
@@ -58,22 +58,15 @@ pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tole
         );
         return exit::INVALID_INPUT;
     }
-    let base = match baseline {
-        Some(p) => {
-            match result::read(p)
-                .map_err(|e| e.to_string())
-                .and_then(|d| history::run_of(p.display().to_string(), &d).map_err(|e| e.to_string()))
-            {
-                Ok(r) => Some((p.display().to_string(), r)),
-                Err(e) => {
-                    eprintln!("error: --baseline {}: {e}", p.display());
-                    return exit::INVALID_INPUT;
-                }
-            }
+    let base = match baseline.map(history::Baseline::read).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: --baseline {}: {e}", baseline.map(|p| p.display().to_string()).unwrap_or_default());
+            return exit::INVALID_INPUT;
         }
-        None => None,
     };
-    let found = history::load(dir, base.as_ref(), tolerance);
+    let evidence = std::sync::Arc::new(history::Evidence::default());
+    let found = history::load(dir, base.as_ref(), tolerance, &evidence);
     let listening = match bind_or_exit(addr) {
         Ok(l) => l,
         Err(code) => return code,
@@ -88,7 +81,7 @@ pub fn history_cmd(dir: &Path, addr: Option<&str>, baseline: Option<&Path>, tole
     for (f, why) in &found.skipped {
         say(format_args!("note: skipped {f}: {why}\n"));
     }
-    let server = match Server::start(listening, history::router(dir.to_path_buf(), base, tolerance)) {
+    let server = match Server::start(listening, history::router(dir.to_path_buf(), base, tolerance, evidence)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -187,7 +187,7 @@ fn comparison(doc: &ResultDoc) -> Vec<ChangeView> {
                     Verdict::Improved => "pass",
                     _ => "",
                 },
-                verdict: c.verdict.as_str().replace('_', " "),
+                verdict: c.verdict.words().to_string(),
             }
         })
         .collect()

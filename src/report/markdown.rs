@@ -194,7 +194,7 @@ fn comparison(m: &mut String, c: &Comparison) {
             pct(ch.change),
             pct(ch.ci_low),
             pct(ch.ci_high),
-            ch.verdict.as_str().replace('_', " ")
+            ch.verdict.words()
         );
     }
 }

@@ -12,6 +12,10 @@ pub enum Verdict {
     Unchanged,
     /// Not significant: the interval includes no change.
     WithinNoise,
+    /// One run on each side: significant and beyond the tolerance, but within the noise floor
+    /// that run-to-run drift needs, so the within-run evidence cannot decide it: repetitions
+    /// (`--repeat`) can.
+    BelowNoiseFloor,
     /// One side has no data.
     Missing,
     /// The runs' host findings differ (see `Comparison::not_comparable`).
@@ -19,6 +23,19 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict as people read it (terminal, HTML, Markdown).
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Improved => "improved",
+            Verdict::Regressed => "REGRESSED",
+            Verdict::Unchanged => "unchanged",
+            Verdict::WithinNoise => "within noise",
+            Verdict::BelowNoiseFloor => "below the single-run noise floor (--repeat decides)",
+            Verdict::Missing => "missing",
+            Verdict::NotComparable => "not comparable",
+        }
+    }
+
     /// The verdict as the result writes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -26,6 +43,7 @@ impl Verdict {
             Verdict::Regressed => "regressed",
             Verdict::Unchanged => "unchanged",
             Verdict::WithinNoise => "within_noise",
+            Verdict::BelowNoiseFloor => "below_noise_floor",
             Verdict::Missing => "missing",
             Verdict::NotComparable => "not_comparable",
         }

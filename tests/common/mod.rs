@@ -70,6 +70,32 @@ pub fn fetched_model(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// A child process that is killed and reaped when the guard is dropped, so a test that
+/// fails (panics) never leaves its server running after the suite.
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts benchctl with `args` (stderr read on a thread to its end, so the process never
 /// meets a closed pipe); waits for the line starting with `prefix` and returns the
 /// child, the URL on that line, every stderr line so far and a receiver for the rest.
@@ -77,7 +103,7 @@ pub fn start(
     args: &[&str],
     envs: &[(&str, &str)],
     prefix: &str,
-) -> (std::process::Child, String, String, std::sync::mpsc::Receiver<String>) {
+) -> (Running, String, String, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchctl"));
@@ -85,7 +111,7 @@ pub fn start(
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = Running(cmd.spawn().unwrap());
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -482,7 +482,7 @@ var Benchctl = (function () {
       var series = Object.keys(names).filter(function (w) { return !ui.workload || w.indexOf(ui.workload) >= 0; }).map(function (w) {
         var points = g.runs.map(function (i, k) { var v = h.runs[i].workloads[w] && h.runs[i].workloads[w][ui.metric]; return [k, v === undefined ? null : v * info[2]]; });
         var markers = h.markers.filter(function (mk) { return mk.workload === w && mk.metric === ui.metric && g.runs.indexOf(mk.run) >= 0; }).map(function (mk) {
-          var k = g.runs.indexOf(mk.run); return { x: k, y: points[k][1], kind: mk.kind, label: mk.message + " (" + h.runs[mk.run].file + ")" };
+          var k = g.runs.indexOf(mk.run); return { x: k, y: points[k][1], kind: mk.kind, label: mk.message + " (" + h.runs[mk.run].file + "): " + mk.rule };
         });
         return { name: w, points: points, markers: markers };
       }).filter(function (s) { return s.points.some(function (p) { return p[1] !== null; }); });
@@ -494,8 +494,8 @@ var Benchctl = (function () {
     root.appendChild(el("section", { cls: "panel" }, [el("h2", { text: "Trends" }), cards.length ? el("div", { cls: "grid" }, cards) : el("p", { cls: "sub", text: "no runs with this metric" })]));
     var marks = h.markers.filter(function (mk) { return mk.metric === ui.metric; });
     root.appendChild(el("section", { cls: "panel", id: "markers" }, [el("h2", { text: "Regressions and steps (" + marks.length + ")" }),
-      table(["kind", "run", "change", "detail"], marks.map(function (mk) {
-        return { cls: "marker-row", cells: [el("td", { cls: mk.kind === "regression" ? "fail" : "at_risk", text: mk.kind }), el("td", { text: h.runs[mk.run].file }), el("td", { text: (mk.change * 100).toFixed(1) + "%" }), el("td", { cls: "msg", text: mk.message })] };
+      table(["kind", "run", "change", "detail", "marked by"], marks.map(function (mk) {
+        return { cls: "marker-row", cells: [el("td", { cls: mk.kind === "regression" ? "fail" : "at_risk", text: mk.kind }), el("td", { text: h.runs[mk.run].file }), el("td", { text: (mk.change * 100).toFixed(1) + "%" }), el("td", { cls: "msg", text: mk.message }), el("td", { cls: "msg", text: mk.rule })] };
       }))]));
     root.appendChild(el("section", { cls: "panel" }, [el("h2", { text: "Runs" }), table(["time", "scenario", "host", "verdict", "file"], h.runs.map(function (r) {
       return [el("td", { text: r.timestamp }), el("td", { text: r.scenario }), el("td", { text: r.host }), el("td", { cls: r.verdict === "passed" ? "pass" : r.verdict === "failed" ? "fail" : "at_risk", text: r.verdict || r.status }), el("td", { text: r.file })];
