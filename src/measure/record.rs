@@ -159,6 +159,23 @@ impl Hists {
         }
     }
 
+    /// The histogram to add into for a stored distribution named `name`: the engine's, or a
+    /// declared one among `defs` (created empty when this record has none yet).
+    pub fn slot_mut(&mut self, name: &str, defs: &[&'static MetricDef]) -> Option<&mut Histogram<u64>> {
+        if let Some(m) = Metric::ALL.iter().find(|m| m.name() == name) {
+            return Some(&mut self.fixed[*m as usize]);
+        }
+        let def = *defs.iter().find(|d| d.name == name && distribution(d).is_some())?;
+        let at = match self.declared.iter().position(|(d, _)| d.name == name) {
+            Some(i) => i,
+            None => {
+                self.declared.push((def, histogram()));
+                self.declared.len() - 1
+            }
+        };
+        Some(&mut self.declared[at].1)
+    }
+
     /// The histogram of a metric by name, engine's or declared, with the divisor from its
     /// integers to base units.
     pub fn named(&self, name: &str) -> Option<(&Histogram<u64>, f64)> {

@@ -1,9 +1,9 @@
 //! `benchctl merge`: the shard files of a split run put together exactly (histograms and
 //! counters add; throughput over the union of the shards' time spans), and a fleet's
-//! results compared node by node with a robust outlier score. Files are read one at a time
-//! (as typed result documents) and folded into the accumulator, so memory follows one file
-//! and the merged data, not the number of shards. Every problem with an input names the
-//! file (exit 4).
+//! results compared node by node with a robust outlier score. Files are parsed on a few
+//! reader threads (as typed result documents) and folded into the accumulator in name order,
+//! so memory follows a few files and the merged data, not the number of shards. Every problem
+//! with an input names the file (exit 4).
 
 mod fleet;
 mod split;
@@ -62,6 +62,43 @@ pub fn read(path: &Path) -> Result<ResultDoc, MergeError> {
 /// once, and names the one that does not (the whole-run records are rebuilt, not read).
 fn read_shard(path: &Path) -> Result<ResultDoc, MergeError> {
     result::read_unverified(path).map_err(|e| read_error(path, &e))
+}
+
+/// Reads `paths` on up to four threads (parsing is most of a merge's work and each file is
+/// independent) and hands each one's result to `fold` in the order of `paths`, on this
+/// thread. Reader k takes files k, k + R, k + 2R, ... and runs at most two files ahead, so
+/// memory holds a few parsed files whatever their number. The first error from `fold` stops
+/// the readers.
+pub(crate) fn in_order<T: Send, E>(
+    paths: &[PathBuf],
+    read: impl Fn(&Path) -> T + Sync,
+    mut fold: impl FnMut(&Path, T) -> Result<(), E>,
+) -> Result<(), E> {
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4).min(paths.len().max(1));
+    if readers == 1 {
+        return paths.iter().try_for_each(|p| fold(p, read(p)));
+    }
+    std::thread::scope(|scope| {
+        let read = &read;
+        let inboxes: Vec<std::sync::mpsc::Receiver<T>> = (0..readers)
+            .map(|k| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                scope.spawn(move || {
+                    for p in paths.iter().skip(k).step_by(readers) {
+                        if tx.send(read(p)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for (i, p) in paths.iter().enumerate() {
+            let parsed = inboxes[i % readers].recv().expect("each reader sends one result per file it takes");
+            fold(p, parsed)?;
+        }
+        Ok(())
+    })
 }
 
 /// A read error as a merge names it.

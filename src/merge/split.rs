@@ -62,27 +62,43 @@ pub(super) fn add_window(a: &mut WindowSummary, b: &WindowSummary) {
     }
 }
 
-/// Every histogram was recorded with benchctl's settings (3 significant digits), so adding
-/// them bucket by bucket is exact.
-fn check_record(path: &Path, h: &Hists, r: &WorkloadDoc, phase: &str, workload: &str) -> Result<(), MergeError> {
-    for m in h.all() {
-        if m.hist.sigfig() != crate::stats::SIGFIGS {
-            return Err(err(path, format!(
-                "histogram `{}` of `{workload}` in phase `{phase}` has {} significant digits, not {}: histograms of different precision cannot be added exactly",
-                m.name,
-                m.hist.sigfig(),
-                crate::stats::SIGFIGS
-            )));
+/// Adds a record's stored histograms into `into`, bucket by bucket from their encodings
+/// (`stats::sparse`: no histogram is built only to be summed). Every histogram was recorded
+/// with benchctl's settings (3 significant digits), so the sum is exact; one of another
+/// precision, or one that does not decode or holds no samples, is named.
+fn add_stored(into: &mut Hists, r: &WorkloadDoc, path: &Path, phase: &str, workload: &str) -> Result<(), MergeError> {
+    let defs = r.declared_defs();
+    for (name, stored) in &r.histograms {
+        let damaged =
+            |why: &str| err(path, format!("damaged: histogram `{name}` of `{workload}` in phase `{phase}`: {why}"));
+        let Some(slot) = into.slot_mut(name, &defs) else {
+            return Err(damaged("not a distribution of this workload's kind"));
+        };
+        match crate::stats::sparse(&stored.data) {
+            Ok(Some(buckets)) if buckets.is_empty() => return Err(damaged("no samples")),
+            Ok(Some(buckets)) => {
+                for (value, n) in buckets {
+                    slot.record_n(value, n).map_err(|_| damaged("a value out of range"))?;
+                }
+            }
+            Ok(None) => {
+                let h = crate::stats::decode(&stored.data).map_err(|e| damaged(&e.to_string()))?;
+                if h.sigfig() != crate::stats::SIGFIGS {
+                    return Err(err(path, format!(
+                        "histogram `{name}` of `{workload}` in phase `{phase}` has {} significant digits, not {}: histograms of different precision cannot be added exactly",
+                        h.sigfig(),
+                        crate::stats::SIGFIGS
+                    )));
+                }
+                if h.is_empty() {
+                    return Err(damaged("no samples"));
+                }
+                slot.add(&h).map_err(|_| damaged("a value out of range"))?;
+            }
+            Err(e) => return Err(damaged(&e.to_string())),
         }
     }
-    // Stored histograms have samples: one that reads back as none is damaged.
-    match r.histograms.iter().find(|(name, _)| h.named(name).is_none_or(|(hist, _)| hist.is_empty())) {
-        Some((name, stored)) => {
-            let why = crate::stats::decode(&stored.data).err().map_or("no samples".into(), |e| e.to_string());
-            Err(err(path, format!("damaged: histogram `{name}` of `{workload}` in phase `{phase}`: {why}")))
-        }
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// One shard's row of the merged result's `merge.shards`, while it is read.
@@ -199,8 +215,7 @@ impl Fold {
                 acc.host = p.host.clone();
             }
             for (w, r) in &p.workloads {
-                let (h, c, _) = r.record();
-                check_record(path, &h, r, &p.name, w)?;
+                let c = r.counters();
                 if p.role == PhaseRole::Measure {
                     row.requests += c.requests;
                     row.sent += c.sent;
@@ -215,7 +230,7 @@ impl Fold {
                     counters: Counters::default(),
                     windows: vec![],
                 });
-                wa.hists.add(&h);
+                add_stored(&mut wa.hists, r, path, &p.name, w)?;
                 wa.counters.add(&c);
                 for (i, win) in r.series.iter().enumerate() {
                     match wa.windows.get_mut(i) {
@@ -255,8 +270,7 @@ impl Fold {
         self.systems.push(ShardSystem { shard: index, system_info: std::mem::take(&mut doc.system_info) });
     }
 
-    fn shard(&mut self, path: &Path, expect: u64) -> Result<(), MergeError> {
-        let mut doc = super::read_shard(path)?;
+    fn shard(&mut self, path: &Path, mut doc: ResultDoc, expect: u64) -> Result<(), MergeError> {
         let Some(s) = doc.shard.take() else {
             return Err(err(path, "not a shard file (no `shard` section): a shard is written by `benchctl run --shard I/N`; keep other results out of the folder"));
         };
@@ -281,9 +295,7 @@ impl Fold {
 /// Merges the shard files of one split run into one result document (not yet evaluated).
 pub fn split(paths: &[PathBuf], expect: u64, allow_missing: u64) -> Result<ResultDoc, MergeError> {
     let mut fold = Fold::default();
-    for path in paths {
-        fold.shard(path, expect)?;
-    }
+    super::in_order(paths, super::read_shard, |path, doc| fold.shard(path, doc?, expect))?;
     let Some((_, mut out, first_shard)) = fold.first.take() else {
         return Err(MergeError {
             file: None,

@@ -367,26 +367,35 @@ impl WorkloadDoc {
                 h.set(m, hist);
             }
         }
-        let declared: Vec<&'static MetricDef> = w
-            .kind()
-            .map(|k| metrics::workload_metrics(k, true).into_iter().filter(|m| m.per_request.is_some()).collect())
-            .unwrap_or_default();
-        let mut sums = std::collections::BTreeMap::new();
-        for def in declared {
-            match def.per_request {
-                Some(PerRequest::Sum) => {
-                    if let Some(n) = w.declared.get(def.name) {
-                        sums.insert(def.name, *n);
-                    }
-                }
-                _ => {
-                    if let Some(hist) = w.histogram(def.name) {
-                        h.set_declared(def, hist);
-                    }
+        for def in w.declared_defs() {
+            if !matches!(def.per_request, Some(PerRequest::Sum)) {
+                if let Some(hist) = w.histogram(def.name) {
+                    h.set_declared(def, hist);
                 }
             }
         }
-        let c = Counters {
+        (h, w.counters(), w.duration_s)
+    }
+
+    /// The per-request measures the record's kind declares.
+    pub fn declared_defs(&self) -> Vec<&'static MetricDef> {
+        self.kind()
+            .map(|k| metrics::workload_metrics(k, true).into_iter().filter(|m| m.per_request.is_some()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The record's counters (the declared sums among them).
+    pub fn counters(&self) -> Counters {
+        let w = self;
+        let mut sums = std::collections::BTreeMap::new();
+        for def in w.declared_defs() {
+            if matches!(def.per_request, Some(PerRequest::Sum)) {
+                if let Some(n) = w.declared.get(def.name) {
+                    sums.insert(def.name, *n);
+                }
+            }
+        }
+        Counters {
             requests: w.requests,
             errors: w.errors,
             errors_by_kind: w.errors_by_kind.clone(),
@@ -400,7 +409,6 @@ impl WorkloadDoc {
             prefill_ns: (w.prefill_s.unwrap_or(0.0) * 1e9) as u64,
             good: w.good_requests,
             declared: sums,
-        };
-        (h, c, w.duration_s)
+        }
     }
 }
