@@ -36,6 +36,9 @@ enum Mode {
     /// them: HELP and TYPE lines, `_total` counters with `_created`, labelled series, and
     /// histograms) counting the completions it served.
     Vllm,
+    /// As `Timed`, with REASONING reasoning chunks from FIRST on before the content, GAP
+    /// apart (vLLM's current `delta.reasoning` on even requests, `reasoning_content` on odd).
+    Reasoning,
 }
 
 /// vLLM's exposition for `served` completions, each with PROMPT_TOKENS in, USAGE_TOKENS
@@ -92,6 +95,7 @@ fn vllm_metrics(served: u64) -> String {
 const FIRST: Duration = Duration::from_millis(30);
 const GAP: Duration = Duration::from_millis(10);
 const CONTENT: u32 = 8;
+const REASONING: u32 = 3;
 const USAGE_TOKENS: u64 = 10;
 const PROMPT_TOKENS: u64 = 7;
 
@@ -240,8 +244,15 @@ async fn connection(
         }
         start_stream(w).await?;
         event(w, &role()).await?;
-        for k in 0..CONTENT {
+        let thoughts = if mode == Mode::Reasoning { REASONING } else { 0 };
+        let field = if n % 2 == 0 { "reasoning" } else { "reasoning_content" };
+        for k in 0..thoughts {
             tokio::time::sleep_until((started + FIRST + GAP * k).into()).await;
+            event(w, &format!(r#"{{"choices":[{{"index":0,"delta":{{"{field}":" hm{k}"}},"finish_reason":null}}]}}"#))
+                .await?;
+        }
+        for k in 0..CONTENT {
+            tokio::time::sleep_until((started + FIRST + GAP * (thoughts + k)).into()).await;
             event(w, &content(&format!(" w{k}"))).await?;
         }
         event(w, r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#).await?;
@@ -373,6 +384,32 @@ fn ttft_itl_e2e_and_counts_follow_the_servers_schedule() {
     // The connection wait is recorded per request and is small once the connection is open.
     assert_eq!(w["metrics"]["connect_wait"]["count"], 15);
     assert!(ms(&doc, "connect_wait", "p50") < 5.0);
+    // No reasoning: the first answer token is the first token.
+    assert_eq!(w["metrics"]["ttfo"]["count"], 15);
+    assert!((ms(&doc, "ttfo", "p50") - ttft).abs() < 0.5, "ttfo {} against ttft {ttft}", ms(&doc, "ttfo", "p50"));
+    assert!(w["metrics"]["reasoning_time"].is_null(), "{}", w["metrics"]["reasoning_time"]);
+}
+
+/// A reasoning model's stream: TTFT is its first output (reasoning), TTFO its first answer
+/// token, and the reasoning time lies between; both of vLLM's field names are read.
+#[test]
+fn a_reasoning_stream_is_timed_to_its_first_answer_token() {
+    let server = serve(Mode::Reasoning);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, doc) = run(dir.path(), &scenario(server.port, "", "concurrency=1 requests=10"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    let first = FIRST.as_secs_f64() * 1e3;
+    let answer = first + (GAP * REASONING).as_secs_f64() * 1e3;
+    let (ttft, ttfo, thought) = (ms(&doc, "ttft", "p50"), ms(&doc, "ttfo", "p50"), ms(&doc, "reasoning_time", "p50"));
+    assert!(ttft >= first && ttft < first + 8.0, "ttft p50 {ttft:.2} ms, first reasoning at {first} ms");
+    assert!(ttfo >= answer && ttfo < answer + 8.0, "ttfo p50 {ttfo:.2} ms, first answer at {answer} ms");
+    let gap = answer - first;
+    assert!((thought - gap).abs() < 3.0, "reasoning_time p50 {thought:.2} ms, scheduled {gap} ms");
+    assert_eq!(w["metrics"]["ttfo"]["count"], 10);
+    assert_eq!(w["metrics"]["reasoning_time"]["count"], 10);
+    // The usage has no reasoning details: reasoning-only chunks are counted, three a request.
+    assert_eq!(w["reasoning_tokens"], 10 * REASONING as u64, "{w:#}");
 }
 
 /// A server without a Prometheus endpoint (404) is recorded as such, and the run goes on.

@@ -157,13 +157,32 @@ pub const INFERENCE: &[MetricDef] = &[
 
 /// Time from a request's start to a connection ready to send it on: the wait for a free
 /// pooled connection, plus TCP connect and TLS when a new one is opened.
-pub const CONNECT_WAIT: MetricDef = dist(
+pub const CONNECT_WAIT: MetricDef = measured_duration(
     "connect_wait",
-    Unit::Duration,
     "request start -> a connection ready to send on (waiting for a free one of `connections`, then TCP connect and TLS when a new one is opened); part of latency, TTFT and E2E",
 )
-.per_request(PerRequest::Distribution { scale: 1e9, recorded_unit: "ns", unit: "s" })
 .advise("requests waited for a connection: raise `connections`, or check the server's accept backlog and the network");
+/// A duration a workload measures per request, recorded in nanoseconds, reported in seconds.
+const fn measured_duration(name: &'static str, definition: &'static str) -> MetricDef {
+    dist(name, Unit::Duration, definition).per_request(PerRequest::Distribution {
+        scale: 1e9,
+        recorded_unit: "ns",
+        unit: "s",
+    })
+}
+/// Time to the first answer token (AIPerf's TTFO): the first streamed chunk with content,
+/// reasoning skipped; `ttft` counts the first output of any kind.
+pub const TTFO: MetricDef = measured_duration(
+    "ttfo",
+    "first streamed chunk carrying answer content (delta.content or text; reasoning-only chunks do not count) - intended start, of requests that streamed content; equals ttft when the model does not reason",
+)
+.advise("the answer starts late: shorten the reasoning (a reasoning budget or effort setting), or lower the load");
+/// How long a request reasoned before its answer began.
+pub const REASONING_TIME: MetricDef = measured_duration(
+    "reasoning_time",
+    "first answer chunk - first reasoning chunk, of streamed requests that reasoned before answering (ttfo - ttft for them)",
+)
+.advise("the model reasons long before answering: set a reasoning budget or effort, or use a model that reasons less");
 /// Reasoning tokens (`delta.reasoning_content` / `reasoning`), counted apart from content.
 pub const REASONING_TOKENS: MetricDef =
     counter("reasoning_tokens", "reasoning tokens received (usage's completion_tokens_details.reasoning_tokens, else reasoning chunks counted by the tokenizer or one per chunk); included in output_tokens")
@@ -201,6 +220,8 @@ pub const ENDPOINT_TOKENS: &[MetricDef] = &[
     REASONING_TOKENS,
     TOKEN_MISMATCH,
     SHORT_OUTPUTS,
+    TTFO,
+    REASONING_TIME,
 ];
 
 /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored exactly

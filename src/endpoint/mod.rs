@@ -22,7 +22,9 @@ use hyper::body::Body as _;
 use serde_json::json;
 use tokenizers::Tokenizer;
 
-use crate::dsl::metrics::{MetricDef, CONNECT_WAIT, REASONING_TOKENS, SHORT_OUTPUTS, TOKEN_MISMATCH};
+use crate::dsl::metrics::{
+    MetricDef, CONNECT_WAIT, REASONING_TIME, REASONING_TOKENS, SHORT_OUTPUTS, TOKEN_MISMATCH, TTFO,
+};
 use crate::dsl::model::{
     MismatchAction, Openai, OpenaiApi, Prompt as PromptSpec, PromptPrefix, TokenDist, TokenizerSource,
 };
@@ -33,11 +35,14 @@ use client::{Pool, Target};
 use protocol::{Params, Piece, PieceError};
 
 /// The declared measures, in the order `Events::measure` indexes them.
-const MEASURES: &[&MetricDef] = &[&CONNECT_WAIT, &REASONING_TOKENS, &TOKEN_MISMATCH, &SHORT_OUTPUTS];
+const MEASURES: &[&MetricDef] =
+    &[&CONNECT_WAIT, &REASONING_TOKENS, &TOKEN_MISMATCH, &SHORT_OUTPUTS, &TTFO, &REASONING_TIME];
 const M_CONNECT: usize = 0;
 const M_REASONING: usize = 1;
 const M_MISMATCH: usize = 2;
 const M_SHORT: usize = 3;
+const M_TTFO: usize = 4;
+const M_REASONING_TIME: usize = 5;
 
 /// The default per-request timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -460,6 +465,12 @@ impl OpenaiWorkload {
         if reasoning > 0 {
             events.measure(M_REASONING, reasoning as f64);
         }
+        if let Some(answer) = got.first_answer {
+            events.measure_since_start(M_TTFO, answer);
+            if let Some(thought) = got.first_reasoning.filter(|&t| t < answer) {
+                events.measure(M_REASONING_TIME, (answer - thought).as_secs_f64());
+            }
+        }
         let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         tally.succeeded += 1;
         *tally.sources.entry(source).or_default() += 1;
@@ -517,6 +528,10 @@ struct Received {
     skipped: u64,
     finish: Option<String>,
     usage: Option<protocol::Usage>,
+    /// When the first chunk with answer content arrived, and the first with reasoning
+    /// (streams only).
+    first_answer: Option<Instant>,
+    first_reasoning: Option<Instant>,
 }
 
 impl Received {
@@ -547,6 +562,12 @@ impl Received {
             }
             if let Some(t) = at {
                 events.outputs.push(t);
+                if !p.content.is_empty() {
+                    self.first_answer.get_or_insert(t);
+                }
+                if !p.reasoning.is_empty() {
+                    self.first_reasoning.get_or_insert(t);
+                }
             }
         } else {
             self.skipped += 1;

@@ -111,6 +111,9 @@ async fn execute(ctx: &DriveCtx, shard: usize, rng: &mut Rng, events: &mut Event
         _ = ctx.recorder.abandoned() => return,
     };
     let finished = Instant::now();
+    for &(i, at) in &events.since_start {
+        events.measured.push((i, at.saturating_duration_since(intended).as_secs_f64()));
+    }
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.kind()),

@@ -33,6 +33,9 @@ pub struct Events {
     /// Values of the workload's declared per-request measures: (index into
     /// [`Workload::measures`], value in base units).
     pub measured: Vec<(usize, f64)>,
+    /// Declared durations that count from the request's intended start (as `ttft` does),
+    /// which only the engine knows: (index into [`Workload::measures`], the instant).
+    pub since_start: Vec<(usize, Instant)>,
 }
 
 impl Events {
@@ -47,7 +50,14 @@ impl Events {
         self.measured.push((index, value));
     }
 
+    /// Reports a declared duration that ends at `at` and starts at the request's intended
+    /// start (the engine turns it into seconds before recording).
+    pub fn measure_since_start(&mut self, index: usize, at: Instant) {
+        self.since_start.push((index, at));
+    }
+
     pub fn clear(&mut self) {
+        self.since_start.clear();
         self.outputs.clear();
         self.input_tokens = 0;
         self.prefill = None;
