@@ -412,6 +412,31 @@ fn a_reasoning_stream_is_timed_to_its_first_answer_token() {
     assert_eq!(w["reasoning_tokens"], 10 * REASONING as u64, "{w:#}");
 }
 
+/// A pool of 3 shared prefixes of 20 words: every request after the first of its prefix
+/// would find the prefix in an unbounded cache, so the implied cached tokens are 20 x (12
+/// requests - prefixes sent), shown beside the server's own hit rate.
+#[test]
+fn a_prefix_pool_reports_the_cache_hits_it_implies() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, doc) = run(
+        dir.path(),
+        &scenario(server.port, "        prefix \"pool\" count=3 tokens=20", "concurrency=1 requests=12"),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    let rows = w["facts"]["rows"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["label"] == "prefix cache (implied)").unwrap_or_else(|| panic!("{rows:#?}"));
+    let text = row["text"].as_str().unwrap();
+    let sent: u64 = text.split(" of 3 prefixes sent").next().unwrap().rsplit("; ").next().unwrap().parse().unwrap();
+    assert!((1..=3).contains(&sent), "{text}");
+    assert_eq!(w["cached_prefix_tokens"], 20 * (12 - sent), "{text}");
+    // The server's usage counts PROMPT_TOKENS a request: the rate is over those.
+    let rate = 20.0 * (12 - sent) as f64 / (12 * PROMPT_TOKENS) as f64 * 100.0;
+    assert!(text.starts_with(&format!("an unbounded prefix cache would hold {rate:.1} %")), "{text}");
+}
+
 /// A server without a Prometheus endpoint (404) is recorded as such, and the run goes on.
 #[test]
 fn a_server_without_metrics_is_recorded_and_the_run_passes() {

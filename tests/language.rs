@@ -227,6 +227,29 @@ fn search_mistakes_are_pointed_at() {
     }
 }
 
+/// A prefix pool's mistakes point at the value to fix.
+#[test]
+fn prefix_pool_mistakes_are_pointed_at() {
+    for (prefix, code, at) in [
+        ("prefix \"pool\" count=0 tokens=64", "out-of-range", "0"),
+        ("prefix \"pool\" count=4 tokens=0", "out-of-range", "0"),
+        ("prefix \"pool\" tokens=64", "missing-property", "prefix"),
+        ("prefix \"pools\" count=4 tokens=64", "unknown-value", "\"pools\""),
+    ] {
+        let src = format!(
+            "scenario \"p\" {{\n    workload \"llm\" kind=\"openai\" {{\n        endpoint \"http://127.0.0.1:9/v1\" model=\"m\"\n        {prefix}\n    }}\n    phase \"p\" duration=\"1s\" {{ drive \"llm\" concurrency=1; }}\n}}\n"
+        );
+        let c = check_text(&src, &[]);
+        let d = c
+            .diagnostics
+            .iter()
+            .find(|d| d.code.as_str() == code)
+            .unwrap_or_else(|| panic!("{prefix}: {:?}", c.diagnostics));
+        let l = &d.labels[0];
+        assert_eq!(&src[l.span.start..l.span.end()], at, "{prefix}");
+    }
+}
+
 #[test]
 fn condition_spans_point_inside_the_string() {
     let text = wrap("    phase \"limit\" { search \"svc\" rate=\"1/s..5/s\" until=\"ttft.p95 > 50parsecs\"; }");

@@ -183,6 +183,12 @@ pub const REASONING_TIME: MetricDef = measured_duration(
     "first answer chunk - first reasoning chunk, of streamed requests that reasoned before answering (ttfo - ttft for them)",
 )
 .advise("the model reasons long before answering: set a reasoning budget or effort, or use a model that reasons less");
+/// Prompt tokens a prefix cache of unbounded size would already hold.
+pub const CACHED_PREFIX_TOKENS: MetricDef = counter(
+    "cached_prefix_tokens",
+    "prompt tokens an unbounded prefix cache would already hold when the request is sent: the shared prefix (`prefix \"shared\"` or `\"pool\"`) of a successful request whose prefix an earlier request carried; over input_tokens it is the implied prefix hit rate",
+)
+.per_request(PerRequest::Sum);
 /// Reasoning tokens (`delta.reasoning_content` / `reasoning`), counted apart from content.
 pub const REASONING_TOKENS: MetricDef =
     counter("reasoning_tokens", "reasoning tokens received (usage's completion_tokens_details.reasoning_tokens, else reasoning chunks counted by the tokenizer or one per chunk); included in output_tokens")
@@ -222,6 +228,7 @@ pub const ENDPOINT_TOKENS: &[MetricDef] = &[
     SHORT_OUTPUTS,
     TTFO,
     REASONING_TIME,
+    CACHED_PREFIX_TOKENS,
 ];
 
 /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored exactly

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod protocol;
+mod received;
 pub mod sse;
 pub mod text;
 
@@ -23,7 +24,8 @@ use serde_json::json;
 use tokenizers::Tokenizer;
 
 use crate::dsl::metrics::{
-    MetricDef, CONNECT_WAIT, REASONING_TIME, REASONING_TOKENS, SHORT_OUTPUTS, TOKEN_MISMATCH, TTFO,
+    MetricDef, CACHED_PREFIX_TOKENS, CONNECT_WAIT, REASONING_TIME, REASONING_TOKENS, SHORT_OUTPUTS, TOKEN_MISMATCH,
+    TTFO,
 };
 use crate::dsl::model::{
     MismatchAction, Openai, OpenaiApi, Prompt as PromptSpec, PromptPrefix, TokenDist, TokenizerSource,
@@ -32,17 +34,19 @@ use crate::workload::facts::{Check, Table};
 use crate::workload::setup::{ready, Prepared, SetupContext, SetupError};
 use crate::workload::{BoxFuture, Call, Facts, RequestError, Slo, Workload, YieldOnce};
 use client::{Pool, Target};
-use protocol::{Params, Piece, PieceError};
+use protocol::Params;
+use received::{piece_error, Received};
 
 /// The declared measures, in the order `Events::measure` indexes them.
 const MEASURES: &[&MetricDef] =
-    &[&CONNECT_WAIT, &REASONING_TOKENS, &TOKEN_MISMATCH, &SHORT_OUTPUTS, &TTFO, &REASONING_TIME];
+    &[&CONNECT_WAIT, &REASONING_TOKENS, &TOKEN_MISMATCH, &SHORT_OUTPUTS, &TTFO, &REASONING_TIME, &CACHED_PREFIX_TOKENS];
 const M_CONNECT: usize = 0;
 const M_REASONING: usize = 1;
 const M_MISMATCH: usize = 2;
 const M_SHORT: usize = 3;
 const M_TTFO: usize = 4;
 const M_REASONING_TIME: usize = 5;
+const M_CACHED_PREFIX: usize = 6;
 
 /// The default per-request timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -86,6 +90,10 @@ struct Tally {
     /// Requests sent again on a new connection because the server had closed the
     /// kept-alive one they were written on (never counted as errors).
     retried: u64,
+    /// Of the successful requests: prompt tokens, and those an unbounded prefix cache
+    /// would already hold (see `cached_prefix_tokens`).
+    prompt_tokens: u64,
+    cached_prefix_tokens: u64,
 }
 
 pub struct OpenaiWorkload {
@@ -103,6 +111,10 @@ pub struct OpenaiWorkload {
     prompt_label: String,
     tally: Mutex<Tally>,
     seen_h2: AtomicU64,
+    /// Per shared prefix, whether a request has carried it yet; and its length in tokens
+    /// (exact with a tokenizer, else words).
+    prefix_sent: Vec<std::sync::atomic::AtomicBool>,
+    prefix_tokens: u64,
 }
 
 /// Prepares the workload: parses the URL, reads the API key and the tokenizer, and asks
@@ -279,6 +291,9 @@ impl OpenaiWorkload {
         let prompt_label = match spec.prefix.value {
             PromptPrefix::Unique => format!("{prompt_label}; each begins differently (prefix caches miss)"),
             PromptPrefix::Shared { tokens } => format!("{prompt_label}, after a shared prefix of {tokens} tokens"),
+            PromptPrefix::Pool { count, tokens } => {
+                format!("{prompt_label}, after one of {count} shared prefixes of {tokens} tokens (drawn uniformly)")
+            }
             PromptPrefix::AsDrawn => format!("{prompt_label}; sent as drawn"),
         };
         let prompts = text::Prompts::new(source, spec.prefix.value, tokenizer.clone(), cx.seed);
@@ -306,7 +321,6 @@ impl OpenaiWorkload {
         Ok(OpenaiWorkload {
             pool: Pool::new(target, tls, limit, timeout.min(Duration::from_secs(30))),
             params,
-            prompts,
             tokenizer,
             tokenizer_label,
             headers,
@@ -318,12 +332,40 @@ impl OpenaiWorkload {
             prompt_label,
             tally: Mutex::new(Tally::default()),
             seen_h2: AtomicU64::new(0),
+            prefix_sent: (0..prompts.prefixes()).map(|_| Default::default()).collect(),
+            prefix_tokens: match spec.prefix.value {
+                PromptPrefix::Shared { tokens } | PromptPrefix::Pool { tokens, .. } => tokens,
+                _ => 0,
+            },
+            prompts,
         })
+    }
+
+    /// The hit rate an unbounded prefix cache would reach, when prompts share prefixes.
+    fn prefix_row(&self, f: &mut Facts, t: &Tally) {
+        if self.prefix_sent.is_empty() {
+            return;
+        }
+        let used = self.prefix_sent.iter().filter(|s| s.load(Ordering::Relaxed)).count();
+        let rate = if t.prompt_tokens > 0 { t.cached_prefix_tokens as f64 / t.prompt_tokens as f64 } else { 0.0 };
+        f.row(
+            "prefix cache (implied)",
+            format!(
+                "an unbounded prefix cache would hold {:.1} % of the prompt tokens of the successful requests ({} of {}; {used} of {} prefixes sent): compare the server's `prefix_cache_hit_rate`",
+                rate * 100.0,
+                t.cached_prefix_tokens,
+                t.prompt_tokens,
+                self.prefix_sent.len()
+            ),
+        );
     }
 
     /// One request, from the first byte sent to the end of the response.
     async fn request(&self, call: Call<'_>) -> Result<(), RequestError> {
         let prompt = self.prompts.draw(call.rng);
+        // Whether an earlier request carried this prompt's prefix: then an unbounded prefix
+        // cache holds it (counted when the request succeeds).
+        let cached = prompt.prefix.is_some_and(|i| self.prefix_sent[i].swap(true, Ordering::Relaxed));
         let events = call.events;
         let started = Instant::now();
         let mut lease = self.pool.acquire().await.map_err(|e| RequestError::backend("connect", e.to_string()))?;
@@ -382,7 +424,14 @@ impl OpenaiWorkload {
         if ended {
             lease.release();
         }
-        self.account(&prompt, got, events)
+        self.account(&prompt, got, events)?;
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        tally.prompt_tokens += events.input_tokens;
+        if cached {
+            tally.cached_prefix_tokens += self.prefix_tokens;
+            events.measure(M_CACHED_PREFIX, self.prefix_tokens as f64);
+        }
+        Ok(())
     }
 
     /// Reads a streamed (SSE) body to its end; returns whether the connection can be kept
@@ -507,79 +556,6 @@ impl OpenaiWorkload {
             }
         }
         Ok(())
-    }
-}
-
-fn piece_error(e: PieceError) -> RequestError {
-    match e {
-        PieceError::Malformed(m) => RequestError::backend("malformed_sse", m),
-        PieceError::Server(m) => RequestError::backend("server_error", m),
-    }
-}
-
-/// What a response brought, chunk by chunk.
-#[derive(Default)]
-struct Received {
-    content: String,
-    reasoning: String,
-    /// Chunks carrying output, and of those, the ones with reasoning only.
-    chunks: u64,
-    reasoning_chunks: u64,
-    skipped: u64,
-    finish: Option<String>,
-    usage: Option<protocol::Usage>,
-    /// When the first chunk with answer content arrived, and the first with reasoning
-    /// (streams only).
-    first_answer: Option<Instant>,
-    first_reasoning: Option<Instant>,
-}
-
-impl Received {
-    /// Takes the SSE events of one read, whose bytes arrived at `at`; true once `[DONE]`
-    /// is read (anything after it is ignored).
-    fn take_events(
-        &mut self,
-        api: OpenaiApi,
-        evs: impl Iterator<Item = String>,
-        at: Instant,
-        events: &mut crate::workload::Events,
-    ) -> Result<bool, RequestError> {
-        for ev in evs {
-            if ev.trim() == "[DONE]" {
-                return Ok(true);
-            }
-            self.take(protocol::chunk(api, &ev).map_err(piece_error)?, Some(at), events);
-        }
-        Ok(false)
-    }
-
-    /// Takes one piece; `at` is when its bytes arrived (streams only).
-    fn take(&mut self, p: Piece, at: Option<Instant>, events: &mut crate::workload::Events) {
-        if p.has_output() {
-            self.chunks += 1;
-            if p.content.is_empty() {
-                self.reasoning_chunks += 1;
-            }
-            if let Some(t) = at {
-                events.outputs.push(t);
-                if !p.content.is_empty() {
-                    self.first_answer.get_or_insert(t);
-                }
-                if !p.reasoning.is_empty() {
-                    self.first_reasoning.get_or_insert(t);
-                }
-            }
-        } else {
-            self.skipped += 1;
-        }
-        self.content += &p.content;
-        self.reasoning += &p.reasoning;
-        if p.finish.is_some() {
-            self.finish = p.finish;
-        }
-        if p.usage.is_some() {
-            self.usage = p.usage;
-        }
     }
 }
 
@@ -749,6 +725,7 @@ impl Workload for OpenaiWorkload {
                 t.retried
             ),
         );
+        self.prefix_row(&mut f, &t);
         if let Some(max) = self.params.max_tokens {
             if t.short > 0 {
                 f.row(

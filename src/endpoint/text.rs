@@ -274,6 +274,8 @@ pub enum Source {
 pub struct Prompt {
     pub text: String,
     pub tokens: Option<u64>,
+    /// Which shared prefix it begins with (`shared`: 0; `pool`: its index).
+    pub prefix: Option<usize>,
 }
 
 /// Makes each request's prompt.
@@ -281,18 +283,36 @@ pub struct Prompts {
     source: Source,
     prefix: PromptPrefix,
     tokenizer: Option<Arc<Tokenizer>>,
-    /// The shared prefix's text (for `PromptPrefix::Shared`).
-    shared: String,
+    /// The shared prefixes' texts (one for `PromptPrefix::Shared`, `count` for `Pool`).
+    shared: Vec<String>,
 }
 
 impl Prompts {
     pub fn new(source: Source, prefix: PromptPrefix, tokenizer: Option<Arc<Tokenizer>>, seed: u64) -> Prompts {
-        let mut p = Prompts { source, prefix, tokenizer, shared: String::new() };
-        if let PromptPrefix::Shared { tokens } = prefix {
-            // The same words for every request of every run with this seed.
-            p.shared = p.words(tokens, &mut Rng::new(seed ^ 0x5348_4152_4544));
-        }
+        let mut p = Prompts { source, prefix, tokenizer, shared: vec![] };
+        let (count, tokens) = match prefix {
+            PromptPrefix::Shared { tokens } => (1, tokens),
+            PromptPrefix::Pool { count, tokens } => (count, tokens),
+            _ => (0, 0),
+        };
+        // The same words for every request of every run with this seed; each prefix from a
+        // stream of its own, so two prefixes share no more than a chance first word.
+        // (The first is the one `shared` has always used.)
+        let stream = |i: u64| {
+            let first = Rng::new(seed ^ 0x5348_4152_4544);
+            if i == 0 {
+                first
+            } else {
+                first.fork(i)
+            }
+        };
+        p.shared = (0..count).map(|i| p.words(tokens, &mut stream(i))).collect();
         p
+    }
+
+    /// How many shared prefixes prompts begin with (0: none).
+    pub fn prefixes(&self) -> usize {
+        self.shared.len()
     }
 
     /// The prompt of one request.
@@ -311,12 +331,17 @@ impl Prompts {
                 }
             }
         };
-        let text = match self.prefix {
-            PromptPrefix::Shared { .. } => format!("{} {body}", self.shared),
-            _ => body,
+        let prefix = match self.shared.len() {
+            0 => None,
+            1 => Some(0),
+            n => Some((rng.next_u64() % n as u64) as usize),
+        };
+        let text = match prefix {
+            Some(i) => format!("{} {body}", self.shared[i]),
+            None => body,
         };
         let tokens = self.count(&text);
-        Prompt { text, tokens }
+        Prompt { text, tokens, prefix }
     }
 
     /// Tokens in `text` by the tokenizer, when there is one.
@@ -373,6 +398,44 @@ mod tests {
         assert_eq!(head(&a), head(&b));
         assert_ne!(a, b);
         assert_eq!(a.split(' ').count(), 24);
+    }
+
+    /// A pool of 4 prefixes of 12 words: every prompt begins with one of them (the index it
+    /// reports), all four are drawn, they differ from the first word, and the rest of each
+    /// prompt is its own.
+    #[test]
+    fn a_prefix_pool_draws_every_prefix_and_reports_which() {
+        let p = Prompts::new(
+            Source::Synthetic(TokenDist::Fixed { tokens: 8 }),
+            PromptPrefix::Pool { count: 4, tokens: 12 },
+            None,
+            1,
+        );
+        assert_eq!(p.prefixes(), 4);
+        let head = |s: &str| s.split(' ').take(12).collect::<Vec<_>>().join(" ");
+        let mut rng = Rng::new(3);
+        let mut by_prefix: Vec<Vec<String>> = vec![vec![]; 4];
+        for _ in 0..100 {
+            let d = p.draw(&mut rng);
+            assert_eq!(d.text.split(' ').count(), 20);
+            by_prefix[d.prefix.unwrap()].push(d.text);
+        }
+        for (i, texts) in by_prefix.iter().enumerate() {
+            assert!(texts.len() > 10, "prefix {i} drawn {} times of 100", texts.len());
+            assert!(texts.iter().all(|t| head(t) == head(&texts[0])), "prefix {i} is not one text");
+            assert_ne!(texts[0], texts[1], "the rest of each prompt differs");
+        }
+        let firsts: std::collections::BTreeSet<String> = by_prefix.iter().map(|t| head(&t[0])).collect();
+        assert_eq!(firsts.len(), 4, "four different prefixes");
+        // `shared` is a pool of one, with the text it has always had.
+        let one = Prompts::new(
+            Source::Synthetic(TokenDist::Fixed { tokens: 8 }),
+            PromptPrefix::Shared { tokens: 12 },
+            None,
+            1,
+        );
+        let d = one.draw(&mut Rng::new(3));
+        assert_eq!((d.prefix, head(&d.text)), (Some(0), head(&by_prefix[0][0])));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum PromptPrefix {
     Unique,
     /// Every prompt begins with the same `tokens` tokens, then differs.
     Shared { tokens: u64 },
+    /// Every prompt begins with one of `count` prefixes of `tokens` tokens each (drawn
+    /// uniformly), then differs: an unbounded prefix cache hits a known share.
+    Pool { count: u64, tokens: u64 },
     /// Prompts are sent as drawn (a file's prompts repeat).
     AsDrawn,
 }
@@ -312,7 +315,8 @@ fn tokenizer_source(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<Tokenize
     (!found.is_empty()).then(|| found.swap_remove(0))
 }
 
-/// `prefix "unique"` | `prefix "shared" tokens=64` | `prefix "as-drawn"`
+/// `prefix "unique"` | `prefix "shared" tokens=64` | `prefix "pool" count=8 tokens=256` |
+/// `prefix "as-drawn"`
 fn prefix(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<PromptPrefix>> {
     let mode = r.req_arg::<String>(cx, 0, "a prefix mode", "prefix \"unique\"")?;
     let p = match mode.value.as_str() {
@@ -326,8 +330,28 @@ fn prefix(cx: &mut Ctx, r: &mut NodeReader) -> Option<Spanned<PromptPrefix>> {
             }
             PromptPrefix::Shared { tokens: t.value }
         }
+        "pool" => {
+            let c = r.req_prop::<u64>(cx, "count", "prefix \"pool\" count=8 tokens=256")?;
+            let t = r.req_prop::<u64>(cx, "tokens", "prefix \"pool\" count=8 tokens=256")?;
+            if c.value == 0 || c.value > 100_000 {
+                cx.error(
+                    Code::OutOfRange,
+                    c.span,
+                    "a prefix pool holds 1 to 100,000 prefixes",
+                    "out of range",
+                    "use a count from 1 to 100000",
+                );
+                return None;
+            }
+            if t.value == 0 {
+                cx.error(Code::OutOfRange, t.span, "a pool prefix needs at least one token", "zero", "use 1 or more");
+                return None;
+            }
+            PromptPrefix::Pool { count: c.value, tokens: t.value }
+        }
         other => {
-            let help = super::super::suggest::help_for(other, &["unique", "shared", "as-drawn"], "prefix modes");
+            let help =
+                super::super::suggest::help_for(other, &["unique", "shared", "pool", "as-drawn"], "prefix modes");
             cx.error(Code::UnknownValue, mode.span, format!("`{other}` is not a prefix mode"), "unknown mode", help);
             return None;
         }
