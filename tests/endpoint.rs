@@ -177,6 +177,20 @@ async fn connection(
         s.read_exact(&mut body).await?;
         let started = Instant::now();
         let w = s.get_mut();
+        if path.ends_with("/embeddings") {
+            // One 4-dimensional vector per input after FIRST; the usage counts a token a word.
+            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let inputs = request["input"].as_array().cloned().unwrap_or_default();
+            let words: usize = inputs.iter().map(|i| i.as_str().unwrap_or("").split_whitespace().count()).sum();
+            let data: Vec<Value> = (0..inputs.len())
+                .map(|i| serde_json::json!({ "object": "embedding", "index": i, "embedding": [0.1, -0.2, 0.3, i as f64] }))
+                .collect();
+            requests.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(FIRST).await;
+            let text = serde_json::json!({ "object": "list", "data": data, "usage": { "prompt_tokens": words, "total_tokens": words } });
+            json(w, 200, &text.to_string()).await?;
+            continue;
+        }
         if path.ends_with("/models") {
             json(w, 200, r#"{"object":"list","data":[{"id":"scripted","object":"model"}]}"#).await?;
             continue;
@@ -435,6 +449,30 @@ fn a_prefix_pool_reports_the_cache_hits_it_implies() {
     // The server's usage counts PROMPT_TOKENS a request: the rate is over those.
     let rate = 20.0 * (12 - sent) as f64 / (12 * PROMPT_TOKENS) as f64 * 100.0;
     assert!(text.starts_with(&format!("an unbounded prefix cache would hold {rate:.1} %")), "{text}");
+}
+
+/// An embeddings workload sends `batch` inputs a request and counts the vectors back:
+/// inputs and input tokens per request, the latency of the batch, the vectors' dimension.
+#[test]
+fn an_embeddings_batch_is_timed_and_counted() {
+    let server = serve(Mode::Timed);
+    let dir = tempfile::tempdir().unwrap();
+    let text = scenario(server.port, "        batch 8\n        prompt tokens=12", "concurrency=2 requests=10")
+        .replace("model=\"scripted\"", "model=\"scripted\" api=\"embeddings\"");
+    let (code, out, doc) = run(dir.path(), &text, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let w = &doc["benchmarks"]["llm"];
+    assert_eq!((w["requests"].as_u64(), w["errors"].as_u64()), (Some(10), Some(0)), "{w:#}");
+    assert_eq!(w["inputs"], 80, "8 inputs a request");
+    assert_eq!(w["input_tokens"], 80 * 12, "the server's usage: 12 words an input");
+    assert!(ms(&doc, "latency", "p50") >= FIRST.as_secs_f64() * 1e3);
+    assert!(w["metrics"]["ttft"].is_null(), "no tokens stream back");
+    let rows = w["facts"]["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["label"] == "embeddings" && r["text"] == "8 inputs a request; vectors of 4 dimensions"),
+        "{rows:#?}"
+    );
+    assert_eq!(server.requests.load(Ordering::SeqCst), 10);
 }
 
 /// A server without a Prometheus endpoint (404) is recorded as such, and the run goes on.

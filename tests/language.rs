@@ -235,6 +235,9 @@ fn prefix_pool_mistakes_are_pointed_at() {
         ("prefix \"pool\" count=4 tokens=0", "out-of-range", "0"),
         ("prefix \"pool\" tokens=64", "missing-property", "prefix"),
         ("prefix \"pools\" count=4 tokens=64", "unknown-value", "\"pools\""),
+        // A batch is for embeddings only; a batch of 0 is out of range.
+        ("batch 16", "conflicting-options", "16"),
+        ("batch 0", "out-of-range", "0"),
     ] {
         let src = format!(
             "scenario \"p\" {{\n    workload \"llm\" kind=\"openai\" {{\n        endpoint \"http://127.0.0.1:9/v1\" model=\"m\"\n        {prefix}\n    }}\n    phase \"p\" duration=\"1s\" {{ drive \"llm\" concurrency=1; }}\n}}\n"
@@ -248,6 +251,25 @@ fn prefix_pool_mistakes_are_pointed_at() {
         let l = &d.labels[0];
         assert_eq!(&src[l.span.start..l.span.end()], at, "{prefix}");
     }
+}
+
+/// An embeddings workload has no output tokens to ask for.
+#[test]
+fn embeddings_reject_an_output_length() {
+    let src = "scenario \"e\" {\n    workload \"emb\" kind=\"openai\" {\n        endpoint \"http://127.0.0.1:9/v1\" model=\"m\" api=\"embeddings\"\n        batch 8\n        output tokens=64\n    }\n    phase \"p\" duration=\"1s\" { drive \"emb\" concurrency=1; }\n}\n";
+    let c = check_text(src, &[]);
+    let d = c
+        .diagnostics
+        .iter()
+        .find(|d| d.code.as_str() == "conflicting-options")
+        .unwrap_or_else(|| panic!("{:?}", c.diagnostics));
+    assert!(d.message.contains("no output tokens"), "{}", d.message);
+    assert_eq!(
+        c.diagnostics.iter().filter(|d| d.severity == benchctl::dsl::diag::Severity::Error).count(),
+        1,
+        "{:?}",
+        c.diagnostics
+    );
 }
 
 #[test]

@@ -183,6 +183,12 @@ pub const REASONING_TIME: MetricDef = measured_duration(
     "first answer chunk - first reasoning chunk, of streamed requests that reasoned before answering (ttfo - ttft for them)",
 )
 .advise("the model reasons long before answering: set a reasoning budget or effort, or use a model that reasons less");
+/// Inputs embedded: an embeddings request's batch.
+pub const INPUTS: MetricDef = counter(
+    "inputs",
+    "inputs embedded by the successful requests of an api=\"embeddings\" workload (each request carries `batch` of them); its rate is inputs per second, and input_tokens' rate tokens per second",
+)
+.per_request(PerRequest::Sum);
 /// Prompt tokens a prefix cache of unbounded size would already hold.
 pub const CACHED_PREFIX_TOKENS: MetricDef = counter(
     "cached_prefix_tokens",
@@ -229,6 +235,7 @@ pub const ENDPOINT_TOKENS: &[MetricDef] = &[
     TTFO,
     REASONING_TIME,
     CACHED_PREFIX_TOKENS,
+    INPUTS,
 ];
 
 /// recall@k of one query, recorded in units of 1e-3: values below 2048 are stored exactly

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod protocol;
 mod received;
+mod send;
 pub mod sse;
 pub mod text;
 
@@ -24,8 +25,8 @@ use serde_json::json;
 use tokenizers::Tokenizer;
 
 use crate::dsl::metrics::{
-    MetricDef, CACHED_PREFIX_TOKENS, CONNECT_WAIT, REASONING_TIME, REASONING_TOKENS, SHORT_OUTPUTS, TOKEN_MISMATCH,
-    TTFO,
+    MetricDef, CACHED_PREFIX_TOKENS, CONNECT_WAIT, INPUTS, REASONING_TIME, REASONING_TOKENS, SHORT_OUTPUTS,
+    TOKEN_MISMATCH, TTFO,
 };
 use crate::dsl::model::{
     MismatchAction, Openai, OpenaiApi, Prompt as PromptSpec, PromptPrefix, TokenDist, TokenizerSource,
@@ -38,8 +39,16 @@ use protocol::Params;
 use received::{piece_error, Received};
 
 /// The declared measures, in the order `Events::measure` indexes them.
-const MEASURES: &[&MetricDef] =
-    &[&CONNECT_WAIT, &REASONING_TOKENS, &TOKEN_MISMATCH, &SHORT_OUTPUTS, &TTFO, &REASONING_TIME, &CACHED_PREFIX_TOKENS];
+const MEASURES: &[&MetricDef] = &[
+    &CONNECT_WAIT,
+    &REASONING_TOKENS,
+    &TOKEN_MISMATCH,
+    &SHORT_OUTPUTS,
+    &TTFO,
+    &REASONING_TIME,
+    &CACHED_PREFIX_TOKENS,
+    &INPUTS,
+];
 const M_CONNECT: usize = 0;
 const M_REASONING: usize = 1;
 const M_MISMATCH: usize = 2;
@@ -47,6 +56,7 @@ const M_SHORT: usize = 3;
 const M_TTFO: usize = 4;
 const M_REASONING_TIME: usize = 5;
 const M_CACHED_PREFIX: usize = 6;
+const M_INPUTS: usize = 7;
 
 /// The default per-request timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -94,6 +104,8 @@ struct Tally {
     /// would already hold (see `cached_prefix_tokens`).
     prompt_tokens: u64,
     cached_prefix_tokens: u64,
+    /// Embeddings: the vectors' dimension (the first response's).
+    dimension: Option<usize>,
 }
 
 pub struct OpenaiWorkload {
@@ -115,6 +127,8 @@ pub struct OpenaiWorkload {
     /// (exact with a tokenizer, else words).
     prefix_sent: Vec<std::sync::atomic::AtomicBool>,
     prefix_tokens: u64,
+    /// `api="embeddings"`: inputs per request.
+    batch: usize,
 }
 
 /// Prepares the workload: parses the URL, reads the API key and the tokenizer, and asks
@@ -177,6 +191,15 @@ fn token_check(f: &mut Facts, t: &Tally, limit: f64, action: MismatchAction) {
 
 /// A response with an error status, as a request error of its kind (`http_429`,
 /// `http_4xx`, `http_5xx`) with the start of its body.
+/// A response body read to its end.
+async fn whole(body: hyper::body::Incoming) -> Result<Bytes, RequestError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| RequestError::backend("stream_cut", format!("the response broke off: {e}")))?
+        .to_bytes())
+}
+
 fn http_error(status: hyper::StatusCode, body: &[u8]) -> RequestError {
     let kind = match status.as_u16() {
         429 => "http_429",
@@ -300,7 +323,8 @@ impl OpenaiWorkload {
         let params = Params {
             api: e.api,
             model: e.model.value.clone(),
-            stream: e.stream,
+            // An embeddings response is one JSON body.
+            stream: e.stream && e.api != OpenaiApi::Embeddings,
             max_tokens: spec.output_tokens.as_ref().map(|t| t.value),
             min_tokens: spec.min_tokens.as_ref().map(|t| t.value),
             ignore_eos: spec.ignore_eos.as_ref().map(|t| t.value),
@@ -338,6 +362,7 @@ impl OpenaiWorkload {
                 _ => 0,
             },
             prompts,
+            batch: spec.batch.as_ref().map_or(1, |b| b.value as usize),
         })
     }
 
@@ -362,62 +387,20 @@ impl OpenaiWorkload {
 
     /// One request, from the first byte sent to the end of the response.
     async fn request(&self, call: Call<'_>) -> Result<(), RequestError> {
+        if self.params.api == OpenaiApi::Embeddings {
+            return self.embed(call).await;
+        }
         let prompt = self.prompts.draw(call.rng);
         // Whether an earlier request carried this prompt's prefix: then an unbounded prefix
         // cache holds it (counted when the request succeeds).
         let cached = prompt.prefix.is_some_and(|i| self.prefix_sent[i].swap(true, Ordering::Relaxed));
         let events = call.events;
-        let started = Instant::now();
-        let mut lease = self.pool.acquire().await.map_err(|e| RequestError::backend("connect", e.to_string()))?;
-        events.measure(M_CONNECT, started.elapsed().as_secs_f64());
-        let h2 = lease.is_h2();
-        if h2 {
-            self.seen_h2.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut req = self
-            .pool
-            .request(self.params.path(), h2)
-            .header("content-type", "application/json")
-            .header("user-agent", concat!("benchctl/", env!("CARGO_PKG_VERSION")));
-        if self.params.stream {
-            req = req.header("accept", "text/event-stream");
-        }
-        for (n, v) in &self.headers {
-            req = req.header(n, v);
-        }
-        // The head and body are kept, for a retry on a new connection.
-        let body = Bytes::from(self.params.body(&prompt.text));
-        let (parts, ()) = req.body(()).map_err(|e| RequestError::backend("request", e.to_string()))?.into_parts();
-        let again =
-            |parts: &hyper::http::request::Parts| hyper::Request::from_parts(parts.clone(), Full::new(body.clone()));
-        let resp = match lease.send(again(&parts)).await {
-            Ok(r) => r,
-            // The server closed the kept-alive connection as the request went out (llama.cpp's
-            // server limits requests and idle time per connection): once more, on a new one.
-            Err(e) if lease.is_reused() && client::closed_under_request(&e) => {
-                self.tally.lock().unwrap_or_else(|e| e.into_inner()).retried += 1;
-                lease =
-                    self.pool.reconnect(lease).await.map_err(|e| RequestError::backend("connect", e.to_string()))?;
-                lease.send(again(&parts)).await.map_err(|e| RequestError::backend("connect", e.to_string()))?
-            }
-            Err(e) => return Err(RequestError::backend("connect", e.to_string())),
-        };
-        let status = resp.status();
-        let mut body = resp.into_body();
-        if !status.is_success() {
-            let text = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            return Err(http_error(status, &text));
-        }
+        let (lease, mut body) = self.send(Bytes::from(self.params.body(&prompt.text)), events).await?;
         let mut got = Received::default();
         let ended = if self.params.stream {
             self.read_stream(&mut body, &mut got, events).await?
         } else {
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| RequestError::backend("stream_cut", format!("the response broke off: {e}")))?
-                .to_bytes();
-            let piece = protocol::response(self.params.api, &bytes).map_err(piece_error)?;
+            let piece = protocol::response(self.params.api, &whole(body).await?).map_err(piece_error)?;
             got.take(piece, None, events);
             true
         };
@@ -687,6 +670,7 @@ impl Workload for OpenaiWorkload {
         let api = match self.params.api {
             OpenaiApi::Chat => "chat/completions",
             OpenaiApi::Completions => "completions",
+            OpenaiApi::Embeddings => "embeddings",
         };
         let opened = self.pool.opened.load(Ordering::Relaxed);
         let h2 = self.pool.opened_h2.load(Ordering::Relaxed);
@@ -726,6 +710,16 @@ impl Workload for OpenaiWorkload {
             ),
         );
         self.prefix_row(&mut f, &t);
+        if self.params.api == OpenaiApi::Embeddings {
+            f.row(
+                "embeddings",
+                format!(
+                    "{} inputs a request; vectors of {}",
+                    self.batch,
+                    t.dimension.map_or("no response yet".into(), |d| format!("{d} dimensions"))
+                ),
+            );
+        }
         if let Some(max) = self.params.max_tokens {
             if t.short > 0 {
                 f.row(

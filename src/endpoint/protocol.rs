@@ -1,5 +1,5 @@
-//! The OpenAI HTTP API as benchctl speaks it: request bodies for `/chat/completions` and
-//! `/completions`, and what a streamed chunk or a whole response carries.
+//! The OpenAI HTTP API as benchctl speaks it: request bodies for `/chat/completions`,
+//! `/completions` and `/embeddings`, and what a streamed chunk or a whole response carries.
 
 use serde_json::{json, Map, Value};
 
@@ -25,7 +25,20 @@ impl Params {
         match self.api {
             OpenaiApi::Chat => "/chat/completions",
             OpenaiApi::Completions => "/completions",
+            OpenaiApi::Embeddings => "/embeddings",
         }
+    }
+
+    /// The JSON body of one embeddings request: a batch of inputs, embedded as floats.
+    pub fn embeddings_body(&self, inputs: &[&str]) -> Vec<u8> {
+        let mut b = Map::new();
+        b.insert("model".into(), json!(self.model));
+        b.insert("input".into(), json!(inputs));
+        b.insert("encoding_format".into(), json!("float"));
+        for (k, v) in &self.extra {
+            b.insert(k.clone(), v.clone());
+        }
+        serde_json::to_vec(&Value::Object(b)).expect("a JSON map serialises")
     }
 
     /// The JSON body of one request.
@@ -35,6 +48,7 @@ impl Params {
         match self.api {
             OpenaiApi::Chat => b.insert("messages".into(), json!([{ "role": "user", "content": prompt }])),
             OpenaiApi::Completions => b.insert("prompt".into(), json!(prompt)),
+            OpenaiApi::Embeddings => b.insert("input".into(), json!([prompt])),
         };
         b.insert("stream".into(), json!(self.stream));
         if self.stream {
@@ -149,13 +163,53 @@ fn parse(api: OpenaiApi, v: &Value, streamed: bool) -> Result<Piece, PieceError>
                 let r = m.and_then(|m| m.get("reasoning_content").filter(|x| x.is_string()).or(m.get("reasoning")));
                 p.reasoning += text_of(r);
             }
-            OpenaiApi::Completions => p.content += text_of(c.get("text")),
+            OpenaiApi::Completions | OpenaiApi::Embeddings => p.content += text_of(c.get("text")),
         }
         if let Some(f) = c.get("finish_reason").and_then(Value::as_str) {
             p.finish = Some(f.to_string());
         }
     }
     Ok(p)
+}
+
+/// What an embeddings response carries: how many vectors, of which dimension, and the
+/// server's token counts.
+#[derive(Debug, PartialEq)]
+pub struct Embedded {
+    pub vectors: usize,
+    pub dimension: usize,
+    pub usage: Option<Usage>,
+}
+
+/// Reads an embeddings response: `data` is a list of `{ "embedding": [numbers] }`, every
+/// vector of one dimension, at least 1.
+pub fn embeddings(body: &[u8]) -> Result<Embedded, PieceError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| PieceError::Malformed(format!("not JSON ({e}): {}", clip(&String::from_utf8_lossy(body)))))?;
+    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+        let message = e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string());
+        return Err(PieceError::Server(message));
+    }
+    let Some(data) = v.get("data").and_then(Value::as_array) else {
+        return Err(PieceError::Malformed(format!("no `data` list of embeddings: {}", clip(&v.to_string()))));
+    };
+    let mut dimension = None;
+    for (i, item) in data.iter().enumerate() {
+        let vector = item.get("embedding").and_then(Value::as_array).filter(|x| x.iter().all(Value::is_number));
+        let Some(vector) = vector.filter(|x| !x.is_empty()) else {
+            return Err(PieceError::Malformed(format!("`data[{i}].embedding` is not a list of numbers")));
+        };
+        match dimension {
+            Some(d) if d != vector.len() => {
+                return Err(PieceError::Malformed(format!(
+                    "`data[{i}].embedding` has {} dimensions, the first {d}",
+                    vector.len()
+                )))
+            }
+            _ => dimension = Some(vector.len()),
+        }
+    }
+    Ok(Embedded { vectors: data.len(), dimension: dimension.unwrap_or(0), usage: usage(&v) })
 }
 
 /// At most 200 characters of a body for a message.

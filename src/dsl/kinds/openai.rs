@@ -13,7 +13,7 @@ use crate::dsl::span::Spanned;
 use crate::dsl::units::{Duration, Percent};
 use crate::keyword_enum;
 
-keyword_enum!(OpenaiApi, "endpoint API" { Chat = "chat", Completions = "completions" });
+keyword_enum!(OpenaiApi, "endpoint API" { Chat = "chat", Completions = "completions", Embeddings = "embeddings" });
 keyword_enum!(MismatchAction, "mismatch action" { Warn = "warn", Fail = "fail" });
 
 /// Where the endpoint workload's tokenizer comes from.
@@ -91,6 +91,8 @@ pub struct Openai {
     pub on_mismatch: MismatchAction,
     pub slo: Slo,
     pub metrics: MetricsNode,
+    /// `api="embeddings"`: inputs per request (1 when unset).
+    pub batch: Option<Spanned<u64>>,
 }
 
 pub const OPENAI_NODES: &[&str] = &[
@@ -107,6 +109,7 @@ pub const OPENAI_NODES: &[&str] = &[
     "token-check",
     "slo",
     "metrics",
+    "batch",
 ];
 
 pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
@@ -129,6 +132,7 @@ pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
         on_mismatch: MismatchAction::Warn,
         slo: Slo::default(),
         metrics: MetricsNode::default(),
+        batch: None,
     };
     for node in nodes {
         match node.name().value() {
@@ -210,6 +214,22 @@ pub(in crate::dsl) fn decode(cx: &mut Ctx, nodes: &[KdlNode]) -> Openai {
                 if let Some(m) = read(cx, node, metrics_node) {
                     o.metrics = m;
                 }
+            }
+            "batch" => {
+                o.batch = read(cx, node, |cx, r| {
+                    let n = r.req_arg::<u64>(cx, 0, "inputs per request", "batch 16")?;
+                    if n.value == 0 || n.value > 2048 {
+                        cx.error(
+                            Code::OutOfRange,
+                            n.span,
+                            "an embeddings batch holds 1 to 2,048 inputs",
+                            "out of range",
+                            "use a batch from 1 to 2048",
+                        );
+                        return None;
+                    }
+                    Some(n)
+                })
             }
             _ => cx.unknown_node(node, "an openai workload", OPENAI_NODES),
         }
@@ -364,6 +384,21 @@ impl KindSpec for Openai {
         if self.endpoint.is_none() {
             missing(diags, w, "an endpoint", "endpoint \"http://127.0.0.1:8000/v1\" model=\"NAME\"")
         }
+        let embeddings = self.endpoint.as_ref().is_some_and(|e| e.api == OpenaiApi::Embeddings);
+        if let (Some(b), false) = (&self.batch, embeddings) {
+            diags.push(
+                Diagnostic::error(Code::ConflictingOptions, "`batch` applies to api=\"embeddings\" only")
+                    .with_label(b.span, "inputs per request")
+                    .with_help("add api=\"embeddings\" to the endpoint, or remove the batch node"),
+            );
+        }
+        if let (Some(t), true) = (&self.output_tokens, embeddings) {
+            diags.push(
+                Diagnostic::error(Code::ConflictingOptions, "an embeddings request has no output tokens")
+                    .with_label(t.span, "output tokens")
+                    .with_help("remove the output node: an embeddings endpoint returns vectors"),
+            );
+        }
         if let (Some(ca), Some(e)) = (&self.tls_ca, &self.endpoint) {
             if e.url.value.to_ascii_lowercase().starts_with("http://") {
                 diags.push(
@@ -381,12 +416,18 @@ impl KindSpec for Openai {
         let api = match e.api {
             OpenaiApi::Chat => "chat/completions",
             OpenaiApi::Completions => "completions",
+            OpenaiApi::Embeddings => "embeddings",
         };
         let mut out = format!(
             "model `{}` at {}/{api}, {}",
             e.model.value,
             e.url.value.trim_end_matches('/'),
-            if e.stream { "streamed" } else { "not streamed" }
+            match (e.api, e.stream) {
+                (OpenaiApi::Embeddings, _) =>
+                    format!("{} inputs a request", self.batch.as_ref().map_or(1, |b| b.value)),
+                (_, true) => "streamed".into(),
+                (_, false) => "not streamed".into(),
+            }
         );
         if let Some(t) = &self.output_tokens {
             out += &format!(", up to {} output tokens", t.value);
