@@ -116,8 +116,11 @@ fn report_renders_in_chromium() {
         .expect("chromium starts");
     let dom = String::from_utf8_lossy(&out.stdout);
     // The capacity search's charts: its SLO against the load, and the throughput-latency front.
-    for title in ["b: latency SLOs against concurrency (capacity 2)", "b: tokens per second per user against total"] {
-        assert!(dom.contains(&format!("data-title=\"{title}\"")), "no chart `{title}`");
+    // (The capacity itself is not asserted here: on a busy machine timers run late and the
+    // answer can move, or no load may hold; tests/capacity.rs holds the search to its closed
+    // forms.)
+    for title in ["b: latency SLOs against concurrency", "b: tokens per second per user against total\""] {
+        assert!(dom.contains(&format!("data-title=\"{title}")), "no chart `{title}`");
     }
     let plots: Vec<&str> = dom.split("<svg").skip(1).filter(|s| s.contains("class=\"plot\"")).collect();
     assert!(plots.len() >= 4, "expected the spectrum, two time series and the probe charts, found {}", plots.len());

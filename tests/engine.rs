@@ -91,8 +91,40 @@ fn closed_loop_latency_matches_the_distribution() {
     ));
     let h = o.phases[0].workloads[0].recorded.hists.get(benchctl::measure::record::Metric::Latency).clone();
     let median = h.value_at_quantile(0.5) as f64 / 1e6;
-    assert!((2.8..3.6).contains(&median), "median {median} ms");
+    // The drawn median is 3 ms; the service's waits are the engine's precise sleeps, so the
+    // bar above is 3.6 ms plus how late those sleeps run on this machine now (a few µs when
+    // it is quiet, milliseconds when another job takes a core), measured here.
+    let late = sleep_lateness_ms();
+    assert!(median >= 2.8 && median < 3.6 + late, "median {median} ms, sleeps {late:.3} ms late");
     assert!(h.min() >= 2_000_000, "no request faster than its drawn latency");
+}
+
+/// The median lateness of the engine's precise sleep (3 ms, 40 times, 4 at once as the
+/// closed loop above), in ms.
+fn sleep_lateness_ms() -> f64 {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut late: Vec<f64> = rt.block_on(async {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                tokio::spawn(async {
+                    let mut v = vec![];
+                    for _ in 0..10 {
+                        let started = std::time::Instant::now();
+                        benchctl::clock::sleep(Duration::from_millis(3)).await;
+                        v.push(started.elapsed().as_secs_f64() * 1e3 - 3.0);
+                    }
+                    v
+                })
+            })
+            .collect();
+        let mut all = vec![];
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    late.sort_by(f64::total_cmp);
+    late[late.len() / 2]
 }
 
 #[test]
@@ -315,7 +347,18 @@ fn pressure_setup_does_not_shorten_the_phase() {
         "    phase \"p\" duration=\"1s\" {\n        pressure memory=\"2GiB\"\n        drive \"w\" concurrency=1\n    }",
     ));
     let r = &o.phases[0].workloads[0].recorded;
-    // About 900 requests of 1 ms fit in the second.
-    assert!(r.counters.requests > 500, "{} requests", r.counters.requests);
     assert!(o.phases[0].pressure.as_ref().is_some_and(|p| p.memory_held_bytes >= 2 << 30));
+    // The same phase without pressure, now, is the reference: about 900 requests of 1 ms on a
+    // quiet machine, fewer on a busy one. Had touching the 2 GiB come out of the phase's
+    // second, the phase with pressure would fit far fewer.
+    let (plain, _) = run_text(&scenario(
+        "latency \"fixed\" value=\"1ms\"",
+        "    phase \"p\" duration=\"1s\" {\n        drive \"w\" concurrency=1\n    }",
+    ));
+    let reference = plain.phases[0].workloads[0].recorded.counters.requests;
+    assert!(
+        r.counters.requests as f64 > 0.75 * reference as f64,
+        "{} requests with pressure, {reference} without",
+        r.counters.requests
+    );
 }

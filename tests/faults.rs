@@ -35,10 +35,12 @@ fn mkfifo(p: &Path) {
     assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
 }
 
-/// A synthetic scenario whose phase lasts `secs`.
+/// A synthetic scenario whose phase lasts `secs`, with an expectation that passes however
+/// slow the machine is (a count bound, decided by the count: an error-rate bound needs a
+/// few hundred requests of evidence, which a 1 s phase on a busy machine may not reach).
 fn scenario(name: &str, secs: u32) -> String {
     format!(
-        "scenario \"{name}\" {{\n    workload \"svc\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"1ms\"\n    }}\n    phase \"steady\" duration=\"{secs}s\" {{\n        drive \"svc\" concurrency=1\n    }}\n    expect \"svc.error_rate\" \"<\" \"1%\"\n}}\n"
+        "scenario \"{name}\" {{\n    workload \"svc\" kind=\"synthetic\" {{\n        latency \"fixed\" value=\"1ms\"\n    }}\n    phase \"steady\" duration=\"{secs}s\" {{\n        drive \"svc\" concurrency=1\n    }}\n    expect \"svc.requests\" \">=\" 10\n}}\n"
     )
 }
 

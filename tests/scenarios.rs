@@ -61,13 +61,26 @@ fn quick_runs_end_to_end_as_shipped_with_its_synthetic_parts_labelled() {
         .output()
         .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     // Setup is a stage of its own, with its estimate and when the run should end.
     assert!(stderr.contains("setup: 3 workload(s), at least ~") && stderr.contains("; the run ends in ~"), "{stderr}");
     assert!(stderr.contains("setup done in "), "{stderr}");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(doc["status"], "completed");
+    // Every bound met (0); or, on a machine busy with other work, a bound the fewer samples
+    // could not decide (4: the inference phase's TTFT needs 7 requests, and a busy machine
+    // may finish 4), which is the honest verdict there. Nothing else.
+    match o.status.code() {
+        Some(0) => {}
+        Some(4) => {
+            let reasons = doc["overall_assessment"]["invalid_reasons"].as_array().unwrap();
+            assert!(
+                !reasons.is_empty() && reasons.iter().all(|r| r.as_str().unwrap().contains("not evidence either way")),
+                "invalid for another reason than too few samples: {reasons:?}\n{stdout}"
+            );
+        }
+        other => panic!("exit {other:?}\n{stdout}\n{stderr}"),
+    }
     let b = &doc["benchmarks"];
     assert!(b["svc"]["requests"].as_u64().unwrap() > 1000);
     assert!(b["chat"]["tok_s"].as_f64().unwrap() > 0.0, "inference ran: {}", b["chat"]);
