@@ -167,7 +167,8 @@ fn run_values(doc: &ResultDoc, workload: &str, stat: &str) -> Vec<f64> {
         .collect()
 }
 
-fn mean_var(x: &[f64]) -> (f64, f64) {
+/// Mean and sample variance (NaN for one value).
+pub(crate) fn mean_var(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
     let m = x.iter().sum::<f64>() / n;
     let v = if x.len() > 1 { x.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0) } else { f64::NAN };
@@ -177,11 +178,6 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
 /// The 95 % interval of the relative change new/base - 1 from per-run values: Welch's t on
 /// the logarithms (one side with a single run borrows the other's variance).
 pub fn between_runs(base: &[f64], new: &[f64]) -> Option<(f64, f64, f64)> {
-    between_runs_at(base, new, 0.95)
-}
-
-/// `between_runs` at another two-sided confidence.
-pub fn between_runs_at(base: &[f64], new: &[f64], confidence: f64) -> Option<(f64, f64, f64)> {
     if base.is_empty() || new.is_empty() || base.len() + new.len() < 3 {
         return None;
     }
@@ -203,7 +199,7 @@ pub fn between_runs_at(base: &[f64], new: &[f64], confidence: f64) -> Option<(f6
         }
     };
     let se = (vb / nb + vn / nn).sqrt();
-    let t = crate::stats::evidence::student_t_quantile(1.0 - (1.0 - confidence) / 2.0, df.max(1.0));
+    let t = crate::stats::evidence::student_t_quantile(0.975, df.max(1.0));
     let d = mn - mb;
     Some((d.exp() - 1.0, (d - t * se).exp() - 1.0, (d + t * se).exp() - 1.0))
 }
@@ -293,8 +289,10 @@ fn rate_figures(bw: &WorkloadDoc, nw: &WorkloadDoc) -> Vec<Figure> {
 }
 
 /// Judges one figure of `workload`: between runs when either side has repetitions, else
-/// within the run with the noise floor.
-fn judge(f: Figure, base: &ResultDoc, new: &ResultDoc, workload: &str, tolerance: f64) -> MetricChange {
+/// within the run with the noise floor. A latency figure without per-run values on a
+/// repeated side is not judged (its bootstrap would not describe run-to-run drift); a rate
+/// keeps its Poisson interval.
+fn judge(f: Figure, base: &ResultDoc, new: &ResultDoc, workload: &str, tolerance: f64) -> Option<MetricChange> {
     let runs_of = |d: &ResultDoc| d.runs.len().max(1);
     let (base_runs, new_runs) = (runs_of(base), runs_of(new));
     let repeated = base_runs > 1 || new_runs > 1;
@@ -304,12 +302,13 @@ fn judge(f: Figure, base: &ResultDoc, new: &ResultDoc, workload: &str, tolerance
     let point = if f.base > 0.0 { f.new / f.base - 1.0 } else { 0.0 };
     let (change, lo, hi, floor, method) = match between {
         Some((c, lo, hi)) => (c, lo, hi, 0.0, format!("between runs (Welch, {base_runs} vs {new_runs} runs)")),
+        None if repeated && matches!(f.within, Within::Bootstrap { .. }) => return None,
         None => {
             let (lo, hi) = f.within_interval();
             (point, lo, hi, noise_floor(&f.metric), "within run (bootstrap + noise floor)".to_string())
         }
     };
-    MetricChange {
+    Some(MetricChange {
         workload: workload.to_string(),
         unit: f.unit.to_string(),
         base: f.base,
@@ -323,7 +322,7 @@ fn judge(f: Figure, base: &ResultDoc, new: &ResultDoc, workload: &str, tolerance
         verdict: verdict(change, lo, hi, tolerance, floor, f.higher_is_better),
         method,
         metric: f.metric,
-    }
+    })
 }
 
 /// One metric of one workload (`latency.p95`, `throughput`, ...), judged as `compare` judges
@@ -332,7 +331,7 @@ pub fn change(base: &ResultDoc, new: &ResultDoc, workload: &str, metric: &str, t
     let (bw, nw) = (base.benchmarks.get(workload)?, new.benchmarks.get(workload)?);
     let figures = if metric.contains('.') { time_figures(bw, nw) } else { rate_figures(bw, nw) };
     let f = figures.into_iter().find(|f| f.metric == metric)?;
-    Some(judge(f, base, new, workload, tolerance))
+    judge(f, base, new, workload, tolerance)
 }
 
 /// Why two results cannot be compared, if they cannot: another scenario's baseline, no
@@ -374,7 +373,7 @@ pub fn compare(
         };
         for f in time_figures(bw, nw).into_iter().chain(rate_figures(bw, nw)) {
             let tolerance = tolerance_for(overrides, default_tolerance, name, &f.metric);
-            changes.push(judge(f, base, new, name, tolerance));
+            changes.extend(judge(f, base, new, name, tolerance));
         }
     }
     let not_comparable = not_comparable(base, new, &changes);

@@ -259,10 +259,10 @@ pub fn steps(xs: &[f64], tolerance: f64) -> Vec<(usize, f64)> {
 /// Whether the means of `a` and `b` differ by Welch's t at `confidence` (two-sided). With
 /// no spread on either side, any difference does.
 fn welch_differs(a: &[f64], b: &[f64], confidence: f64) -> bool {
+    // Both sides hold at least three runs here (three before a step, three from it on).
     let mv = |x: &[f64]| {
-        let n = x.len() as f64;
-        let m = x.iter().sum::<f64>() / n;
-        (m, x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0), n)
+        let (m, v) = crate::compare::mean_var(x);
+        (m, v, x.len() as f64)
     };
     let ((ma, va, na), (mb, vb, nb)) = (mv(a), mv(b));
     let (sa, sb) = (va / na, vb / nb);

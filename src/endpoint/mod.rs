@@ -407,14 +407,7 @@ impl OpenaiWorkload {
         if ended {
             lease.release();
         }
-        self.account(&prompt, got, events)?;
-        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-        tally.prompt_tokens += events.input_tokens;
-        if cached {
-            tally.cached_prefix_tokens += self.prefix_tokens;
-            events.measure(M_CACHED_PREFIX, self.prefix_tokens as f64);
-        }
-        Ok(())
+        self.account(&prompt, cached, got, events)
     }
 
     /// Reads a streamed (SSE) body to its end; returns whether the connection can be kept
@@ -472,9 +465,11 @@ impl OpenaiWorkload {
     }
 
     /// Token counts, the length check and the tallies of one successful response.
+    /// `cached`: whether an earlier request carried the prompt's shared prefix.
     fn account(
         &self,
         prompt: &text::Prompt,
+        cached: bool,
         got: Received,
         events: &mut crate::workload::Events,
     ) -> Result<(), RequestError> {
@@ -537,6 +532,11 @@ impl OpenaiWorkload {
                     }
                 }
             }
+        }
+        tally.prompt_tokens += events.input_tokens;
+        if cached {
+            tally.cached_prefix_tokens += self.prefix_tokens;
+            events.measure(M_CACHED_PREFIX, self.prefix_tokens as f64);
         }
         Ok(())
     }
@@ -667,11 +667,7 @@ impl Workload for OpenaiWorkload {
 
     fn facts(&self) -> Facts {
         let t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-        let api = match self.params.api {
-            OpenaiApi::Chat => "chat/completions",
-            OpenaiApi::Completions => "completions",
-            OpenaiApi::Embeddings => "embeddings",
-        };
+        let api = self.params.path().trim_start_matches('/');
         let opened = self.pool.opened.load(Ordering::Relaxed);
         let h2 = self.pool.opened_h2.load(Ordering::Relaxed);
         let mut f = Facts::default();

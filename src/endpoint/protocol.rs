@@ -133,16 +133,27 @@ pub fn chunk(api: OpenaiApi, data: &str) -> Result<Piece, PieceError> {
 
 /// Reads a whole (not streamed) response body.
 pub fn response(api: OpenaiApi, body: &[u8]) -> Result<Piece, PieceError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| PieceError::Malformed(format!("not JSON ({e}): {}", clip(&String::from_utf8_lossy(body)))))?;
-    parse(api, &v, false)
+    parse(api, &json_body(body)?, false)
+}
+
+/// A whole response body as JSON.
+fn json_body(body: &[u8]) -> Result<Value, PieceError> {
+    serde_json::from_slice(body)
+        .map_err(|e| PieceError::Malformed(format!("not JSON ({e}): {}", clip(&String::from_utf8_lossy(body)))))
+}
+
+/// The server's error object, when the JSON is one.
+fn server_error(v: &Value) -> Result<(), PieceError> {
+    match v.get("error").filter(|e| !e.is_null()) {
+        Some(e) => Err(PieceError::Server(
+            e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string()),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse(api: OpenaiApi, v: &Value, streamed: bool) -> Result<Piece, PieceError> {
-    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-        let message = e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string());
-        return Err(PieceError::Server(message));
-    }
+    server_error(v)?;
     if !v.is_object() {
         return Err(PieceError::Malformed(format!("not a JSON object: {}", clip(&v.to_string()))));
     }
@@ -184,12 +195,8 @@ pub struct Embedded {
 /// Reads an embeddings response: `data` is a list of `{ "embedding": [numbers] }`, every
 /// vector of one dimension, at least 1.
 pub fn embeddings(body: &[u8]) -> Result<Embedded, PieceError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| PieceError::Malformed(format!("not JSON ({e}): {}", clip(&String::from_utf8_lossy(body)))))?;
-    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-        let message = e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string());
-        return Err(PieceError::Server(message));
-    }
+    let v = json_body(body)?;
+    server_error(&v)?;
     let Some(data) = v.get("data").and_then(Value::as_array) else {
         return Err(PieceError::Malformed(format!("no `data` list of embeddings: {}", clip(&v.to_string()))));
     };
